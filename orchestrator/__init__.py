@@ -1,0 +1,3 @@
+"""The workbench engine: generation, storage, quality, cleaning and loading. Knows nothing of Streamlit."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,23 @@
+"""Errors a user can cause; each names the field and what to change."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of errors whose message is meant for the user (no traceback needed)."""
+
+
+class InvalidInput(WorkbenchError, ValueError):
+    """A request argument is out of range or malformed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotFound(WorkbenchError, LookupError):
+    """A job, layer or file that the request names does not exist."""
+
+
+class AlreadyExists(WorkbenchError, FileExistsError):
+    """A write-once object exists already."""

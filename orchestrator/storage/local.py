@@ -1,0 +1,93 @@
+"""The local filesystem lake: the embedded default and the twin of the ADLS Gen2 adapter."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.storage.base import WrittenFile
+
+
+class _LocalWriter:
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self.result: WrittenFile | None = None
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self._digest.update(data)
+        self._size += len(data)
+
+
+class LocalLake:
+    """Files under one root folder; every write goes to a temporary name and is renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def resolve(self, path: str) -> Path:
+        """The local file behind a lake path; a path that would leave the root is refused."""
+        rel = PurePosixPath(path)
+        if not path or rel.is_absolute() or any(part in ("", ".", "..") for part in rel.parts):
+            raise InvalidInput("path", f"{path!r} must be a relative lake path without '.' or '..'")
+        full = (self.root / rel).resolve()
+        if full != self.root and self.root not in full.parents:
+            raise InvalidInput("path", f"{path!r} points outside the lake")
+        return full
+
+    @contextlib.contextmanager
+    def open_write(self, path: str, *, overwrite: bool = False) -> Iterator[_LocalWriter]:
+        final = self.resolve(path)
+        if not overwrite and final.exists():
+            raise AlreadyExists(f"{path} exists already and is written only once")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                writer = _LocalWriter(handle)
+                yield writer
+                handle.flush()
+                os.fsync(handle.fileno())
+            if overwrite:
+                os.replace(tmp, final)
+            else:
+                try:
+                    os.link(tmp, final)  # fails if the target appeared meanwhile: no clobbering
+                except FileExistsError:
+                    raise AlreadyExists(f"{path} exists already and is written only once") from None
+                tmp.unlink()
+            writer.result = WrittenFile(path, writer._size, writer._digest.hexdigest())
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def open_read(self, path: str) -> BinaryIO:
+        full = self.resolve(path)
+        try:
+            return full.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"{path} does not exist") from None
+
+    def exists(self, path: str) -> bool:
+        return self.resolve(path).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.resolve(prefix)
+        if not base.is_dir():
+            return iter(())
+        files = sorted(p for p in base.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return iter(p.relative_to(self.root).as_posix() for p in files)
+
+    def delete_prefix(self, prefix: str) -> None:
+        base = self.resolve(prefix)
+        if base.is_dir():
+            shutil.rmtree(base)

@@ -1,0 +1,69 @@
+"""Medallion paths and the validation that keeps every path inside the lake."""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator.errors import InvalidInput
+
+_USER = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_JOB = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def check_user(user: str) -> str:
+    """A user name as used in paths: lower-case letters, digits, '_' or '-', starting with a letter."""
+    if not isinstance(user, str) or not _USER.fullmatch(user):
+        raise InvalidInput(
+            "user",
+            f"{user!r} is not a valid user name; use 1-32 lower-case letters, digits, '_' or '-', "
+            "starting with a letter",
+        )
+    return user
+
+
+def check_job_id(job_id: str) -> str:
+    """A job id as used in paths: lower-case letters, digits and '-'."""
+    if not isinstance(job_id, str) or not _JOB.fullmatch(job_id):
+        raise InvalidInput(
+            "job_id", f"{job_id!r} is not a valid job id; use 3-64 lower-case letters, digits or '-'"
+        )
+    return job_id
+
+
+def check_name(field: str, name: str) -> str:
+    """A table or file stem: lower-case letters, digits and '_'."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(field, f"{name!r} is not a valid name; use lower-case letters, digits and '_'")
+    return name
+
+
+def raw_dir(user: str, job_id: str) -> str:
+    """Bronze folder of a generation job: written once, never modified."""
+    return f"raw/{check_user(user)}/{check_job_id(job_id)}"
+
+
+def raw_table(user: str, job_id: str, table: str) -> str:
+    return f"{raw_dir(user, job_id)}/{check_name('table', table)}.jsonl"
+
+
+def raw_manifest(user: str, job_id: str) -> str:
+    """Written last: a raw job exists for readers only once its manifest does."""
+    return f"{raw_dir(user, job_id)}/manifest.json"
+
+
+def truth_dir(user: str, job_id: str) -> str:
+    """The generator's clean truth and answer key: outside raw, never read by cleaning."""
+    return f"truth/{check_user(user)}/{check_job_id(job_id)}"
+
+
+def truth_table(user: str, job_id: str, table: str) -> str:
+    return f"{truth_dir(user, job_id)}/{check_name('table', table)}.parquet"
+
+
+def answer_key(user: str, job_id: str) -> str:
+    return f"{truth_dir(user, job_id)}/answer_key.parquet"
+
+
+def duplicate_map(user: str, job_id: str) -> str:
+    return f"{truth_dir(user, job_id)}/duplicates.parquet"
