@@ -1,0 +1,1 @@
+"""Vectorised generation of related, deliberately dirty e-commerce tables with an answer key."""

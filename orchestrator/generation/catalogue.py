@@ -1,0 +1,93 @@
+"""The error catalogue: every kind of dirt the generator injects, where it applies, and its default weight.
+
+A kind's rate is ``error_rate * weight`` unless overridden. Cell kinds compete for a cell (a cell carries
+at most one error); row kinds (duplicates) copy a whole row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.generation import schema as s
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    name: str
+    weight: float
+    repairable: bool  # the dirty value still carries what is needed to restore the clean one
+    description: str
+    row_level: bool = False
+
+    def applies(self, table: s.Table, column: s.Column) -> bool:
+        return _APPLIES[self.name](table, column)
+
+
+def _types(*types: str):
+    return lambda _t, c: c.type in types
+
+
+_APPLIES = {
+    "missing": lambda _t, c: c.type != s.ID,
+    "whitespace": lambda _t, c: c.type in s.STRING_TYPES,
+    "case": lambda _t, c: c.case is not None,
+    "typo": _types(s.CATEGORY),
+    "email_malformed": _types(s.EMAIL),
+    "phone_format": _types(s.PHONE),
+    "phone_malformed": _types(s.PHONE),
+    "wrong_type": lambda _t, c: c.type in s.NUMERIC_TYPES or c.type == s.TIMESTAMP,
+    "negative": lambda _t, c: c.type in s.NUMERIC_TYPES,
+    "zero": lambda _t, c: c.type in s.NUMERIC_TYPES and (c.minimum or 0) > 0,
+    "outlier": lambda _t, c: c.type in s.NUMERIC_TYPES and c.maximum is not None,
+    "impossible_date": _types(s.TIMESTAMP),
+    "future_date": _types(s.TIMESTAMP),
+    "unknown_category": _types(s.CATEGORY),
+    "orphan_fk": _types(s.FK),
+    "order_before_signup": lambda t, c: (t.name, c.name) == ("orders", "order_ts"),
+    "total_mismatch": lambda t, c: (t.name, c.name) == ("orders", "total_amount"),
+    "exact_duplicate": lambda _t, _c: False,
+    "near_duplicate": lambda _t, _c: False,
+}
+
+KINDS: dict[str, ErrorKind] = {
+    k.name: k
+    for k in (
+        ErrorKind("missing", 0.10, False, "value left out: JSON null or an empty string"),
+        ErrorKind("whitespace", 0.10, True, "stray leading, trailing or doubled spaces and tabs"),
+        ErrorKind("case", 0.10, True, "letter case changed (upper, lower or swapped)"),
+        ErrorKind("typo", 0.10, True, "a swapped, dropped, doubled or replaced letter in a category value"),
+        ErrorKind("email_malformed", 0.15, False, "an e-mail that is not an address (no @, @@, no domain)"),
+        ErrorKind("phone_format", 0.10, True, "the same phone digits in another format (00 prefix, spaces)"),
+        ErrorKind("phone_malformed", 0.10, False, "a phone with letters, cut short or too long"),
+        ErrorKind("wrong_type", 0.05, False, "text such as 'N/A' in a numeric or date field"),
+        ErrorKind("negative", 0.03, False, "a negative amount or count"),
+        ErrorKind("zero", 0.03, False, "zero where a positive value is required"),
+        ErrorKind("outlier", 0.03, False, "a value above the column's plausible maximum"),
+        ErrorKind("impossible_date", 0.03, False, "a date that does not exist (month 13, 30 February)"),
+        ErrorKind("future_date", 0.03, False, "a timestamp after the data set's as-of date"),
+        ErrorKind("unknown_category", 0.05, False, "a value outside the column's allowed set"),
+        ErrorKind("orphan_fk", 0.03, False, "a reference to a row that does not exist"),
+        ErrorKind("order_before_signup", 0.05, False, "an order placed before its customer signed up"),
+        ErrorKind("total_mismatch", 0.05, True, "an order total that is not the sum of its items"),
+        ErrorKind("exact_duplicate", 0.05, True, "the same record sent twice", row_level=True),
+        ErrorKind(
+            "near_duplicate", 0.03, True, "the record sent again with one value reformatted", row_level=True
+        ),
+    )
+}
+CELL_KINDS = tuple(k for k, v in KINDS.items() if not v.row_level)
+ROW_KINDS = tuple(k for k, v in KINDS.items() if v.row_level)
+
+
+def cell_kinds(table: s.Table, column: s.Column) -> tuple[str, ...]:
+    """The cell kinds that can hit a column, in catalogue order."""
+    return tuple(k for k in CELL_KINDS if KINDS[k].applies(table, column))
+
+
+def near_duplicate_columns(table: s.Table) -> tuple[str, ...]:
+    """Columns a near duplicate may reformat: string columns other than the keys."""
+    return tuple(
+        c.name
+        for c in table.columns
+        if c.type in s.STRING_TYPES and c.name not in table.business_key and c.name != table.key
+    )

@@ -1,0 +1,147 @@
+"""Value pools built once with Faker and faker-commerce, cached on disk by locale and seed.
+
+Rows never call Faker: the generator samples pool indices with numpy. Pools keep only values whose
+canonical form survives the normalisations cleaning applies (a name equal to its own title case, no
+stray or doubled spaces), so case and whitespace errors stay repairable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import faker
+import faker_commerce
+import pyarrow as pa
+from faker import Faker
+
+POOL_VERSION = 1
+POOL_SIZE = 400
+
+
+@dataclass(frozen=True)
+class LocaleInfo:
+    """What a locale fixes about a customer: country, currency and the shape of a mobile number."""
+
+    country: str
+    currency: str
+    calling_code: str
+    national_digits: int
+    leading: str  # digits a national mobile number may start with
+
+
+LOCALES: dict[str, LocaleInfo] = {
+    "en_US": LocaleInfo("US", "USD", "1", 10, "23456789"),
+    "en_GB": LocaleInfo("GB", "GBP", "44", 10, "7"),
+    "de_DE": LocaleInfo("DE", "EUR", "49", 11, "1"),
+    "fr_FR": LocaleInfo("FR", "EUR", "33", 9, "67"),
+    "es_ES": LocaleInfo("ES", "EUR", "34", 9, "67"),
+    "it_IT": LocaleInfo("IT", "EUR", "39", 10, "3"),
+    "nl_NL": LocaleInfo("NL", "EUR", "31", 9, "6"),
+}
+LOCALE_WEIGHTS: dict[str, float] = {
+    "en_US": 0.30,
+    "en_GB": 0.15,
+    "de_DE": 0.20,
+    "fr_FR": 0.12,
+    "es_ES": 0.08,
+    "it_IT": 0.08,
+    "nl_NL": 0.07,
+}
+
+_CLEAN_TEXT = re.compile(r"[^\s](?:[^\t\n\r]*[^\s])?")
+
+
+def ascii_slug(text: str) -> str:
+    """Lower-case ASCII letters only (for e-mail local parts and domains)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]", "", folded.lower())
+
+
+def _keep_text(value: str) -> bool:
+    return bool(_CLEAN_TEXT.fullmatch(value)) and "  " not in value
+
+
+def _keep_name(value: str) -> bool:
+    return bool(_CLEAN_TEXT.fullmatch(value)) and "  " not in value and value == value.title()
+
+
+def _unique(values: list[str], keep) -> list[str]:
+    """Distinct values in first-seen order (so truncating a pool does not bias it alphabetically)."""
+    return [v for v in dict.fromkeys(values) if keep(v)]
+
+
+def _build_locale_pool(locale: str, seed: int) -> dict[str, list[str]]:
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    draw = range(POOL_SIZE * 3)
+    firsts = _unique([fake.first_name() for _ in draw], lambda v: _keep_name(v) and ascii_slug(v))
+    lasts = _unique([fake.last_name() for _ in draw], lambda v: _keep_name(v) and ascii_slug(v))
+    return {
+        "first_name": firsts[:POOL_SIZE],
+        "last_name": lasts[:POOL_SIZE],
+        "city": _unique([fake.city() for _ in draw], _keep_name)[:POOL_SIZE],
+        "company": _unique([fake.company() for _ in draw], _keep_text)[:POOL_SIZE],
+        "email_domain": _unique([fake.free_email_domain() for _ in range(200)], lambda v: v.isascii()),
+        "review_title": _unique([fake.sentence(nb_words=4) for _ in draw], _keep_text)[:POOL_SIZE],
+        "review_body": _unique([fake.paragraph(nb_sentences=2) for _ in draw], _keep_text)[:POOL_SIZE],
+    }
+
+
+def _build_product_pool(seed: int) -> dict[str, list[str]]:
+    fake = Faker("en_US")
+    fake.add_provider(faker_commerce.Provider)
+    fake.seed_instance(seed)
+    state = random.getstate()
+    random.seed(seed)  # faker-commerce picks the name shape with the module-level random
+    try:
+        names = _unique([fake.ecommerce_name() for _ in range(POOL_SIZE * 10)], _keep_name)
+    finally:
+        random.setstate(state)
+    return {"product_name": names}
+
+
+def _cached(path: Path, build) -> dict[str, list[str]]:
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    pool = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(pool, handle, ensure_ascii=False)
+    os.replace(tmp, path)
+    return pool
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Arrow arrays of pool values per locale, plus the locale-independent product pools."""
+
+    locales: dict[str, dict[str, pa.Array]]
+    products: dict[str, pa.Array]
+
+
+def load_pools(cache_dir: Path, locales: tuple[str, ...], seed: int) -> Pools:
+    """Pools for the given locales and seed, built with Faker on first use and read from disk after."""
+    tag = f"v{POOL_VERSION}-faker{faker.VERSION}"
+    by_locale = {}
+    for locale in locales:
+        raw = _cached(
+            cache_dir / f"{locale}-{seed}-{tag}.json", lambda loc=locale: _build_locale_pool(loc, seed)
+        )
+        by_locale[locale] = {k: pa.array(v, pa.string()) for k, v in raw.items()}
+    raw_products = _cached(cache_dir / f"products-{seed}-{tag}.json", lambda: _build_product_pool(seed))
+    return Pools(by_locale, {k: pa.array(v, pa.string()) for k, v in raw_products.items()})
+
+
+@cache
+def ascii_names(values: tuple[str, ...]) -> pa.Array:
+    """ASCII slugs of pool names, for e-mail local parts."""
+    return pa.array([ascii_slug(v) for v in values], pa.string())
