@@ -1,0 +1,562 @@
+"""Job records, their states and completion events, kept in SQLite (default) or MySQL with the same SQL.
+
+Every change is a compare-and-set on the row's version inside a transaction, so a worker that dies
+between two steps leaves the record in the last committed state, and a repeated step is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from orchestrator.config import get_settings
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.queues.local import connect_sqlite, state_db_path, utc_time
+from orchestrator.storage.paths import check_job_id, check_user
+
+Clock = Callable[[], float]
+
+KIND_GENERATE = "generate"
+KIND_CLEAN = "clean"
+KINDS = (KIND_GENERATE, KIND_CLEAN)
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+ACTIVE_STATES = frozenset({QUEUED, RUNNING})
+TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({RUNNING, FAILED, CANCELLED}),
+    # running -> running is a new attempt after a worker was lost; running -> queued waits for a retry.
+    RUNNING: frozenset({RUNNING, QUEUED, SUCCEEDED, FAILED, CANCELLED}),
+    SUCCEEDED: frozenset(),
+    FAILED: frozenset(),
+    CANCELLED: frozenset(),
+}
+
+ROUTES = ("small", "large")
+ENGINES = ("pandas", "spark", "databricks", "datafactory")
+
+MAX_ERROR_CHARS = 4000
+_KIND_LABEL = {KIND_GENERATE: "Generation", KIND_CLEAN: "Cleaning"}
+
+_JOB_COLUMNS = (
+    "job_id",
+    "user",
+    "kind",
+    "parent_id",
+    "state",
+    "route",
+    "engine",
+    "rows_in",
+    "rows_out",
+    "rows_quarantined",
+    "timings",
+    "params",
+    "attempts",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "version",
+)
+_EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
+
+
+class IllegalTransition(InvalidInput):
+    """A job was asked to move to a state its current state does not lead to."""
+
+    def __init__(self, job_id: str, current: str, target: str) -> None:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none, it has finished"
+        super().__init__(
+            "state", f"job {job_id} is {current} and cannot become {target} (allowed next: {allowed})"
+        )
+        self.current = current
+        self.target = target
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generation or cleaning job as the UI, the CLI and the worker see it."""
+
+    job_id: str
+    user: str
+    kind: str
+    parent_id: str | None
+    state: str
+    route: str | None
+    engine: str | None
+    rows_in: int | None
+    rows_out: int | None
+    rows_quarantined: int | None
+    timings: dict[str, float]  # seconds per pipeline stage, in the order they ran
+    params: dict[str, Any]
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    """A notification for the job's owner, such as "Cleaning complete"."""
+
+    event_id: int
+    job_id: str
+    user: str
+    kind: str
+    message: str
+    created_at: datetime
+    seen: bool
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    """Where the MySQL (or MariaDB) job store lives; the database must exist, the tables are created."""
+
+    host: str
+    database: str
+    user: str
+    password: str = field(default="", repr=False)
+    port: int = 3306
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """What differs between SQLite and MySQL: table definitions, how a write transaction starts,
+    the placeholder and the integrity error class. Everything else is one SQL text."""
+
+    schema: tuple[str, ...]
+    begin: str
+    placeholder: str
+    integrity_error: type[Exception]
+    alive: Callable[[Any], bool]  # False when a server dropped the connection, which is then reopened
+
+
+_SQLITE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        job_id TEXT PRIMARY KEY, user TEXT NOT NULL, kind TEXT NOT NULL, parent_id TEXT,
+        state TEXT NOT NULL, route TEXT, engine TEXT,
+        rows_in INTEGER, rows_out INTEGER, rows_quarantined INTEGER,
+        timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
+        created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
+        version INTEGER NOT NULL, active_key TEXT UNIQUE
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id)",
+    """CREATE TABLE IF NOT EXISTS job_events (
+        event_id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, user TEXT NOT NULL,
+        kind TEXT NOT NULL, message TEXT NOT NULL, created_at REAL NOT NULL, seen INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS job_events_by_user ON job_events (user, seen, event_id)",
+)
+
+_MYSQL_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        job_id VARCHAR(64) NOT NULL PRIMARY KEY, user VARCHAR(32) NOT NULL, kind VARCHAR(16) NOT NULL,
+        parent_id VARCHAR(64), state VARCHAR(16) NOT NULL, route VARCHAR(16), engine VARCHAR(16),
+        rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
+        timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
+        created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
+        version INT NOT NULL, active_key VARCHAR(128),
+        UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
+        KEY jobs_by_parent (parent_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS job_events (
+        event_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, job_id VARCHAR(64) NOT NULL,
+        user VARCHAR(32) NOT NULL, kind VARCHAR(64) NOT NULL, message TEXT NOT NULL,
+        created_at DOUBLE NOT NULL, seen TINYINT NOT NULL, KEY job_events_by_user (user, seen, event_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+)
+
+
+def _mysql_alive(conn: pymysql.connections.Connection) -> bool:
+    try:
+        conn.ping()
+    except pymysql.err.Error:
+        return False
+    return True
+
+
+_SQLITE = _Dialect(
+    schema=_SQLITE_SCHEMA,
+    begin="BEGIN IMMEDIATE",
+    placeholder="?",
+    integrity_error=sqlite3.IntegrityError,
+    alive=lambda conn: True,  # a local file is never dropped
+)
+_MYSQL = _Dialect(
+    schema=_MYSQL_SCHEMA,
+    begin="START TRANSACTION",
+    placeholder="%s",
+    integrity_error=pymysql.err.IntegrityError,
+    alive=_mysql_alive,
+)
+
+
+def new_job_id(kind: str) -> str:
+    """A fresh, sortable job id such as ``c-20250101t120000-1a2b3c`` ("g-" generation, "c-" cleaning)."""
+    _check_choice("kind", kind, KINDS)
+    stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
+    return f"{kind[0]}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _check_choice(name: str, value: str | None, choices: Sequence[str], *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value not in choices:
+        raise InvalidInput(name, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _check_rows(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInput(name, f"{value!r} must be a whole number of rows, 0 or more")
+
+
+def _job(row: Sequence[Any]) -> tuple[Job, int]:
+    values = dict(zip(_JOB_COLUMNS, row, strict=True))
+    version = values.pop("version")
+    values["timings"] = json.loads(values["timings"])
+    values["params"] = json.loads(values["params"])
+    for name in ("created_at", "started_at", "finished_at", "updated_at"):
+        values[name] = utc_time(values[name])
+    return Job(**values), version
+
+
+def _event(row: Sequence[Any]) -> Event:
+    values = dict(zip(_EVENT_COLUMNS, row, strict=True))
+    return Event(**{**values, "created_at": utc_time(values["created_at"]), "seen": bool(values["seen"])})
+
+
+class JobStore:
+    """Jobs and their events in one database; safe to share between threads and processes."""
+
+    def __init__(self, connect: Callable[[], Any], dialect: _Dialect, *, clock: Clock = time.time) -> None:
+        self._connect = connect
+        self._conn = connect()
+        self._dialect = dialect
+        self._clock = clock
+        self._lock = threading.Lock()
+        with self._lock:
+            cur = self._conn.cursor()
+            for statement in dialect.schema:
+                cur.execute(statement)
+
+    @classmethod
+    def sqlite(cls, path: Path, *, clock: Clock = time.time) -> JobStore:
+        """A store in a SQLite file (WAL, shared by the worker and the UI)."""
+        return cls(lambda: connect_sqlite(Path(path)), _SQLITE, clock=clock)
+
+    @classmethod
+    def mysql(cls, settings: MySQLSettings, *, clock: Clock = time.time) -> JobStore:
+        """A store in an existing MySQL or MariaDB database."""
+
+        def connect() -> pymysql.connections.Connection:
+            return pymysql.connect(
+                host=settings.host,
+                port=settings.port,
+                user=settings.user,
+                password=settings.password,
+                database=settings.database,
+                charset="utf8mb4",
+                autocommit=True,
+            )
+
+        return cls(connect, _MYSQL, clock=clock)
+
+    @classmethod
+    def default(cls, *, clock: Clock = time.time) -> JobStore:
+        """The embedded store in the data root's ``state/jobs.sqlite``."""
+        return cls.sqlite(state_db_path(get_settings().data_dir, "jobs"), clock=clock)
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self._conn.close()
+
+    @contextmanager
+    def _cursor(self, *, write: bool = False) -> Iterator[Any]:
+        """A cursor under the store's lock, inside a write transaction when asked."""
+        with self._lock:
+            if not self._dialect.alive(self._conn):
+                self._conn = self._connect()
+            cur = self._conn.cursor()
+            if not write:
+                yield cur
+                return
+            cur.execute(self._dialect.begin)
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _run(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(sql.replace("?", self._dialect.placeholder), tuple(params))
+        return cur
+
+    # -- creating and reading ------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        user: str,
+        kind: str,
+        *,
+        parent_id: str | None = None,
+        route: str | None = None,
+        rows_in: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[Job, bool]:
+        """Record a queued job; returns ``(job, created)``.
+
+        A cleaning job for a parent that already has a queued or running one is not created twice:
+        the existing job comes back with ``created=False`` (a double click launches one run).
+        """
+        check_job_id(job_id)
+        check_user(user)
+        _check_choice("kind", kind, KINDS)
+        if kind == KIND_CLEAN and parent_id is None:
+            raise InvalidInput(
+                "parent_id", "a cleaning job needs the generation job whose raw data it cleans"
+            )
+        if parent_id is not None:
+            check_job_id(parent_id)
+        _check_choice("route", route, ROUTES, optional=True)
+        _check_rows("rows_in", rows_in)
+        try:
+            params_text = json.dumps(params or {}, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("params", f"must be JSON-serialisable ({exc})") from None
+        active_key = f"{kind}:{user}:{parent_id}" if kind == KIND_CLEAN else None
+        while True:
+            now = self._clock()
+            try:
+                with self._cursor(write=True) as cur:
+                    self._run(
+                        cur,
+                        "INSERT INTO jobs (job_id, user, kind, parent_id, state, route, engine, rows_in,"
+                        " rows_out, rows_quarantined, timings, params, attempts, error, created_at,"
+                        " started_at, finished_at, updated_at, version, active_key)"
+                        " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, '{}', ?, 0, NULL, ?, NULL, NULL,"
+                        " ?, 0, ?)",
+                        (
+                            job_id,
+                            user,
+                            kind,
+                            parent_id,
+                            QUEUED,
+                            route,
+                            rows_in,
+                            params_text,
+                            now,
+                            now,
+                            active_key,
+                        ),
+                    )
+            except self._dialect.integrity_error:
+                pass
+            else:
+                return self.get(job_id), True
+            with self._cursor() as cur:
+                row = self._run(
+                    cur, f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE active_key = ?", (active_key,)
+                ).fetchone()
+            if row is not None:
+                return _job(row)[0], False
+            if self._find(job_id) is not None:
+                raise AlreadyExists(f"job {job_id} exists already; choose another job id")
+            # The active job finished between the two statements: try again.
+
+    def _find(self, job_id: str) -> tuple[Job, int] | None:
+        with self._cursor() as cur:
+            row = self._run(
+                cur, f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else _job(row)
+
+    def get(self, job_id: str, *, user: str | None = None, is_admin: bool = False) -> Job:
+        """One job; with ``user`` it must be theirs (unless admin), else it does not exist for them."""
+        found = self._find(job_id)
+        if found is None or (user is not None and not is_admin and found[0].user != user):
+            raise NotFound(f"job {job_id} does not exist")
+        return found[0]
+
+    def list_jobs(
+        self,
+        user: str,
+        is_admin: bool = False,
+        *,
+        kind: str | None = None,
+        parent_id: str | None = None,
+        limit: int = 200,
+    ) -> list[Job]:
+        """Jobs newest first: the user's own, or everyone's for an admin."""
+        _check_choice("kind", kind, KINDS, optional=True)
+        clauses, params = [], []
+        for column, value in (("user", None if is_admin else user), ("kind", kind), ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs {where} ORDER BY created_at DESC, job_id DESC"
+                " LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_job(row)[0] for row in rows]
+
+    # -- transitions ---------------------------------------------------------------------------------
+
+    def start(self, job_id: str, *, engine: str | None = None) -> Job:
+        """Begin an attempt (again, if the last worker was lost): running, one more attempt counted."""
+        _check_choice("engine", engine, ENGINES, optional=True)
+        return self._change(
+            job_id,
+            RUNNING,
+            lambda job, now: {
+                "attempts": job.attempts + 1,
+                "started_at": job.started_at.timestamp() if job.started_at else now,
+                "engine": engine or job.engine,
+            },
+        )
+
+    def record_stage(self, job_id: str, stage: str, seconds: float) -> Job:
+        """Add how long one stage of a running job took (shown per stage in the job view)."""
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidInput("seconds", f"{seconds!r} must be a duration of 0 seconds or more")
+
+        def timings(job: Job, now: float) -> dict[str, Any]:
+            if job.state != RUNNING:
+                raise InvalidInput(
+                    "state", f"job {job_id} is {job.state}; stages are timed only while it runs"
+                )
+            return {"timings": json.dumps({**job.timings, stage: float(seconds)})}
+
+        return self._change(job_id, None, timings)
+
+    def retry(self, job_id: str, error: str) -> Job:
+        """An attempt failed and the queue will deliver the job again: back to queued, error kept."""
+        return self._change(job_id, QUEUED, lambda job, now: {"error": error[:MAX_ERROR_CHARS]})
+
+    def succeed(
+        self, job_id: str, *, rows_out: int, rows_quarantined: int, timings: dict[str, float] | None = None
+    ) -> Job:
+        """Finish a running job and tell its owner; a repeat of the same call changes nothing."""
+        _check_rows("rows_out", rows_out)
+        _check_rows("rows_quarantined", rows_quarantined)
+        return self._change(
+            job_id,
+            SUCCEEDED,
+            lambda job, now: {
+                "rows_out": rows_out,
+                "rows_quarantined": rows_quarantined,
+                "timings": json.dumps({**job.timings, **(timings or {})}),
+                "error": None,
+            },
+        )
+
+    def fail(self, job_id: str, error: str) -> Job:
+        """Give up on a job, keeping the error message for its owner."""
+        return self._change(job_id, FAILED, lambda job, now: {"error": error[:MAX_ERROR_CHARS]})
+
+    def cancel(self, job_id: str, *, user: str | None = None, is_admin: bool = False) -> Job:
+        """Stop a queued or running job (the worker checks the state between stages)."""
+        self.get(job_id, user=user, is_admin=is_admin)
+        return self._change(job_id, CANCELLED, lambda job, now: {})
+
+    def _change(
+        self, job_id: str, target: str | None, compute: Callable[[Job, float], dict[str, Any]]
+    ) -> Job:
+        """Apply one change as a compare-and-set on the version; a finished job asked to finish the
+        same way again is returned unchanged, so retried steps are harmless."""
+        while True:
+            found = self._find(job_id)
+            if found is None:
+                raise NotFound(f"job {job_id} does not exist")
+            job, version = found
+            if target is not None:
+                if target == job.state and target in TERMINAL_STATES:
+                    return job
+                if target not in TRANSITIONS[job.state]:
+                    raise IllegalTransition(job_id, job.state, target)
+            now = self._clock()
+            values = compute(job, now)
+            if target is not None:
+                values["state"] = target
+                if target in TERMINAL_STATES:
+                    values.update(finished_at=now, active_key=None)
+            values.update(updated_at=now, version=version + 1)
+            with self._cursor(write=True) as cur:
+                assignments = ", ".join(f"{column} = ?" for column in values)
+                self._run(
+                    cur,
+                    f"UPDATE jobs SET {assignments} WHERE job_id = ? AND version = ?",
+                    (*values.values(), job_id, version),
+                )
+                if cur.rowcount != 1:
+                    continue  # another process changed the job first: decide again on its new state
+                if target in (SUCCEEDED, FAILED):
+                    self._add_event(cur, job, target, values, now)
+            return self.get(job_id)
+
+    def _add_event(self, cur: Any, job: Job, target: str, values: dict[str, Any], now: float) -> None:
+        label = _KIND_LABEL[job.kind]
+        if target == SUCCEEDED:
+            kind = f"{label} complete"
+            rows_out, quarantined = values["rows_out"], values["rows_quarantined"]
+            message = f"{job.job_id}: {rows_out:,} rows out, {quarantined:,} quarantined"
+        else:
+            kind = f"{label} failed"
+            message = f"{job.job_id}: {values['error']}"
+        self._run(
+            cur,
+            "INSERT INTO job_events (job_id, user, kind, message, created_at, seen)"
+            " VALUES (?, ?, ?, ?, ?, 0)",
+            (job.job_id, job.user, kind, message, now),
+        )
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def list_unseen(self, user: str) -> list[Event]:
+        """The user's notifications not yet shown, oldest first."""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM job_events WHERE user = ? AND seen = 0"
+                " ORDER BY event_id",
+                (user,),
+            ).fetchall()
+        return [_event(row) for row in rows]
+
+    def mark_seen(self, user: str, event_ids: Sequence[int]) -> int:
+        """Mark the user's notifications as shown (others' are left alone); returns how many changed."""
+        if not event_ids:
+            return 0
+        marks = ", ".join("?" for _ in event_ids)
+        with self._cursor(write=True) as cur:
+            self._run(
+                cur,
+                f"UPDATE job_events SET seen = 1 WHERE user = ? AND seen = 0 AND event_id IN ({marks})",
+                (user, *event_ids),
+            )
+            return cur.rowcount

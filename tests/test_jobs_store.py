@@ -1,0 +1,328 @@
+"""The job store, run against SQLite and the real MariaDB server: states, launches, ownership, events."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.jobs import IllegalTransition, JobStore, MySQLSettings, new_job_id
+from orchestrator.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from orchestrator.storage.paths import check_job_id
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _server() -> pymysql.connections.Connection:
+    """A connection to the local MariaDB server, started here when it is down."""
+    try:
+        return pymysql.connect(**MARIADB)
+    except pymysql.err.OperationalError:
+        subprocess.run(
+            ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
+            check=True,
+        )
+    for _ in range(60):
+        try:
+            return pymysql.connect(**MARIADB)
+        except pymysql.err.OperationalError:
+            time.sleep(0.5)
+    pytest.fail("the MariaDB server on 127.0.0.1:3306 did not start within 30 seconds")
+
+
+@pytest.fixture(scope="module")
+def mysql_database() -> Iterator[MySQLSettings]:
+    """A uniquely named database for this module, dropped afterwards."""
+    name = f"jobs_test_{uuid.uuid4().hex[:12]}"
+    server = _server()
+    with server.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    yield MySQLSettings(database=name, **MARIADB)
+    with server.cursor() as cur:
+        cur.execute(f"DROP DATABASE {name}")
+    server.close()
+
+
+StoreFactory = Callable[[], JobStore]
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Opens stores on one empty database (each call a new connection, as another process would)."""
+    clock = FakeClock()
+    opened: list[JobStore] = []
+    if request.param == "sqlite":
+
+        def factory() -> JobStore:
+            opened.append(JobStore.sqlite(tmp_path / "jobs.sqlite", clock=clock))
+            return opened[-1]
+    else:
+        settings = request.getfixturevalue("mysql_database")
+
+        def factory() -> JobStore:
+            opened.append(JobStore.mysql(settings, clock=clock))
+            return opened[-1]
+
+    factory.clock = clock  # type: ignore[attr-defined]
+    yield factory
+    for store in opened:
+        store.close()
+    if request.param == "mysql":
+        with pymysql.connect(database=settings.database, autocommit=True, **MARIADB) as conn:
+            conn.cursor().execute("DELETE FROM jobs")
+            conn.cursor().execute("DELETE FROM job_events")
+
+
+@pytest.fixture
+def store(open_store: StoreFactory) -> JobStore:
+    return open_store()
+
+
+def _clean(store: JobStore, parent: str = "g-parent", user: str = "alice", **kwargs: object):
+    return store.create_job(new_job_id("clean"), user, "clean", parent_id=parent, **kwargs)
+
+
+def test_a_new_job_is_queued_with_what_was_asked(store: JobStore, open_store: StoreFactory) -> None:
+    job, created = _clean(store, route="small", rows_in=1200, params={"tables": ["orders"]})
+    assert created
+    assert (job.state, job.route, job.rows_in, job.params, job.attempts) == (
+        QUEUED,
+        "small",
+        1200,
+        {"tables": ["orders"]},
+        0,
+    )
+    assert job.created_at.timestamp() == open_store.clock.now
+    assert (job.started_at, job.finished_at, job.error, job.engine) == (None, None, None, None)
+    assert open_store().get(job.job_id) == job  # another connection reads the same record
+
+
+def test_bad_requests_name_the_field_and_store_nothing(store: JobStore) -> None:
+    cases = [
+        (lambda: store.create_job("Bad Id", "alice", "clean", parent_id="g-1"), "job_id"),
+        (lambda: store.create_job("c-one", "Alice", "clean", parent_id="g-1"), "user"),
+        (lambda: store.create_job("c-one", "alice", "clean"), "parent_id"),
+        (lambda: store.create_job("c-one", "alice", "export"), "kind"),
+        (lambda: store.create_job("c-one", "alice", "clean", parent_id="g-1", route="huge"), "route"),
+        (lambda: store.create_job("c-one", "alice", "clean", parent_id="g-1", rows_in=-1), "rows_in"),
+        (
+            lambda: store.create_job("c-one", "alice", "clean", parent_id="g-1", params={"x": {1, 2}}),
+            "params",
+        ),
+    ]
+    for call, field in cases:
+        with pytest.raises(InvalidInput) as error:
+            call()
+        assert error.value.field == field
+    assert store.list_jobs("alice", is_admin=True) == []
+
+
+def test_a_job_id_is_used_once(store: JobStore) -> None:
+    store.create_job("g-one", "alice", "generate")
+    with pytest.raises(AlreadyExists):
+        store.create_job("g-one", "bob", "generate")
+    assert [j.user for j in store.list_jobs("alice", is_admin=True)] == ["alice"]
+
+
+def test_a_second_launch_for_the_same_parent_returns_the_running_job(store: JobStore) -> None:
+    first, created = _clean(store)
+    again, created_again = _clean(store)
+    assert created and not created_again
+    assert again.job_id == first.job_id
+    other_parent, created_other = _clean(store, parent="g-other")
+    assert created_other and other_parent.job_id != first.job_id
+
+    store.start(first.job_id)
+    assert _clean(store)[0].job_id == first.job_id  # still active while running
+    store.succeed(first.job_id, rows_out=10, rows_quarantined=0)
+    rerun, created_rerun = _clean(store)
+    assert created_rerun and rerun.job_id != first.job_id  # a finished job can be run again
+    assert len(store.list_jobs("alice", parent_id="g-parent")) == 2
+
+
+def test_simultaneous_launches_from_many_connections_create_one_job(open_store: StoreFactory) -> None:
+    stores = [open_store() for _ in range(6)]
+    results: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(len(stores))
+
+    def launch(store: JobStore) -> None:
+        barrier.wait()
+        job, created = _clean(store)
+        results.append((job.job_id, created))
+
+    threads = [threading.Thread(target=launch, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(created for _, created in results) == 1
+    assert len({job_id for job_id, _ in results}) == 1
+    assert len(stores[0].list_jobs("alice")) == 1
+
+
+def test_a_successful_run_records_counts_timings_and_one_notification(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    job, _ = _clean(store, route="small", rows_in=100)
+    open_store.clock.advance(5)
+    running = store.start(job.job_id, engine="pandas")
+    assert (running.state, running.attempts, running.engine) == (RUNNING, 1, "pandas")
+    assert running.started_at.timestamp() == open_store.clock.now
+    store.record_stage(job.job_id, "read", 0.5)
+    open_store.clock.advance(2)
+    done = store.succeed(job.job_id, rows_out=90, rows_quarantined=10, timings={"clean": 1.25})
+    assert (done.state, done.rows_out, done.rows_quarantined) == (SUCCEEDED, 90, 10)
+    assert done.timings == {"read": 0.5, "clean": 1.25}
+    assert done.finished_at.timestamp() == open_store.clock.now
+
+    assert store.succeed(job.job_id, rows_out=90, rows_quarantined=10) == done  # a redelivered finish
+    [event] = store.list_unseen("alice")
+    assert (event.job_id, event.kind, event.seen) == (job.job_id, "Cleaning complete", False)
+    assert "90 rows out, 10 quarantined" in event.message
+
+
+def test_illegal_transitions_raise_and_change_nothing(store: JobStore) -> None:
+    job, _ = _clean(store)
+    with pytest.raises(IllegalTransition) as error:
+        store.succeed(job.job_id, rows_out=1, rows_quarantined=0)
+    assert error.value.field == "state"
+    assert store.get(job.job_id) == job
+    with pytest.raises(InvalidInput, match="only while it runs"):
+        store.record_stage(job.job_id, "read", 1.0)
+
+    cancelled = store.cancel(job.job_id)
+    assert cancelled.state == CANCELLED
+    assert store.cancel(job.job_id) == cancelled  # a double click
+    for move in (lambda: store.start(job.job_id), lambda: store.fail(job.job_id, "late")):
+        with pytest.raises(IllegalTransition, match="cancelled"):
+            move()
+    assert store.get(job.job_id) == cancelled
+    assert store.list_unseen("alice") == []
+    with pytest.raises(NotFound):
+        store.start("c-missing")
+
+
+def test_a_worker_lost_mid_run_is_replaced_and_the_job_finishes(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    job, _ = _clean(store)
+    first = store.start(job.job_id, engine="pandas")
+    store.record_stage(job.job_id, "read", 3.0)
+    open_store.clock.advance(300)  # the worker died; the message came back after its timeout
+    second = open_store().start(job.job_id)
+    assert (second.state, second.attempts, second.engine) == (RUNNING, 2, "pandas")
+    assert second.started_at == first.started_at
+    done = open_store().succeed(job.job_id, rows_out=5, rows_quarantined=0)
+    assert done.state == SUCCEEDED
+    assert done.attempts == 2
+    assert len(store.list_unseen("alice")) == 1
+
+
+def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:
+    job, _ = _clean(store)
+    store.start(job.job_id)
+    waiting = store.retry(job.job_id, "ValueError: broken row")
+    assert (waiting.state, waiting.error) == (QUEUED, "ValueError: broken row")
+    store.start(job.job_id)
+    failed = store.fail(job.job_id, "x" * 10_000)
+    assert failed.state == FAILED
+    assert failed.attempts == 2
+    assert len(failed.error) == 4000
+    [event] = store.list_unseen("alice")
+    assert event.kind == "Cleaning failed"
+    assert job.job_id in event.message
+
+
+def test_users_see_only_their_own_jobs_unless_admin(store: JobStore) -> None:
+    alice, _ = _clean(store, user="alice")
+    bob, _ = _clean(store, user="bob")
+    generation, _ = store.create_job("g-parent", "alice", "generate")
+    assert {j.job_id for j in store.list_jobs("alice")} == {alice.job_id, generation.job_id}
+    assert [j.job_id for j in store.list_jobs("alice", kind="clean")] == [alice.job_id]
+    assert {j.job_id for j in store.list_jobs("carol", is_admin=True)} == {
+        alice.job_id,
+        bob.job_id,
+        generation.job_id,
+    }
+    with pytest.raises(NotFound):
+        store.get(alice.job_id, user="bob")
+    assert store.get(alice.job_id, user="carol", is_admin=True) == alice
+    with pytest.raises(NotFound):
+        store.cancel(alice.job_id, user="bob")
+    assert store.get(alice.job_id).state == QUEUED
+
+
+def test_notifications_are_per_user_and_go_away_once_seen(store: JobStore) -> None:
+    for user in ("alice", "bob"):
+        job, _ = _clean(store, user=user)
+        store.start(job.job_id)
+        store.succeed(job.job_id, rows_out=1, rows_quarantined=0)
+    [alices] = store.list_unseen("alice")
+    assert store.mark_seen("bob", [alices.event_id]) == 0
+    assert store.list_unseen("alice") == [alices]
+    assert store.mark_seen("alice", [alices.event_id]) == 1
+    assert store.list_unseen("alice") == []
+    assert len(store.list_unseen("bob")) == 1
+
+
+def test_concurrent_updates_from_two_connections_are_not_lost(open_store: StoreFactory) -> None:
+    first, second = open_store(), open_store()
+    job, _ = _clean(first)
+    first.start(job.job_id)
+
+    def record(store: JobStore, prefix: str) -> None:
+        for n in range(10):
+            store.record_stage(job.job_id, f"{prefix}{n}", float(n))
+
+    threads = [threading.Thread(target=record, args=(s, p)) for s, p in ((first, "a"), (second, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(first.get(job.job_id).timings) == 20
+
+
+def test_the_mysql_store_reconnects_after_the_server_dropped_it(mysql_database: MySQLSettings) -> None:
+    store = JobStore.mysql(mysql_database)
+    with _server() as admin:
+        admin.cursor().execute(f"KILL CONNECTION {store._conn.thread_id()}")
+    job, created = store.create_job("g-after-drop", "alice", "generate")
+    assert created
+    assert store.get(job.job_id).state == QUEUED
+    with pymysql.connect(database=mysql_database.database, autocommit=True, **MARIADB) as conn:
+        conn.cursor().execute("DELETE FROM jobs")
+    store.close()
+
+
+def test_the_default_store_lives_in_the_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path))
+    JobStore.default().create_job("g-one", "alice", "generate")
+    assert (tmp_path / "state" / "jobs.sqlite").is_file()
+    assert [j.job_id for j in JobStore.default().list_jobs("alice")] == ["g-one"]
+
+
+def test_new_job_ids_are_valid_distinct_and_say_their_kind() -> None:
+    ids = {new_job_id("clean") for _ in range(50)}
+    assert len(ids) == 50
+    assert all(check_job_id(i) and i.startswith("c-") for i in ids)
+    assert new_job_id("generate").startswith("g-")
