@@ -11,8 +11,9 @@ import json
 import platform
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -359,6 +360,8 @@ def _error_rates(counts: Counter, truth_rows: dict[str, int]) -> dict:
     for (table, column, kind), count in sorted(
         counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
     ):
+        if not count:
+            continue
         rows = truth_rows.get(table, 0)
         report.setdefault(table, {}).setdefault(column or "_row", {})[kind] = {
             "count": count,
@@ -413,14 +416,24 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
         key_out = _ParquetOut(stack, storage, paths.answer_key(user, job_id), ANSWER_KEY_SCHEMA)
         dup_out = _ParquetOut(stack, storage, paths.duplicate_map(user, job_id), DUPLICATE_SCHEMA)
 
-        def emit(chunk: tables.Chunk) -> None:
-            dirty = dirtier.run(chunk)
-            raw[chunk.table.name].write(jsonfmt.to_bytes(dirty.lines))
-            truth[chunk.table.name].write(dirty.truth)
+        def write(name: str, dirty: _Dirty) -> None:
+            raw[name].write(jsonfmt.to_bytes(dirty.lines))
+            truth[name].write(dirty.truth)
             key_out.write(dirty.key_entries)
             dup_out.write(dirty.duplicates)
+
+        # One writer thread overlaps file output (which releases the GIL) with building the next chunk;
+        # at most two chunks wait, so memory stays bounded. The single worker keeps writes in order.
+        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending: deque[Future] = deque()
+
+        def emit(chunk: tables.Chunk) -> None:
+            dirty = dirtier.run(chunk)
             counts.update(dirty.counts)
             truth_rows[chunk.table.name] += len(chunk)
+            pending.append(writer.submit(write, chunk.table.name, dirty))
+            while len(pending) > 2:
+                pending.popleft().result()
 
         for name in dimensions:
             for first, stop in _chunks(spec.dimension_rows(name), spec.chunk_rows):
@@ -436,6 +449,8 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
                 done += stop - first
                 if progress:
                     progress(done / work, f"orders: {stop:,} of {spec.rows:,}")
+        while pending:
+            pending.popleft().result()
     written = {t: raw[t].result for t in wanted}
     results = {
         t: TableResult(

@@ -11,13 +11,17 @@ import pyarrow.compute as pc
 NULL = "null"
 
 
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+_NEEDS_ESCAPE = r'[\\"\t\n\r]'
+
+
 def quote(values: pa.Array) -> pa.Array:
-    """JSON string literals; nulls become ``null``. Pools and corruptions never produce control characters
-    other than tab and newline, which are escaped here with backslash and quote."""
-    out = values
-    for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        out = pc.replace_substring(out, raw, escaped)
-    return pc.fill_null(pc.binary_join_element_wise('"', out, '"', ""), NULL)
+    """JSON string literals; nulls become ``null``. Values never hold control characters other than tab,
+    newline and carriage return (pools are filtered; corruptions add only spaces and tabs)."""
+    if pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():
+        for raw, escaped in _ESCAPES:
+            values = pc.replace_substring(values, raw, escaped)
+    return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), NULL)
 
 
 def _nulls(text: pa.Array, null: np.ndarray | None) -> pa.Array:
@@ -47,8 +51,9 @@ def _times_of_day() -> pa.Array:
     return pa.array([f"{a:02d}:{b:02d}:{c:02d}" for a, b, c in zip(h, m, s, strict=True)])
 
 
-def iso_text(seconds: np.ndarray) -> pa.Array:
-    """ISO-8601 UTC text (``2024-03-05T14:22:10Z``) for epoch seconds, through day and time lookup tables."""
+def iso_text(seconds: np.ndarray, quote: str = "") -> pa.Array:
+    """ISO-8601 UTC text (``2024-03-05T14:22:10Z``) for epoch seconds, through day and time lookup tables;
+    ``quote`` is put around each value (a JSON string literal needs no escaping here)."""
     seconds = np.asarray(seconds, dtype=np.int64)
     if len(seconds) == 0:
         return pa.array([], pa.string())
@@ -57,12 +62,12 @@ def iso_text(seconds: np.ndarray) -> pa.Array:
     span = np.arange(first, int(days.max()) + 1).astype("datetime64[D]")
     day_text = pa.array(np.datetime_as_string(span).astype(object), pa.string())
     return pc.binary_join_element_wise(
-        day_text.take(days - first), "T", _times_of_day().take(seconds % 86400), "Z", ""
+        quote, day_text.take(days - first), "T", _times_of_day().take(seconds % 86400), "Z" + quote, ""
     )
 
 
 def timestamps(seconds: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    return quote(_nulls(iso_text(seconds), null))
+    return _nulls(iso_text(seconds, quote='"'), null).fill_null(NULL)
 
 
 def join_lines(names: list[str], fragments: list[pa.Array]) -> pa.Array:
