@@ -1,12 +1,50 @@
-"""The one place that reads the environment (and, later, secrets and profiles)."""
+"""The one place that reads configuration: the environment first, then .streamlit/secrets.toml.
+
+Every setting has an environment name (``ORCHESTRATOR_...``); the same names may be written as top-level
+keys of the secrets file. Secrets are held in fields excluded from repr() and never logged.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
+from orchestrator.errors import InvalidInput
+
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
+SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
+PROFILES = ("local", "azure")
+SECRET_NAMES = (
+    "ORCHESTRATOR_MYSQL_PASSWORD",
+    "ORCHESTRATOR_AZURE_STORAGE_KEY",
+    "ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING",
+    "ORCHESTRATOR_COOKIE_KEY",
+)
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    """Where the MySQL (or MariaDB) database lives; the database must exist, the tables are created."""
+
+    host: str
+    database: str
+    user: str
+    password: str = field(default="", repr=False)
+    port: int = 3306
+
+
+@dataclass(frozen=True)
+class AzureStorageSettings:
+    """The storage account behind the lake (ADLS Gen2) and the queues; secrets excluded from repr()."""
+
+    file_system: str
+    account_url: str = ""
+    queue_url: str = ""
+    account_key: str = field(default="", repr=False)
+    connection_string: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -14,6 +52,17 @@ class Settings:
     """Resolved configuration of one process."""
 
     data_dir: Path
+    profile: str = "local"
+    small_batch_max_rows: int = 10_000
+    small_every_minutes: int = 10
+    large_daily_at_utc: str = "02:00"
+    mysql: MySQLSettings | None = None
+    azure_storage: AzureStorageSettings | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        """SQLite state of the embedded profile: queues, jobs, users."""
+        return self.data_dir / "state"
 
     @property
     def pool_cache_dir(self) -> Path:
@@ -21,7 +70,94 @@ class Settings:
         return self.data_dir / "cache" / "pools"
 
 
+@cache
+def _secrets_file(path: str) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    with file.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {**data.get("orchestrator", {}), **{k: v for k, v in data.items() if not isinstance(v, dict)}}
+
+
+def lookup(name: str, default: str = "") -> str:
+    """A setting by its environment name: the environment wins over the secrets file."""
+    if os.environ.get(name):
+        return os.environ[name]
+    secrets = _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
+    value = secrets.get(name, default)
+    return str(value) if value is not None else default
+
+
+def secret_status() -> dict[str, bool]:
+    """Which secrets are set (never their values), for the settings page."""
+    return {name: bool(lookup(name)) for name in SECRET_NAMES}
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    text = lookup(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidInput(name, f"must be a whole number from {low:,} to {high:,} (got {text!r})")
+    return value
+
+
+def _daily_time(name: str, default: str) -> str:
+    text = lookup(name, default)
+    hours, _, minutes = text.partition(":")
+    if not (
+        hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2
+    ):
+        raise InvalidInput(name, f"must be a UTC time as HH:MM, such as 02:00 (got {text!r})")
+    return text.zfill(5)
+
+
+def _mysql() -> MySQLSettings | None:
+    host = lookup("ORCHESTRATOR_MYSQL_HOST")
+    if not host:
+        return None
+    return MySQLSettings(
+        host=host,
+        database=lookup("ORCHESTRATOR_MYSQL_DATABASE", "workbench"),
+        user=lookup("ORCHESTRATOR_MYSQL_USER", "root"),
+        password=lookup("ORCHESTRATOR_MYSQL_PASSWORD"),
+        port=_int("ORCHESTRATOR_MYSQL_PORT", 3306, 1, 65535),
+    )
+
+
+def _azure_storage(profile: str) -> AzureStorageSettings | None:
+    if profile != "azure":
+        return None
+    settings = AzureStorageSettings(
+        file_system=lookup("ORCHESTRATOR_AZURE_FILE_SYSTEM", "lake"),
+        account_url=lookup("ORCHESTRATOR_AZURE_STORAGE_URL"),
+        queue_url=lookup("ORCHESTRATOR_AZURE_QUEUE_URL"),
+        account_key=lookup("ORCHESTRATOR_AZURE_STORAGE_KEY"),
+        connection_string=lookup("ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING"),
+    )
+    if not settings.connection_string and not (settings.account_url and settings.account_key):
+        raise InvalidInput(
+            "ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING",
+            "the azure profile needs a storage connection string, or ORCHESTRATOR_AZURE_STORAGE_URL "
+            "with ORCHESTRATOR_AZURE_STORAGE_KEY",
+        )
+    return settings
+
+
 def get_settings() -> Settings:
     """Read the configuration now (cheap; tests change the environment between calls)."""
-    data_dir = Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser().resolve()
-    return Settings(data_dir=data_dir)
+    profile = lookup("ORCHESTRATOR_PROFILE", "local")
+    if profile not in PROFILES:
+        raise InvalidInput("ORCHESTRATOR_PROFILE", f"must be one of {', '.join(PROFILES)} (got {profile!r})")
+    return Settings(
+        data_dir=Path(lookup(DATA_DIR_ENV, "data")).expanduser().resolve(),
+        profile=profile,
+        small_batch_max_rows=_int("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
+        small_every_minutes=_int("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
+        large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
+        mysql=_mysql(),
+        azure_storage=_azure_storage(profile),
+    )

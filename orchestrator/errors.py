@@ -21,3 +21,14 @@ class NotFound(WorkbenchError, LookupError):
 
 class AlreadyExists(WorkbenchError, FileExistsError):
     """A write-once object exists already."""
+
+
+class ServiceError(WorkbenchError, OSError):
+    """An external service (lake, queue, database, runner) could not carry out a request.
+
+    ``field`` names the setting to check, if any. Messages never carry secrets or the SDK's raw text.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

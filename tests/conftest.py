@@ -19,3 +19,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
     return get_settings()
+
+
+pytest_plugins = ["tests.azurite"]

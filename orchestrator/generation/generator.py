@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import platform
-import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -33,7 +32,8 @@ from orchestrator.generation import schema as s
 from orchestrator.generation.corrupt import CORRUPTIONS, Cells
 from orchestrator.generation.pools import load_pools
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.storage import LocalLake, Storage, paths
+from orchestrator.jobs.store import new_job_id
+from orchestrator.storage import Storage, open_lake, paths
 
 Progress = Callable[[float, str], None]
 
@@ -91,11 +91,6 @@ class GenerationResult:
             "errors_injected": self.errors_injected,
             "seconds": round(self.seconds, 3),
         }
-
-
-def new_job_id(prefix: str = "g") -> str:
-    """A sortable, unique job id such as ``g-20261122-175243-3fa9c1``."""
-    return f"{prefix}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 class _Sink(io.RawIOBase):
@@ -382,9 +377,9 @@ def generate(
     """Generate a job's raw files, truth and answer key; on any failure nothing of the job is left."""
     started = time.perf_counter()
     settings = settings or get_settings()
-    storage = storage or LocalLake(settings.data_dir)
+    storage = storage or open_lake(settings)
     paths.check_user(user)
-    job_id = paths.check_job_id(job_id or new_job_id())
+    job_id = paths.check_job_id(job_id or new_job_id("generate"))
     raw_dir, truth_dir = paths.raw_dir(user, job_id), paths.truth_dir(user, job_id)
     if any(True for _ in storage.list(raw_dir)) or any(True for _ in storage.list(truth_dir)):
         raise AlreadyExists(f"job {job_id} exists already; raw data is written once")

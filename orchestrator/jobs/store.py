@@ -13,16 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pymysql
 
-from orchestrator.config import get_settings
+from orchestrator.config import MySQLSettings, get_settings
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
-from orchestrator.queues.local import connect_sqlite, state_db_path, utc_time
+from orchestrator.queues.local import connect_sqlite, utc_time
 from orchestrator.storage.paths import check_job_id, check_user
 
 Clock = Callable[[], float]
@@ -125,17 +125,6 @@ class Event:
     message: str
     created_at: datetime
     seen: bool
-
-
-@dataclass(frozen=True)
-class MySQLSettings:
-    """Where the MySQL (or MariaDB) job store lives; the database must exist, the tables are created."""
-
-    host: str
-    database: str
-    user: str
-    password: str = field(default="", repr=False)
-    port: int = 3306
 
 
 @dataclass(frozen=True)
@@ -283,8 +272,11 @@ class JobStore:
 
     @classmethod
     def default(cls, *, clock: Clock = time.time) -> JobStore:
-        """The embedded store in the data root's ``state/jobs.sqlite``."""
-        return cls.sqlite(state_db_path(get_settings().data_dir, "jobs"), clock=clock)
+        """The configured store: MySQL when its host is set, else the embedded ``state/jobs.sqlite``."""
+        settings = get_settings()
+        if settings.mysql is not None:
+            return cls.mysql(settings.mysql, clock=clock)
+        return cls.sqlite(settings.state_dir / "jobs.sqlite", clock=clock)
 
     def close(self) -> None:
         """Release the database connection."""

@@ -49,11 +49,6 @@ _SCHEMA = (
 _COLUMNS = "id, body, pop_receipt, dequeue_count, inserted_at, next_visible_at, expires_at"
 
 
-def state_db_path(data_dir: Path, name: str) -> Path:
-    """Where a state database of the data root lives (``state/<name>.sqlite``)."""
-    return data_dir / "state" / f"{name}.sqlite"
-
-
 def connect_sqlite(path: Path) -> sqlite3.Connection:
     """Open a state database for use by several processes at once: WAL, a generous busy wait, autocommit.
 
@@ -124,7 +119,7 @@ class LocalQueue:
     @classmethod
     def default(cls, name: str, **kwargs: Any) -> LocalQueue:
         """The queue in the data root's ``state/queues.sqlite``."""
-        return cls(name, state_db_path(get_settings().data_dir, "queues"), **kwargs)
+        return cls(name, get_settings().state_dir / "queues.sqlite", **kwargs)
 
     @property
     def name(self) -> str:

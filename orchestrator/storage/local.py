@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
 from orchestrator.storage.base import WrittenFile
+from orchestrator.storage.paths import check_lake_path
 
 
 class _LocalWriter:
@@ -36,9 +37,7 @@ class LocalLake:
 
     def resolve(self, path: str) -> Path:
         """The local file behind a lake path; a path that would leave the root is refused."""
-        rel = PurePosixPath(path)
-        if not path or rel.is_absolute() or any(part in ("", ".", "..") for part in rel.parts):
-            raise InvalidInput("path", f"{path!r} must be a relative lake path without '.' or '..'")
+        rel = PurePosixPath(check_lake_path(path))
         full = (self.root / rel).resolve()
         if full != self.root and self.root not in full.parents:
             raise InvalidInput("path", f"{path!r} points outside the lake")

@@ -38,6 +38,17 @@ def check_name(field: str, name: str) -> str:
     return name
 
 
+def check_lake_path(path: str) -> str:
+    """A lake path: relative, '/'-separated, no empty segment and no segment starting with '.'."""
+    if not isinstance(path, str) or not path or any(not s or s.startswith(".") for s in path.split("/")):
+        raise InvalidInput(
+            "path",
+            f"{path!r} must be a relative lake path such as 'raw/alice/job-1/orders.jsonl': "
+            "no leading '/', no empty segment, no segment starting with '.'",
+        )
+    return path
+
+
 def raw_dir(user: str, job_id: str) -> str:
     """Bronze folder of a generation job: written once, never modified."""
     return f"raw/{check_user(user)}/{check_job_id(job_id)}"

@@ -1,0 +1,323 @@
+"""One contract for every lake: the local filesystem twin and the ADLS Gen2 adapter (on Azurite)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
+from orchestrator.storage import LocalLake, Storage
+from orchestrator.storage.adls import AdlsConfig, AdlsLake
+from tests.azurite import KEY, Azurite, free_port, running_azurite
+
+CHUNK = 64 * 1024  # small transfer chunks, so modest payloads span several staged blocks and ranged reads
+PAYLOAD = bytes(range(256)) * (CHUNK * 3 // 256) + b"tail"
+
+
+def _adls(server: Azurite, file_system: str, **options: object) -> AdlsLake:
+    config = AdlsConfig(
+        file_system, account_url=server.blob_url, account_key=KEY, chunk_size=CHUNK, **options
+    )
+    return AdlsLake(config)
+
+
+@pytest.fixture
+def file_system(azurite: Azurite) -> Iterator[str]:
+    """A fresh, empty file system (container) on the shared Azurite, removed afterwards."""
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    service.create_container(name)
+    yield name
+    service.delete_container(name)
+
+
+@pytest.fixture(params=["local", "adls"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "local":
+        return LocalLake(tmp_path / "lake")
+    return _adls(request.getfixturevalue("azurite"), request.getfixturevalue("file_system"), retries=0)
+
+
+def _put(lake: Storage, path: str, data: bytes, *, overwrite: bool = False) -> None:
+    with lake.open_write(path, overwrite=overwrite) as writer:
+        writer.write(data)
+
+
+def _get(lake: Storage, path: str) -> bytes:
+    with lake.open_read(path) as stream:
+        return stream.read()
+
+
+def test_written_file_reads_back_with_its_size_and_sha256(lake: Storage) -> None:
+    with lake.open_write("raw/alice/job-1/orders.jsonl") as writer:
+        for start in range(0, len(PAYLOAD), 10_000):
+            writer.write(PAYLOAD[start : start + 10_000])
+    assert writer.result.path == "raw/alice/job-1/orders.jsonl"
+    assert writer.result.size == len(PAYLOAD)
+    assert writer.result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert lake.exists("raw/alice/job-1/orders.jsonl")
+    assert _get(lake, "raw/alice/job-1/orders.jsonl") == PAYLOAD
+
+
+def test_an_empty_file_is_a_file(lake: Storage) -> None:
+    with lake.open_write("raw/alice/job-1/empty.jsonl") as writer:
+        pass
+    assert writer.result.size == 0
+    assert _get(lake, "raw/alice/job-1/empty.jsonl") == b""
+    assert list(lake.list("raw/alice")) == ["raw/alice/job-1/empty.jsonl"]
+
+
+def test_write_once_refuses_a_second_write_and_keeps_the_original(lake: Storage) -> None:
+    _put(lake, "raw/alice/job-1/orders.jsonl", b"original")
+    with pytest.raises(AlreadyExists, match="written only once"):
+        _put(lake, "raw/alice/job-1/orders.jsonl", PAYLOAD)
+    assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"original"
+
+
+def test_of_two_racing_write_once_writers_only_the_first_to_finish_publishes(lake: Storage) -> None:
+    first = lake.open_write("raw/alice/job-1/orders.jsonl")
+    second = lake.open_write("raw/alice/job-1/orders.jsonl")
+    first.__enter__().write(b"first")
+    second.__enter__().write(PAYLOAD)
+    first.__exit__(None, None, None)
+    with pytest.raises(AlreadyExists):
+        second.__exit__(None, None, None)
+    assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"first"
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new-file", "overwrite"])
+def test_a_writer_that_fails_midway_leaves_nothing_visible(lake: Storage, overwrite: bool) -> None:
+    _put(lake, "silver/cleaned/alice/job-1/orders.parquet", b"published")
+    target = (
+        "silver/cleaned/alice/job-1/orders.parquet"
+        if overwrite
+        else "silver/cleaned/alice/job-1/items.parquet"
+    )
+    with (
+        pytest.raises(RuntimeError, match="cleaning crashed"),
+        lake.open_write(target, overwrite=overwrite) as w,
+    ):
+        w.write(PAYLOAD)  # several chunks already sent
+        raise RuntimeError("cleaning crashed")
+    assert list(lake.list("silver")) == ["silver/cleaned/alice/job-1/orders.parquet"]
+    assert _get(lake, "silver/cleaned/alice/job-1/orders.parquet") == b"published"
+    assert lake.exists("silver/cleaned/alice/job-1/items.parquet") is False
+
+
+def test_overwrite_publishes_the_new_bytes_all_at_once(lake: Storage) -> None:
+    _put(lake, "gold/analytics/alice/job-1/daily.parquet", b"old version")
+    with lake.open_write("gold/analytics/alice/job-1/daily.parquet", overwrite=True) as writer:
+        writer.write(PAYLOAD)
+        assert _get(lake, "gold/analytics/alice/job-1/daily.parquet") == b"old version"
+    assert _get(lake, "gold/analytics/alice/job-1/daily.parquet") == PAYLOAD
+
+
+def test_open_read_gives_a_seekable_stream_that_parquet_readers_accept(lake: Storage) -> None:
+    table = pa.table({"order_id": list(range(20_000)), "status": ["paid", "shipped"] * 10_000})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    _put(lake, "silver/cleaned/alice/job-1/orders.parquet", buffer.getvalue())
+    with lake.open_read("silver/cleaned/alice/job-1/orders.parquet") as stream:
+        assert pq.read_table(stream).equals(table)
+        stream.seek(-4, io.SEEK_END)
+        assert stream.read() == b"PAR1"
+
+
+def test_reading_a_missing_file_is_not_found(lake: Storage) -> None:
+    with pytest.raises(NotFound, match=r"raw/alice/job-9/orders\.jsonl does not exist"):
+        lake.open_read("raw/alice/job-9/orders.jsonl")
+    assert lake.exists("raw/alice/job-9/orders.jsonl") is False
+
+
+def test_list_is_sorted_by_segment_and_ignores_sibling_prefixes(lake: Storage) -> None:
+    for path in ["raw/a/2.jsonl", "raw/a/1.jsonl", "raw/a/sub/x.jsonl", "raw/ab/y.jsonl", "raw/a-b/z.jsonl"]:
+        _put(lake, path, b"{}")
+    _put(lake, "raw/a.jsonl", b"{}")
+    assert list(lake.list("raw/a")) == ["raw/a/1.jsonl", "raw/a/2.jsonl", "raw/a/sub/x.jsonl"]
+    assert list(lake.list("raw")) == [
+        "raw/a/1.jsonl",
+        "raw/a/2.jsonl",
+        "raw/a/sub/x.jsonl",
+        "raw/a-b/z.jsonl",
+        "raw/a.jsonl",
+        "raw/ab/y.jsonl",
+    ]
+    assert list(lake.list("raw/missing")) == []
+    assert list(lake.list("raw/a.jsonl")) == []  # a file is not a folder
+
+
+def test_delete_prefix_removes_the_folder_and_nothing_beside_it(lake: Storage) -> None:
+    for path in ["silver/cleaned/alice/job-1/a.parquet", "silver/cleaned/alice/job-1/part/b.parquet"]:
+        _put(lake, path, b"x")
+    _put(lake, "silver/cleaned/alice/job-10/a.parquet", b"kept")
+    lake.delete_prefix("silver/cleaned/alice/job-1")
+    lake.delete_prefix("silver/cleaned/alice/job-404")
+    assert list(lake.list("silver")) == ["silver/cleaned/alice/job-10/a.parquet"]
+    assert lake.exists("silver/cleaned/alice/job-1/a.parquet") is False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../outside.jsonl",
+        "raw/../../outside.jsonl",
+        "/etc/passwd",
+        "",
+        "..",
+        pytest.param("raw//orders.jsonl", id="empty-segment"),
+        pytest.param("raw/orders.jsonl/", id="trailing-slash"),
+        pytest.param("./raw/orders.jsonl", id="dot-segment"),
+        pytest.param("raw/.orders.jsonl", id="hidden-name"),
+    ],
+)
+def test_paths_that_could_escape_or_alias_are_refused(lake: Storage, path: str) -> None:
+    with pytest.raises(InvalidInput, match="path"), lake.open_write(path) as writer:
+        writer.write(b"x")
+    for call in (lake.open_read, lake.exists, lake.list, lake.delete_prefix):
+        with pytest.raises(InvalidInput, match="path"):
+            call(path)
+    _put(lake, "raw/alice/job-1/orders.jsonl", b"{}")
+    assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
+
+
+# ---- ADLS only: configuration, connection test and faults -------------------------------------------
+
+
+def test_bad_paths_are_refused_before_any_request_is_sent() -> None:
+    """Against an endpoint nobody listens on, a request would fail as unreachable, not as InvalidInput."""
+    lake = AdlsLake(AdlsConfig("lake", account_url=f"http://127.0.0.1:{free_port()}/acct", account_key=KEY))
+    for call in (lake.open_read, lake.exists, lake.list, lake.delete_prefix):
+        with pytest.raises(InvalidInput, match="path"):
+            call("raw/../x")
+    with pytest.raises(InvalidInput, match="path"), lake.open_write("raw/../x"):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"file_system": "Bad_Name", "account_url": "https://a.dfs.core.windows.net", "account_key": KEY},
+         "file_system"),
+        ({"file_system": "lake", "account_url": "ftp://a.example", "account_key": KEY}, "account_url"),
+        ({"file_system": "lake", "account_url": "https://a.dfs.core.windows.net"}, "account_key"),
+        ({"file_system": "lake", "account_url": "https://a.dfs.core.windows.net", "account_key": KEY,
+          "connection_string": "AccountName=a"}, "connection_string"),
+    ],
+)  # fmt: skip
+def test_a_bad_configuration_names_the_setting_to_change(options: dict[str, str], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        AdlsConfig(**options)
+    assert caught.value.field == field
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"account_url": "http://10.1.2.3/", "account_key": KEY}, "account_url"),
+        ({"connection_string": f"AccountKey={KEY}"}, "connection_string"),
+    ],
+)
+def test_settings_that_name_no_account_are_refused(options: dict[str, str], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        AdlsLake(AdlsConfig("lake", **options))
+    assert caught.value.field == field
+    assert KEY not in str(caught.value)
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    config = AdlsConfig("lake", account_url="https://acct.dfs.core.windows.net", account_key=KEY)
+    via_string = AdlsConfig("lake", connection_string=f"AccountName=acct;AccountKey={KEY}")
+    for text in (repr(config), repr(via_string), repr(AdlsLake(config))):
+        assert KEY not in text
+    assert "https://acct.blob.core.windows.net" in repr(AdlsLake(config))
+
+
+def test_connection_test_reports_success(azurite: Azurite, file_system: str) -> None:
+    check = _adls(azurite, file_system).test_connection()
+    assert check.ok
+    assert file_system in check.message
+
+
+def test_connection_test_also_works_from_a_connection_string(azurite: Azurite, file_system: str) -> None:
+    lake = AdlsLake(AdlsConfig(file_system, connection_string=azurite.connection_string))
+    assert lake.test_connection().ok
+    _put(lake, "raw/alice/job-1/orders.jsonl", b"{}")
+    assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
+
+
+def test_connection_test_names_a_wrong_key(azurite: Azurite, file_system: str) -> None:
+    wrong = AdlsConfig(file_system, account_url=azurite.blob_url, account_key="V3Jvbmc=" * 11)
+    check = AdlsLake(wrong).test_connection()
+    assert (check.ok, check.field) == (False, "account_key")
+    assert "refused the credentials" in check.message
+    assert wrong.account_key not in check.message
+
+
+def test_connection_test_names_a_missing_file_system(azurite: Azurite) -> None:
+    check = _adls(azurite, "no-such-lake").test_connection()
+    assert (check.ok, check.field) == (False, "file_system")
+    assert "'no-such-lake' does not exist" in check.message
+
+
+def test_connection_test_names_an_unreachable_endpoint_within_seconds() -> None:
+    url = f"http://127.0.0.1:{free_port()}/devstoreaccount1"
+    started = time.monotonic()
+    check = AdlsLake(AdlsConfig("lake", account_url=url, account_key=KEY)).test_connection()
+    assert time.monotonic() - started < 15
+    assert (check.ok, check.field) == (False, "account_url")
+    assert f"cannot reach the lake at {url}" in check.message
+
+
+def test_connection_test_names_an_endpoint_that_is_not_a_storage_service() -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/devstoreaccount1"
+        check = AdlsLake(AdlsConfig("lake", account_url=url, account_key=KEY)).test_connection()
+    finally:
+        server.shutdown()
+    assert (check.ok, check.field) == (False, "account_url")
+    assert "not as a storage service does" in check.message
+
+
+def test_a_file_replaced_while_being_read_stops_the_reader(azurite: Azurite, file_system: str) -> None:
+    lake = _adls(azurite, file_system)
+    _put(lake, "gold/analytics/alice/job-1/daily.parquet", PAYLOAD)
+    with lake.open_read("gold/analytics/alice/job-1/daily.parquet") as stream:
+        assert stream.read(10) == PAYLOAD[:10]
+        _put(lake, "gold/analytics/alice/job-1/daily.parquet", b"new", overwrite=True)
+        with pytest.raises(ServiceError, match="was replaced while it was being read"):
+            stream.read()
+
+
+def test_azurite_stopped_mid_write_leaves_nothing_half_written() -> None:
+    with running_azurite("blob") as server:
+        BlobServiceClient.from_connection_string(server.connection_string).create_container("lake")
+        lake = _adls(server, "lake", retries=0, connect_timeout_s=2)
+        _put(lake, "raw/alice/job-1/orders.jsonl", b"original")
+        for path, overwrite in [
+            ("raw/alice/job-2/orders.jsonl", False),
+            ("raw/alice/job-1/orders.jsonl", True),
+        ]:
+            with pytest.raises(ServiceError) as caught, lake.open_write(path, overwrite=overwrite) as writer:
+                writer.write(PAYLOAD)  # three chunks staged
+                server.stop("blob")
+                writer.write(PAYLOAD)
+            assert caught.value.field == "account_url"
+            assert "cannot reach the lake" in str(caught.value)
+            assert KEY not in str(caught.value)
+            server.start("blob")
+            assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
+            assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"original"
