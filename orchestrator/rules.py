@@ -1,0 +1,192 @@
+"""What "valid" means, declared once: the rules the quality engine checks and the cleaning engines enforce.
+
+Rules are derived from the table schema (orchestrator.generation.schema), so a column's type, range,
+allowed values and references are written in exactly one place. Each rule names the error kinds of the
+generator's catalogue it is meant to catch, which is how detection is scored against the answer key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from orchestrator.generation import schema as s
+
+ERROR, WARNING = "error", "warning"
+
+# Checks. Column checks look at one value; key checks at a column across rows; cross-table checks join.
+NOT_NULL = "not_null"  # present: not null and not an empty or blank string
+NUMERIC = "numeric"  # a number (JSON number or numeric text)
+TIMESTAMP = "timestamp"  # ISO-8601 UTC text of a real calendar date and time
+RANGE = "range"  # minimum <= value <= maximum
+NOT_FUTURE = "not_future"  # timestamp <= the data set's as-of time
+PATTERN = "pattern"  # full match of a regular expression
+IN_SET = "in_set"  # one of the allowed values, exactly (case and spacing included)
+CANONICAL_TEXT = "canonical_text"  # no stray spaces; in the column's canonical case if it has one
+UNIQUE = "unique"  # no two rows share the value(s)
+FOREIGN_KEY = "foreign_key"  # the referenced row exists
+ORDER_AFTER_SIGNUP = "order_after_signup"
+TOTAL_MATCHES_ITEMS = "total_matches_items"
+SHIPPED_AFTER_ORDER = "shipped_after_order"
+LINE_TOTAL = "line_total"  # quantity * unit_price = line_total
+
+# A title-cased value: no lower-case letter starting a word, no upper-case letter inside one (str.title()).
+TITLE_CASE_VIOLATION = r"(^|[^\p{L}])\p{Ll}|\p{L}\p{Lu}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One declarative check: where it applies, what it checks, how serious it is, what it catches."""
+
+    id: str
+    table: str
+    columns: tuple[str, ...]
+    check: str
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    severity: str = ERROR
+    kinds: tuple[str, ...] = ()  # generator error kinds this rule detects
+    description: str = ""
+
+    @property
+    def column(self) -> str:
+        return self.columns[0]
+
+
+def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
+    t, c = table.name, col.name
+    rules: list[Rule] = []
+
+    def add(check: str, kinds: tuple[str, ...], description: str, **params) -> None:
+        rules.append(Rule(f"{t}.{c}.{check}", t, (c,), check, params, ERROR, kinds, description))
+
+    if not col.nullable:
+        add(NOT_NULL, ("missing",), f"{c} is present")
+    if col.type in (s.ID, s.FK, *s.NUMERIC_TYPES):
+        add(NUMERIC, ("wrong_type",), f"{c} is a number")
+    if col.type in s.NUMERIC_TYPES and (col.minimum is not None or col.maximum is not None):
+        add(
+            RANGE,
+            ("negative", "zero", "outlier"),
+            f"{c} lies between {col.minimum} and {col.maximum}",
+            minimum=col.minimum,
+            maximum=col.maximum,
+        )
+    if col.type == s.TIMESTAMP:
+        add(TIMESTAMP, ("wrong_type", "impossible_date"), f"{c} is an ISO-8601 UTC timestamp of a real date")
+        add(NOT_FUTURE, ("future_date",), f"{c} is not after the data set's as-of time")
+    if col.pattern and col.type != s.TIMESTAMP:
+        kinds = {
+            s.EMAIL: ("email_malformed", "whitespace", "case"),
+            s.PHONE: ("phone_malformed", "phone_format", "whitespace"),
+            s.CODE: ("whitespace", "case"),
+        }[col.type]
+        add(PATTERN, kinds, f"{c} matches {col.pattern}", pattern=col.pattern)
+    if col.type == s.CATEGORY:
+        add(
+            IN_SET,
+            ("whitespace", "case", "typo", "unknown_category"),
+            f"{c} is one of {', '.join(col.categories)}",
+            values=col.categories,
+            case=col.case,
+        )
+    if col.type == s.TEXT:
+        add(
+            CANONICAL_TEXT,
+            ("whitespace", "case") if col.case else ("whitespace",),
+            f"{c} has no stray spaces" + (f" and is in {col.case} case" if col.case else ""),
+            case=col.case,
+        )
+    if col.type == s.FK:
+        add(
+            FOREIGN_KEY,
+            ("orphan_fk",),
+            f"{c} refers to an existing {col.references} row",
+            references=col.references,
+        )
+    return rules
+
+
+def _table_rules(table: s.Table) -> list[Rule]:
+    t = table.name
+    rules = [
+        Rule(
+            f"{t}.{table.key}.unique",
+            t,
+            (table.key,),
+            UNIQUE,
+            {},
+            ERROR,
+            ("exact_duplicate", "near_duplicate"),
+            f"{table.key} identifies one row",
+        )
+    ]
+    if table.business_key != (table.key,):
+        rules.append(
+            Rule(
+                f"{t}.business_key.unique",
+                t,
+                table.business_key,
+                UNIQUE,
+                {},
+                ERROR,
+                (),
+                f"{', '.join(table.business_key)} identify one row",
+            )
+        )
+    for col in table.columns:
+        rules.extend(_column_rules(table, col))
+    return rules
+
+
+CROSS_TABLE_RULES = (
+    Rule(
+        "orders.order_ts.order_after_signup",
+        "orders",
+        ("order_ts",),
+        ORDER_AFTER_SIGNUP,
+        {"other": "customers"},
+        ERROR,
+        ("order_before_signup",),
+        "an order is placed after its customer signed up",
+    ),
+    Rule(
+        "orders.total_amount.total_matches_items",
+        "orders",
+        ("total_amount",),
+        TOTAL_MATCHES_ITEMS,
+        {"other": "order_items"},
+        ERROR,
+        ("total_mismatch",),
+        "an order's total equals the sum of its items' line totals",
+    ),
+    Rule(
+        "shipments.shipped_at.shipped_after_order",
+        "shipments",
+        ("shipped_at",),
+        SHIPPED_AFTER_ORDER,
+        {"other": "orders"},
+        ERROR,
+        (),
+        "a shipment leaves after its order was placed",
+    ),
+    Rule(
+        "order_items.line_total.line_total",
+        "order_items",
+        ("line_total", "quantity", "unit_price"),
+        LINE_TOTAL,
+        {},
+        WARNING,
+        (),
+        "a line total is quantity times unit price",
+    ),
+)
+
+
+@cache
+def rules_for(table: str) -> tuple[Rule, ...]:
+    """Every rule of one table, cross-table ones included (they apply only when the other table exists)."""
+    return tuple(_table_rules(s.TABLES[table])) + tuple(r for r in CROSS_TABLE_RULES if r.table == table)
+
+
+def all_rules() -> tuple[Rule, ...]:
+    return tuple(rule for name in s.TABLE_NAMES for rule in rules_for(name))
