@@ -12,6 +12,7 @@ from functools import cache
 
 from orchestrator.generation import schema as s
 
+# Severity: silver passes every error rule; a warning (an incomplete optional value) is reported only.
 ERROR, WARNING = "error", "warning"
 
 # Checks. Column checks look at one value; key checks at a column across rows; cross-table checks join.
@@ -56,11 +57,13 @@ def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
     t, c = table.name, col.name
     rules: list[Rule] = []
 
-    def add(check: str, kinds: tuple[str, ...], description: str, **params) -> None:
-        rules.append(Rule(f"{t}.{c}.{check}", t, (c,), check, params, ERROR, kinds, description))
+    def add(check: str, kinds: tuple[str, ...], description: str, severity: str = ERROR, **params) -> None:
+        rules.append(Rule(f"{t}.{c}.{check}", t, (c,), check, params, severity, kinds, description))
 
     if not col.nullable:
-        add(NOT_NULL, ("missing",), f"{c} is present")
+        # A missing key or essential fact makes the row unusable (error: cleaning quarantines it); a missing
+        # attribute is reported as incomplete (warning: cleaning keeps the row with the value null).
+        add(NOT_NULL, ("missing",), f"{c} is present", ERROR if col.is_required else WARNING)
     if col.type in (s.ID, s.FK, *s.NUMERIC_TYPES):
         add(NUMERIC, ("wrong_type",), f"{c} is a number")
     if col.type in s.NUMERIC_TYPES and (col.minimum is not None or col.maximum is not None):
@@ -190,3 +193,27 @@ def rules_for(table: str) -> tuple[Rule, ...]:
 
 def all_rules() -> tuple[Rule, ...]:
     return tuple(rule for name in s.TABLE_NAMES for rule in rules_for(name))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one letter inserted, dropped, replaced, or two neighbours swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def closest_value(value: str, allowed: tuple[str, ...]) -> str | None:
+    """The one allowed value a single typo away from ``value``; None if there is none, or more than one."""
+    if value in allowed:
+        return value
+    near = [candidate for candidate in allowed if _one_edit(value, candidate)]
+    return near[0] if len(near) == 1 else None

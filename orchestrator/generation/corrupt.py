@@ -14,16 +14,19 @@ import pyarrow.compute as pc
 from orchestrator.generation import jsonfmt
 from orchestrator.generation import schema as s
 from orchestrator.generation.rng import Stream
+from orchestrator.rules import closest_value
 
 STR = np.dtypes.StringDType()
 ATTEMPTS = 6
 SCALE = {s.MONEY: 100, s.DECIMAL1: 10, s.INT: 1, s.FK: 1}
 WRONG_TYPE_NUMBERS = ("N/A", "n/a", "unknown", "-", "TBD", "?", "none", "twelve")
 WRONG_TYPE_DATES = ("N/A", "unknown", "yesterday", "TBD", "not set", "soon")
+# Values outside the allowed sets, none of them a single typo away from an allowed value (that would be a
+# repairable typo, not an unknown category).
 UNKNOWN = {
-    "country": ("UK", "EU", "XX", "ZZ", "USA", "GER"),
-    "currency": ("EURO", "US$", "XXX", "GBX"),
-    "warehouse": ("HAM1", "PAR2", "XXX1", "TMP"),
+    "country": ("XX", "ZZ", "QQ", "XY"),
+    "currency": ("XXX", "ABC", "QQQ"),
+    "warehouse": ("HAM9", "PAR2", "XXX1", "TMP"),
 }
 UNKNOWN_DEFAULT = ("other", "unknown", "legacy", "test", "pending_review", "on_hold", "archived", "misc")
 
@@ -49,8 +52,12 @@ def _changed(cells: Cells, dirty: pa.Array) -> Result:
     return dirty, np.asarray(pc.not_equal(cells.fragments, dirty).fill_null(True))
 
 
+def _case(value: str, case: str | None) -> str:
+    return {"lower": value.lower(), "upper": value.upper(), "title": value.title()}.get(case, value)
+
+
 def _retry(
-    cells: Cells, variants: list[Callable[[np.ndarray, np.ndarray, int], np.ndarray]], reject=None
+    cells: Cells, variants: list[Callable[[np.ndarray, np.ndarray, int], np.ndarray]], accept=None
 ) -> Result:
     """Apply a string variant per cell, cycling to the next variant (and new positions) while unchanged."""
     text = np.asarray(cells.clean.to_numpy(zero_copy_only=False), dtype=STR)
@@ -69,8 +76,8 @@ def _retry(
                 continue
             candidate = make(text[rows], cells.idx[rows], attempt + 1)
             ok = candidate != text[rows]
-            if reject is not None:
-                ok &= ~reject(candidate)
+            if accept is not None:
+                ok &= accept(candidate, text[rows])
             out[rows[ok]] = candidate[ok]
             done[rows[ok]] = True
     return jsonfmt.quote(pa.array(out.astype(object), pa.string())), done
@@ -116,8 +123,7 @@ def case(cells: Cells) -> Result:
 
 def typo(cells: Cells) -> Result:
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"), dtype=STR)
-    allowed = set(cells.column.categories)
-    allowed |= {c.lower() for c in allowed} | {c.upper() for c in allowed}
+    canonical = cells.column.categories
 
     def pos(t, i, lane, margin):
         return _position(cells, t, i, lane, margin)
@@ -138,9 +144,14 @@ def typo(cells: Cells) -> Result:
         p = pos(t, i, lane, 0)
         return _slice(t, 0, p) + letters[cells.stream.integers(i, 26, lane + 50)] + _slice(t, p + 1)
 
-    return _retry(
-        cells, [swap, drop, double, replace], reject=lambda c: np.isin(c.astype(object), list(allowed))
-    )
+    def repairable(candidates: np.ndarray, originals: np.ndarray) -> np.ndarray:
+        """A typo counts only if exactly one allowed value, the original, is one edit away."""
+        pairs = zip(candidates, originals, strict=True)
+        return np.array(
+            [closest_value(_case(c, cells.column.case), canonical) == o for c, o in pairs], dtype=bool
+        )
+
+    return _retry(cells, [swap, drop, double, replace], accept=repairable)
 
 
 def email_malformed(cells: Cells) -> Result:
@@ -196,8 +207,9 @@ def wrong_type(cells: Cells) -> Result:
 
 
 def unknown_category(cells: Cells) -> Result:
+    allowed = cells.column.categories
     values = UNKNOWN.get(cells.column.name, UNKNOWN_DEFAULT)
-    return _pool(cells, tuple(v for v in values if v not in cells.column.categories))
+    return _pool(cells, tuple(v for v in values if v not in allowed and closest_value(v, allowed) is None))
 
 
 def _number(cells: Cells, values: np.ndarray) -> Result:

@@ -47,6 +47,11 @@ class Column:
     minimum: float | None = None  # valid range, in the column's own unit (e.g. 0.01 for money)
     maximum: float | None = None
     pattern: str | None = None  # regular expression a valid value matches
+    required: bool = False  # a row without a valid value here is unusable (keys are always required)
+
+    @property
+    def is_required(self) -> bool:
+        return self.required or (self.type in (ID, FK) and not self.nullable)
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,8 @@ def _ts(name: str, nullable: bool = False) -> Column:
     return Column(name, TIMESTAMP, nullable=nullable, pattern=TIMESTAMP_PATTERN)
 
 
-def _money(name: str, minimum: float, maximum: float) -> Column:
-    return Column(name, MONEY, minimum=minimum, maximum=maximum)
+def _money(name: str, minimum: float, maximum: float, required: bool = False) -> Column:
+    return Column(name, MONEY, minimum=minimum, maximum=maximum, required=required)
 
 
 def _category(name: str, values: tuple[str, ...], case: str = "lower") -> Column:
@@ -183,7 +188,7 @@ TABLES: dict[str, Table] = {
                 _category("status", ORDER_STATUSES),
                 _category("currency", CURRENCIES, case="upper"),
                 _money("discount_amount", 0, 100_000),
-                _money("total_amount", 0.01, 100_000),
+                _money("total_amount", 0.01, 100_000, required=True),
             ),
             business_key=("order_id",),
             description="Orders; the total equals the sum of the order's items; placed after signup.",
@@ -195,9 +200,9 @@ TABLES: dict[str, Table] = {
                 _fk("order_id", "orders"),
                 Column("line_no", INT, minimum=1, maximum=50),
                 _fk("product_id", "products"),
-                Column("quantity", INT, minimum=1, maximum=100),
-                _money("unit_price", 0.01, 10_000),
-                _money("line_total", 0.01, 100_000),
+                Column("quantity", INT, minimum=1, maximum=100, required=True),
+                _money("unit_price", 0.01, 10_000, required=True),
+                _money("line_total", 0.01, 100_000, required=True),
             ),
             business_key=("order_id", "line_no"),
             parent="orders",
@@ -210,7 +215,7 @@ TABLES: dict[str, Table] = {
                 _fk("order_id", "orders"),
                 _category("method", PAYMENT_METHODS),
                 _category("status", PAYMENT_STATUSES),
-                _money("amount", 0.01, 100_000),
+                _money("amount", 0.01, 100_000, required=True),
                 _ts("paid_at"),
             ),
             business_key=("order_id",),
@@ -253,7 +258,7 @@ TABLES: dict[str, Table] = {
                 _fk("order_id", "orders"),
                 _fk("product_id", "products"),
                 _fk("customer_id", "customers"),
-                Column("rating", INT, minimum=1, maximum=5),
+                Column("rating", INT, minimum=1, maximum=5, required=True),
                 Column("title", TEXT),
                 Column("body", TEXT),
                 _ts("created_at"),
