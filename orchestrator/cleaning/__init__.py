@@ -1,0 +1,1 @@
+"""Cleaning: the shared rules enforced on raw data, producing typed silver, quarantine and gold tables."""

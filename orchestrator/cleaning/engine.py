@@ -1,0 +1,347 @@
+"""The small-batch engine: raw tables in, silver, quarantine and counts out (pandas frames on Arrow).
+
+Four passes, in the order the rules need them:
+1. every column of every table is normalised and validated on its own (columns.py);
+2. cross-column and cross-table repairs: line totals, order totals from complete items (or the payment),
+   payment amounts and discounts, refunds, orders placed before signup;
+3. rows are de-duplicated on their primary key, rows missing a required value are quarantined, and
+   references are checked parent-first, so a quarantined parent takes its children with it;
+4. survivors are de-duplicated on their business key.
+Nothing is dropped silently: rows in = rows out + quarantined + duplicates removed, per table.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchestrator import rules as r
+from orchestrator.cleaning.columns import Cleaned, clean_column
+from orchestrator.generation import schema as s
+
+# Parents before children, so references are checked against already-cleaned parents.
+ORDER = (
+    "customers",
+    "sellers",
+    "products",
+    "inventory",
+    "coupons",
+    "orders",
+    "order_items",
+    "payments",
+    "shipments",
+    "returns",
+    "reviews",
+    "events",
+)
+LINE = "_raw_line"
+ISSUES = "_issues"
+RULE = "_rule"
+
+
+@dataclass
+class TableResult:
+    """One table after cleaning."""
+
+    silver: pd.DataFrame  # typed columns of the schema, plus the raw line and the rules repaired or nulled
+    quarantine: pd.DataFrame  # raw text of rejected rows, plus the raw line and the rejecting rule
+    rows_in: int
+    duplicates_removed: int
+    issues: dict[str, int] = field(default_factory=dict)  # cells per rule that were repaired or nulled
+
+    @property
+    def rows_out(self) -> int:
+        return len(self.silver)
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.quarantine)
+
+
+class _Work:
+    """A table between passes: cleaned columns, and per row whether it is kept, a duplicate or rejected."""
+
+    def __init__(self, table: s.Table, raw: pa.Table, as_of: int) -> None:
+        self.table = table
+        self.raw = raw
+        self.n = raw.num_rows
+        # Arrow kernels release the GIL: columns are cleaned two at a time.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            cleaned = pool.map(
+                lambda c: clean_column(table, c, raw.column(c.name).combine_chunks(), as_of), table.columns
+            )
+            self.cols: dict[str, Cleaned] = {
+                c.name: col for c, col in zip(table.columns, cleaned, strict=True)
+            }
+        self.duplicate = np.zeros(self.n, dtype=bool)
+        self.reject_rule = np.full(self.n, None, dtype=object)
+
+    def values(self, name: str) -> pa.Array:
+        return self.cols[name].values
+
+    def numpy(self, name: str) -> np.ndarray:
+        """Values as floats with NaN for null (keys, amounts, and timestamps as epoch seconds)."""
+        values = self.values(name)
+        if pa.types.is_timestamp(values.type):
+            values = values.cast(pa.int64())
+        return values.to_numpy(zero_copy_only=False).astype(np.float64)
+
+    @property
+    def alive(self) -> np.ndarray:
+        return ~self.duplicate & pd.isna(self.reject_rule)
+
+    def reject(self, mask: np.ndarray, rule_id: str | np.ndarray) -> None:
+        """Quarantine rows in ``mask`` (the first rejecting rule is the one reported)."""
+        hit = mask & self.alive
+        self.reject_rule[hit] = rule_id[hit] if isinstance(rule_id, np.ndarray) else rule_id
+
+    def rule(self, column: str, check: str) -> str:
+        return f"{self.table.name}.{column}.{check}"
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The value of the first row holding each wanted key (NaN where no row does)."""
+    first = ~np.isnan(keys) & ~pd.Series(keys).duplicated().to_numpy()
+    pos = pd.Index(keys[first]).get_indexer(wanted)
+    return np.where(pos >= 0, values[first][np.maximum(pos, 0)], np.nan)
+
+
+def _fill(col: Cleaned, mask: np.ndarray, values: np.ndarray, rule_id: str, decimals: int | None = 2) -> None:
+    """Set repaired values where ``mask`` holds, blaming ``rule_id``."""
+    mask = mask & ~np.isnan(values)
+    if not mask.any():
+        return
+    current = col.values.to_numpy(zero_copy_only=False).astype(np.float64)
+    merged = np.where(mask, np.round(values, decimals) if decimals is not None else values, current)
+    col.blame(mask, rule_id)
+    typed = pa.array(merged, pa.float64(), from_pandas=True)
+    col.values = typed.cast(col.values.type) if pa.types.is_integer(col.values.type) else typed
+
+
+def _repair_items(items: _Work) -> None:
+    """quantity x unit_price = line_total: any one of the three follows from the other two."""
+    q, p, t = items.numpy("quantity"), items.numpy("unit_price"), items.numpy("line_total")
+    rule_id = items.rule("line_total", r.LINE_TOTAL)
+    _fill(items.cols["line_total"], np.isnan(t) & ~np.isnan(q) & ~np.isnan(p), q * p, rule_id)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        price = t / q
+        quantity = t / p
+    _fill(items.cols["unit_price"], np.isnan(p) & ~np.isnan(t) & ~np.isnan(q), price, rule_id)
+    whole = np.isclose(quantity, np.round(quantity))
+    _fill(
+        items.cols["quantity"],
+        np.isnan(q) & ~np.isnan(t) & ~np.isnan(p) & whole,
+        np.round(quantity),
+        rule_id,
+        None,
+    )
+
+
+def _repair_orders(work: dict[str, _Work]) -> None:
+    orders = work["orders"]
+    order_id = orders.numpy("order_id")
+    if "customers" in work:
+        customers = work["customers"]
+        signup = _lookup(
+            customers.numpy("customer_id"), customers.numpy("signup_at"), orders.numpy("customer_id")
+        )
+        placed = orders.numpy("order_ts")
+        early = ~np.isnan(signup) & ~np.isnan(placed) & (placed < signup)
+        orders.cols["order_ts"].invalidate(early, orders.rule("order_ts", r.ORDER_AFTER_SIGNUP))
+
+    total = orders.numpy("total_amount")
+    discount = orders.numpy("discount_amount")
+    paid = np.full(orders.n, np.nan)
+    if "payments" in work:
+        payments = work["payments"]
+        alive = payments.alive
+        paid = _lookup(payments.numpy("order_id")[alive], payments.numpy("amount")[alive], order_id)
+    item_sum = np.full(orders.n, np.nan)
+    if "order_items" in work:
+        item_sum = _complete_item_sums(work["order_items"], order_id)
+
+    # Three witnesses of an order's total: the raw value, the payment (amount + discount) and the sum of
+    # its items when they are all there. Two that agree win; then the items, the payment, the raw value.
+    by_payment = np.round(paid + discount, 2)
+    raw_confirmed = ~np.isnan(total) & (np.isclose(total, by_payment) | np.isclose(total, item_sum))
+    choice = np.where(raw_confirmed, total, _first_valid(item_sum, by_payment, total))
+    changed = ~np.isnan(choice) & ~np.isclose(choice, total)
+    _fill(orders.cols["total_amount"], changed, choice, orders.rule("total_amount", r.TOTAL_MATCHES_ITEMS))
+    # A discount lost in raw follows from the (repaired) total and the payment; otherwise it stays null.
+    discount_from_payment = np.round(orders.numpy("total_amount") - paid, 2)
+    _fill(
+        orders.cols["discount_amount"],
+        np.isnan(discount),
+        discount_from_payment,
+        orders.rule("discount_amount", r.NOT_NULL),
+    )
+
+
+def _first_valid(*candidates: np.ndarray) -> np.ndarray:
+    """Per row, the first candidate that is not NaN."""
+    out = np.full_like(candidates[0], np.nan)
+    for candidate in candidates:
+        out = np.where(np.isnan(out), candidate, out)
+    return out
+
+
+def _complete_item_sums(items: _Work, order_id: np.ndarray) -> np.ndarray:
+    """Sum of line totals per order, only for orders whose item lines are all present and valid.
+
+    Item ids are issued in order sequence, so an item whose order is unknown (lost or orphan reference)
+    that falls inside an order's item-id range makes that order incomplete even when its line numbers
+    look contiguous.
+    """
+    keep = ~items.duplicate
+    frame = pd.DataFrame(
+        {
+            "item_id": items.numpy("item_id")[keep],
+            "order_id": items.numpy("order_id")[keep],
+            "line_no": items.numpy("line_no")[keep],
+            "line_total": items.numpy("line_total")[keep],
+        }
+    )
+    frame["bad"] = frame["line_total"].isna()
+    known = np.isin(frame["order_id"].to_numpy(), order_id)
+    attributed = frame[known]
+    grouped = attributed.groupby("order_id").agg(
+        total=("line_total", "sum"),
+        bad=("bad", "sum"),
+        lines=("line_no", "nunique"),
+        top=("line_no", "max"),
+        count=("line_no", "size"),
+        first=("item_id", "min"),
+    )
+    complete = (
+        (grouped["bad"] == 0) & (grouped["lines"] == grouped["top"]) & (grouped["count"] == grouped["top"])
+    )
+    starts = grouped["first"].sort_values()
+    stray = frame.loc[~known, "item_id"].to_numpy()
+    owner = np.searchsorted(starts.to_numpy(), stray, side="right") - 1
+    broken = starts.index.to_numpy()[owner[owner >= 0]]
+    complete[complete.index.isin(broken)] = False
+    sums = grouped["total"].where(complete).round(2)
+    return _lookup(sums.index.to_numpy(), sums.to_numpy(), order_id)
+
+
+def _repair_payments(work: dict[str, _Work]) -> None:
+    payments, orders = work["payments"], work["orders"]
+    due = orders.numpy("total_amount") - orders.numpy("discount_amount")
+    expected = _lookup(orders.numpy("order_id")[orders.alive], due[orders.alive], payments.numpy("order_id"))
+    amount = payments.numpy("amount")
+    _fill(payments.cols["amount"], np.isnan(amount), expected, payments.rule("amount", r.NOT_NULL))
+
+
+def _repair_returns(work: dict[str, _Work]) -> None:
+    returns, items = work["returns"], work["order_items"]
+    line_total = _lookup(
+        items.numpy("item_id")[~items.duplicate],
+        items.numpy("line_total")[~items.duplicate],
+        returns.numpy("order_item_id"),
+    )
+    refund = returns.numpy("refund_amount")
+    _fill(
+        returns.cols["refund_amount"], np.isnan(refund), line_total, returns.rule("refund_amount", r.NOT_NULL)
+    )
+
+
+def _mark_key_duplicates(w: _Work) -> None:
+    """Later rows repeating a primary key are duplicates (the first one, by raw line, is kept)."""
+    key = w.numpy(w.table.key)
+    w.duplicate = pd.Series(key).duplicated(keep="first").to_numpy() & ~np.isnan(key)
+
+
+def _reject_incomplete(w: _Work) -> None:
+    """Quarantine rows without a valid value in a required column, naming the rule the raw value broke."""
+    for column in w.table.columns:
+        if column.is_required:
+            rows = np.flatnonzero(pc.is_null(w.values(column.name)).to_numpy(zero_copy_only=False) & w.alive)
+            if len(rows):
+                issue = (
+                    w.cols[column.name].issue.take(pa.array(rows)).fill_null(w.rule(column.name, r.NOT_NULL))
+                )
+                mask = np.zeros(w.n, dtype=bool)
+                mask[rows] = True
+                rule_ids = np.full(w.n, None, dtype=object)
+                rule_ids[rows] = issue.to_numpy(zero_copy_only=False)
+                w.reject(mask, rule_ids)
+
+
+def _check_references(w: _Work, done: dict[str, TableResult]) -> None:
+    for column in w.table.columns:
+        if column.type != s.FK or column.references not in done:
+            continue
+        parent = done[column.references]
+        parent_keys = parent.silver[s.TABLES[column.references].key].to_numpy()
+        values = w.numpy(column.name)
+        orphan = ~np.isnan(values) & (pd.Index(parent_keys).get_indexer(values) < 0)
+        rule_id = w.rule(column.name, r.FOREIGN_KEY)
+        if column.nullable:
+            w.cols[column.name].invalidate(orphan, rule_id)
+        else:
+            w.reject(orphan, rule_id)
+
+
+def _mark_business_duplicates(w: _Work) -> None:
+    key = list(w.table.business_key)
+    if key == [w.table.key]:
+        return
+    frame = pd.DataFrame({c: w.values(c).to_pandas() for c in key})
+    complete = frame.notna().all(axis=1).to_numpy()
+    alive = w.alive & complete
+    repeat = np.zeros(w.n, dtype=bool)
+    repeat[alive] = frame[alive].duplicated(keep="first").to_numpy()
+    w.duplicate |= repeat
+
+
+def _result(w: _Work) -> TableResult:
+    alive = w.alive
+    silver = pd.DataFrame(
+        {name: col.values.to_pandas(types_mapper=pd.ArrowDtype) for name, col in w.cols.items()}
+    )
+    silver[LINE] = np.arange(w.n)
+    joined = pc.binary_join_element_wise(*(col.issue for col in w.cols.values()), ";", null_handling="skip")
+    silver[ISSUES] = pd.Series(
+        pc.if_else(pc.equal(joined, ""), None, joined), dtype=pd.ArrowDtype(pa.string())
+    )
+    quarantine = w.raw.to_pandas(types_mapper=pd.ArrowDtype)
+    quarantine[LINE] = np.arange(w.n)
+    quarantine[RULE] = pd.Series(w.reject_rule, dtype=pd.ArrowDtype(pa.string()))
+    counts = {
+        name: int(pc.sum(pc.is_valid(col.issue).filter(pa.array(alive))).as_py() or 0)
+        for name, col in w.cols.items()
+    }
+    return TableResult(
+        silver=silver[alive].reset_index(drop=True),
+        quarantine=quarantine[~pd.isna(w.reject_rule)].reset_index(drop=True),
+        rows_in=w.n,
+        duplicates_removed=int(w.duplicate.sum()),
+        issues={f"{w.table.name}.{c}": v for c, v in counts.items() if v},
+    )
+
+
+def clean(raw: dict[str, pa.Table], as_of: int) -> dict[str, TableResult]:
+    """Clean the raw tables of one job (each a table of strings in raw-line order)."""
+    work = {name: _Work(s.TABLES[name], raw[name], as_of) for name in ORDER if name in raw}
+    for w in work.values():
+        _mark_key_duplicates(w)
+    if "order_items" in work:
+        _repair_items(work["order_items"])
+    if "orders" in work:
+        _repair_orders(work)
+    if "payments" in work and "orders" in work:
+        _repair_payments(work)
+    if "returns" in work and "order_items" in work:
+        _repair_returns(work)
+    done: dict[str, TableResult] = {}
+    for name, w in work.items():
+        _reject_incomplete(w)
+        _check_references(w, done)
+        _mark_business_duplicates(w)
+        done[name] = _result(w)
+    return done
