@@ -1,7 +1,209 @@
-"""The workbench frame. A placeholder home page until the workbench UI lands."""
+"""The workbench frame: first-run setup, login, then navigation over the pages with the user in the sidebar.
 
+Login is streamlit-authenticator's form, wired so that passwords are checked against the bcrypt hashes in
+the user store (with lockout), no delay is added to each rerun, and the cookie is a short-lived JWT naming a
+server-side session that logout revokes. No page runs before a login succeeds.
+
+Session keys that pages may read (set here on every run; pages never write them):
+- ``"user"``: the signed-in user name; a valid lake path segment (see orchestrator.storage.paths.check_user).
+- ``"is_admin"``: True for administrators. Administrators see every user's jobs and files, everyone else only
+  their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import extra_streamlit_components as stx
 import streamlit as st
+import streamlit_authenticator as stauth
 
-st.set_page_config(page_title="Data workbench", layout="wide")
-st.title("Data workbench")
-st.write("Generate deliberately dirty e-commerce data from the command line: `python -m orchestrator generate --help`.")
+from orchestrator.auth import (
+    AuthSettings,
+    UserStore,
+    issue_token,
+    load_auth_settings,
+    open_user_store,
+    verify_token,
+)
+from orchestrator.auth.settings import COOKIE_NAME
+from orchestrator.errors import WorkbenchError
+
+_SESSION_ID = "_session_id"  # the id of the server-side session this browser tab is signed in with
+_COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
+_NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out
+
+
+class _SessionCookie:
+    """Takes the place of the library's cookie model, whose token carries no session id and cannot be revoked.
+
+    A cookie is accepted only if verify_token finds a live session for it; logout revokes the session, so a
+    copy of the cookie taken before logout is refused. Cookie writes are sent on the run after a login or
+    logout, which is the run that stays on screen long enough for the browser to apply them.
+    """
+
+    def __init__(self, manager: stx.CookieManager, store: UserStore, settings: AuthSettings) -> None:
+        self._manager = manager
+        self._store = store
+        self._settings = settings
+
+    def get_cookie(self) -> dict[str, str] | None:
+        token = st.context.cookies.get(COOKIE_NAME)
+        session = verify_token(self._store, self._settings.cookie_key, token) if token else None
+        if session is None:
+            return None
+        st.session_state[_SESSION_ID] = session.id
+        return {"username": session.user}
+
+    def set_cookie(self) -> None:
+        token, session = issue_token(
+            self._store,
+            self._settings.cookie_key,
+            st.session_state["username"],
+            self._settings.session_minutes,
+        )
+        st.session_state[_SESSION_ID] = session.id
+        st.session_state[_COOKIE_WRITE] = token
+
+    def delete_cookie(self) -> None:
+        session_id = st.session_state.pop(_SESSION_ID, None)
+        if session_id:
+            self._store.revoke_session(session_id)
+        st.session_state[_COOKIE_WRITE] = None
+
+    def send_pending(self) -> None:
+        """Send the cookie a login or logout asked for to the browser."""
+        if _COOKIE_WRITE not in st.session_state:
+            return
+        token = st.session_state.pop(_COOKIE_WRITE)
+        if token is None:
+            # KeyError: the browser sent no such cookie; the session is revoked regardless.
+            with contextlib.suppress(KeyError):
+                self._manager.delete(COOKIE_NAME)
+            return
+        minutes = self._settings.session_minutes
+        self._manager.set(
+            COOKIE_NAME,
+            token,
+            expires_at=datetime.now(UTC) + timedelta(minutes=minutes),
+            max_age=minutes * 60,
+            same_site="strict",
+        )
+
+
+def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Authenticate, _SessionCookie]:
+    """The library's login given stored hashes only, no per-run sleep, and the store's checks and sessions."""
+    credentials = {
+        "usernames": {
+            user.name: {"name": user.name, "password": user.password_hash, "roles": [user.role]}
+            for user in store.list_users()
+        }
+    }
+    authenticator = stauth.Authenticate(
+        credentials,
+        cookie_name=COOKIE_NAME,
+        cookie_key=settings.cookie_key,
+        cookie_expiry_days=settings.session_minutes / (24 * 60),
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+    # streamlit-authenticator 0.4.2 offers no hooks for these; its own versions are replaced on the instance.
+    model = authenticator.authentication_controller.authentication_model
+    model.check_credentials = partial(store.authenticate, policy=settings.lockout)
+    cookie = _SessionCookie(authenticator.cookie_controller.cookie_model.cookie_manager, store, settings)
+    authenticator.cookie_controller.cookie_model = cookie
+    return authenticator, cookie
+
+
+def _first_admin_view(store: UserStore) -> None:
+    st.title("Create the first administrator")
+    st.write("No users exist yet. The administrator you create here can add further users.")
+    with st.form("first_admin"):
+        name = st.text_input("User name", help="1-32 lower-case letters, digits, '_' or '-'")
+        password = st.text_input("Password", type="password", autocomplete="new-password")
+        repeat = st.text_input("Repeat password", type="password", autocomplete="new-password")
+        submitted = st.form_submit_button("Create administrator")
+    if submitted:
+        try:
+            user = store.create_first_admin(name, password, repeat)
+        except WorkbenchError as error:
+            st.error(str(error))
+            return
+        st.session_state[_NOTICE] = f"Administrator `{user.name}` created. Log in with it."
+        st.rerun()
+
+
+def _login_view(authenticator: stauth.Authenticate) -> None:
+    st.title("Data workbench")
+    if notice := st.session_state.pop(_NOTICE, None):
+        st.info(notice)
+    fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
+    try:
+        authenticator.login(location="main", fields=fields, key="login")
+    except WorkbenchError as error:
+        st.error(str(error))
+        return
+    if st.session_state.get("authentication_status"):
+        st.rerun()
+    if st.session_state.get("authentication_status") is False:
+        st.error("User name or password is incorrect.")
+
+
+def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) -> None:
+    """Sign this tab out: revoke its session, forget the cookie and the shared session keys."""
+    authenticator.logout(location="unrendered")
+    for key in ("user", "is_admin"):
+        st.session_state.pop(key, None)
+    if notice:
+        st.session_state[_NOTICE] = notice
+
+
+def main() -> None:
+    st.set_page_config(page_title="Data workbench", layout="wide")
+    try:
+        settings = load_auth_settings()
+    except WorkbenchError as error:
+        st.error(f"The login settings are invalid. {error}")
+        st.stop()
+    store = open_user_store()
+    cookie_area = st.container(border=False)
+    with cookie_area:
+        authenticator, cookie = _authenticator(store, settings)
+
+    user = None
+    if st.session_state.get("authentication_status"):
+        session = store.active_session(st.session_state.get(_SESSION_ID, ""))
+        user = store.get(session.user) if session else None
+        if user is None:
+            _end_session(authenticator, "Your session has ended; log in again.")
+    with cookie_area:
+        cookie.send_pending()
+
+    if user is None:
+        if store.has_users():
+            page = st.Page(partial(_login_view, authenticator), title="Log in", url_path="login")
+        else:
+            page = st.Page(partial(_first_admin_view, store), title="Create administrator", url_path="setup")
+        st.navigation([page], position="hidden").run()
+        return
+
+    st.session_state["user"] = user.name
+    st.session_state["is_admin"] = user.is_admin
+    # URL paths differ from the file names on purpose: Streamlit runs a file under pages/ by its own name,
+    # without this frame, on a server's first run (the pages guard against that); these never match one.
+    pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True)]
+    if user.is_admin:
+        pages.append(
+            st.Page("pages/admin_users.py", title="Users", icon=":material/group:", url_path="users")
+        )
+    navigation = st.navigation(pages)
+    st.sidebar.text(f"Signed in as {user.name}\nRole: {user.role}")
+    if st.sidebar.button("Log out", key="log_out"):
+        _end_session(authenticator, "You are logged out.")
+        st.rerun()
+    navigation.run()
+
+
+main()

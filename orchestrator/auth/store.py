@@ -1,0 +1,203 @@
+"""Users, failed-login lockout and server-side sessions in one SQLite file under the data root."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.auth.passwords import check_new_password, decoy_hash, hash_password, password_matches
+from orchestrator.errors import AlreadyExists, InvalidInput, WorkbenchError
+from orchestrator.storage.paths import check_user
+
+ROLES = ("user", "admin")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+    password_hash TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    issued_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked_at REAL
+);
+"""
+
+
+class AccountLocked(WorkbenchError, PermissionError):
+    """Too many failed logins: the account refuses every password until the lock expires."""
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """How many failed logins in a row lock an account, and for how long."""
+
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who can sign in; the name is also their folder in the lake."""
+
+    name: str
+    role: str
+    created_at: float
+    failed_logins: int
+    locked_until: float | None
+    password_hash: str = field(repr=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser session; its id travels in the cookie and logout revokes it here."""
+
+    id: str
+    user: str
+    issued_at: float
+    expires_at: float
+
+
+class UserStore:
+    """The users database; every method opens its own connection, so one store serves all script threads."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=10)) as db:
+            db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a login being recorded
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one immediate transaction, committed on success and rolled back on error."""
+        with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def has_users(self) -> bool:
+        with self._connect() as db:
+            return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+    def get(self, name: str) -> User | None:
+        with self._connect() as db:
+            row = db.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()
+        return User(*row) if row else None
+
+    def list_users(self) -> list[User]:
+        with self._connect() as db:
+            rows = db.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name").fetchall()
+        return [User(*row) for row in rows]
+
+    def add_user(self, name: str, password: str, repeat: str, role: str = "user") -> User:
+        """Add a user (done by an administrator); the password is checked, then hashed once and stored."""
+        return self._insert(name, password, repeat, role, only_if_empty=False)
+
+    def create_first_admin(self, name: str, password: str, repeat: str) -> User:
+        """The first run's administrator; refused once any user exists, so the form cannot be replayed."""
+        return self._insert(name, password, repeat, "admin", only_if_empty=True)
+
+    def _insert(self, name: str, password: str, repeat: str, role: str, *, only_if_empty: bool) -> User:
+        check_user(name)
+        if role not in ROLES:
+            raise InvalidInput("role", f"{role!r} is not a role; choose one of {', '.join(ROLES)}")
+        check_new_password(name, password, repeat)
+        password_hash = hash_password(password)
+        now = self.clock()
+        with self._connect() as db:
+            if only_if_empty and db.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+                raise AlreadyExists("An administrator exists already; log in instead.")
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise InvalidInput("user", f"{name!r} exists already; choose another user name")
+            db.execute(
+                "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                (name, role, password_hash, now),
+            )
+        return User(name, role, now, 0, None, password_hash)
+
+    def authenticate(self, name: str, password: str, policy: LockoutPolicy) -> bool:
+        """Check a login; failures are counted in the file and lock the account at the policy's limit."""
+        user = self.get(name)
+        if user is None:
+            password_matches(password, decoy_hash())
+            return False
+        now = self.clock()
+        if user.locked_until is not None and user.locked_until > now:
+            raise _locked(name, user.locked_until - now)
+        if password_matches(password, user.password_hash):
+            with self._connect() as db:
+                db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", (name,))
+            return True
+        with self._connect() as db:
+            (failed,) = db.execute(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ? RETURNING failed_logins",
+                (name,),
+            ).fetchone()
+            if failed < policy.max_failed_logins:
+                return False
+            db.execute(
+                "UPDATE users SET failed_logins = 0, locked_until = ? WHERE name = ?",
+                (now + policy.lockout_minutes * 60, name),
+            )
+        raise _locked(name, policy.lockout_minutes * 60)
+
+    def open_session(self, user: str, minutes: int) -> Session:
+        """Record a new session for a signed-in user; sessions that have ended are dropped on the way."""
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), user, now, now + minutes * 60)
+        with self._connect() as db:
+            db.execute("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL", (now,))
+            db.execute(
+                "INSERT INTO sessions (id, user, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                (session.id, session.user, session.issued_at, session.expires_at),
+            )
+        return session
+
+    def active_session(self, session_id: str) -> Session | None:
+        """The session if it exists, is not revoked, has not expired and its user still exists."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT s.id, s.user, s.issued_at, s.expires_at "
+                "FROM sessions s JOIN users u ON u.name = s.user "
+                "WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+                (session_id, self.clock()),
+            ).fetchone()
+        return Session(*row) if row else None
+
+    def revoke_session(self, session_id: str) -> None:
+        """Logout: the session id is refused from now on, whoever presents it."""
+        with self._connect() as db:
+            db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", (self.clock(), session_id))
+
+
+_USER_COLUMNS = "name, role, created_at, failed_logins, locked_until, password_hash"
+
+
+def _locked(name: str, seconds_left: float) -> AccountLocked:
+    minutes = max(1, math.ceil(seconds_left / 60))
+    return AccountLocked(
+        f"Account {name!r} is locked after too many failed logins; try again in {minutes} minute(s)."
+    )

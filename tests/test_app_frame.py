@@ -1,0 +1,195 @@
+"""The frame and its pages through AppTest: first run, login, lockout, logout, users, access rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from orchestrator.auth import open_user_store
+from orchestrator.auth.settings import (
+    COOKIE_KEY_ENV,
+    LOCKOUT_MINUTES_ENV,
+    MAX_FAILED_LOGINS_ENV,
+    SESSION_MINUTES_ENV,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_PASSWORD = "correct horse battery"
+BOB_PASSWORD = "bobs password 1"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """An empty data root per test, and no login settings leaking in from the environment."""
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ORCHESTRATOR_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    for env in (COOKIE_KEY_ENV, SESSION_MINUTES_ENV, MAX_FAILED_LOGINS_ENV, LOCKOUT_MINUTES_ENV):
+        monkeypatch.delenv(env, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def admin_exists() -> None:
+    open_user_store().create_first_admin("alice", ADMIN_PASSWORD, ADMIN_PASSWORD)
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def log_in(at: AppTest, name: str, password: str) -> AppTest:
+    form = {widget.label: widget for widget in at.text_input}
+    form["User name"].input(name)
+    form["Password"].input(password)
+    return at.button[0].click().run()
+
+
+def shows_login_form(at: AppTest) -> bool:
+    return [s.value for s in at.subheader] == ["Log in"] and not at.sidebar.children
+
+
+def test_first_run_asks_for_the_administrator_then_lets_them_log_in(data_dir):
+    at = app()
+    assert [t.value for t in at.title] == ["Create the first administrator"]
+    assert not at.sidebar.children
+
+    fields = {widget.label: widget for widget in at.text_input}
+    fields["User name"].input("alice")
+    fields["Password"].input(ADMIN_PASSWORD)
+    fields["Repeat password"].input("another password")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == [
+        "repeat password: does not match the password; type the same password twice"
+    ]
+    assert not open_user_store().has_users()
+
+    fields = {widget.label: widget for widget in at.text_input}
+    fields["Repeat password"].input(ADMIN_PASSWORD)
+    at.button[0].click().run()
+    assert [i.value for i in at.info] == ["Administrator `alice` created. Log in with it."]
+    assert shows_login_form(at)
+
+    log_in(at, "alice", ADMIN_PASSWORD)
+    assert not at.exception
+    assert [t.value for t in at.sidebar.text] == ["Signed in as alice\nRole: admin"]
+    assert at.button(key="log_out").label == "Log out"
+    assert (at.session_state["user"], at.session_state["is_admin"]) == ("alice", True)
+    assert "Signed in as `alice`." in [m.value for m in at.markdown]
+    assert [link.label for link in at.page_link] == ["Manage users"]
+    assert (data_dir / "state" / "cookie_key").stat().st_mode & 0o077 == 0
+
+
+def test_wrong_password_is_refused_with_a_message(admin_exists):
+    at = log_in(app(), "alice", "wrong password")
+    assert [e.value for e in at.error] == ["User name or password is incorrect."]
+    assert shows_login_form(at)
+    assert "user" not in at.session_state
+
+
+def test_repeated_failures_lock_the_account_even_for_the_right_password(admin_exists, monkeypatch):
+    monkeypatch.setenv(MAX_FAILED_LOGINS_ENV, "2")
+    at = log_in(app(), "alice", "wrong password")
+    log_in(at, "alice", "wrong password")
+    assert [e.value for e in at.error] == [
+        "Account 'alice' is locked after too many failed logins; try again in 15 minute(s)."
+    ]
+    restarted = log_in(app(), "alice", ADMIN_PASSWORD)
+    assert "locked" in restarted.error[0].value
+    assert shows_login_form(restarted)
+
+
+def test_logout_revokes_the_session_and_shows_the_login_form(admin_exists):
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    session_id = at.session_state["_session_id"]
+    assert open_user_store().active_session(session_id) is not None
+
+    at.button(key="log_out").click().run()
+    assert [i.value for i in at.info] == ["You are logged out."]
+    assert shows_login_form(at)
+    assert "user" not in at.session_state
+    assert open_user_store().active_session(session_id) is None
+
+
+def test_a_session_revoked_elsewhere_signs_this_tab_out(admin_exists):
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    open_user_store().revoke_session(at.session_state["_session_id"])
+    at.run()
+    assert [i.value for i in at.info] == ["Your session has ended; log in again."]
+    assert shows_login_form(at)
+
+
+@pytest.mark.parametrize("page", ["pages/home.py", "pages/admin_users.py"])
+def test_no_page_renders_without_login(admin_exists, page):
+    at = app(page)
+    assert not at.exception
+    assert shows_login_form(at)
+    assert "Users" not in [t.value for t in at.title]
+    assert not at.dataframe
+
+
+def test_administrator_adds_a_user_who_then_logs_in_without_admin_rights(admin_exists):
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    at.switch_page("pages/admin_users.py").run()
+    assert [t.value for t in at.title] == ["Users"]
+    assert [t.value for t in at.sidebar.text] == ["Signed in as alice\nRole: admin"]
+
+    def add(name: str, password: str, repeat: str, role: str = "user") -> None:
+        fields = {widget.label: widget for widget in at.text_input}
+        fields["User name"].input(name)
+        fields["Password"].input(password)
+        fields["Repeat password"].input(repeat)
+        at.selectbox[0].select(role)
+        at.button[0].click().run()
+
+    add("Bob Smith", BOB_PASSWORD, BOB_PASSWORD)
+    assert at.error[0].value.startswith("user: 'Bob Smith' is not a valid user name")
+    add("bob", "short", "short")
+    assert [e.value for e in at.error] == ["password: use at least 12 characters"]
+    assert at.dataframe[0].value["user"].tolist() == ["alice"]
+
+    add("bob", BOB_PASSWORD, BOB_PASSWORD)
+    assert [s.value for s in at.success] == ["Added user `bob`; they can log in now."]
+    table = at.dataframe[0].value
+    assert table[["user", "role"]].values.tolist() == [["alice", "admin"], ["bob", "user"]]
+    assert "password_hash" not in table.columns
+
+    bob = log_in(app(), "bob", BOB_PASSWORD)
+    assert [t.value for t in bob.sidebar.text] == ["Signed in as bob\nRole: user"]
+    assert bob.session_state["is_admin"] is False
+    assert not bob.page_link
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        bob.switch_page("pages/admin_users.py")
+
+
+def test_admin_page_refuses_a_signed_in_non_administrator():
+    at = AppTest.from_file(str(ROOT / "pages" / "admin_users.py"), default_timeout=30)
+    at.session_state["user"] = "bob"
+    at.session_state["is_admin"] = False
+    at.run()
+    assert [e.value for e in at.error] == ["Only administrators can manage users."]
+    assert not at.text_input
+    assert not at.dataframe
+
+
+def test_session_length_and_key_come_from_the_secrets_file(admin_exists, data_dir, monkeypatch):
+    secrets_file = data_dir / "secrets.toml"
+    secrets_file.write_text(f'{COOKIE_KEY_ENV} = "{"s" * 64}"\n{SESSION_MINUTES_ENV} = 5\n')
+    monkeypatch.setenv("ORCHESTRATOR_SECRETS_FILE", str(secrets_file))
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    session = open_user_store().active_session(at.session_state["_session_id"])
+    assert session.expires_at - session.issued_at == 5 * 60
+    assert not (data_dir / "state" / "cookie_key").exists()
+
+
+def test_an_unusable_cookie_key_stops_the_app_with_a_clear_message(admin_exists, monkeypatch):
+    monkeypatch.setenv(COOKIE_KEY_ENV, "some_key")
+    at = app()
+    assert at.error[0].value.startswith(
+        "The login settings are invalid. ORCHESTRATOR_COOKIE_KEY: the cookie key has 8 characters"
+    )
+    assert not at.text_input

@@ -1,0 +1,211 @@
+"""The user store, lockout, session tokens and login settings, against a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import time
+
+import jwt
+import pytest
+
+from orchestrator.auth import (
+    AccountLocked,
+    LockoutPolicy,
+    UserStore,
+    issue_token,
+    load_auth_settings,
+    verify_token,
+)
+from orchestrator.auth.settings import COOKIE_KEY_ENV, SESSION_MINUTES_ENV
+from orchestrator.errors import AlreadyExists, InvalidInput
+
+KEY = "k" * 64
+PASSWORD = "correct horse battery"
+
+
+class Clock:
+    """A clock the test moves forward, so expiry and lock times are tested without waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()  # tokens carry real times: PyJWT refuses one issued in the future
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock) -> UserStore:
+    users = UserStore(tmp_path / "users.sqlite", clock=clock)
+    users.create_first_admin("alice", PASSWORD, PASSWORD)
+    return users
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ORCHESTRATOR_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    for env in (COOKIE_KEY_ENV, SESSION_MINUTES_ENV):
+        monkeypatch.delenv(env, raising=False)
+    return tmp_path
+
+
+def test_passwords_are_stored_only_as_bcrypt_hashes(store, tmp_path):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    with sqlite3.connect(tmp_path / "users.sqlite") as db:
+        hashes = dict(db.execute("SELECT name, password_hash FROM users"))
+    assert set(hashes) == {"alice", "bob"}
+    assert all(value.startswith("$2b$12$") for value in hashes.values())
+    assert b"bobs password 1" not in (tmp_path / "users.sqlite").read_bytes()
+    assert store.authenticate("bob", "bobs password 1", LockoutPolicy())
+
+
+def test_first_administrator_can_be_created_only_once(store):
+    with pytest.raises(AlreadyExists, match="log in instead"):
+        store.create_first_admin("mallory", PASSWORD, PASSWORD)
+    assert [(user.name, user.role) for user in store.list_users()] == [("alice", "admin")]
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "repeat", "role", "field"),
+    [
+        ("Bob", PASSWORD, PASSWORD, "user", "user"),
+        ("../bob", PASSWORD, PASSWORD, "user", "user"),
+        ("alice", PASSWORD, PASSWORD, "user", "user"),
+        ("bob", "short", "short", "user", "password"),
+        ("bob", "x" * 73, "x" * 73, "user", "password"),
+        ("bob", " padded password ", " padded password ", "user", "password"),
+        ("bob", PASSWORD, PASSWORD + "!", "user", "repeat password"),
+        ("bob", PASSWORD, PASSWORD, "root", "role"),
+    ],
+)
+def test_invalid_new_user_names_the_field_and_stores_nothing(store, name, password, repeat, role, field):
+    with pytest.raises(InvalidInput) as caught:
+        store.add_user(name, password, repeat, role)
+    assert caught.value.field == field
+    assert [user.name for user in store.list_users()] == ["alice"]
+
+
+def test_failed_logins_lock_the_account_across_a_restart_until_the_lock_expires(store, tmp_path, clock):
+    policy = LockoutPolicy(max_failed_logins=3, lockout_minutes=15)
+    assert not store.authenticate("alice", "wrong password", policy)
+    assert not store.authenticate("alice", "wrong password", policy)
+    with pytest.raises(AccountLocked, match="try again in 15 minute"):
+        store.authenticate("alice", "wrong password", policy)
+
+    restarted = UserStore(tmp_path / "users.sqlite", clock=clock)
+    with pytest.raises(AccountLocked):
+        restarted.authenticate("alice", PASSWORD, policy)
+    clock.now += 14 * 60
+    with pytest.raises(AccountLocked, match="try again in 1 minute"):
+        restarted.authenticate("alice", PASSWORD, policy)
+    clock.now += 2 * 60
+    assert restarted.authenticate("alice", PASSWORD, policy)
+    alice = restarted.get("alice")
+    assert (alice.failed_logins, alice.locked_until) == (0, None)
+
+
+def test_failure_count_survives_a_restart_and_a_success_resets_it(store, tmp_path, clock):
+    policy = LockoutPolicy(max_failed_logins=3)
+    store.authenticate("alice", "wrong password", policy)
+    store.authenticate("alice", "wrong password", policy)
+    assert UserStore(tmp_path / "users.sqlite", clock=clock).get("alice").failed_logins == 2
+    assert store.authenticate("alice", PASSWORD, policy)
+    assert not store.authenticate("alice", "wrong password", policy)
+    assert store.get("alice").failed_logins == 1
+
+
+def test_unknown_user_is_refused_without_creating_anything(store):
+    assert not store.authenticate("nobody", PASSWORD, LockoutPolicy(max_failed_logins=1))
+    assert [user.name for user in store.list_users()] == ["alice"]
+
+
+def test_logout_revokes_the_session_so_a_copied_cookie_is_refused(store):
+    token, session = issue_token(store, KEY, "alice", minutes=30)
+    copied = str(token)
+    assert verify_token(store, KEY, copied) == session
+    store.revoke_session(session.id)
+    assert verify_token(store, KEY, copied) is None
+
+
+def test_token_signed_with_another_key_is_refused(store):
+    _, session = issue_token(store, KEY, "alice", minutes=30)
+    claims = {
+        "sub": "alice",
+        "jti": session.id,
+        "iat": int(session.issued_at),
+        "exp": int(session.expires_at),
+    }
+    forged = jwt.encode(claims, "another key " + "x" * 64, algorithm="HS256")
+    assert verify_token(store, KEY, forged) is None
+
+
+def test_token_naming_another_user_or_no_session_is_refused(store):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    _, session = issue_token(store, KEY, "bob", minutes=30)
+    claims = {
+        "sub": "alice",
+        "jti": session.id,
+        "iat": int(session.issued_at),
+        "exp": int(session.expires_at),
+    }
+    assert verify_token(store, KEY, jwt.encode(claims, KEY, algorithm="HS256")) is None
+    library_style = jwt.encode({"username": "alice", "exp_date": 9_999_999_999}, KEY, algorithm="HS256")
+    assert verify_token(store, KEY, library_style) is None
+    assert verify_token(store, KEY, "not a token") is None
+
+
+def test_expired_token_is_refused(tmp_path, clock):
+    users = UserStore(tmp_path / "users.sqlite", clock=clock)
+    users.create_first_admin("alice", PASSWORD, PASSWORD)
+    clock.now = 1_000_000_000.0  # long past: the token's exp lies in the past for the JWT check too
+    token, _ = issue_token(users, KEY, "alice", minutes=30)
+    assert verify_token(users, KEY, token) is None
+
+
+def test_session_ends_server_side_after_its_minutes(store, clock):
+    _, session = issue_token(store, KEY, "alice", minutes=5)
+    clock.now += 4 * 60
+    assert store.active_session(session.id) == session
+    clock.now += 2 * 60
+    assert store.active_session(session.id) is None
+
+
+def test_cookie_key_is_generated_once_into_a_private_file(data_dir):
+    first = load_auth_settings()
+    key_file = data_dir / "state" / "cookie_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(bytes.fromhex(first.cookie_key)) == 32
+    assert load_auth_settings().cookie_key == first.cookie_key
+
+
+def test_configured_cookie_key_wins_and_a_short_one_is_refused(data_dir, monkeypatch):
+    secrets_file = data_dir / "secrets.toml"
+    secrets_file.write_text(f'{COOKIE_KEY_ENV} = "{"s" * 64}"\n')
+    monkeypatch.setenv("ORCHESTRATOR_SECRETS_FILE", str(secrets_file))
+    assert load_auth_settings().cookie_key == "s" * 64
+    monkeypatch.setenv(COOKIE_KEY_ENV, "e" * 64)
+    assert load_auth_settings().cookie_key == "e" * 64
+    assert not (data_dir / "state" / "cookie_key").exists()
+    monkeypatch.setenv(COOKIE_KEY_ENV, "some_key")
+    with pytest.raises(InvalidInput, match="at least 64") as caught:
+        load_auth_settings()
+    assert caught.value.field == COOKIE_KEY_ENV
+
+
+def test_session_minutes_are_configurable_and_checked(data_dir, monkeypatch):
+    assert load_auth_settings().session_minutes == 30
+    monkeypatch.setenv(SESSION_MINUTES_ENV, "10")
+    assert load_auth_settings().session_minutes == 10
+    monkeypatch.setenv(SESSION_MINUTES_ENV, "0")
+    with pytest.raises(InvalidInput, match="out of range") as caught:
+        load_auth_settings()
+    assert caught.value.field == SESSION_MINUTES_ENV
+    monkeypatch.setenv(SESSION_MINUTES_ENV, "half an hour")
+    with pytest.raises(InvalidInput, match="not a whole number"):
+        load_auth_settings()

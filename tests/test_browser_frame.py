@@ -1,0 +1,158 @@
+"""The frame in a real headless Chromium against `streamlit run`: first run, login, cookie, logout revocation.
+
+Needs the Debian packages chromium and chromium-driver and the playwright Python package (its own browser
+download is not used). Screenshots land in test-output/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-output"
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen, attempts: int = 300) -> None:
+    """Poll Streamlit's health endpoint until it answers; stop early if the server process dies."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.2)  # the pause between tries, cut short if the server exits
+        if process.returncode is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}: {process.stderr.read()!r}")
+    raise RuntimeError("streamlit did not answer its health check")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """A fresh workbench on a free port with an empty data root, as on a first install."""
+    port = _free_port()
+    data = tmp_path_factory.mktemp("data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(data / "no-secrets.toml"))
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command += ["--server.fileWatcherType", "none"]  # edits elsewhere in the tree must not disturb the run
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium chromium-driver")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def settle(page: Page, text: str) -> None:
+    """Wait until `text` is on screen and the script run that drew it has finished."""
+    page.get_by_text(text, exact=False).first.wait_for(timeout=30_000)
+    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=30_000)
+
+
+def fill(page: Page, label: str, value: str) -> None:
+    """Type into a text input and leave it, which is when Streamlit takes the value into the form."""
+    field = page.locator(f'input[aria-label="{label}"]')
+    field.fill(value)
+    field.blur()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"frame-{name}.png"), full_page=True)
+
+
+def session_cookie(page: Page) -> dict | None:
+    return next((c for c in page.context.cookies() if c["name"] == "workbench_session"), None)
+
+
+def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+
+    # The very first request of a fresh server asks for a page file by its name: the frame still decides.
+    page.goto(f"{server}/admin_users")
+    page.wait_for_url(f"{server}/", timeout=30_000)  # the page sent the browser back to the frame
+    settle(page, "Create the first administrator")
+    assert page.get_by_role("heading", name="Users", exact=True).count() == 0
+    page.goto(server)  # a plain session for the rest: the redirected one may still be settling its URL
+    settle(page, "Create the first administrator")
+    fill(page, "User name", "alice")
+    fill(page, "Password", PASSWORD)
+    fill(page, "Repeat password", PASSWORD)
+    page.get_by_role("button", name="Create administrator").click()
+    settle(page, "Administrator alice created")
+    shot(page, "1-login")
+
+    fill(page, "User name", "alice")
+    fill(page, "Password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    settle(page, "Signed in as alice")
+    page.wait_for_function("document.cookie.includes('workbench_session=')", timeout=30_000)
+    copied = session_cookie(page)
+    assert copied is not None and copied["sameSite"] == "Strict"
+    shot(page, "2-home")
+
+    page.reload()  # a new websocket session: the cookie alone signs the user in
+    settle(page, "Signed in as alice")
+    page.get_by_role("link", name="Users").first.click()
+    settle(page, "Add a user")
+    assert page.get_by_role("heading", name="Users", exact=True).count() == 1
+    shot(page, "3-users")
+
+    page.get_by_role("button", name="Log out").click()
+    settle(page, "You are logged out.")
+    page.wait_for_function("!document.cookie.includes('workbench_session=')", timeout=30_000)
+    shot(page, "4-logged-out")
+
+    # A cookie copied before logout no longer signs anyone in.
+    thief = browser.new_context()
+    thief.add_cookies([copied])
+    stolen = thief.new_page()
+    stolen.goto(server)
+    settle(stolen, "Log in")
+    assert stolen.get_by_text("Signed in as").count() == 0
+    shot(stolen, "5-copied-cookie-refused")
+    thief.close()
