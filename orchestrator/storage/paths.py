@@ -78,3 +78,30 @@ def answer_key(user: str, job_id: str) -> str:
 
 def duplicate_map(user: str, job_id: str) -> str:
     return f"{truth_dir(user, job_id)}/duplicates.parquet"
+
+
+def silver_dir(user: str, parent_id: str, job_id: str) -> str:
+    """Silver output of one cleaning job (typed, cleaned, de-duplicated parquet)."""
+    return f"silver/cleaned/{check_user(user)}/{check_job_id(parent_id)}/{check_job_id(job_id)}"
+
+
+def silver_table(user: str, parent_id: str, job_id: str, table: str) -> str:
+    return f"{silver_dir(user, parent_id, job_id)}/{check_name('table', table)}.parquet"
+
+
+def quarantine_table(user: str, parent_id: str, job_id: str, table: str) -> str:
+    """Rows cleaning rejected, with the rule that rejected them."""
+    return f"{silver_dir(user, parent_id, job_id)}/quarantine/{check_name('table', table)}.parquet"
+
+
+def silver_manifest(user: str, parent_id: str, job_id: str) -> str:
+    """Written last: a cleaning job's outputs are complete once it exists."""
+    return f"{silver_dir(user, parent_id, job_id)}/manifest.json"
+
+
+def gold_dir(user: str, parent_id: str, job_id: str) -> str:
+    return f"gold/analytics/{check_user(user)}/{check_job_id(parent_id)}/{check_job_id(job_id)}"
+
+
+def gold_table(user: str, parent_id: str, job_id: str, name: str) -> str:
+    return f"{gold_dir(user, parent_id, job_id)}/{check_name('gold table', name)}.parquet"

@@ -1,0 +1,132 @@
+"""The operational database: SQLite by default, MySQL (or MariaDB) through pymysql when configured.
+
+Each silver table becomes ``silver_<table>`` with the job's ``user`` and ``job_id``. The loader creates the
+schema, inserts in batches inside one transaction per job, and deletes the job's earlier rows first, so
+loading the same job twice leaves exactly one copy and a load that dies leaves the previous state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymysql
+
+from orchestrator.config import MySQLSettings, Settings
+from orchestrator.errors import ServiceError
+from orchestrator.generation import schema as s
+
+BATCH_ROWS = 5_000
+_SQL_TYPES = {  # (SQLite, MySQL)
+    s.ID: ("INTEGER", "BIGINT"),
+    s.FK: ("INTEGER", "BIGINT"),
+    s.INT: ("INTEGER", "BIGINT"),
+    s.MONEY: ("REAL", "DECIMAL(14,2)"),
+    s.DECIMAL1: ("REAL", "DECIMAL(6,1)"),
+    s.TIMESTAMP: ("TEXT", "DATETIME"),
+}
+
+
+def _columns(table: s.Table, mysql: bool) -> list[tuple[str, str]]:
+    cols = [(c.name, _SQL_TYPES.get(c.type, ("TEXT", "VARCHAR(255)"))[mysql]) for c in table.columns]
+    text = "VARCHAR(64)" if mysql else "TEXT"
+    return [("user", text), ("job_id", text), *cols, ("issues", "TEXT")]
+
+
+def _rows(frame: pd.DataFrame, table: s.Table, user: str, job_id: str) -> Iterator[list[tuple[Any, ...]]]:
+    """Batches of plain Python tuples (timestamps as ISO text, nulls as None)."""
+    values = {}
+    for column in table.columns:
+        series = frame[column.name]
+        if column.type == s.TIMESTAMP:
+            series = series.dt.strftime("%Y-%m-%d %H:%M:%S")
+        values[column.name] = series.astype(object).where(series.notna(), None).to_numpy()
+    issues = frame["_issues"].astype(object).where(frame["_issues"].notna(), None).to_numpy()
+    n = len(frame)
+    for start in range(0, n, BATCH_ROWS):
+        stop = min(start + BATCH_ROWS, n)
+        columns = [values[c.name][start:stop] for c in table.columns]
+        yield [
+            (user, job_id, *(_plain(col[i]) for col in columns), issues[start + i])
+            for i in range(stop - start)
+        ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@contextmanager
+def _connect(settings: Settings) -> Iterator[tuple[Any, bool]]:
+    if settings.mysql is not None:
+        con = _mysql(settings.mysql)
+        try:
+            yield con, True
+        finally:
+            con.close()
+    else:
+        path = settings.data_dir / "operational.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            yield con, False
+        finally:
+            con.close()
+
+
+def _mysql(cfg: MySQLSettings) -> pymysql.connections.Connection:
+    try:
+        return pymysql.connect(
+            host=cfg.host,
+            port=cfg.port,
+            user=cfg.user,
+            password=cfg.password,
+            database=cfg.database,
+            connect_timeout=5,
+            autocommit=False,
+        )
+    except pymysql.err.OperationalError as exc:
+        raise ServiceError(
+            f"the operational database at {cfg.host}:{cfg.port} is not reachable ({exc.args[0]})",
+            "ORCHESTRATOR_MYSQL_HOST",
+        ) from None
+
+
+def _statements(name: str, mysql: bool) -> tuple[str, str, str]:
+    """CREATE, DELETE-the-job and INSERT statements of one silver table in the database's dialect."""
+    cols = _columns(s.TABLES[name], mysql)
+    quote, mark = ("`", "%s") if mysql else ('"', "?")
+    ddl = ", ".join(f"{quote}{c}{quote} {t}" for c, t in cols)
+    names = ", ".join(f"{quote}{c}{quote}" for c, _ in cols)
+    return (
+        f"CREATE TABLE IF NOT EXISTS silver_{name} ({ddl})",
+        f"DELETE FROM silver_{name} WHERE job_id = {mark}",
+        f"INSERT INTO silver_{name} ({names}) VALUES ({', '.join([mark] * len(cols))})",
+    )
+
+
+def load_silver(settings: Settings, user: str, job_id: str, silver: dict[str, pd.DataFrame]) -> int:
+    """Replace the job's rows in every silver table in one transaction; returns the rows loaded."""
+    loaded = 0
+    with _connect(settings) as (con, mysql):
+        cur = con.cursor()
+        statements = {name: _statements(name, mysql) for name in silver}
+        for create, _, _ in statements.values():
+            cur.execute(create)  # DDL first: MySQL would commit a transaction at each CREATE
+        try:
+            if not mysql:
+                cur.execute("BEGIN IMMEDIATE")
+            for name, (_, delete, insert) in statements.items():
+                cur.execute(delete, (job_id,))
+                for batch in _rows(silver[name], s.TABLES[name], user, job_id):
+                    cur.executemany(insert, batch)
+                    loaded += len(batch)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return loaded

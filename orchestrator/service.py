@@ -1,0 +1,159 @@
+"""The operations the workbench offers, shared by the command line and the UI: generate, launch, execute.
+
+Both front ends call these and nothing deeper, so a click and a command do exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+import pymysql
+
+from orchestrator.cleaning.pipeline import CleaningOutcome, JobCancelled, read_manifest, run_cleaning
+from orchestrator.config import Settings, get_settings
+from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
+from orchestrator.generation.generator import GenerationResult, Progress, generate
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs import routing
+from orchestrator.jobs.store import CANCELLED, KIND_CLEAN, KIND_GENERATE, Job, JobStore, new_job_id
+from orchestrator.queues import open_queue
+from orchestrator.storage import open_lake, paths
+
+ENGINE_CHOICES = ("auto", "pandas", "spark")
+AVAILABLE_ENGINES = ("pandas",)  # the Spark engine for large batches is not part of this version yet
+TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A cleaning job a launch produced (or found already queued or running) and the engine it will use."""
+
+    job: Job
+    created: bool
+    engine: str
+
+
+def generate_job(
+    spec: GenerationSpec, user: str, *, progress: Progress | None = None, settings: Settings | None = None
+) -> GenerationResult:
+    """Generate a data set as a recorded job (visible in the job list, with its row count and timing)."""
+    settings = settings or get_settings()
+    store = JobStore.default()
+    try:
+        job_id = new_job_id(KIND_GENERATE)
+        store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict())
+        store.start(job_id)
+        try:
+            result = generate(spec, user, settings=settings, job_id=job_id, progress=progress)
+        except BaseException as exc:
+            store.fail(job_id, str(exc) or type(exc).__name__)
+            raise
+        store.record_stage(job_id, "generate", result.seconds)
+        store.succeed(job_id, rows_out=sum(t.rows for t in result.tables.values()), rows_quarantined=0)
+        return result
+    finally:
+        store.close()
+
+
+def queues(settings: Settings) -> dict[str, object]:
+    return {route: open_queue(name, settings) for route, name in routing.QUEUE_NAMES.items()}
+
+
+def resolve_engine(engine: str, route: str) -> str:
+    """The engine a job runs on; a large batch never falls back to pandas silently."""
+    if engine not in ENGINE_CHOICES:
+        raise InvalidInput("engine", f"{engine!r} is not an engine; choose from {', '.join(ENGINE_CHOICES)}")
+    chosen = engine if engine != "auto" else ("pandas" if route == "small" else "spark")
+    if chosen not in AVAILABLE_ENGINES:
+        raise InvalidInput(
+            "engine",
+            f"the {chosen} engine (for batches over the small-batch limit) is not available in this "
+            "version; choose --engine pandas to clean this batch in-process, or raise "
+            "ORCHESTRATOR_SMALL_BATCH_MAX_ROWS",
+        )
+    return chosen
+
+
+def launch_clean(
+    user: str, parent_id: str, *, engine: str = "auto", settings: Settings | None = None
+) -> Launched:
+    """Route a generated job by size and queue its cleaning; a second launch returns the running job."""
+    settings = settings or get_settings()
+    manifest = read_manifest(open_lake(settings), user, parent_id)
+    total = sum(t["rows"] for t in manifest["tables"].values())
+    route = routing.route(total, settings.small_batch_max_rows)
+    chosen = resolve_engine(engine, route)
+    store = JobStore.default()
+    try:
+        launch = routing.launch_cleaning(
+            store,
+            queues(settings),
+            user=user,
+            parent_id=parent_id,
+            total_rows=total,
+            threshold=settings.small_batch_max_rows,
+            params={"engine": chosen},
+        )
+    finally:
+        store.close()
+    return Launched(launch.job, launch.created, chosen)
+
+
+def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt: bool = True) -> Job:
+    """Run one cleaning job now. A transient failure (a service down) on a non-final attempt puts the job
+    back in the queue's hands; any other failure ends it failed with the reason."""
+    settings = settings or get_settings()
+    store = JobStore.default()
+    try:
+        job = store.get(job_id)
+        if job.kind != KIND_CLEAN:
+            raise InvalidInput("job_id", f"{job_id} is a {job.kind} job; only cleaning jobs run")
+        engine = job.params.get("engine", "pandas")
+        store.start(job_id, engine=engine)
+        try:
+            outcome = _run(settings, store, job, engine)
+        except JobCancelled:
+            return store.get(job_id)
+        except TRANSIENT_ERRORS as exc:
+            if final_attempt:
+                return store.fail(job_id, _message(exc))
+            return store.retry(job_id, _message(exc))
+        except Exception as exc:
+            return store.fail(job_id, _message(exc))
+        return store.succeed(job_id, rows_out=outcome.rows_out, rows_quarantined=outcome.quarantined)
+    finally:
+        store.close()
+
+
+def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> CleaningOutcome:
+    if engine not in AVAILABLE_ENGINES:
+        raise InvalidInput("engine", f"the {engine} engine is not available in this version")
+    return run_cleaning(
+        settings,
+        open_lake(settings),
+        user=job.user,
+        parent_id=job.parent_id,
+        job_id=job.job_id,
+        stage=lambda name, seconds: store.record_stage(job.job_id, name, seconds),
+        should_stop=lambda: store.get(job.job_id).state == CANCELLED,
+    )
+
+
+def _message(exc: BaseException) -> str:
+    """A failure as the user reads it: our own errors speak for themselves; others name their type."""
+    if isinstance(exc, WorkbenchError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def job_outputs(job: Job, settings: Settings | None = None) -> dict:
+    """The silver, quarantine and gold files of a finished cleaning job (empty before it succeeded)."""
+    lake = open_lake(settings or get_settings())
+    path = paths.silver_manifest(job.user, job.parent_id, job.job_id)
+    if job.kind != KIND_CLEAN or not lake.exists(path):
+        return {}
+    with lake.open_read(path) as handle:
+        manifest = json.load(handle)
+    return {key: manifest[key] for key in ("silver", "quarantine", "gold", "tables")}

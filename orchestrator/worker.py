@@ -1,0 +1,93 @@
+"""The scheduler that drains the queues: small batches every 10 minutes, large ones daily at 02:00 UTC.
+
+A message is deleted only once its job has finished, so a worker killed mid-job leaves the message to
+reappear after its visibility timeout, and the next worker picks the job up again (a new attempt).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.config import Settings, get_settings
+from orchestrator.errors import NotFound
+from orchestrator.jobs import routing
+from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobStore
+from orchestrator.queues import open_queue
+from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
+from orchestrator.service import execute_job
+
+# How long a received job stays hidden from other workers: longer than the route's jobs take.
+VISIBILITY_SECONDS = {"small": 15 * 60, "large": 6 * 3600}
+
+
+def drain(
+    route: str, settings: Settings | None = None, *, visibility_timeout: int | None = None
+) -> list[Job]:
+    """Run every job waiting on one route's queue, one at a time; returns the jobs as they ended."""
+    settings = settings or get_settings()
+    queue = open_queue(routing.QUEUE_NAMES[route], settings)
+    timeout = visibility_timeout or VISIBILITY_SECONDS[route]
+    finished = []
+    while messages := queue.receive(1, visibility_timeout=timeout):
+        message = messages[0]
+        job_id = message.json().get("job_id", "")
+        store = JobStore.default()
+        try:
+            state = store.get(job_id).state
+        except NotFound:
+            state = None
+        finally:
+            store.close()
+        if state is not None and state not in TERMINAL_STATES:
+            job = execute_job(
+                job_id, settings=settings, final_attempt=message.dequeue_count >= DEFAULT_MAX_ATTEMPTS
+            )
+            finished.append(job)
+            if job.state == QUEUED:
+                continue  # a transient failure: the message comes back after its timeout
+        # LeaseLost: it took longer than the timeout and another worker holds it now; that one deletes it.
+        with contextlib.suppress(LeaseLost):
+            queue.delete(message.id, message.pop_receipt)
+    return finished
+
+
+def next_small_run(now: datetime, every_minutes: int) -> datetime:
+    """The next multiple of ``every_minutes`` after ``now`` (UTC, counted from midnight)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = int((now - midnight).total_seconds() // 60)
+    return midnight + timedelta(minutes=(elapsed // every_minutes + 1) * every_minutes)
+
+
+def next_large_run(now: datetime, daily_at_utc: str) -> datetime:
+    """The next ``HH:MM`` UTC after ``now``."""
+    hours, minutes = (int(part) for part in daily_at_utc.split(":"))
+    today = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    return today if today > now else today + timedelta(days=1)
+
+
+def run_forever(
+    settings: Settings | None = None,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = print,
+    cycles: int | None = None,
+) -> None:
+    """Wake at each scheduled time and drain the route that is due (``cycles`` bounds it for tests)."""
+    settings = settings or get_settings()
+    while cycles is None or cycles > 0:
+        current = now()
+        due = {
+            "small": next_small_run(current, settings.small_every_minutes),
+            "large": next_large_run(current, settings.large_daily_at_utc),
+        }
+        route, when = min(due.items(), key=lambda item: item[1])
+        log(f"next: {route} queue at {when:%Y-%m-%d %H:%M} UTC")
+        sleep(max((when - now()).total_seconds(), 0))
+        for job in drain(route, settings):
+            log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+        if cycles is not None:
+            cycles -= 1
