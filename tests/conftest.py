@@ -21,4 +21,4 @@ def settings(data_dir: Path) -> Settings:
     return get_settings()
 
 
-pytest_plugins = ["tests.azurite"]
+pytest_plugins = ["tests.azurite", "tests.mariadb"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +13,7 @@ from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
 from orchestrator.jobs import IllegalTransition, JobStore, MySQLSettings, new_job_id
 from orchestrator.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from orchestrator.storage.paths import check_job_id
-
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+from tests.mariadb import MARIADB, server
 
 
 class FakeClock:
@@ -31,36 +27,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def _server() -> pymysql.connections.Connection:
-    """A connection to the local MariaDB server, started here when it is down."""
-    try:
-        return pymysql.connect(**MARIADB)
-    except pymysql.err.OperationalError:
-        subprocess.run(
-            ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
-            check=True,
-        )
-    for _ in range(60):
-        try:
-            return pymysql.connect(**MARIADB)
-        except pymysql.err.OperationalError:
-            time.sleep(0.5)
-    pytest.fail("the MariaDB server on 127.0.0.1:3306 did not start within 30 seconds")
-
-
-@pytest.fixture(scope="module")
-def mysql_database() -> Iterator[MySQLSettings]:
-    """A uniquely named database for this module, dropped afterwards."""
-    name = f"jobs_test_{uuid.uuid4().hex[:12]}"
-    server = _server()
-    with server.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield MySQLSettings(database=name, **MARIADB)
-    with server.cursor() as cur:
-        cur.execute(f"DROP DATABASE {name}")
-    server.close()
 
 
 StoreFactory = Callable[[], JobStore]
@@ -304,7 +270,7 @@ def test_concurrent_updates_from_two_connections_are_not_lost(open_store: StoreF
 
 def test_the_mysql_store_reconnects_after_the_server_dropped_it(mysql_database: MySQLSettings) -> None:
     store = JobStore.mysql(mysql_database)
-    with _server() as admin:
+    with server() as admin:
         admin.cursor().execute(f"KILL CONNECTION {store._conn.thread_id()}")
     job, created = store.create_job("g-after-drop", "alice", "generate")
     assert created
