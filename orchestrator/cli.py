@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
@@ -36,8 +36,9 @@ def _names(text: str) -> tuple[str, ...]:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from orchestrator.generation.generator import generate
     from orchestrator.generation.spec import GenerationSpec
+    from orchestrator.service import generate_job
+    from orchestrator.storage.paths import check_user
 
     spec = GenerationSpec(
         rows=args.rows,
@@ -49,8 +50,9 @@ def _generate(args: argparse.Namespace) -> int:
         locales=_names(args.locales),
         chunk_rows=args.chunk_rows,
     )
+    check_user(args.user)
     if args.json:
-        result = generate(spec, args.user)
+        result = generate_job(spec, args.user)
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     with tqdm(total=100, unit="%", desc="generating", file=sys.stderr) as bar:
@@ -59,12 +61,155 @@ def _generate(args: argparse.Namespace) -> int:
             bar.n = round(fraction * 100, 1)
             bar.set_postfix_str(message)
 
-        result = generate(spec, args.user, progress=progress)
+        result = generate_job(spec, args.user, progress=progress)
         bar.n = 100
     print(f"job {result.job_id}: {result.errors_injected:,} errors injected in {result.seconds:.1f} s")
     for name, table in result.tables.items():
         print(f"  {name:<12} {table.rows:>12,} lines  {table.raw_path}")
     print(f"  answer key   {result.answer_key_path}")
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from orchestrator import quality
+
+    user = args.user or _job_owner(args.job_id)
+    with tqdm(total=100, unit="%", desc="profiling", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+
+        def progress(fraction: float, message: str) -> None:
+            bar.n = round(fraction * 100, 1)
+            bar.set_postfix_str(message)
+
+        run = quality.profile_job(user, args.job_id, args.layer, sample_rows=args.samples, progress=progress)
+    comparison = None
+    if args.compare_layer or args.compare_job:
+        other = quality.profile_job(
+            user, args.compare_job or args.job_id, args.compare_layer or args.layer, sample_rows=args.samples
+        )
+        comparison = quality.compare(other, run)
+    if args.output:
+        quality.write_report(run, args.format, args.output, comparison, args.samples)
+        print(f"{args.format} report of {run.job_id} ({run.layer}) written to {args.output}", file=sys.stderr)
+    elif args.format == "xlsx":
+        raise InvalidInput("output", "an xlsx report is binary; name a file with -o")
+    else:
+        quality.write_report(run, args.format, sys.stdout, comparison, args.samples)
+    return 0
+
+
+def _job_owner(job_id: str) -> str:
+    """The user whose lake folders hold ``job_id`` (asked for with --user when several or none do)."""
+    from orchestrator.storage import open_lake, paths
+
+    paths.check_job_id(job_id)
+    owners = sorted(
+        {
+            p.split("/")[1]
+            for root in ("raw", "silver/cleaned")
+            for p in open_lake().list(root)
+            if f"/{job_id}/" in p
+        }
+    )
+    if not owners:
+        raise NotFound(f"no job {job_id} exists in the lake")
+    if len(owners) > 1:
+        raise InvalidInput(
+            "user", f"users {', '.join(owners)} each have a job {job_id}; name one with --user"
+        )
+    return owners[0]
+
+
+def _job_json(job, outputs: dict | None = None) -> dict:
+    data = {
+        "job_id": job.job_id,
+        "user": job.user,
+        "kind": job.kind,
+        "parent_id": job.parent_id,
+        "state": job.state,
+        "route": job.route,
+        "engine": job.engine,
+        "rows_in": job.rows_in,
+        "rows_out": job.rows_out,
+        "rows_quarantined": job.rows_quarantined,
+        "attempts": job.attempts,
+        "timings": job.timings,
+        "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+    if outputs is not None:
+        data.update(outputs)
+    return data
+
+
+def _run(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from orchestrator.jobs.store import JobStore
+    from orchestrator.service import execute_job, job_outputs, launch_clean
+
+    user = args.user
+    if user is None:
+        store = JobStore.default()
+        try:
+            user = store.get(args.job_id).user
+        finally:
+            store.close()
+    launched = launch_clean(user, args.job_id, engine=args.engine)
+    job = launched.job
+    if args.wait:
+        job = execute_job(job.job_id) if launched.created else job
+    elif launched.created:  # clean now, in a process of its own, and return at once
+        subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "worker", "--job", job.job_id],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    if args.json:
+        print(json.dumps(_job_json(job, job_outputs(job)), indent=2))
+    else:
+        print(f"{job.job_id}: {job.state} (route {job.route}, engine {launched.engine})")
+        if job.error:
+            print(f"  error: {job.error}")
+    return 0 if job.state != "failed" else 1
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from orchestrator.jobs.store import JobStore
+
+    store = JobStore.default()
+    try:
+        listed = store.list_jobs(args.user or "", is_admin=args.user is None, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([_job_json(job) for job in listed], indent=2))
+        return 0
+    for job in listed:
+        rows = (
+            f"{job.rows_in or 0:,} in, {job.rows_out or 0:,} out, {job.rows_quarantined or 0:,} quarantined"
+        )
+        print(f"{job.job_id:<28} {job.user:<12} {job.kind:<9} {job.state:<10} {job.route or '-':<6} {rows}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from orchestrator import worker
+    from orchestrator.service import execute_job
+
+    if args.job:
+        job = execute_job(args.job)
+        print(f"{job.job_id}: {job.state}")
+        return 0
+    if args.once:
+        for route in ("small", "large"):
+            for job in worker.drain(route):
+                print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+        return 0
+    worker.run_forever()
     return 0
 
 
@@ -86,6 +231,36 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--chunk-rows", type=int, default=100_000, help="orders per chunk (memory bound)")
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
     gen.set_defaults(run=_generate)
+
+    run = commands.add_parser("run", help="clean a generated job now (route by size, clean, write, load)")
+    run.add_argument("job_id", help="the generation job to clean")
+    run.add_argument("--user", help="owner of the job (default: the job's owner in the job store)")
+    run.add_argument("--engine", choices=("auto", "pandas", "spark"), default="auto")
+    run.add_argument("--wait", action="store_true", help="clean in this process and wait for the end")
+    run.add_argument("--json", action="store_true", help="print the job's final state as one JSON object")
+    run.set_defaults(run=_run)
+
+    jobs = commands.add_parser("jobs", help="list jobs, newest first")
+    jobs.add_argument("--user", help="only this user's jobs (default: everyone's)")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(run=_jobs)
+
+    worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
+    worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")
+    worker.add_argument("--job", help="run this one queued cleaning job now, then exit")
+    worker.set_defaults(run=_worker)
+
+    qual = commands.add_parser("quality", help="profile a layer of a job, score it against the truth, report")
+    qual.add_argument("job_id", help="generation job (raw) or cleaning job (silver, gold)")
+    qual.add_argument("--user", help="owner of the job (found from the lake when omitted)")
+    qual.add_argument("--layer", choices=("raw", "silver", "gold"), default="raw")
+    qual.add_argument("--format", choices=("json", "html", "csv", "xlsx"), default="json")
+    qual.add_argument("-o", "--output", help="file to write (default: standard output; required for xlsx)")
+    qual.add_argument("--samples", type=int, default=5, help="failing rows shown per rule (0-100, default 5)")
+    qual.add_argument("--compare-layer", choices=("raw", "silver", "gold"), help="add a before/after section")
+    qual.add_argument("--compare-job", help="compare with this job (same user) instead of another layer")
+    qual.set_defaults(run=_quality)
     return parser
 
 

@@ -193,9 +193,10 @@ def _first_valid(*candidates: np.ndarray) -> np.ndarray:
 def _complete_item_sums(items: _Work, order_id: np.ndarray) -> np.ndarray:
     """Sum of line totals per order, only for orders whose item lines are all present and valid.
 
-    Item ids are issued in order sequence, so an item whose order is unknown (lost or orphan reference)
-    that falls inside an order's item-id range makes that order incomplete even when its line numbers
-    look contiguous.
+    Item ids are issued in order sequence. An item whose order reference was lost is given back to the
+    order of its neighbour when the line numbers prove it (line n right after that order's line n-1, or
+    line 1 right before its line 2). Otherwise the orders around it count as incomplete, so their totals
+    are never recomputed from a partial set of items.
     """
     keep = ~items.duplicate
     frame = pd.DataFrame(
@@ -205,26 +206,41 @@ def _complete_item_sums(items: _Work, order_id: np.ndarray) -> np.ndarray:
             "line_no": items.numpy("line_no")[keep],
             "line_total": items.numpy("line_total")[keep],
         }
+    ).sort_values("item_id", ignore_index=True)
+    known = frame["order_id"].where(frame["order_id"].isin(order_id))
+    line = frame["line_no"]
+    follows_previous = (line > 1) & (line.shift(1) == line - 1)
+    starts_next = (line == 1) & (line.shift(-1) == 2)
+    frame["owner"] = known.fillna(known.shift(1).where(follows_previous)).fillna(
+        known.shift(-1).where(starts_next)
+    )
+    lost = frame["owner"].isna()
+    # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and
+    # a lost item cannot belong to the order after it when that order's next known line is its line 1.
+    next_known_line = line.where(known.notna()).bfill()
+    unsure = set(known.ffill()[lost & (line != 1)].dropna()) | set(
+        known.bfill()[lost & (next_known_line != 1)].dropna()
     )
     frame["bad"] = frame["line_total"].isna()
-    known = np.isin(frame["order_id"].to_numpy(), order_id)
-    attributed = frame[known]
-    grouped = attributed.groupby("order_id").agg(
-        total=("line_total", "sum"),
-        bad=("bad", "sum"),
-        lines=("line_no", "nunique"),
-        top=("line_no", "max"),
-        count=("line_no", "size"),
-        first=("item_id", "min"),
+    frame["unnumbered"] = line.isna()
+    grouped = (
+        frame[~lost]
+        .groupby("owner")
+        .agg(
+            total=("line_total", "sum"),
+            bad=("bad", "sum"),
+            unnumbered=("unnumbered", "sum"),
+            lines=("line_no", "nunique"),
+            count=("line_no", "size"),
+        )
     )
+    # Every raw item row is somewhere: one not attributed is lost (its neighbours are unsure), so an order
+    # is complete when its lines are all valid and no line number repeats.
     complete = (
-        (grouped["bad"] == 0) & (grouped["lines"] == grouped["top"]) & (grouped["count"] == grouped["top"])
+        (grouped["bad"] == 0)
+        & (grouped["lines"] + grouped["unnumbered"] == grouped["count"])
+        & ~grouped.index.isin(list(unsure))
     )
-    starts = grouped["first"].sort_values()
-    stray = frame.loc[~known, "item_id"].to_numpy()
-    owner = np.searchsorted(starts.to_numpy(), stray, side="right") - 1
-    broken = starts.index.to_numpy()[owner[owner >= 0]]
-    complete[complete.index.isin(broken)] = False
     sums = grouped["total"].where(complete).round(2)
     return _lookup(sums.index.to_numpy(), sums.to_numpy(), order_id)
 
