@@ -206,7 +206,7 @@ def _worker(args: argparse.Namespace) -> int:
         return 0
     if args.once:
         for route in ("small", "large"):
-            for job in worker.drain(route):
+            for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
         return 0
     worker.run_forever()
@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
     worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")
     worker.add_argument("--job", help="run this one queued cleaning job now, then exit")
+    worker.add_argument(
+        "--visibility-timeout", type=int, help="seconds a received job stays hidden from other workers"
+    )
     worker.set_defaults(run=_worker)
 
     qual = commands.add_parser("quality", help="profile a layer of a job, score it against the truth, report")

@@ -57,6 +57,7 @@ class Settings:
     small_every_minutes: int = 10
     large_daily_at_utc: str = "02:00"
     mysql: MySQLSettings | None = None
+    job_store: str = "sqlite"  # where job records live: "sqlite" (state folder) or "mysql"
     azure_storage: AzureStorageSettings | None = None
 
     @property
@@ -105,6 +106,13 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = lookup(name, default)
+    if value not in choices:
+        raise InvalidInput(name, f"must be one of {', '.join(choices)} (got {value!r})")
+    return value
+
+
 def _daily_time(name: str, default: str) -> str:
     text = lookup(name, default)
     hours, _, minutes = text.partition(":")
@@ -149,9 +157,7 @@ def _azure_storage(profile: str) -> AzureStorageSettings | None:
 
 def get_settings() -> Settings:
     """Read the configuration now (cheap; tests change the environment between calls)."""
-    profile = lookup("ORCHESTRATOR_PROFILE", "local")
-    if profile not in PROFILES:
-        raise InvalidInput("ORCHESTRATOR_PROFILE", f"must be one of {', '.join(PROFILES)} (got {profile!r})")
+    profile = _choice("ORCHESTRATOR_PROFILE", "local", PROFILES)
     return Settings(
         data_dir=Path(lookup(DATA_DIR_ENV, "data")).expanduser().resolve(),
         profile=profile,
@@ -159,5 +165,6 @@ def get_settings() -> Settings:
         small_every_minutes=_int("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
         large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
         mysql=_mysql(),
+        job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
         azure_storage=_azure_storage(profile),
     )

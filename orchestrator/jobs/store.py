@@ -272,9 +272,13 @@ class JobStore:
 
     @classmethod
     def default(cls, *, clock: Clock = time.time) -> JobStore:
-        """The configured store: MySQL when its host is set, else the embedded ``state/jobs.sqlite``."""
+        """The configured store: the embedded ``state/jobs.sqlite``, or MySQL when chosen."""
         settings = get_settings()
-        if settings.mysql is not None:
+        if settings.job_store == "mysql":
+            if settings.mysql is None:
+                raise InvalidInput(
+                    "ORCHESTRATOR_MYSQL_HOST", "the mysql job store needs ORCHESTRATOR_MYSQL_HOST"
+                )
             return cls.mysql(settings.mysql, clock=clock)
         return cls.sqlite(settings.state_dir / "jobs.sqlite", clock=clock)
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.config import DATA_DIR_ENV
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from orchestrator.storage.base import WrittenFile
 from orchestrator.storage.paths import check_lake_path
 
@@ -48,8 +49,11 @@ class LocalLake:
         final = self.resolve(path)
         if not overwrite and final.exists():
             raise AlreadyExists(f"{path} exists already and is written only once")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        except OSError as exc:
+            raise ServiceError(f"cannot write {path}: {exc.strerror}", DATA_DIR_ENV) from None
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
