@@ -1,0 +1,75 @@
+"""A local Databricks workspace speaking the Jobs API 2.2 subset the runner uses: runs/submit, get, cancel."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from tests.fake_http import RecordedRequest, RecordingServer
+
+API = "/api/2.2/jobs/runs"
+
+
+class FakeDatabricks(RecordingServer):
+    """Accepts one bearer token; each runs/get answers the next scripted state (the last one repeats)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(self._answer)
+        self.token = token
+        self.force_status: int | None = None  # 401 or 403 for every API call
+        self.states: list[dict[str, Any]] = [{"life_cycle_state": "PENDING"}]
+        self.task_states: list[dict[str, Any]] = []  # parallel to states; a task's own state, if any
+        self._runs: dict[int, int] = {}  # run id -> how many times it has been read
+        self._cancelled: set[int] = set()
+        self._next_id = 7001
+        self._runs_lock = threading.Lock()
+
+    def _answer(self, request: RecordedRequest) -> tuple[int, Any]:
+        if not request.path.startswith("/api/"):
+            return 404, {"error_code": "NOT_FOUND", "message": f"No API found for {request.path}"}
+        if self.force_status == 403:
+            return 403, {"error_code": "PERMISSION_DENIED", "message": "User cannot submit runs."}
+        if self.force_status == 401 or request.headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
+        if request.method == "POST" and request.path == f"{API}/submit":
+            with self._runs_lock:
+                run_id, self._next_id = self._next_id, self._next_id + 1
+                self._runs[run_id] = 0
+            return 200, {"run_id": run_id}
+        if request.method == "GET" and request.path == f"{API}/get":
+            return self._get(int(request.query["run_id"][0]))
+        if request.method == "POST" and request.path == f"{API}/cancel":
+            run_id = int(request.body["run_id"])
+            if run_id not in self._runs:
+                return 400, _no_such_run(run_id)
+            self._cancelled.add(run_id)
+            return 200, {}
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {request.path}"}
+
+    def _get(self, run_id: int) -> tuple[int, Any]:
+        with self._runs_lock:
+            if run_id not in self._runs:
+                return 400, _no_such_run(run_id)
+            step = min(self._runs[run_id], len(self.states) - 1)
+            self._runs[run_id] += 1
+        state = dict(self.states[step])
+        if run_id in self._cancelled:
+            state = {
+                "life_cycle_state": "TERMINATED",
+                "result_state": "CANCELED",
+                "state_message": "Run cancelled.",
+            }
+        run: dict[str, Any] = {
+            "run_id": run_id,
+            "run_page_url": f"{self.url}/#job/0/run/{run_id}",
+            "state": state,
+        }
+        if step < len(self.task_states):
+            run["tasks"] = [
+                {"task_key": "clean_large_batch", "run_id": run_id + 1, "state": self.task_states[step]}
+            ]
+        return 200, run
+
+
+def _no_such_run(run_id: int) -> dict[str, str]:
+    return {"error_code": "INVALID_PARAMETER_VALUE", "message": f"Run {run_id} does not exist."}
