@@ -1,0 +1,206 @@
+"""Generation throughput: the vectorised engine beside naive per-row Faker, in the same run.
+
+Both produce the orders table with the same columns and the same 30% error knob (the kinds and their
+rates come from the error catalogue); the naive generator calls Faker once per value, corrupts cells in
+Python and writes JSON Lines with ``json.dumps``. The engine also writes the clean truth, the answer key
+and the duplicate map, so the ratio is conservative. Peak memory of a 10M-row run is read from a child
+process. Run from the repository root: ``.venv/bin/python bench/generation.py [--quick] [--skip-10m]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from faker import Faker
+
+from orchestrator.config import Settings
+from orchestrator.generation import catalogue
+from orchestrator.generation import schema as s
+from orchestrator.generation.generator import generate
+from orchestrator.generation.spec import GenerationSpec
+
+TARGET_RATIO = 100
+TARGET_ROWS_PER_SECOND = 500_000
+TARGET_PEAK_MB = 1_500
+ERROR_RATE = 0.3
+ORDERS = s.TABLES["orders"]
+USER = "bench"
+
+
+def _corrupt(kind: str, value: Any, column: s.Column, rng: random.Random) -> Any:
+    """One dirty value of ``kind`` for a clean ``value``, the way a per-row script would write it."""
+    if kind == "missing":
+        return rng.choice((None, ""))
+    if kind == "whitespace":
+        return rng.choice((" ", "\t", "  ")) + str(value) + rng.choice(("", " "))
+    if kind == "case":
+        return str(value).swapcase()
+    if kind == "typo":
+        text = str(value)
+        i = rng.randrange(len(text) - 1)
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    if kind == "wrong_type":
+        return rng.choice(("N/A", "unknown", "TBD", "-"))
+    if kind == "negative":
+        return -abs(value) or -1
+    if kind == "zero":
+        return 0
+    if kind == "outlier":
+        return (column.maximum or 1) * rng.randint(2, 10)
+    if kind == "impossible_date":
+        return value[:5] + "13" + value[7:]
+    if kind == "future_date":
+        return str(int(value[:4]) + rng.randint(2, 5)) + value[4:]
+    if kind == "unknown_category":
+        return rng.choice(("XXX", "unknown", "legacy"))
+    if kind == "orphan_fk":
+        return value + 10_000_000
+    if kind == "order_before_signup":
+        return "2019" + value[4:]
+    if kind == "total_mismatch":
+        return round(value + rng.randint(1, 50), 2)
+    raise ValueError(f"no naive corruption for {kind}")
+
+
+def naive_orders(rows: int, out: Path, seed: int = 0) -> None:
+    """Orders generated row by row with Faker, dirtied in Python and written as JSON Lines."""
+    fake = Faker()
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    spec = GenerationSpec(rows=rows, tables=("orders",), error_rate=ERROR_RATE)
+    kinds = {
+        c.name: [(k, spec.rate("orders", k)) for k in catalogue.cell_kinds(ORDERS, c)]
+        for c in ORDERS.columns[1:]
+    }
+    exact, near = spec.rate("orders", "exact_duplicate"), spec.rate("orders", "near_duplicate")
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)
+    with out.open("w", encoding="utf-8") as raw, out.with_suffix(".key.jsonl").open("w") as key:
+        for i in range(1, rows + 1):
+            total = float(fake.pydecimal(left_digits=4, right_digits=2, positive=True))
+            row: dict[str, Any] = {
+                "order_id": i,
+                "customer_id": fake.random_int(1, max(1, rows // 4)),
+                "coupon_id": fake.random_int(1, max(1, rows // 500)) if fake.boolean(15) else None,
+                "order_ts": fake.date_time_between(start, end, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "status": fake.random_element(s.ORDER_STATUSES),
+                "currency": fake.random_element(s.CURRENCIES),
+                "discount_amount": round(total * fake.random_element((0, 0, 0, 0.05, 0.1)), 2),
+                "total_amount": total,
+            }
+            for column in ORDERS.columns[1:]:
+                draw = rng.random()
+                for kind, rate in kinds[column.name]:
+                    if draw < rate:
+                        if row[column.name] is not None:
+                            clean = row[column.name]
+                            row[column.name] = _corrupt(kind, clean, column, rng)
+                            entry = {"line": i, "column": column.name, "kind": kind, "clean": clean}
+                            key.write(json.dumps(entry) + "\n")
+                        break
+                    draw -= rate
+            line = json.dumps(row) + "\n"
+            raw.write(line)
+            draw = rng.random()
+            if draw < exact:
+                raw.write(line)
+            elif draw < exact + near:
+                raw.write(json.dumps({**row, "status": f" {row['status']}"}) + "\n")
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def _seconds(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of ``run`` (CPU of every thread of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def engine_orders(rows: int, data_dir: Path) -> None:
+    """Orders through the vectorised generator into a lake under ``data_dir``."""
+    spec = GenerationSpec(rows=rows, tables=("orders",), error_rate=ERROR_RATE)
+    generate(spec, USER, settings=Settings(data_dir=data_dir))
+
+
+def peak_memory(rows: int, data_dir: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak resident memory (MB) of generating ``rows`` orders in a fresh
+    child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [sys.executable, __file__, "--generate-only", str(rows), "--data-dir", str(data_dir)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if after.ru_maxrss <= before.ru_maxrss:
+        raise RuntimeError("the child's peak memory is hidden by an earlier, larger child process")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, after.ru_maxrss / 1024  # ru_maxrss is in kilobytes on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--skip-10m", action="store_true", help="skip the peak-memory run")
+    parser.add_argument("--generate-only", type=int, metavar="ROWS", help="only generate ROWS orders")
+    parser.add_argument("--data-dir", type=Path, help="lake root for --generate-only")
+    args = parser.parse_args()
+    if args.generate_only:
+        engine_orders(args.generate_only, args.data_dir)
+        return
+    naive_rows, engine_rows, memory_rows = (
+        (2_000, 50_000, 200_000) if args.quick else (30_000, 1_000_000, 10_000_000)
+    )
+
+    with tempfile.TemporaryDirectory(prefix="bench-generation-") as tmp:
+        root = Path(tmp)
+        pools, _ = _seconds(lambda: engine_orders(1_000, root / "warm"))  # builds the cached Faker pools
+        naive, naive_cpu = _seconds(lambda: naive_orders(naive_rows, root / "naive.jsonl"))
+        engine, engine_cpu = _seconds(lambda: engine_orders(engine_rows, root / "warm"))
+        memory = None if args.skip_10m else peak_memory(memory_rows, root / "warm")
+
+    naive_rate, engine_rate = naive_rows / naive, engine_rows / engine
+    ratio = engine_rate / naive_rate
+    print(f"orders, error_rate {ERROR_RATE}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"(first engine run, building the Faker value pools: {pools:.1f} s, not counted)")
+    print(f"{'generator':<24}{'rows':>11}{'seconds':>9}{'cpu s':>8}{'rows/s':>11}{'vs naive':>10}")
+    for name, rows, wall, cpu, rate in (
+        ("naive Faker, per row", naive_rows, naive, naive_cpu, naive_rate),
+        ("engine, vectorised", engine_rows, engine, engine_cpu, engine_rate),
+    ):
+        print(f"{name:<24}{rows:>11,}{wall:>9.2f}{cpu:>8.2f}{rate:>11,.0f}{rate / naive_rate:>9.2f}x")
+    cpu_ratio = (engine_rows / engine_cpu) / (naive_rows / naive_cpu)
+    print(f"(per CPU second: engine {engine_rows / engine_cpu:,.0f} rows/s, {cpu_ratio:.2f}x naive)")
+    print(f"target: engine >= {TARGET_RATIO}x naive: {_verdict(ratio >= TARGET_RATIO)}")
+    fast = _verdict(engine_rate >= TARGET_ROWS_PER_SECOND)
+    print(f"target: engine >= {TARGET_ROWS_PER_SECOND:,} rows/s with raw written: {fast}")
+    if memory:
+        seconds, cpu, peak = memory
+        print(
+            f"peak memory, {memory_rows:,} rows in a child process: {peak:,.0f} MB; "
+            f"target < {TARGET_PEAK_MB:,} MB: {_verdict(peak < TARGET_PEAK_MB)}"
+        )
+        rate = memory_rows / seconds
+        print(f"(that run, start-up included: {seconds:.1f} s, {cpu:.1f} cpu s, {rate:,.0f} rows/s)")
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "BELOW TARGET"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The benchmark scripts run at smoke sizes and print their ratio lines (timings are never checked)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RATIO = re.compile(r"\d[\d,]*\.\d\dx\b")
+
+
+def _run(script: str, *args: str) -> list[str]:
+    """Run a bench script from the repository root, as documented, and return its output lines."""
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", "--quick", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def _ratio_lines(lines: list[str], *labels: str) -> None:
+    for label in labels:
+        assert any(line.startswith(label) and RATIO.search(line) for line in lines), (label, lines)
+
+
+@pytest.mark.slow
+def test_generation_bench_prints_engine_beside_naive_faker() -> None:
+    lines = _run("generation.py")
+    _ratio_lines(lines, "naive Faker", "engine, vectorised")
+    assert any(re.match(r"peak memory, .* \d+ MB", line) for line in lines), lines
+
+
+@pytest.mark.slow
+def test_pipeline_bench_prints_each_measure_beside_its_baseline() -> None:
+    lines = _run("pipeline.py")
+    _ratio_lines(lines, "total", "baseline: raw copy", "baseline: read + write", "clean (engine.clean)")
+    _ratio_lines(lines, "send", "receive (1 per call)", "delete")
