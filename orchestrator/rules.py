@@ -211,6 +211,7 @@ def _one_edit(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+@cache
 def closest_value(value: str, allowed: tuple[str, ...]) -> str | None:
     """The one allowed value a single typo away from ``value``; None if there is none, or more than one."""
     if value in allowed:

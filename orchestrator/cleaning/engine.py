@@ -80,6 +80,7 @@ class _Work:
             }
         self.duplicate = np.zeros(self.n, dtype=bool)
         self.reject_rule = np.full(self.n, None, dtype=object)
+        self.rejected = np.zeros(self.n, dtype=bool)
 
     def values(self, name: str) -> pa.Array:
         return self.cols[name].values
@@ -93,12 +94,13 @@ class _Work:
 
     @property
     def alive(self) -> np.ndarray:
-        return ~self.duplicate & pd.isna(self.reject_rule)
+        return ~self.duplicate & ~self.rejected
 
     def reject(self, mask: np.ndarray, rule_id: str | np.ndarray) -> None:
         """Quarantine rows in ``mask`` (the first rejecting rule is the one reported)."""
         hit = mask & self.alive
         self.reject_rule[hit] = rule_id[hit] if isinstance(rule_id, np.ndarray) else rule_id
+        self.rejected |= hit
 
     def rule(self, column: str, check: str) -> str:
         return f"{self.table.name}.{column}.{check}"
@@ -315,26 +317,42 @@ def _mark_business_duplicates(w: _Work) -> None:
     w.duplicate |= repeat
 
 
+def _join_issues(issues: list[pa.Array]) -> pa.Array:
+    """The rules each row broke, ';'-separated in column order (null when none). Joining with
+    null_handling="skip" loses all-null rows in this Arrow version, so nulls join as empty and are trimmed."""
+    present = [issue for issue in issues if issue.null_count < len(issue)]
+    if not present:
+        return pa.nulls(len(issues[0]), pa.string())
+    joined = pc.binary_join_element_wise(*present, ";", null_handling="replace", null_replacement="")
+    if len(present) > 1:
+        joined = pc.utf8_trim(pc.replace_substring_regex(joined, ";;+", ";"), ";")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+
+
 def _result(w: _Work) -> TableResult:
-    alive = w.alive
-    silver = pd.DataFrame(
-        {name: col.values.to_pandas(types_mapper=pd.ArrowDtype) for name, col in w.cols.items()}
+    """Silver (rows kept) and quarantine (rows rejected), filtered in Arrow before pandas sees them."""
+    alive = pa.array(w.alive)
+    lines = pa.array(np.arange(w.n))
+    joined = _join_issues([col.issue for col in w.cols.values()])
+    silver = pa.table(
+        {
+            **{name: col.values for name, col in w.cols.items()},
+            LINE: lines,
+            ISSUES: joined,
+        }
+    ).filter(alive)
+    rejected = pa.array(w.rejected)
+    quarantine = (
+        w.raw.append_column(LINE, lines)
+        .append_column(RULE, pa.array(w.reject_rule, pa.string()))
+        .filter(rejected)
     )
-    silver[LINE] = np.arange(w.n)
-    joined = pc.binary_join_element_wise(*(col.issue for col in w.cols.values()), ";", null_handling="skip")
-    silver[ISSUES] = pd.Series(
-        pc.if_else(pc.equal(joined, ""), None, joined), dtype=pd.ArrowDtype(pa.string())
-    )
-    quarantine = w.raw.to_pandas(types_mapper=pd.ArrowDtype)
-    quarantine[LINE] = np.arange(w.n)
-    quarantine[RULE] = pd.Series(w.reject_rule, dtype=pd.ArrowDtype(pa.string()))
     counts = {
-        name: int(pc.sum(pc.is_valid(col.issue).filter(pa.array(alive))).as_py() or 0)
-        for name, col in w.cols.items()
+        name: int(pc.sum(pc.is_valid(col.issue.filter(alive))).as_py() or 0) for name, col in w.cols.items()
     }
     return TableResult(
-        silver=silver[alive].reset_index(drop=True),
-        quarantine=quarantine[~pd.isna(w.reject_rule)].reset_index(drop=True),
+        silver=silver.to_pandas(types_mapper=pd.ArrowDtype),
+        quarantine=quarantine.to_pandas(types_mapper=pd.ArrowDtype),
         rows_in=w.n,
         duplicates_removed=int(w.duplicate.sum()),
         issues={f"{w.table.name}.{c}": v for c, v in counts.items() if v},

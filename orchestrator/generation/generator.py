@@ -155,7 +155,7 @@ def _truth_array(column: s.Column, values, null: np.ndarray | None) -> pa.Array:
 
 def _fragment(column: s.Column, values, null: np.ndarray | None) -> pa.Array:
     if column.type in s.STRING_TYPES:
-        return jsonfmt.quote(values)
+        return jsonfmt.quote(values, escape=False)  # clean values come from filtered pools
     if column.type == s.TIMESTAMP:
         return jsonfmt.timestamps(values, null)
     if column.type == s.MONEY:

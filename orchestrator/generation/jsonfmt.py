@@ -15,10 +15,10 @@ _ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\t", "\\t"), ("\n", "\\n"), ("\r", "
 _NEEDS_ESCAPE = r'[\\"\t\n\r]'
 
 
-def quote(values: pa.Array) -> pa.Array:
+def quote(values: pa.Array, *, escape: bool = True) -> pa.Array:
     """JSON string literals; nulls become ``null``. Values never hold control characters other than tab,
-    newline and carriage return (pools are filtered; corruptions add only spaces and tabs)."""
-    if pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():
+    newline and carriage return. ``escape=False`` is for values known to need no escaping (pool values)."""
+    if escape and pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():
         for raw, escaped in _ESCAPES:
             values = pc.replace_substring(values, raw, escaped)
     return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), NULL)
@@ -39,9 +39,15 @@ def scaled(values: np.ndarray, decimals: int, null: np.ndarray | None = None) ->
     scale = 10**decimals
     magnitude = np.abs(values)
     whole = pa.array(magnitude // scale, pa.int64()).cast(pa.string())
-    frac = pc.utf8_lpad(pa.array(magnitude % scale, pa.int64()).cast(pa.string()), decimals, "0")
+    frac = _fractions(decimals).take(pa.array(magnitude % scale, pa.int64()))
     sign = pa.array(np.where(values < 0, "-", ""))
     return _nulls(pc.binary_join_element_wise(sign, whole, ".", frac, ""), null).fill_null(NULL)
+
+
+@cache
+def _fractions(decimals: int) -> pa.Array:
+    """ "00".."99" (or "0".."9"): the digits after the point, by lookup instead of formatting."""
+    return pa.array([str(i).zfill(decimals) for i in range(10**decimals)])
 
 
 @cache

@@ -22,7 +22,7 @@ import faker_commerce
 import pyarrow as pa
 from faker import Faker
 
-POOL_VERSION = 1
+POOL_VERSION = 2
 POOL_SIZE = 400
 
 
@@ -66,7 +66,8 @@ def ascii_slug(text: str) -> str:
 
 
 def _keep_text(value: str) -> bool:
-    return bool(_CLEAN_TEXT.fullmatch(value)) and "  " not in value
+    """Trimmed, single-spaced, and nothing JSON must escape (so clean values are quoted without a scan)."""
+    return bool(_CLEAN_TEXT.fullmatch(value)) and "  " not in value and not set(value) & set('"\\\t\n\r')
 
 
 def _keep_name(value: str) -> bool:
