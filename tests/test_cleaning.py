@@ -154,6 +154,19 @@ def test_unrepairable_errors_never_survive_as_valid_values(cleaned):
     ]
 
 
+def test_silver_rows_name_the_rules_their_raw_values_broke(cleaned):
+    root, generated, _job, outputs = cleaned
+    key = pq.read_table(root / generated.answer_key_path).to_pandas()
+    silver = _silver(root, outputs, "orders").set_index("order_id")
+    hits = key[(key["table"] == "orders") & (key["column"] == "status") & (key["kind"] == "whitespace")]
+    hits = hits[hits["key"].isin(silver.index)]
+    assert len(hits) > 5
+    for order_id in hits["key"]:
+        assert "orders.status.in_set" in silver.loc[order_id, "_issues"].split(";")
+    untouched = set(silver.index) - set(key[key["table"] == "orders"]["key"])
+    assert silver.loc[sorted(untouched), "_issues"].isna().all()
+
+
 def test_silver_keys_are_unique_and_references_resolve(cleaned):
     root, _generated, _job, outputs = cleaned
     for name in outputs["silver"]:

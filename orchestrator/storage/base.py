@@ -30,7 +30,10 @@ class Storage(Protocol):
     """A lake addressed by relative, forward-slash paths such as ``raw/alice/g-123/orders.jsonl``."""
 
     def open_write(self, path: str, *, overwrite: bool = False) -> AbstractContextManager[Writer]:
-        """Write a file atomically; without ``overwrite`` an existing file is an AlreadyExists error."""
+        """Write a file atomically; without ``overwrite`` an existing file is an AlreadyExists error.
+
+        Write-once files (raw) are made durable before they appear; overwritten ones (silver, gold) are
+        derived from raw and reproducible, so they are atomic but not forced to disk one by one."""
         ...
 
     def open_read(self, path: str) -> BinaryIO:

@@ -60,7 +60,8 @@ class LocalLake:
                 writer = _LocalWriter(handle)
                 yield writer
                 handle.flush()
-                os.fsync(handle.fileno())
+                if not overwrite:  # write-once data (raw) is the source of truth: make it durable
+                    os.fsync(handle.fileno())
             if overwrite:
                 os.replace(tmp, final)
             else:
