@@ -97,7 +97,8 @@ def secret_status() -> dict[str, bool]:
     return {name: bool(lookup(name)) for name in SECRET_NAMES}
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
+def int_setting(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting in [low, high]; anything else names the setting and its range."""
     text = lookup(name, str(default))
     try:
         value = int(text)
@@ -134,7 +135,7 @@ def _mysql() -> MySQLSettings | None:
         database=lookup("ORCHESTRATOR_MYSQL_DATABASE", "workbench"),
         user=lookup("ORCHESTRATOR_MYSQL_USER", "root"),
         password=lookup("ORCHESTRATOR_MYSQL_PASSWORD"),
-        port=_int("ORCHESTRATOR_MYSQL_PORT", 3306, 1, 65535),
+        port=int_setting("ORCHESTRATOR_MYSQL_PORT", 3306, 1, 65535),
     )
 
 
@@ -163,8 +164,8 @@ def get_settings() -> Settings:
     return Settings(
         data_dir=Path(lookup(DATA_DIR_ENV, "data")).expanduser().resolve(),
         profile=profile,
-        small_batch_max_rows=_int("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
-        small_every_minutes=_int("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
+        small_batch_max_rows=int_setting("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
+        small_every_minutes=int_setting("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
         large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
         mysql=_mysql(),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),

@@ -203,9 +203,9 @@ def test_session_minutes_are_configurable_and_checked(data_dir, monkeypatch):
     monkeypatch.setenv(SESSION_MINUTES_ENV, "10")
     assert load_auth_settings().session_minutes == 10
     monkeypatch.setenv(SESSION_MINUTES_ENV, "0")
-    with pytest.raises(InvalidInput, match="out of range") as caught:
+    with pytest.raises(InvalidInput, match="from 1 to 1,440") as caught:
         load_auth_settings()
     assert caught.value.field == SESSION_MINUTES_ENV
     monkeypatch.setenv(SESSION_MINUTES_ENV, "half an hour")
-    with pytest.raises(InvalidInput, match="not a whole number"):
+    with pytest.raises(InvalidInput, match="must be a whole number"):
         load_auth_settings()

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from orchestrator.auth.store import LockoutPolicy, UserStore
-from orchestrator.config import get_settings, lookup
+from orchestrator.config import get_settings, int_setting, lookup
 from orchestrator.errors import InvalidInput
 
 COOKIE_KEY_ENV = "ORCHESTRATOR_COOKIE_KEY"
@@ -40,10 +40,10 @@ def load_auth_settings() -> AuthSettings:
     """Resolve the login settings now; a bad value raises InvalidInput naming its setting."""
     return AuthSettings(
         cookie_key=_cookie_key(),
-        session_minutes=_minutes_or_count(SESSION_MINUTES_ENV, 30, 24 * 60),
+        session_minutes=int_setting(SESSION_MINUTES_ENV, 30, 1, 24 * 60),
         lockout=LockoutPolicy(
-            max_failed_logins=_minutes_or_count(MAX_FAILED_LOGINS_ENV, 5, 100),
-            lockout_minutes=_minutes_or_count(LOCKOUT_MINUTES_ENV, 15, 24 * 60),
+            max_failed_logins=int_setting(MAX_FAILED_LOGINS_ENV, 5, 1, 100),
+            lockout_minutes=int_setting(LOCKOUT_MINUTES_ENV, 15, 1, 24 * 60),
         ),
     )
 
@@ -71,14 +71,3 @@ def _long_enough(source: str, key: str) -> str:
             "e.g. the output of python -c 'import secrets; print(secrets.token_hex(32))'",
         )
     return key
-
-
-def _minutes_or_count(name: str, default: int, high: int) -> int:
-    text = lookup(name, str(default))
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(name, f"{text!r} is not a whole number; use 1 to {high}") from None
-    if not 1 <= value <= high:
-        raise InvalidInput(name, f"{value} is out of range; use 1 to {high}")
-    return value
