@@ -1,6 +1,42 @@
-"""Durable queues: the Queue protocol and its local SQLite twin of Azure Storage Queues."""
+"""Durable queues: the Queue protocol, its local SQLite twin and the Azure Storage Queue adapter."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator.config import Settings, get_settings
 from orchestrator.queues.base import LeaseLost, Message, MessageNotFound, PopReceiptMismatch, Queue
 from orchestrator.queues.local import LocalQueue
 
-__all__ = ["LeaseLost", "LocalQueue", "Message", "MessageNotFound", "PopReceiptMismatch", "Queue"]
+if TYPE_CHECKING:
+    from orchestrator.queues.azure import AzureQueue
+
+__all__ = [
+    "AzureQueue",
+    "LeaseLost",
+    "LocalQueue",
+    "Message",
+    "MessageNotFound",
+    "PopReceiptMismatch",
+    "Queue",
+    "open_queue",
+]
+
+
+def open_queue(name: str, settings: Settings | None = None) -> Queue:
+    """The queue of the configured profile: the local SQLite queue, or Azure Storage Queues for ``azure``."""
+    settings = settings or get_settings()
+    if settings.azure_storage is None:
+        return LocalQueue.default(name, settings)
+    from orchestrator.queues.azure import AzureQueue, AzureQueueConfig  # the Azure SDK loads only here
+
+    return AzureQueue(name, AzureQueueConfig.from_settings(settings.azure_storage))
+
+
+def __getattr__(name: str) -> object:
+    """``AzureQueue`` on first use, so importing the package does not load the Azure SDK."""
+    if name == "AzureQueue":
+        from orchestrator.queues.azure import AzureQueue
+
+        return AzureQueue
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

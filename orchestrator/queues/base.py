@@ -109,9 +109,18 @@ def check_queue_name(name: str, *, reserve_poison_suffix: bool = True) -> str:
     return name
 
 
+# Characters XML 1.0 cannot carry: Azure would store such a message and never hand it out intact.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def encode_body(body: str | dict[str, Any]) -> str:
-    """The text a message carries: a dict as JSON, a string as is; refused beyond Azure's 64 KiB."""
+    """The text a message carries: a dict as JSON, a string as is; refused beyond Azure's 64 KiB or when it
+    holds characters a queue message cannot carry (every implementation refuses the same bodies)."""
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    if _NOT_XML.search(text):
+        raise InvalidInput(
+            "body", "holds control characters a queue message cannot carry; send a dict (as JSON) instead"
+        )
     size = len(text.encode("utf-8"))
     if size > MAX_BODY_BYTES:
         raise InvalidInput(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import get_settings
+from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput
 from orchestrator.queues.base import (
     DEFAULT_MAX_ATTEMPTS,
@@ -117,9 +117,9 @@ class LocalQueue:
         self._poison: LocalQueue | None = None
 
     @classmethod
-    def default(cls, name: str, **kwargs: Any) -> LocalQueue:
+    def default(cls, name: str, settings: Settings | None = None, **kwargs: Any) -> LocalQueue:
         """The queue in the data root's ``state/queues.sqlite``."""
-        return cls(name, get_settings().state_dir / "queues.sqlite", **kwargs)
+        return cls(name, (settings or get_settings()).state_dir / "queues.sqlite", **kwargs)
 
     @property
     def name(self) -> str:
