@@ -145,10 +145,8 @@ def _job_json(job, outputs: dict | None = None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import subprocess
-
     from orchestrator.jobs.store import JobStore
-    from orchestrator.service import execute_job, job_outputs, launch_clean
+    from orchestrator.service import execute_job, job_outputs, launch_clean, start_in_background
 
     user = args.user
     if user is None:
@@ -162,12 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.wait:
         job = execute_job(job.job_id) if launched.created else job
     elif launched.created:  # clean now, in a process of its own, and return at once
-        subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "worker", "--job", job.job_id],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        start_in_background(job.job_id)
     if args.json:
         print(json.dumps(_job_json(job, job_outputs(job)), indent=2))
     else:

@@ -150,7 +150,8 @@ CROSS_TABLE_RULES = (
         {"other": "customers"},
         ERROR,
         ("order_before_signup",),
-        "an order is placed after its customer signed up",
+        "an order is placed after its customer signed up "
+        "(judged only where order_ts, customer_id and the customer's signup_at pass their own rules)",
     ),
     Rule(
         "orders.total_amount.total_matches_items",
@@ -160,7 +161,9 @@ CROSS_TABLE_RULES = (
         {"other": "order_items"},
         ERROR,
         ("total_mismatch",),
-        "an order's total equals the sum of its items' line totals",
+        "an order's total equals the sum of its items' line totals (judged only where the total and every "
+        "item pass their own rules and the items are complete: line numbers 1..n, and the next item id "
+        "starts another order)",
     ),
     Rule(
         "shipments.shipped_at.shipped_after_order",
@@ -170,7 +173,8 @@ CROSS_TABLE_RULES = (
         {"other": "orders"},
         ERROR,
         (),
-        "a shipment leaves after its order was placed",
+        "a shipment leaves after its order was placed "
+        "(judged only where shipped_at, order_id and the order's order_ts pass their own rules)",
     ),
     Rule(
         "order_items.line_total.line_total",

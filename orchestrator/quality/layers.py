@@ -1,0 +1,335 @@
+"""Where a job's layer lives in the lake, and loading its files into DuckDB once per table.
+
+Raw JSON Lines are read with every column as text (so "N/A" in a number column survives) and numbered
+by line (0-based, the answer key's ``line``); silver and gold Parquet keep their types. Each loaded table
+holds ``__line`` plus one text column per schema column and, for numbers and timestamps, a parsed twin
+(``<column>__n`` / ``<column>__t``) that is NULL where the text is not a valid value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
+from orchestrator.generation import schema as s
+from orchestrator.storage import LocalLake, Storage, paths
+
+RAW, SILVER, GOLD = "raw", "silver", "gold"
+LAYERS = (RAW, SILVER, GOLD)
+NUMBER, TIME, TEXT = "number", "timestamp", "text"
+TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+NUMERIC_SCHEMA_TYPES = frozenset({s.ID, s.FK, *s.NUMERIC_TYPES})
+
+
+class UnreadableFile(WorkbenchError):
+    """A file of the layer cannot be read; the message names the file and, where known, the line."""
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    """A SQL literal of a string, number or None."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def present(text: str) -> str:
+    """SQL: the value is there (not null, not empty, not blank); cheap when it starts with a non-space."""
+    return (
+        f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN ascii({text}) > 32 THEN TRUE "
+        f"ELSE regexp_matches({text}, '\\S') END"
+    )
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """How to read one loaded column: its profile kind and the SQL of its text and parsed value."""
+
+    name: str
+    kind: str  # NUMBER, TIME or TEXT
+    text: str
+    value: str  # the parsed number / timestamp (NULL where invalid); the text for TEXT columns
+    schema: s.Column | None = None
+
+    @property
+    def present(self) -> str:
+        """The loaded boolean column: the value is there (see ``present``)."""
+        return q(self.name + "__p")
+
+
+@dataclass
+class LoadedTable:
+    """A table of the layer, materialised once in DuckDB as ``relation``."""
+
+    name: str
+    relation: str
+    path: str
+    columns: dict[str, ColumnInfo] = field(default_factory=dict)
+    schema: s.Table | None = None
+
+    @property
+    def key(self) -> ColumnInfo | None:
+        return self.columns.get(self.schema.key) if self.schema else None
+
+
+@dataclass(frozen=True)
+class LayerFiles:
+    """The files of one layer of a job and what they belong to."""
+
+    user: str
+    job_id: str
+    layer: str
+    source_job_id: str  # the generation job whose raw data (and truth) this layer descends from
+    folder: str
+    tables: dict[str, str]  # table name -> lake path
+    as_of: datetime | None
+    quarantine: dict[str, str] = field(default_factory=dict)
+
+
+def check_layer(layer: str) -> str:
+    if layer not in LAYERS:
+        raise InvalidInput("layer", f"{layer!r} is not a layer; choose from {', '.join(LAYERS)}")
+    return layer
+
+
+def read_manifest(storage: Storage, user: str, job_id: str) -> dict:
+    """The raw manifest of a generation job; NotFound if the job does not exist."""
+    path = paths.raw_manifest(user, job_id)
+    if not storage.exists(path):
+        raise NotFound(f"job {job_id} of user {user} has no raw data ({path} does not exist)")
+    with storage.open_read(path) as handle:
+        try:
+            return json.loads(handle.read())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UnreadableFile(f"{path} is not a valid manifest: {exc}") from None
+
+
+def _as_of(manifest: dict) -> datetime | None:
+    text = manifest.get("as_of")
+    return datetime.fromisoformat(text) if text else None
+
+
+def _stems(storage: Storage, folder: str, suffix: str) -> dict[str, str]:
+    """``{stem: path}`` of the files directly in ``folder`` ending in ``suffix``."""
+    found = {}
+    for path in storage.list(folder):
+        rest = path[len(folder) + 1 :]
+        if "/" not in rest and rest.endswith(suffix):
+            found[rest[: -len(suffix)]] = path
+    return found
+
+
+def _derived_folder(storage: Storage, root: str, user: str, job_id: str) -> tuple[str, str, str]:
+    """(source job, cleaning job, folder) of ``{root}/{user}/{source}/{cleaning}``; ``job_id`` names either;
+    for a source job the latest cleaning job is taken."""
+    base = f"{root}/{paths.check_user(user)}"
+    jobs = sorted({tuple(p[len(base) + 1 :].split("/")[:2]) for p in storage.list(base) if p.count("/") >= 4})
+    latest = [j for j in jobs if j[0] == job_id]
+    named = [j for j in jobs if j[1] == job_id]
+    chosen = named[-1] if named else latest[-1] if latest else None
+    if chosen is None:
+        raise NotFound(f"job {job_id} of user {user} has no {root.split('/')[0]} layer under {base}/")
+    return chosen[0], chosen[1], f"{base}/{chosen[0]}/{chosen[1]}"
+
+
+def locate(storage: Storage, user: str, job_id: str, layer: str) -> LayerFiles:
+    """The files of ``layer`` for ``job_id`` (a generation job, or for silver/gold also a cleaning job)."""
+    paths.check_user(user)
+    paths.check_job_id(job_id)
+    check_layer(layer)
+    if layer == RAW:
+        manifest = read_manifest(storage, user, job_id)
+        tables = {name: paths.raw_table(user, job_id, name) for name in manifest.get("tables", {})}
+        return LayerFiles(user, job_id, RAW, job_id, paths.raw_dir(user, job_id), tables, _as_of(manifest))
+    root = "silver/cleaned" if layer == SILVER else "gold/analytics"
+    source, cleaning, folder = _derived_folder(storage, root, user, job_id)
+    tables = _stems(storage, folder, ".parquet")
+    if not tables:
+        raise NotFound(f"job {job_id} of user {user} has no {layer} tables in {folder}/")
+    manifest = (
+        read_manifest(storage, user, source) if storage.exists(paths.raw_manifest(user, source)) else {}
+    )
+    quarantine = _stems(storage, f"{folder}/quarantine", ".parquet") if layer == SILVER else {}
+    return LayerFiles(user, cleaning, layer, source, folder, tables, _as_of(manifest), quarantine)
+
+
+class LocalFiles:
+    """Local file names DuckDB can read for lake paths (a copy for lakes that are not local folders)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def path(self, lake_path: str) -> str:
+        if isinstance(self._storage, LocalLake):
+            full = self._storage.resolve(lake_path)
+            if not full.is_file():
+                raise NotFound(f"{lake_path} does not exist")
+            return str(full)
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="quality-")
+        target = Path(self._tmp.name) / lake_path
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._storage.open_read(lake_path) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+        return str(target)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def first_bad_line(path: str) -> tuple[int, str] | None:
+    """(1-based line, reason) of the first line that is not UTF-8 JSON object text, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = decoder.decode(raw)
+            except UnicodeDecodeError as exc:
+                return number, f"invalid UTF-8 (byte {exc.start + 1} of the line)"
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                cut = " (the line is cut short)" if exc.pos >= len(text.rstrip()) else ""
+                return number, f"not valid JSON at character {exc.colno}{cut}"
+            if not isinstance(value, dict):
+                return number, "not a JSON object"
+    return None
+
+
+def _presence(name: str) -> str:
+    return f"{present(q(name))} AS {q(name + '__p')}"
+
+
+def _raw_column(col: s.Column) -> tuple[ColumnInfo, str]:
+    name = q(col.name)
+    if col.type in NUMERIC_SCHEMA_TYPES:
+        parsed = f"TRY_CAST({name} AS DOUBLE)"
+        sql = (
+            f"CASE WHEN isfinite({parsed}) THEN {parsed} END AS {q(col.name + '__n')}, {_presence(col.name)}"
+        )
+        return ColumnInfo(col.name, NUMBER, name, q(col.name + "__n"), col), sql
+    if col.type == s.TIMESTAMP:
+        # 20 characters and a real calendar time in the format: the shape of TIMESTAMP_PATTERN
+        sql = (
+            f"CASE WHEN length({name}) = 20 THEN try_strptime({name}, {lit(TS_FORMAT)}) END "
+            f"AS {q(col.name + '__t')}, {_presence(col.name)}"
+        )
+        return ColumnInfo(col.name, TIME, name, q(col.name + "__t"), col), sql
+    return ColumnInfo(col.name, TEXT, name, name, col), _presence(col.name)
+
+
+def _typed_column(name: str, duck_type: str, col: s.Column | None) -> tuple[ColumnInfo, str]:
+    """A Parquet column: its text rendering plus the parsed value (by schema type, else by file type)."""
+    src = q(name)
+    numeric = col.type in NUMERIC_SCHEMA_TYPES if col else _is_numeric(duck_type)
+    timestamp = col.type == s.TIMESTAMP if col else duck_type.startswith(("TIMESTAMP", "DATE"))
+    if numeric:
+        parsed = f"TRY_CAST({src} AS DOUBLE)"
+        number = f"CASE WHEN isfinite({parsed}) THEN {parsed} END"
+        sql = f"CAST({src} AS VARCHAR) AS {src}, {number} AS {q(name + '__n')}"
+        sql += f", {parsed} IS NOT NULL AS {q(name + '__p')}"
+        return ColumnInfo(name, NUMBER, src, q(name + "__n"), col), sql
+    if timestamp:
+        parsed = f"TRY_CAST({src} AS TIMESTAMP)"
+        sql = f"strftime({parsed}, {lit(TS_FORMAT)}) AS {src}, {parsed} AS {q(name + '__t')}"
+        sql += f", {parsed} IS NOT NULL AS {q(name + '__p')}"
+        return ColumnInfo(name, TIME, src, q(name + "__t"), col), sql
+    return ColumnInfo(
+        name, TEXT, src, src, col
+    ), f"CAST({src} AS VARCHAR) AS {src}, {present(f'CAST({src} AS VARCHAR)')} AS {q(name + '__p')}"
+
+
+def _is_numeric(duck_type: str) -> bool:
+    return duck_type.split("(")[0] in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "DECIMAL",
+    }
+
+
+def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
+    """Read one raw JSON Lines file into a numbered, text-typed table; a malformed line is named."""
+    table = s.TABLES.get(name)
+    if table is None:
+        raise UnreadableFile(f"{lake_path}: {name!r} is not a table of the shop schema")
+    infos, parsed = zip(*(_raw_column(c) for c in table.columns), strict=True)
+    spec = "{" + ", ".join(f"{lit(c.name)}: 'VARCHAR'" for c in table.columns) + "}"
+    extra = "".join(f", {p}" for p in parsed)
+    relation = f"q_{name}"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS "
+            f"SELECT ordinality - 1 AS __line, {', '.join(q(c.name) for c in table.columns)}{extra} "
+            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec}) WITH ORDINALITY"
+        )
+    except duckdb.Error as exc:
+        bad = first_bad_line(file)
+        where = f"line {bad[0]}: {bad[1]}" if bad else str(exc).splitlines()[0]
+        raise UnreadableFile(f"{lake_path}, {where}") from None
+    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
+    """Read one Parquet file into a numbered table (row order of the file); schema tables get parsed twins."""
+    source = f"read_parquet({lit(file)}, file_row_number=true)"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except duckdb.Error as exc:
+        raise UnreadableFile(
+            f"{lake_path} is not a readable Parquet file: {str(exc).splitlines()[0]}"
+        ) from None
+    table = s.TABLES.get(name)
+    schema_cols = {c.name: c for c in table.columns} if table else {}
+    infos, select = [], []
+    for column_name, duck_type, *_ in described:
+        if column_name == "file_row_number":
+            continue
+        info, sql = _typed_column(column_name, duck_type, schema_cols.get(column_name))
+        infos.append(info)
+        select.append(sql)
+    relation = f"q_{name}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS "
+        f"SELECT file_row_number AS __line, {', '.join(select)} FROM {source}"
+    )
+    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
+
+
+def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session in UTC that may spill to a temporary folder."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = {lit(tempfile.gettempdir() + '/quality-duckdb')}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {lit(memory_limit)}")
+    return con
