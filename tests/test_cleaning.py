@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator import rules as r
+from orchestrator import rules as r_rules
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
@@ -302,3 +303,19 @@ def test_a_missing_job_is_a_clear_error(data_dir, capsys):
     assert "no generated job g-nothing-here" in capsys.readouterr().err
     assert read_manifest is not None and not (data_dir / "silver").exists()
     assert not LocalLake(data_dir).exists("raw/alice/g-nothing-here/manifest.json")
+
+
+def test_silver_passes_every_error_rule_of_the_quality_engine(cleaned, monkeypatch):
+    """The quality engine, reading the same rule spec, finds no error-rule violation in silver; warnings
+    are only the optional values cleaning had to leave null."""
+    from orchestrator import quality
+
+    root, _generated, job, _outputs = cleaned
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+    run = quality.profile_job("alice", job.job_id, "silver")
+    failing = {r.rule_id: r.failed for r in run.rules if r.severity == r_rules.ERROR and r.failed}
+    assert failing == {}
+    warnings = {r.rule_id for r in run.rules if r.failed}
+    assert warnings and all(rule.endswith(".not_null") for rule in warnings)
+    spaces = next(k for k in run.score.kinds if k.kind == "whitespace")
+    assert spaces.fixed / (spaces.injected - spaces.quarantined) >= 0.99

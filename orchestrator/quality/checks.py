@@ -154,7 +154,8 @@ def _shipped_after_order(rule, shipments: LoadedTable, tables, as_of) -> SetChec
 
 def _total_matches_items(rule, orders: LoadedTable, tables, as_of) -> SetCheck:
     """Judged only for orders whose items are all valid and known complete: line numbers 1..n without a gap,
-    and the next item (by item id) starts another order, so no item was lost to a bad order_id."""
+    and the next item id starts another order (or the order's items end the table), so no item was lost to
+    a bad order_id (raw) or set aside in quarantine (silver, where a quarantined line leaves a gap)."""
     items = _other(tables, rule.params["other"])
     total, key = _column(orders, rule.column).value, _column(orders, "order_id").value
     item_id, order_id, line_no, line_total = (
@@ -178,7 +179,8 @@ def _total_matches_items(rule, orders: LoadedTable, tables, as_of) -> SetCheck:
         f"FROM {q(orders.relation)} o JOIN ({sums}) s ON s.order_key = o.{key} "
         f"LEFT JOIN item_rows nx ON nx.item = s.last_item + 1 "
         f"WHERE {_valid(orders, rule.column, as_of)} AND s.ok AND s.n = s.last_no "
-        f"AND (nx.item IS NULL OR coalesce(nx.line_no = 1, FALSE))"
+        f"AND (coalesce(nx.line_no = 1, FALSE) "
+        f"OR (nx.item IS NULL AND s.last_item = (SELECT max(item) FROM item_rows)))"
     )
     return SetCheck(f"SELECT __line FROM ({judged})", f"SELECT __line FROM ({judged}) WHERE bad")
 
