@@ -25,6 +25,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.queue import ExponentialRetry, QueueClient, QueueMessage
 
+from orchestrator.azure_accounts import check_account
 from orchestrator.config import AzureStorageSettings
 from orchestrator.errors import InvalidInput, ServiceError
 from orchestrator.health import ConnectionCheck
@@ -58,21 +59,13 @@ class AzureQueueConfig:
     retries: int = 3
 
     def __post_init__(self) -> None:
-        if self.connection_string:
-            if self.queue_url or self.account_key:
-                raise InvalidInput(
-                    "connection_string", "give either a connection string or queue_url and account_key"
-                )
-        else:
-            url = urlsplit(self.queue_url)
-            if url.scheme not in ("http", "https") or not url.netloc or url.query:
-                raise InvalidInput(
-                    "queue_url",
-                    f"{self.queue_url!r} must be the account's queue endpoint without a query, "
-                    "such as https://<account>.queue.core.windows.net",
-                )
-            if not self.account_key:
-                raise InvalidInput("account_key", "is empty; give the storage account's access key")
+        check_account(
+            "queue_url",
+            self.queue_url,
+            "https://<account>.queue.core.windows.net",
+            self.account_key,
+            self.connection_string,
+        )
         if self.retries < 0:
             raise InvalidInput("retries", f"{self.retries} must be 0 or more")
         for name in ("connect_timeout_s", "read_timeout_s"):

@@ -30,6 +30,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, ExponentialRetry
 
+from orchestrator.azure_accounts import check_account
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from orchestrator.health import ConnectionCheck
 from orchestrator.storage.base import WrittenFile
@@ -65,21 +66,13 @@ class AdlsConfig:
                 f"{self.file_system!r} is not a valid file system name; use 3-63 lower-case letters, "
                 "digits or single hyphens, starting and ending with a letter or digit",
             )
-        if self.connection_string:
-            if self.account_url or self.account_key:
-                raise InvalidInput(
-                    "connection_string", "give either a connection string or account_url and account_key"
-                )
-        else:
-            url = urlsplit(self.account_url)
-            if url.scheme not in ("http", "https") or not url.netloc or url.query:
-                raise InvalidInput(
-                    "account_url",
-                    f"{self.account_url!r} must be the account's endpoint without a query, "
-                    "such as https://<account>.dfs.core.windows.net",
-                )
-            if not self.account_key:
-                raise InvalidInput("account_key", "is empty; give the storage account's access key")
+        check_account(
+            "account_url",
+            self.account_url,
+            "https://<account>.dfs.core.windows.net",
+            self.account_key,
+            self.connection_string,
+        )
         if self.retries < 0:
             raise InvalidInput("retries", f"{self.retries} must be 0 or more")
         for name in ("chunk_size", "connect_timeout_s", "read_timeout_s"):
