@@ -30,10 +30,12 @@ from orchestrator.auth import (
 )
 from orchestrator.auth.settings import COOKIE_NAME
 from orchestrator.errors import WorkbenchError
+from orchestrator.jobs.store import JobStore
 
 _SESSION_ID = "_session_id"  # the id of the server-side session this browser tab is signed in with
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
 _NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out
+ANNOUNCE_EVERY_SECONDS = 3  # how often a signed-in tab looks for jobs that finished
 
 
 class _SessionCookie:
@@ -193,7 +195,16 @@ def main() -> None:
     st.session_state["is_admin"] = user.is_admin
     # URL paths differ from the file names on purpose: Streamlit runs a file under pages/ by its own name,
     # without this frame, on a server's first run (the pages guard against that); these never match one.
-    pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True)]
+    pages = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True),
+        st.Page("pages/generate.py", title="Generate", icon=":material/add:", url_path="generation"),
+        st.Page("pages/pipelines.py", title="Pipelines", icon=":material/cleaning:", url_path="cleaning"),
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/list:", url_path="job-list"),
+        st.Page(
+            "pages/quality.py", title="Data quality", icon=":material/analytics:", url_path="data-quality"
+        ),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="configuration"),
+    ]
     if user.is_admin:
         pages.append(
             st.Page("pages/admin_users.py", title="Users", icon=":material/group:", url_path="users")
@@ -203,7 +214,21 @@ def main() -> None:
     if st.sidebar.button("Log out", key="log_out"):
         _end_session(authenticator, "You are logged out.")
         st.rerun()
+    _announce_finished_jobs(user.name)
     navigation.run()
+
+
+@st.fragment(run_every=ANNOUNCE_EVERY_SECONDS)
+def _announce_finished_jobs(user: str) -> None:
+    """A toast for each job of the user that finished since the last look, on whatever page is open."""
+    store = JobStore.default()
+    try:
+        events = store.list_unseen(user)
+        for event in events:
+            st.toast(f"{event.kind}: {event.message}", icon=":material/task_alt:")
+        store.mark_seen(user, [event.event_id for event in events])
+    finally:
+        store.close()
 
 
 main()

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
+from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
@@ -100,25 +100,14 @@ def _quality(args: argparse.Namespace) -> int:
 
 
 def _job_owner(job_id: str) -> str:
-    """The user whose lake folders hold ``job_id`` (asked for with --user when several or none do)."""
-    from orchestrator.storage import open_lake, paths
+    """The user a job belongs to, from the job store (generation and cleaning jobs are both recorded)."""
+    from orchestrator.jobs.store import JobStore
 
-    paths.check_job_id(job_id)
-    owners = sorted(
-        {
-            p.split("/")[1]
-            for root in ("raw", "silver/cleaned")
-            for p in open_lake().list(root)
-            if f"/{job_id}/" in p
-        }
-    )
-    if not owners:
-        raise NotFound(f"no job {job_id} exists in the lake")
-    if len(owners) > 1:
-        raise InvalidInput(
-            "user", f"users {', '.join(owners)} each have a job {job_id}; name one with --user"
-        )
-    return owners[0]
+    store = JobStore.default()
+    try:
+        return store.get(job_id).user
+    finally:
+        store.close()
 
 
 def _job_json(job, outputs: dict | None = None) -> dict:
@@ -145,16 +134,9 @@ def _job_json(job, outputs: dict | None = None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.jobs.store import JobStore
     from orchestrator.service import execute_job, job_outputs, launch_clean, start_in_background
 
-    user = args.user
-    if user is None:
-        store = JobStore.default()
-        try:
-            user = store.get(args.job_id).user
-        finally:
-            store.close()
+    user = args.user or _job_owner(args.job_id)
     launched = launch_clean(user, args.job_id, engine=args.engine)
     job = launched.job
     if args.wait:

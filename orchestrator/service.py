@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pymysql
@@ -99,6 +101,16 @@ def launch_clean(
     finally:
         store.close()
     return Launched(launch.job, launch.created, chosen)
+
+
+def start_in_background(job_id: str) -> None:
+    """Clean a queued job now in a worker process of its own, so the caller returns at once."""
+    subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt: bool = True) -> Job:

@@ -79,10 +79,12 @@ def test_html_report_is_self_contained_and_escapes_values(settings, run, tmp_pat
 
 
 def test_cli_prints_json_and_writes_files(settings, run, capsys, tmp_path):
-    assert main(["quality", JOB, "--layer", "raw"]) == 0
+    assert main(["quality", JOB, "--user", "alice", "--layer", "raw"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["job_id"] == JOB and data["user"] == "alice"
-    assert main(["quality", JOB, "--format", "xlsx", "-o", str(tmp_path / "out.xlsx")]) == 0
+    assert (
+        main(["quality", JOB, "--user", "alice", "--format", "xlsx", "-o", str(tmp_path / "out.xlsx")]) == 0
+    )
     assert openpyxl.load_workbook(tmp_path / "out.xlsx")["Rules"].max_row == len(run.rules) + 1
 
 
@@ -90,10 +92,15 @@ def test_cli_prints_json_and_writes_files(settings, run, capsys, tmp_path):
     ("args", "code", "message"),
     [
         (["quality", "g-missing-1", "--user", "alice"], 1, "job g-missing-1 of user alice has no raw data"),
-        (["quality", "g-missing-1"], 1, "no job g-missing-1 exists"),
-        (["quality", JOB, "--layer", "silver"], 1, f"job {JOB} of user alice has no silver layer"),
-        (["quality", JOB, "--format", "xlsx"], 2, "--output: an xlsx report is binary"),
-        (["quality", JOB, "--samples", "500"], 2, "--sample-rows: must be a whole number from 0 to 100"),
+        (["quality", "g-missing-1"], 1, "job g-missing-1 does not exist"),  # unknown to the job store
+        (["quality", "g-missing-1", "--user", "alice"], 1, "job g-missing-1 of user alice has no raw data"),
+        (
+            ["quality", JOB, "--user", "alice", "--layer", "silver"],
+            1,
+            f"job {JOB} of user alice has no silver",
+        ),
+        (["quality", JOB, "--user", "alice", "--format", "xlsx"], 2, "--output: an xlsx report is binary"),
+        (["quality", JOB, "--user", "alice", "--samples", "500"], 2, "--sample-rows: must be a whole number"),
     ],
 )
 def test_cli_errors_are_clear_and_without_traceback(settings, run, capsys, args, code, message):
@@ -106,5 +113,5 @@ def test_cli_names_the_line_of_a_malformed_file(settings, capsys):
     write_raw_job(
         LocalLake(settings.data_dir), "alice", "g-broken-1", {"orders": b'{"order_id": 1}\n{"order_id"\n'}
     )
-    assert main(["quality", "g-broken-1"]) == 1
+    assert main(["quality", "g-broken-1", "--user", "alice"]) == 1
     assert "raw/alice/g-broken-1/orders.jsonl, line 2: not valid JSON" in capsys.readouterr().err

@@ -1,0 +1,247 @@
+"""What the workbench pages share that is not Streamlit: the generation preview, routing ahead of a launch,
+the destinations of a cleaning job, and the tables and report files the pages show."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pymysql
+from pandas.io.formats.style import Styler
+
+from orchestrator.config import DATA_DIR_ENV, Settings
+from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.generation.generator import generate
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.health import ConnectionCheck
+from orchestrator.jobs import routing
+from orchestrator.jobs.store import Job, JobStore
+from orchestrator.loading.warehouse import warehouse_path
+from orchestrator.quality import Comparison, QualityRun, write_report
+from orchestrator.queues import open_queue
+from orchestrator.service import ENGINE_CHOICES, resolve_engine
+from orchestrator.storage import LocalLake, open_lake, paths
+
+PREVIEW_ORDERS = 50
+HIGHLIGHT = "background-color: #ffd7d5; color: #8a1c12"
+REPORT_MIME = {
+    "html": "text/html",
+    "json": "application/json",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A small sample of what a spec generates: raw cells as written, and the injected kind of each cell."""
+
+    orders: int
+    raw: dict[str, pd.DataFrame]  # table -> raw values as text (None where the raw line has null)
+    kinds: dict[str, pd.DataFrame]  # table -> the same shape: error kind of the cell, or ""
+    answer_key: pd.DataFrame  # table, line, key, column, kind, clean, dirty
+
+    @property
+    def lines(self) -> int:
+        return sum(len(frame) for frame in self.raw.values())
+
+    def estimated_lines(self, orders: int) -> int:
+        """Raw lines a spec with ``orders`` orders will hold, scaled from this sample."""
+        return round(self.lines * orders / self.orders)
+
+    def highlighted(self, table: str) -> Styler:
+        """The sample of ``table`` with every cell that carries an injected error coloured."""
+        kinds = self.kinds[table]
+        return self.raw[table].style.apply(
+            lambda _: kinds.map(lambda kind: HIGHLIGHT if kind else ""), axis=None
+        )
+
+
+def _cell(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def preview(spec: GenerationSpec, user: str, settings: Settings) -> Preview:
+    """Run the real generator for ``PREVIEW_ORDERS`` orders of ``spec`` into a throw-away folder."""
+    sample = GenerationSpec(**{**spec.to_dict(), "rows": PREVIEW_ORDERS, "tables": tuple(spec.tables)})
+    with tempfile.TemporaryDirectory(prefix="preview-") as folder:
+        root = Path(folder)
+        result = generate(sample, user, storage=LocalLake(root), settings=settings)
+        key = pq.read_table(root / result.answer_key_path).to_pandas()
+        raw, kinds = {}, {}
+        for name, table in result.tables.items():
+            with (root / table.raw_path).open(encoding="utf-8") as handle:
+                records = [json.loads(line) for line in handle]
+            frame = pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in records], dtype=object)
+            marks = pd.DataFrame("", index=frame.index, columns=frame.columns)
+            for line, column, kind in key.loc[key["table"] == name, ["line", "column", "kind"]].itertuples(
+                index=False
+            ):
+                if column is None:
+                    marks.loc[line, :] = kind
+                else:
+                    marks.loc[line, column] = kind
+            raw[name], kinds[name] = frame, marks
+    return Preview(PREVIEW_ORDERS, raw, kinds, key)
+
+
+def route_of(total_rows: int, settings: Settings) -> str:
+    """The queue a batch of ``total_rows`` raw rows goes to."""
+    return routing.route(total_rows, settings.small_batch_max_rows)
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine a route gets on its own (or why it gets none), and the engines a user may pick instead."""
+
+    automatic: str | None
+    refusal: str | None
+    usable: list[str]
+
+
+def engine_options(route: str) -> EngineChoice:
+    """What the engine choice looks like on ``route``; an engine that cannot run is never offered."""
+    try:
+        automatic, refusal = resolve_engine("auto", route), None
+    except InvalidInput as error:
+        automatic, refusal = None, str(error)
+    usable = []
+    for engine in ENGINE_CHOICES[1:]:
+        try:
+            usable.append(resolve_engine(engine, route))
+        except InvalidInput:
+            continue
+    return EngineChoice(automatic, refusal, usable)
+
+
+def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> pd.DataFrame:
+    """Where a cleaning job writes: its lake folders, the warehouse and the operational database."""
+    silver = paths.silver_dir(user, parent_id, job_id)
+    operational = (
+        f"MySQL {settings.mysql.host}/{settings.mysql.database}"
+        if settings.mysql
+        else str(settings.data_dir / "operational.sqlite")
+    )
+    return pd.DataFrame(
+        {
+            "destination": ["silver", "quarantine", "gold", "warehouse", "operational database"],
+            "where": [
+                f"{silver}/",
+                f"{silver}/quarantine/",
+                f"{paths.gold_dir(user, parent_id, job_id)}/",
+                str(warehouse_path(settings)),
+                operational,
+            ],
+        }
+    )
+
+
+def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
+    """One row per job as the job table shows it."""
+    return pd.DataFrame(
+        {
+            "job": [j.job_id for j in jobs],
+            "user": [j.user for j in jobs],
+            "kind": [j.kind for j in jobs],
+            "source": [j.parent_id or "" for j in jobs],
+            "state": [j.state for j in jobs],
+            "route": [j.route or "" for j in jobs],
+            "engine": [j.engine or "" for j in jobs],
+            "created": [j.created_at for j in jobs],
+            "seconds": [
+                round((j.finished_at - (j.started_at or j.created_at)).total_seconds(), 1)
+                if j.finished_at
+                else None
+                for j in jobs
+            ],
+            "rows in": [j.rows_in for j in jobs],
+            "rows out": [j.rows_out for j in jobs],
+            "quarantined": [j.rows_quarantined for j in jobs],
+        }
+    ).astype({"rows in": "Int64", "rows out": "Int64", "quarantined": "Int64"})
+
+
+def rules_frame(run: QualityRun) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{k: v for k, v in asdict(rule).items() if k != "samples"} for rule in run.rules]
+    ).assign(columns=lambda f: f["columns"].map(", ".join), kinds=lambda f: f["kinds"].map(", ".join))
+
+
+def columns_frame(run: QualityRun) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{k: v for k, v in asdict(c).items() if k != "top"} for t in run.tables for c in t.columns]
+    ).astype({"minimum": str, "maximum": str})
+
+
+def samples_frame(run: QualityRun, rule_id: str) -> pd.DataFrame:
+    """The failing rows a rule kept, values as text."""
+    return pd.DataFrame(
+        [{k: _cell(v) for k, v in s.items()} for s in run.rule(rule_id).samples], dtype=object
+    )
+
+
+SCORE_COLUMNS = {
+    "raw": ["kind", "injected", "judgeable", "detected", "recall", "flagged", "correct_flags", "precision"],
+    "silver": ["kind", "injected", "fixed", "remaining", "quarantined", "dropped"],
+}
+
+
+def scores_frame(run: QualityRun) -> pd.DataFrame:
+    """Per injected error kind: how the rules found it (raw) or how cleaning ended it (silver)."""
+    return pd.DataFrame([asdict(k) for k in run.score.kinds])[SCORE_COLUMNS[run.score.layer]]
+
+
+def comparison_frame(comparison: Comparison) -> pd.DataFrame:
+    """Rules whose failures changed between the two runs, biggest change first."""
+    frame = pd.DataFrame([asdict(r) for r in comparison.rules])
+    if frame.empty:
+        return frame
+    changed = frame[(frame["failed_a"] != 0) | (frame["failed_b"] != 0)]
+    return changed.sort_values("change").reset_index(drop=True)
+
+
+def report_file(run: QualityRun, format: str, comparison: Comparison | None = None) -> bytes:
+    """A report of ``run`` as the bytes of a file in ``format``."""
+    buffer = io.BytesIO()
+    write_report(run, format, buffer, comparison)
+    return buffer.getvalue()
+
+
+def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
+    """Reach each system the configured profile uses once, and say what works or which setting to change."""
+    checks: dict[str, ConnectionCheck] = {}
+    try:
+        store = JobStore.default()
+    except (WorkbenchError, OSError, pymysql.err.Error, sqlite3.Error) as error:
+        checks["job store"] = ConnectionCheck(False, str(error), getattr(error, "field", None))
+    else:
+        try:
+            count = len(store.list_jobs("", is_admin=True, limit=1000))
+        finally:
+            store.close()
+        where = f"MySQL at {settings.mysql.host}" if settings.job_store == "mysql" else "SQLite"
+        checks["job store"] = ConnectionCheck(
+            True, f"{settings.job_store} job store ({where}) answers: {count} job(s)"
+        )
+    if settings.azure_storage is None:
+        root = settings.data_dir
+        writable = root.is_dir() and os.access(root, os.W_OK)
+        checks["lake"] = ConnectionCheck(
+            writable,
+            f"local lake in {root}" + ("" if writable else " is not a writable folder"),
+            None if writable else DATA_DIR_ENV,
+        )
+    else:
+        checks["lake"] = open_lake(settings).test_connection()
+        for route, name in routing.QUEUE_NAMES.items():
+            checks[f"{route} queue"] = open_queue(name, settings).test_connection()
+    return checks

@@ -1,0 +1,136 @@
+"""Generate: tables, orders, seed, locales and error rates; a live preview with the injected errors marked,
+the route the job will take, then the generation itself with a progress bar."""
+
+import pandas as pd
+import streamlit as st
+
+from orchestrator.config import get_settings
+from orchestrator.errors import WorkbenchError
+from orchestrator.generation.catalogue import KINDS
+from orchestrator.generation.pools import LOCALES
+from orchestrator.generation.schema import TABLE_NAMES
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.service import generate_job
+from orchestrator.ui_support import engine_options, preview, route_of
+
+if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
+    st.switch_page("app.py")
+st.title("Generate data")
+user = st.session_state["user"]
+settings = get_settings()
+
+
+def _default(kind: str, error_rate: float) -> float:
+    return round(error_rate * KINDS[kind].weight, 3)
+
+
+def _follow_overall_rate() -> None:
+    """Kinds not set by hand follow the overall rate; kinds the user moved keep their value."""
+    before, after = st.session_state["_last_error_rate"], st.session_state["error_rate"]
+    for kind in KINDS:
+        if st.session_state.get(f"kind_{kind}", _default(kind, before)) == _default(kind, before):
+            st.session_state[f"kind_{kind}"] = _default(kind, after)
+    st.session_state["_last_error_rate"] = after
+
+
+st.session_state.setdefault("error_rate", 0.3)
+st.session_state.setdefault("_last_error_rate", st.session_state["error_rate"])
+for _kind in KINDS:
+    st.session_state.setdefault(f"kind_{_kind}", _default(_kind, st.session_state["error_rate"]))
+left, right = st.columns(2)
+with left:
+    tables = st.multiselect("Tables", TABLE_NAMES, default=list(TABLE_NAMES))
+    rows = st.number_input("Orders", value=500, step=100, help="Every other table scales with the orders")
+    seed = st.number_input("Seed", value=0, step=1, help="The same seed and settings give the same data")
+    locales = st.multiselect("Locales", list(LOCALES), default=list(LOCALES))
+with right:
+    error_rate = st.slider(
+        "Error rate", 0.0, 1.0, step=0.01, key="error_rate", on_change=_follow_overall_rate
+    )
+    with st.expander("Rates per error kind"):
+        st.caption("Each kind starts at the error rate times its weight; a kind you move keeps its rate.")
+        chosen = {
+            kind: st.slider(
+                kind,
+                0.0,
+                1.0,
+                step=0.001,
+                format="%.3f",
+                key=f"kind_{kind}",
+                help=info.description,
+            )
+            for kind, info in KINDS.items()
+        }
+kind_rates = {kind: rate for kind, rate in chosen.items() if rate != _default(kind, error_rate)}
+
+try:
+    spec = GenerationSpec(
+        rows=int(rows),
+        seed=int(seed),
+        tables=tuple(tables),
+        error_rate=error_rate,
+        kind_rates=kind_rates,
+        locales=tuple(locales),
+    )
+except WorkbenchError as error:
+    st.error(f"Nothing generated. {error}")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Generating a preview...", max_entries=16)
+def _preview(spec: GenerationSpec, user: str):
+    return preview(spec, user, settings)
+
+
+sample = _preview(spec, user)
+st.subheader("Preview")
+shown = st.selectbox("Table", list(sample.raw), key="preview_table")
+st.caption(
+    f"The first {sample.orders} orders of this spec, as written to raw; cells with an injected error are red."
+)
+st.dataframe(sample.highlighted(shown), hide_index=True)
+errors = sample.answer_key[sample.answer_key["table"] == shown]
+if len(errors):
+    st.dataframe(
+        errors[["line", "column", "kind", "clean", "dirty"]].rename(columns={"line": "row"}),
+        hide_index=True,
+    )
+
+estimate = sample.estimated_lines(spec.rows)
+route = route_of(estimate, settings)
+engines = engine_options(route)
+st.subheader("Route")
+st.markdown(
+    f"About **{estimate:,} rows** in all (estimated from the preview): the **{route}** route, "
+    f"since up to {settings.small_batch_max_rows:,} rows are small."
+)
+if engines.automatic:
+    st.markdown(f"Cleaning will run on **{engines.automatic}**.")
+else:
+    st.warning(f"{engines.refusal}. On the Pipelines page you may clean it with {', '.join(engines.usable)}.")
+
+if st.button("Generate", type="primary"):
+    bar = st.progress(0.0, text="Starting...")
+    try:
+        result = generate_job(
+            spec, user, progress=lambda done, message: bar.progress(min(done, 1.0), message)
+        )
+    except WorkbenchError as error:
+        bar.empty()
+        st.error(f"Generation failed. {error}")
+    else:
+        bar.progress(1.0, text="Done")
+        st.success(
+            f"Generated job `{result.job_id}`: {sum(t.rows for t in result.tables.values()):,} rows, "
+            f"{result.errors_injected:,} errors injected in {result.seconds:.1f} s."
+        )
+        st.dataframe(
+            pd.DataFrame({"table": list(result.tables), "rows": [t.rows for t in result.tables.values()]}),
+            hide_index=True,
+        )
+        st.page_link(
+            "pages/pipelines.py",
+            label="Clean it",
+            icon=":material/cleaning:",
+            query_params={"job": result.job_id},
+        )

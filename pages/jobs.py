@@ -1,0 +1,113 @@
+"""Jobs: every job of the user (everyone's for an administrator), refreshing itself while jobs run; the
+details of one job with its error and quality summary; retry of a failed cleaning and cancel of a live job."""
+
+import pandas as pd
+import streamlit as st
+
+from orchestrator import quality
+from orchestrator.errors import WorkbenchError
+from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, Job, JobStore
+from orchestrator.service import launch_clean, start_in_background
+from orchestrator.ui_support import jobs_frame
+
+REFRESH_SECONDS = 2
+
+if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
+    st.switch_page("app.py")
+st.title("Jobs")
+user, is_admin = st.session_state["user"], st.session_state["is_admin"]
+
+
+def _quality_summary(job: Job) -> None:
+    layer = "silver" if job.kind == KIND_CLEAN else "raw"
+    run = quality.latest_run(job.user, job.job_id, layer)
+    if run is None:
+        st.caption(f"The {layer} layer of this job has not been profiled yet.")
+    else:
+        failed = sum(r.status == "failed" for r in run.rules)
+        summary = f"Quality of {layer}: {failed} of {len(run.rules)} rules fail"
+        if run.score:
+            summary += "; " + ", ".join(
+                f"{name} {value:.1%}"
+                for name, value in run.score.totals.items()
+                if name in ("recall", "precision", "cell_accuracy")
+            )
+        st.markdown(summary + ".")
+    st.page_link(
+        "pages/quality.py",
+        label="Open in Data quality",
+        icon=":material/analytics:",
+        query_params={"job": job.job_id, "layer": layer},
+    )
+
+
+def _actions(store: JobStore, job: Job) -> None:
+    if job.state in ACTIVE_STATES and st.button("Cancel", key="cancel"):
+        try:
+            job = store.cancel(job.job_id, user=user, is_admin=is_admin)
+        except WorkbenchError as error:
+            st.error(f"Not cancelled. {error}")
+        else:
+            st.success(f"Job `{job.job_id}` is cancelled.")
+    if job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry"):
+        try:
+            launched = launch_clean(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
+        except WorkbenchError as error:
+            st.error(f"Nothing launched. {error}")
+        else:
+            if launched.created:
+                start_in_background(launched.job.job_id)
+            st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
+
+
+def _details(store: JobStore, job: Job) -> None:
+    st.subheader(f"Job {job.job_id}")
+    st.markdown(
+        f"**{job.kind}** job of `{job.user}`, **{job.state}**"
+        + (f", route {job.route}" if job.route else "")
+        + (f", engine {job.engine}" if job.engine else "")
+        + (f", cleaning `{job.parent_id}`" if job.parent_id else "")
+        + f", {job.attempts} attempt(s)."
+    )
+    if job.error:
+        (st.error if job.state == FAILED else st.warning)(job.error)
+    if job.timings:
+        st.dataframe(
+            pd.DataFrame({"stage": list(job.timings), "seconds": list(job.timings.values())}),
+            hide_index=True,
+        )
+    _quality_summary(job)
+    _actions(store, job)
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def _jobs(asked: str | None) -> None:
+    store = JobStore.default()
+    try:
+        listed = store.list_jobs(user, is_admin)
+        if not listed:
+            st.info("No jobs yet. Generate a data set to start one.")
+            return
+        st.dataframe(jobs_frame(listed), hide_index=True)
+        ids = [j.job_id for j in listed]
+        if asked and asked not in ids:
+            ids.insert(0, asked)
+        chosen = st.selectbox("Details of", ids, index=ids.index(asked) if asked else 0, key="job_detail")
+        st.query_params["job"] = chosen
+        _details(store, store.get(chosen, user=user, is_admin=is_admin))
+    finally:
+        store.close()
+
+
+asked = st.query_params.get("job")
+if asked:
+    store = JobStore.default()
+    try:
+        store.get(asked, user=user, is_admin=is_admin)
+    except WorkbenchError as error:
+        st.error(f"{error}. The list below holds the jobs you can open.")
+        del st.query_params["job"]
+        asked = None
+    finally:
+        store.close()
+_jobs(asked)

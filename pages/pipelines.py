@@ -1,0 +1,101 @@
+"""Pipelines: clean a generated job with one click, seeing the route, the engine and where the output goes.
+A second click while the job's cleaning is queued or running shows that run instead of starting another."""
+
+import streamlit as st
+
+from orchestrator.config import get_settings
+from orchestrator.errors import WorkbenchError
+from orchestrator.jobs.store import KIND_CLEAN, KIND_GENERATE, SUCCEEDED, JobStore
+from orchestrator.service import job_outputs, launch_clean, start_in_background
+from orchestrator.ui_support import destinations, engine_options, jobs_frame, route_of
+
+if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
+    st.switch_page("app.py")
+st.title("Pipelines")
+user, is_admin = st.session_state["user"], st.session_state["is_admin"]
+settings = get_settings()
+
+store = JobStore.default()
+try:
+    generated = [j for j in store.list_jobs(user, is_admin, kind=KIND_GENERATE) if j.state == SUCCEEDED]
+    asked = st.query_params.get("job")
+    if asked:
+        try:
+            job = store.get(asked, user=user, is_admin=is_admin)
+        except WorkbenchError as error:
+            st.error(f"{error}. Choose one of your generated jobs below.")
+            job = None
+        if job is not None and job.kind != KIND_GENERATE:
+            st.error(f"Job {asked} is a {job.kind} job; choose the generated job it cleans.")
+        elif job is not None and job.job_id not in [j.job_id for j in generated]:
+            generated.insert(0, job)
+    if not generated:
+        st.info("No generated data yet. Generate a data set first.")
+        st.page_link("pages/generate.py", label="Generate data", icon=":material/add:")
+        st.stop()
+    by_id = {j.job_id: j for j in generated}
+    chosen = st.selectbox(
+        "Generated job",
+        list(by_id),
+        index=list(by_id).index(asked) if asked in by_id else 0,
+        format_func=lambda i: f"{i} ({by_id[i].user}, {by_id[i].rows_out or 0:,} rows)",
+    )
+    source = by_id[chosen]
+    st.query_params["job"] = source.job_id
+    if source.state != SUCCEEDED:
+        st.error(f"Job {source.job_id} is {source.state}; only a finished generation can be cleaned.")
+        st.stop()
+
+    route = route_of(source.rows_out or 0, settings)
+    engines = engine_options(route)
+    st.markdown(
+        f"**{source.rows_out or 0:,} rows** go to the **{route}** route "
+        f"(up to {settings.small_batch_max_rows:,} rows are small)."
+    )
+    if engines.automatic:
+        engine = "auto"
+        st.markdown(f"Engine: **{engines.automatic}**.")
+    else:
+        st.warning(engines.refusal)
+        engine = st.radio("Engine", engines.usable, horizontal=True)
+
+    if st.button("Clean data", type="primary"):
+        try:
+            launched = launch_clean(source.user, source.job_id, engine=engine)
+        except WorkbenchError as error:
+            st.error(f"Nothing launched. {error}")
+        else:
+            if launched.created:
+                start_in_background(launched.job.job_id)
+                st.success(f"Cleaning job `{launched.job.job_id}` started on {launched.engine}.")
+            else:
+                st.info(
+                    f"Cleaning job `{launched.job.job_id}` of this data is already {launched.job.state}; "
+                    "no second run was started."
+                )
+
+    runs = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=source.job_id)
+finally:
+    store.close()
+
+if runs:
+    st.subheader("Cleaning runs of this data")
+    st.dataframe(jobs_frame(runs), hide_index=True)
+    latest = runs[0]
+    st.markdown(f"Destinations of `{latest.job_id}` ({latest.state}):")
+    st.dataframe(
+        destinations(settings, latest.user, latest.parent_id, latest.job_id),
+        hide_index=True,
+    )
+    outputs = job_outputs(latest, settings)
+    if outputs:
+        st.dataframe(
+            [{"table": name, **counts} for name, counts in outputs["tables"].items()],
+            hide_index=True,
+        )
+    st.page_link("pages/jobs.py", label="Follow it on the Jobs page", icon=":material/list:")
+else:
+    st.caption(
+        "A run writes silver, quarantine and gold folders of its own in the lake, then loads the warehouse "
+        "and the operational database."
+    )

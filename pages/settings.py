@@ -1,0 +1,63 @@
+"""Settings: the profile, the routing threshold and schedules, which secrets are set (never their values),
+and connection tests of the systems the profile uses."""
+
+import pandas as pd
+import streamlit as st
+
+from orchestrator.config import get_settings, secret_status
+from orchestrator.errors import WorkbenchError
+from orchestrator.ui_support import connection_checks
+
+if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
+    st.switch_page("app.py")
+st.title("Settings")
+try:
+    settings = get_settings()
+except WorkbenchError as error:
+    st.error(f"The configuration is invalid. {error}")
+    st.stop()
+
+st.dataframe(
+    pd.DataFrame(
+        {
+            "setting": [
+                "profile",
+                "small-batch limit (rows)",
+                "small batches cleaned every",
+                "large batches cleaned daily at",
+                "job store",
+            ],
+            "value": [
+                settings.profile,
+                f"{settings.small_batch_max_rows:,}",
+                f"{settings.small_every_minutes} minutes",
+                f"{settings.large_daily_at_utc} UTC",
+                settings.job_store,
+            ],
+        }
+    ),
+    hide_index=True,
+)
+st.caption(
+    f"Batches of up to {settings.small_batch_max_rows:,} rows take the small route, larger ones the large "
+    "route."
+)
+
+st.subheader("Secrets")
+st.dataframe(
+    pd.DataFrame(
+        {
+            "secret": list(secret_status()),
+            "status": ["set" if s else "not set" for s in secret_status().values()],
+        }
+    ),
+    hide_index=True,
+)
+
+st.subheader("Connections")
+if st.button("Test connections"):
+    with st.spinner("Testing..."):
+        checks = connection_checks(settings)
+    for name, check in checks.items():
+        hint = f" Check {check.field}." if check.field and not check.ok else ""
+        (st.success if check.ok else st.error)(f"{name}: {check.message}.{hint}")

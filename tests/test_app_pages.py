@@ -1,0 +1,269 @@
+"""The workbench pages through AppTest: log in, set widgets, click, and read what the user would see.
+
+One data root serves the module (value pools are built once); each test makes the jobs it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from orchestrator import service
+from orchestrator.auth import open_user_store
+from orchestrator.auth.settings import COOKIE_KEY_ENV
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs.store import JobStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery"
+PAGES = ["pages/generate.py", "pages/pipelines.py", "pages/jobs.py", "pages/quality.py", "pages/settings.py"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def data_dir(tmp_path_factory) -> Iterator[Path]:
+    """alice (administrator) and bob, and a generated job of each."""
+    root = tmp_path_factory.mktemp("pages")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+        patch.setenv("ORCHESTRATOR_SECRETS_FILE", str(root / "no-secrets.toml"))
+        patch.delenv(COOKIE_KEY_ENV, raising=False)
+        users = open_user_store()
+        users.create_first_admin("alice", PASSWORD, PASSWORD)
+        users.add_user("bob", PASSWORD, PASSWORD)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def bobs_job() -> str:
+    return service.generate_job(GenerationSpec(rows=100, seed=0), "bob").job_id
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[str]:
+    """Background cleaning is recorded instead of started, so a test decides when a job runs."""
+    calls: list[str] = []
+    monkeypatch.setattr(service, "start_in_background", calls.append)
+    return calls
+
+
+def generated(user: str = "alice", rows: int = 120) -> str:
+    return service.generate_job(GenerationSpec(rows=rows, seed=0), user).job_id
+
+
+def signed_in(user: str, page: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    fields = {widget.label: widget for widget in at.text_input}
+    fields["User name"].input(user)
+    fields["Password"].input(PASSWORD)
+    at.button[0].click().run()
+    assert [t.value for t in at.sidebar.text] == [
+        f"Signed in as {user}\nRole: {'admin' if user == 'alice' else 'user'}"
+    ]
+    if page:
+        at.switch_page(page)
+        at.query_params.update(query)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def job_count(user: str) -> int:
+    store = JobStore.default()
+    try:
+        return len(store.list_jobs(user))
+    finally:
+        store.close()
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_renders_without_login(page):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Log in"]
+    assert not at.dataframe and not at.sidebar.children
+
+
+def test_generate_previews_routes_and_generates_with_progress():
+    at = signed_in("alice", "pages/generate.py")
+    assert texts(at.title) == ["Generate data"]
+    preview = at.dataframe[0]
+    assert list(preview.value.columns)[:2] == ["customer_id", "first_name"]
+    assert (
+        "background-color: #ffd7d5" in preview.proto.arrow_data.styler.styles
+    )  # injected errors are coloured
+    assert set(at.dataframe[1].value["kind"]) >= {"missing", "whitespace"}
+    assert any("the **small** route" in m for m in texts(at.markdown))
+    assert "Cleaning will run on **pandas**." in texts(at.markdown)
+
+    at.slider(key="kind_missing").set_value(0.2).run()
+    at.slider(key="error_rate").set_value(0.5).run()
+    assert at.slider(key="kind_missing").value == 0.2  # moved by hand: kept
+    assert at.slider(key="kind_whitespace").value == 0.05  # follows 0.5 x its weight 0.1
+
+    at.number_input[0].set_value(5000).run()  # orders: about 60k rows, over the small-batch limit
+    assert any("the **large** route" in m for m in texts(at.markdown))
+    assert "the spark engine (for batches over the small-batch limit) is not available" in at.warning[0].value
+
+    before = job_count("alice")
+    at.number_input[0].set_value(0).run()
+    assert texts(at.error) == [
+        "Nothing generated. rows: must be a whole number from 1 to 100,000,000 (got 0)"
+    ]
+    assert not at.dataframe and not at.main.button
+    assert job_count("alice") == before
+
+    at.number_input[0].set_value(150).run()
+    at.multiselect[0].set_value(["customers", "orders"]).run()
+    assert at.selectbox(key="preview_table").options == ["customers", "orders"]
+    at.main.button[0].click().run()
+    assert at.success[0].value.startswith("Generated job `g-")
+    assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
+    assert job_count("alice") == before + 1
+
+
+def test_pipelines_clean_once_even_when_clicked_twice(started):
+    job_id = generated()
+    at = signed_in("alice", "pages/pipelines.py", job=job_id)
+    assert at.selectbox[0].value == job_id
+    assert "Engine: **pandas**." in texts(at.markdown)
+    at.main.button[0].click().run()
+    assert at.success[0].value.endswith("started on pandas.")
+    at.main.button[0].click().run()
+    assert "is already queued; no second run was started." in at.info[0].value
+    assert len(started) == 1
+    runs = at.dataframe[0].value
+    assert runs[["source", "state", "route"]].values.tolist() == [[job_id, "queued", "small"]]
+    assert at.dataframe[1].value["where"][0] == f"silver/cleaned/alice/{job_id}/{started[0]}/"
+
+    service.execute_job(started[0])
+    at.run()
+    assert next(t.value for t in at.toast if started[0] in t.value).startswith(
+        f"Cleaning complete: {started[0]}"
+    )
+    assert at.dataframe[0].value["state"].tolist() == ["succeeded"]
+    counts = at.dataframe[2].value
+    assert {"table", "rows_in", "rows_out", "quarantined"} <= set(counts.columns)
+
+
+def test_a_large_batch_offers_only_engines_that_exist(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "100")
+    at = signed_in("alice", "pages/pipelines.py", job=generated(rows=60))
+    assert "not available in this version" in at.warning[0].value
+    assert at.radio[0].options == ["pandas"]
+
+
+def test_pages_refuse_another_users_job_and_unknown_ids(bobs_job):
+    alices_job = generated()
+    for page in ("pages/pipelines.py", "pages/jobs.py", "pages/quality.py"):
+        for job in (alices_job, "g-20990101t000000-000000"):
+            at = signed_in("bob", page, job=job)
+            assert at.error[0].value.startswith(f"job {job} does not exist."), page
+            shown = [e.value for e in at.get("selectbox")] if at.selectbox else []
+            assert job not in shown
+
+
+def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
+    parent = generated()
+    queued = service.launch_clean("alice", parent).job.job_id
+    at = signed_in("alice", "pages/jobs.py", job=queued)
+    table = at.dataframe[0].value
+    assert {"job", "state", "route", "engine", "created", "seconds", "rows in", "rows out"} <= set(
+        table.columns
+    )
+    assert bobs_job in table["job"].tolist()  # an administrator sees everyone's jobs
+    assert table.set_index("job").loc[queued, "state"] == "queued"
+    assert f"**clean** job of `alice`, **queued**, route small, cleaning `{parent}`, 0 attempt(s)." in texts(
+        at.markdown
+    )
+
+    at.button(key="cancel").click().run()
+    assert texts(at.success) == [f"Job `{queued}` is cancelled."]
+    at.run()
+    assert at.dataframe[0].value.set_index("job").loc[queued, "state"] == "cancelled"
+    at.button(key="retry").click().run()
+    assert at.success[0].value.startswith(f"Cleaning of `{parent}` runs again as `c-")
+    assert len(started) == 1
+
+    service.execute_job(started[0])
+    at.run()  # the next refresh lists the new run, and the frame announces it once
+    announced = [t.value for t in at.toast if started[0] in t.value]
+    assert len(announced) == 1 and announced[0].startswith(f"Cleaning complete: {started[0]}: ")
+    at.selectbox(key="job_detail").set_value(started[0]).run()
+    assert not [t for t in at.toast if started[0] in t.value]
+    assert at.dataframe[0].value.set_index("job").loc[started[0], "state"] == "succeeded"
+    assert "The silver layer of this job has not been profiled yet." in texts(at.caption)
+    assert "load_warehouse" in at.dataframe[1].value["stage"].tolist()
+
+    bob = signed_in("bob", "pages/jobs.py")
+    assert bob.dataframe[0].value["job"].tolist() == [bobs_job]
+
+
+def test_quality_profiles_charts_samples_scores_comparison_and_reports():
+    parent = generated(rows=150)
+    cleaning = service.execute_job(service.launch_clean("alice", parent).job.job_id)
+    at = signed_in("alice", "pages/quality.py", job=cleaning.job_id, layer="silver")
+    assert texts(at.info) == [f"The silver layer of {cleaning.job_id} has not been profiled yet."]
+    at.main.button[0].click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rules failing"].endswith(" of " + str(len(at.dataframe[0].value)))
+    assert metrics["Cell accuracy"].endswith("%")
+    assert len(at.get("plotly_chart")) == 2
+    assert texts(at.info) == [f"Profile the raw layer of {parent} to compare it with this silver layer."]
+    scores = at.dataframe[-1].value
+    assert {"kind", "injected", "fixed", "remaining", "quarantined"} <= set(scores.columns)
+
+    next(b for b in at.main.button if b.label == "Profile raw").click().run()
+    comparison = at.dataframe[-1].value
+    assert {"rule_id", "raw failing", "silver failing", "change"} <= set(comparison.columns)
+    assert (comparison["change"] <= 0).any()
+    assert [d.label for d in at.get("download_button")] == ["HTML", "JSON", "CSV", "XLSX"]
+
+    at.query_params.update(job=parent, layer="raw")
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Recall of the rules"] == "100.0%"
+    failing = at.selectbox[-1]
+    assert failing.label == "Rule"
+    samples = at.dataframe[2].value
+    assert {"line", "key"} <= set(samples.columns) and 0 < len(samples) <= 5
+
+
+def test_settings_show_profile_threshold_schedules_secrets_and_connections(monkeypatch):
+    monkeypatch.setenv(COOKIE_KEY_ENV, "k" * 64)
+    at = signed_in("alice", "pages/settings.py")
+    values = dict(at.dataframe[0].value.values.tolist())
+    assert values["profile"] == "local"
+    assert values["small-batch limit (rows)"] == "10,000"
+    assert values["small batches cleaned every"] == "10 minutes"
+    assert values["large batches cleaned daily at"] == "02:00 UTC"
+    secrets = dict(at.dataframe[1].value.values.tolist())
+    assert secrets[COOKIE_KEY_ENV] == "set"
+    assert secrets["ORCHESTRATOR_MYSQL_PASSWORD"] == "not set"
+    assert "k" * 64 not in str(at)
+    at.main.button[-1].click().run()
+    assert texts(at.success)[0].startswith("job store: sqlite job store (SQLite) answers: ")
+    assert texts(at.success)[1].startswith("lake: local lake in ")
+
+
+def test_settings_page_names_an_invalid_setting(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "25:00")
+    at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=30)
+    at.session_state["user"] = "alice"
+    at.session_state["is_admin"] = True
+    at.run()
+    assert texts(at.error) == [
+        "The configuration is invalid. ORCHESTRATOR_LARGE_DAILY_AT_UTC: must be a UTC time as HH:MM, "
+        "such as 02:00 (got '25:00')"
+    ]
+    assert not at.dataframe

@@ -1,0 +1,189 @@
+"""The workbench in a real headless Chromium: log in, generate, clean, follow the job, profile, download a
+report; and how long the quality page of a 100k-row job and the jobs table take to render (printed).
+
+The 100k-row job is generated, cleaned and profiled from the command line before the server starts, so
+the timings measure the pages, not the engine. Screenshots land in test-output/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from orchestrator.auth import open_user_store
+from tests.test_browser_frame import (  # noqa: F401  (browser: the fixture, shared)
+    PASSWORD,
+    ROOT,
+    SHOTS,
+    _free_port,
+    _wait_until_healthy,
+    browser,
+    fill,
+    settle,
+)
+
+pytestmark = pytest.mark.slow
+BIG_ORDERS = 8500  # about 100k rows over all tables
+
+
+def _cli(env: dict[str, str], *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args, "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def workbench(tmp_path_factory) -> Iterator[dict]:
+    """alice (administrator) with a cleaned and profiled 100k-row job, then the server on a free port."""
+    data = tmp_path_factory.mktemp("workbench")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(data / "no-secrets.toml"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("ORCHESTRATOR_DATA_DIR", "ORCHESTRATOR_SECRETS_FILE"):
+            patch.setenv(name, env[name])
+        open_user_store().create_first_admin("alice", PASSWORD, PASSWORD)
+    big = _cli(env, "generate", "--user", "alice", "--rows", str(BIG_ORDERS))["job_id"]
+    cleaned = _cli(env, "run", big, "--wait", "--engine", "pandas")
+    for job, layer in ((big, "raw"), (cleaned["job_id"], "silver")):
+        subprocess.run(
+            [sys.executable, "-m", "orchestrator", "quality", job, "--user", "alice", "--layer", layer],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+
+    port = _free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command += ["--server.fileWatcherType", "none"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        yield {"url": url, "started": started, "big": cleaned, "data": data}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"workbench-{name}.png"), full_page=True)
+
+
+def go_to(page: Page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
+
+
+def timed(action, until) -> float:
+    """Seconds from an action (a click) to the moment `until` returns: the result is on screen."""
+    began = time.perf_counter()
+    action()
+    until()
+    return time.perf_counter() - began
+
+
+def test_generate_clean_follow_profile_and_download_in_a_real_browser(workbench, browser: Browser):  # noqa: F811
+    url = workbench["url"]
+    page = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True).new_page()
+    page.goto(url)
+    settle(page, "Log in")
+    ready = time.perf_counter() - workbench["started"]
+    print(f"\napp ready (server start to login form rendered): {ready:.2f} s")
+    fill(page, "User name", "alice")
+    fill(page, "Password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    settle(page, "Signed in as alice")
+
+    go_to(page, "Generate")
+    settle(page, "Cleaning will run on")
+    estimate = page.get_by_text("estimated from the preview")
+    before = estimate.inner_text()
+    orders = page.locator('input[aria-label="Orders"]')
+    orders.fill("300")
+    orders.press("Enter")
+    page.wait_for_function(
+        "before => ![...document.querySelectorAll('p')].some(p => p.innerText === before)", arg=before
+    )
+    settle(page, "the small route")
+    shot(page, "1-generate")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    settle(page, "Generated job")
+    shot(page, "2-generated")
+
+    page.get_by_role("link", name="Clean it").click()
+    settle(page, "Engine: pandas")
+    page.get_by_role("button", name="Clean data").click()
+    settle(page, "started on pandas")
+    page.get_by_text("Cleaning complete").first.wait_for(timeout=60_000)  # the frame's toast
+    shot(page, "3-pipelines")
+
+    go_to(page, "Jobs")
+    page.get_by_text("job of alice, succeeded, route small").wait_for(timeout=30_000)
+    settle(page, "Open in Data quality")
+    shot(page, "4-jobs")
+
+    page.get_by_role("link", name="Open in Data quality").click()
+    settle(page, "has not been profiled yet")
+    page.get_by_role("button", name="Profile silver").click()
+    settle(page, "Profile the raw layer")
+    page.get_by_role("button", name="Profile raw").click()
+    settle(page, "): rules failing")
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)
+    shot(page, "5-quality")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="JSON").click()
+    report = json.loads(download.value.path().read_bytes())
+    assert report["layer"] == "silver" and report["job_id"].startswith("c-")
+    assert report["comparison"]["run_a"]["layer"] == "raw"
+    with page.expect_download() as download:
+        page.get_by_role("button", name="XLSX").click()
+    assert download.value.path().read_bytes()[:2] == b"PK"  # a zip container, as every xlsx file is
+
+    go_to(page, "Settings")
+    settle(page, "Secrets")
+    page.get_by_role("button", name="Test connections").click()
+    settle(page, "job store: sqlite job store")
+    shot(page, "6-settings")
+
+    big = workbench["big"]
+    go_to(page, "Jobs")
+    settle(page, "Details of")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Details of").click()
+    page.keyboard.type(big["job_id"])
+    page.keyboard.press("Enter")
+    settle(page, f"cleaning {big['parent_id']}")
+    quality_seconds = timed(
+        lambda: page.get_by_role("link", name="Open in Data quality").click(),
+        lambda: (
+            page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000),
+            settle(page, "): rules failing"),
+        ),
+    )
+    assert page.get_by_text(big["job_id"]).count() >= 1
+    shot(page, "7-quality-100k")
+    jobs_seconds = timed(
+        lambda: go_to(page, "Jobs"),
+        lambda: (
+            settle(page, "Details of"),
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000),
+        ),
+    )
+    shot(page, "8-jobs-table")
+    print(f"quality page of the {big['rows_in']:,}-row job, click to rendered: {quality_seconds:.2f} s")
+    print(f"jobs table, click to rendered: {jobs_seconds:.2f} s")
