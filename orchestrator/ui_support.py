@@ -191,7 +191,7 @@ def samples_frame(run: QualityRun, rule_id: str) -> pd.DataFrame:
 
 SCORE_COLUMNS = {
     "raw": ["kind", "injected", "judgeable", "detected", "recall", "flagged", "correct_flags", "precision"],
-    "silver": ["kind", "injected", "fixed", "remaining", "quarantined", "dropped"],
+    "silver": ["kind", "injected", "fixed", "nulled", "remaining", "quarantined", "dropped"],
 }
 
 

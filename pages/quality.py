@@ -94,9 +94,11 @@ elif run.score:
     metrics[3].metric("Cell accuracy", f"{run.score.totals['cell_accuracy']:.1%}")
     totals = run.score.totals
     metrics[4].metric(
-        "Errors fixed",
-        f"{totals['fixed'] / max(totals['injected'], 1):.0%}",
-        help=f"{totals['fixed']:,} of {totals['injected']:,} injected errors",
+        "Wrong values left",
+        f"{totals['remaining']:,}",
+        help=f"of {totals['injected']:,} injected errors: {totals['fixed']:,} fixed, "
+        f"{totals['nulled']:,} set aside as null (caught, not repairable), "
+        "the rest quarantined with their rows",
     )
 st.caption(f"Profiled {run.created_at} in {run.seconds:.1f} s (run {run.run_id}).")
 if st.button("Profile again"):

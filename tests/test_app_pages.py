@@ -221,7 +221,7 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     assert len(at.get("plotly_chart")) == 2
     assert texts(at.info) == [f"Profile the raw layer of {parent} to compare it with this silver layer."]
     scores = at.dataframe[-1].value
-    assert {"kind", "injected", "fixed", "remaining", "quarantined"} <= set(scores.columns)
+    assert {"kind", "injected", "fixed", "nulled", "remaining", "quarantined"} <= set(scores.columns)
 
     next(b for b in at.main.button if b.label == "Profile raw").click().run()
     comparison = at.dataframe[-1].value

@@ -317,5 +317,9 @@ def test_silver_passes_every_error_rule_of_the_quality_engine(cleaned, monkeypat
     assert failing == {}
     warnings = {r.rule_id for r in run.rules if r.failed}
     assert warnings and all(rule.endswith(".not_null") for rule in warnings)
-    spaces = next(k for k in run.score.kinds if k.kind == "whitespace")
-    assert spaces.fixed / (spaces.injected - spaces.quarantined) >= 0.99
+    kinds = {k.kind: k for k in run.score.kinds}
+    assert (
+        kinds["whitespace"].fixed / (kinds["whitespace"].injected - kinds["whitespace"].quarantined) >= 0.99
+    )
+    for kind in ("email_malformed", "phone_malformed", "wrong_type", "unknown_category", "future_date"):
+        assert kinds[kind].remaining == 0 and kinds[kind].nulled > 0, kind  # caught and set aside

@@ -33,7 +33,7 @@ def run(settings):
 def test_json_report_is_the_versioned_run_with_capped_samples(run, tmp_path):
     write_report(run, "json", tmp_path / "r.json", sample_rows=1)
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["sample_rows"] == 1
     segment = next(x for x in data["rules"] if x["rule_id"] == "customers.segment.in_set")
     assert (segment["failed"], len(segment["samples"])) == (2, 1)

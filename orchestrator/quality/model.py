@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SAMPLE_ROWS = 5
 MAX_SAMPLE_ROWS = 100
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -76,8 +76,10 @@ class KindScore:
     flagged: int = 0
     correct_flags: int = 0
     precision: float | None = None
-    # silver: errors whose row reached silver with the clean value, still wrong, or set aside
+    # silver: errors whose row reached silver with the clean value, with the value set aside as null
+    # (caught, not repairable), still wrong, or whose row was set aside
     fixed: int = 0
+    nulled: int = 0
     remaining: int = 0
     quarantined: int = 0
     dropped: int = 0

@@ -51,6 +51,7 @@ SCORE_COLUMNS = (
     "correct_flags",
     "precision",
     "fixed",
+    "nulled",
     "remaining",
     "quarantined",
     "dropped",

@@ -145,6 +145,12 @@ def score_raw_session(session: Session) -> Score:
     return Score("raw", kinds, rules, totals)
 
 
+def _silver_value(table: LoadedTable, col: s.Column) -> str:
+    """SQL: the typed value of ``col`` in silver row ``v``."""
+    info = table.columns[col.name]
+    return f"v.{info.value if info.kind in (NUMBER, TIME) else info.text}"
+
+
 def _differs(table: LoadedTable, col: s.Column) -> str:
     """SQL: silver row ``v`` holds another value than truth row ``t`` in ``col``."""
     info = table.columns[col.name]
@@ -162,7 +168,7 @@ def score_silver_session(session: Session) -> Score:
     """Cells of silver still different from the clean truth, per injected error kind."""
     con, files = session.con, session.files
     _answer_key(session)
-    con.execute("CREATE OR REPLACE TEMP TABLE __diff (tbl VARCHAR, key DOUBLE, col VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __diff (tbl VARCHAR, key DOUBLE, col VARCHAR, nulled BOOLEAN)")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __rows (tbl VARCHAR, key DOUBLE, silver BIGINT, quarantined BOOLEAN)"
     )
@@ -192,7 +198,8 @@ def score_silver_session(session: Session) -> Score:
         )
         for col in cols:
             con.execute(
-                f"INSERT INTO __diff SELECT {lit(name)}, t.{tkey}, {lit(col.name)} FROM {q(truth)} t "
+                f"INSERT INTO __diff SELECT {lit(name)}, t.{tkey}, {lit(col.name)}, "
+                f"{_silver_value(table, col)} IS NULL FROM {q(truth)} t "
                 f"JOIN ({first}) v ON v.{key} = t.{tkey} WHERE {_differs(table, col)}"
             )
         compared += con.execute(
@@ -205,7 +212,8 @@ def score_silver_session(session: Session) -> Score:
         "SELECT e.kind, CASE WHEN r.silver = 0 "
         "THEN (CASE WHEN r.quarantined THEN 'quarantined' ELSE 'dropped' END) "
         "WHEN e.row_kind THEN (CASE WHEN r.silver > 1 THEN 'remaining' ELSE 'fixed' END) "
-        "WHEN d.key IS NOT NULL THEN 'remaining' ELSE 'fixed' END AS outcome "
+        "WHEN d.key IS NOT NULL THEN (CASE WHEN d.nulled THEN 'nulled' ELSE 'remaining' END) "
+        "ELSE 'fixed' END AS outcome "
         f'FROM (SELECT "table" AS tbl, key, "column" AS col, kind, FALSE AS row_kind FROM __ak '
         f"WHERE kind NOT IN ({row_kinds}) "
         f'UNION ALL SELECT "table", key, NULL, kind, TRUE FROM __dups) e '
@@ -213,11 +221,11 @@ def score_silver_session(session: Session) -> Score:
         "LEFT JOIN __diff d ON d.tbl = e.tbl AND d.key = e.key AND d.col = e.col"
     )
     kinds = [
-        KindScore(kind, n, fixed=fixed, remaining=remaining, quarantined=quar, dropped=dropped)
-        for kind, n, fixed, remaining, quar, dropped in sorted(
+        KindScore(kind, n, fixed=fixed, nulled=nulled, remaining=remaining, quarantined=quar, dropped=dropped)
+        for kind, n, fixed, nulled, remaining, quar, dropped in sorted(
             con.execute(
                 "SELECT kind, count(*), count(*) FILTER (WHERE outcome = 'fixed'), "
-                "count(*) FILTER (WHERE outcome = 'remaining'), "
+                "count(*) FILTER (WHERE outcome = 'nulled'), count(*) FILTER (WHERE outcome = 'remaining'), "
                 "count(*) FILTER (WHERE outcome = 'quarantined'), "
                 "count(*) FILTER (WHERE outcome = 'dropped') FROM __outcome GROUP BY kind"
             ).fetchall(),
@@ -243,6 +251,7 @@ def score_silver_session(session: Session) -> Score:
         "cells_damaged": damaged,  # differing cells without an injected error: a good value was changed
         "injected": sum(k.injected for k in kinds),
         "fixed": sum(k.fixed for k in kinds),
+        "nulled": sum(k.nulled for k in kinds),
         "remaining": sum(k.remaining for k in kinds),
     }
     return Score("silver", kinds, [], totals)

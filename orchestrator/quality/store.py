@@ -32,7 +32,8 @@ _DDL = (
     "completeness DOUBLE, distinct_count BIGINT, min_value VARCHAR, max_value VARCHAR)",
     "CREATE TABLE IF NOT EXISTS score_metrics (run_id VARCHAR, user_name VARCHAR, job_id VARCHAR, "
     "layer VARCHAR, kind VARCHAR, injected BIGINT, judgeable BIGINT, detected BIGINT, recall DOUBLE, "
-    "flagged BIGINT, precision DOUBLE, fixed BIGINT, remaining BIGINT, quarantined BIGINT, dropped BIGINT)",
+    "flagged BIGINT, precision DOUBLE, fixed BIGINT, nulled BIGINT, remaining BIGINT, quarantined BIGINT, "
+    "dropped BIGINT)",
 )
 
 
@@ -115,6 +116,7 @@ def save(run: QualityRun, settings: Settings) -> None:
                     k.flagged,
                     k.precision,
                     k.fixed,
+                    k.nulled,
                     k.remaining,
                     k.quarantined,
                     k.dropped,
@@ -123,7 +125,7 @@ def save(run: QualityRun, settings: Settings) -> None:
             ]
             if kinds:
                 con.executemany(
-                    "INSERT INTO score_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kinds
+                    "INSERT INTO score_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", kinds
                 )
         con.execute("COMMIT")
 
