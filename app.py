@@ -139,7 +139,9 @@ def _first_admin_view(store: UserStore) -> None:
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
-    if notice := st.session_state.pop(_NOTICE, None):
+    # Kept (not popped) until the next login: the cookie component may rerun the script right after a
+    # logout, and the notice must survive that rerun.
+    if notice := st.session_state.get(_NOTICE):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
     try:
@@ -191,6 +193,7 @@ def main() -> None:
         st.navigation([page], position="hidden").run()
         return
 
+    st.session_state.pop(_NOTICE, None)
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
     # URL paths differ from the file names on purpose: Streamlit runs a file under pages/ by its own name,
