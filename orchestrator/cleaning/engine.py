@@ -318,15 +318,21 @@ def _mark_business_duplicates(w: _Work) -> None:
 
 
 def _join_issues(issues: list[pa.Array]) -> pa.Array:
-    """The rules each row broke, ';'-separated in column order (null when none). Joining with
-    null_handling="skip" loses all-null rows in this Arrow version, so nulls join as empty and are trimmed."""
+    """The rules each row broke, ';'-separated in column order (null when none); joined only on the rows
+    that broke any."""
     present = [issue for issue in issues if issue.null_count < len(issue)]
+    none = pa.nulls(len(issues[0]), pa.string())
     if not present:
-        return pa.nulls(len(issues[0]), pa.string())
-    joined = pc.binary_join_element_wise(*present, ";", null_handling="replace", null_replacement="")
-    if len(present) > 1:
-        joined = pc.utf8_trim(pc.replace_substring_regex(joined, ";;+", ";"), ";")
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+        return none
+    hit = present[0].is_valid()
+    for issue in present[1:]:
+        hit = pc.or_(hit, issue.is_valid())
+    joined = pa.nulls(pc.sum(hit).as_py(), pa.string())
+    for issue in present:
+        part = issue.filter(hit)
+        # both present: "a;b"; otherwise whichever is present (the join is null if either is null)
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ";"), joined, part)
+    return pc.replace_with_mask(none, hit, joined)
 
 
 def _result(w: _Work) -> TableResult:
