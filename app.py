@@ -139,8 +139,8 @@ def _first_admin_view(store: UserStore) -> None:
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
-    # Kept (not popped) until the next login: the cookie component may rerun the script right after a
-    # logout, and the notice must survive that rerun.
+    # Kept (not popped) until the next login succeeds: the cookie component may rerun the script right
+    # after a logout, and the notice must survive that rerun.
     if notice := st.session_state.get(_NOTICE):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
@@ -150,6 +150,7 @@ def _login_view(authenticator: stauth.Authenticate) -> None:
         st.error(str(error))
         return
     if st.session_state.get("authentication_status"):
+        st.session_state.pop(_NOTICE, None)
         st.rerun()
     if st.session_state.get("authentication_status") is False:
         st.error("User name or password is incorrect.")
@@ -193,7 +194,6 @@ def main() -> None:
         st.navigation([page], position="hidden").run()
         return
 
-    st.session_state.pop(_NOTICE, None)
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
     # URL paths differ from the file names on purpose: Streamlit runs a file under pages/ by its own name,
