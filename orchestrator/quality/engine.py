@@ -1,6 +1,6 @@
 """Profiling a layer: each table is read once into DuckDB, then one aggregate query per table yields the
-profile, the column rules' counts and their first failing rows; key, reference and cross-table rules run
-as joins over the loaded tables."""
+profile, the column rules' counts and their first failing rows (the two exact distinct counts, of rows and
+of business keys, run alone); key, reference and cross-table rules run as joins over the loaded tables."""
 
 from __future__ import annotations
 
@@ -144,41 +144,94 @@ def _business_key(table: LoadedTable) -> list[str]:
     return [c for c in table.schema.business_key if c in table.columns]
 
 
+class _Aggregates:
+    """The aggregates of one pass over a table; an expression asked for twice is computed once.
+
+    A distinct count runs in a query of its own: beside the other aggregates DuckDB holds every hash table
+    at once, which at 10M rows doubled the peak memory and, under a memory limit, pushed the loaded table
+    out to disk for the rest of the run."""
+
+    def __init__(self) -> None:
+        self._exprs: dict[str, int] = {}
+        self._alone: set[int] = set()
+
+    def add(self, expr: str, *, alone: bool = False) -> int:
+        at = self._exprs.setdefault(expr, len(self._exprs))
+        if alone:
+            self._alone.add(at)
+        return at
+
+    def run(self, con: duckdb.DuckDBPyConnection, relation: str) -> list:
+        exprs = list(self._exprs)
+        together = [i for i in range(len(exprs)) if i not in self._alone]
+        row: list = [None] * len(exprs)
+        values = con.execute(f"SELECT {', '.join(exprs[i] for i in together)} FROM {relation}").fetchone()
+        for i, value in zip(together, values, strict=True):
+            row[i] = value
+        for i in sorted(self._alone):
+            row[i] = con.execute(f"SELECT {exprs[i]} FROM {relation}").fetchone()[0]
+        return row
+
+
+# Conditions are folded into the aggregates' arguments instead of FILTER clauses: DuckDB slices every
+# aggregate input once per filtered aggregate, a cost that grows with the square of the aggregates.
+def _count(condition: str) -> str:
+    """SQL: the rows where ``condition`` is true."""
+    return "count(*)" if condition == "TRUE" else f"coalesce(count_if({condition}), 0)"
+
+
+def _first_lines(condition: str, n: int) -> str:
+    """SQL: the first ``n`` lines (ascending) where ``condition`` is true, or NULL if there is none."""
+    line = f"CASE WHEN {condition} THEN __line END"
+    return f"min_by({line}, {line}, {n})"
+
+
+def _normalised(text: str) -> str:
+    """SQL: the text trimmed, in lower case, with runs of white space made one space (the regular
+    expressions run only on values holding white space)."""
+    spaced = f"regexp_replace(lower(trim({text})), '\\s+', ' ', 'g')"
+    return f"CASE WHEN regexp_matches({text}, '\\s') THEN {spaced} ELSE lower({text}) END"
+
+
 def _profile_table(
     con: duckdb.DuckDBPyConnection, table: LoadedTable, column_rules: list[RuleLines], sample_rows: int
 ) -> tuple[TableProfile, list[RuleResult]]:
-    """One aggregate pass: profile, duplicate counts and every column rule's counts and samples."""
+    """One aggregate pass (and one per distinct count): profile, duplicate counts and every column rule's
+    counts and first failing lines; then the sampled rows in one query."""
     cols = list(table.columns.values())
-    select = ["count(*)"]
-    for c in cols:
-        select += [
-            f"count(*) FILTER (WHERE {c.present})",
-            f"approx_count_distinct({c.text})",
-            f"min({c.value})",
-            f"max({c.value})",
-            f"approx_top_k({c.text}, {TOP_VALUES})" if c.kind == TEXT else "NULL",
-        ]
-    select.append(f"count(DISTINCT hash({', '.join(c.text for c in cols)}))")
+    agg = _Aggregates()
+    rows_at = agg.add("count(*)")
+    stats_at = [
+        (
+            agg.add(_count(c.present)),
+            agg.add(f"approx_count_distinct({c.text})"),
+            agg.add(f"min({c.value})"),
+            agg.add(f"max({c.value})"),
+            agg.add(f"approx_top_k({c.text}, {TOP_VALUES})") if c.kind == TEXT else None,
+        )
+        for c in cols
+    ]
+    distinct_at = agg.add(f"count(DISTINCT hash({', '.join(c.text for c in cols)}))", alone=True)
     bk = [table.columns[c] for c in _business_key(table)]
     if bk:
-        norm = ", ".join(f"regexp_replace(lower(trim({c.text})), '\\s+', ' ', 'g')" for c in bk)
+        norm = ", ".join(_normalised(c.text) for c in bk)
         there = " AND ".join(c.present for c in bk)
-        select += [f"count(*) FILTER (WHERE {there})", f"count(DISTINCT hash({norm})) FILTER (WHERE {there})"]
-    for lines in column_rules:
-        judged, failed = lines.column.judged, lines.column.failed
-        select += [
-            f"count(*) FILTER (WHERE {judged})",
-            f"count(*) FILTER (WHERE {failed})",
-            f"min_by(__line, __line, {max(sample_rows, 1)}) FILTER (WHERE {failed})",
-        ]
-    row = list(con.execute(f"SELECT {', '.join(select)} FROM {q(table.relation)}").fetchone())
-    rows = row.pop(0)
-    stats = [row[i * 5 : i * 5 + 5] for i in range(len(cols))]
-    row = row[len(cols) * 5 :]
-    distinct_rows = row.pop(0)
+        distinct_keys = f"count(DISTINCT CASE WHEN {there} THEN hash({norm}) END)"
+        key_at = (agg.add(_count(there)), agg.add(distinct_keys, alone=True))
+    rules_at = [
+        (
+            agg.add(_count(x.column.judged)),
+            agg.add(_count(x.column.failed)),
+            agg.add(_first_lines(x.column.failed, max(sample_rows, 1))),
+        )
+        for x in column_rules
+    ]
+    row = agg.run(con, q(table.relation))
+    rows, distinct_rows = row[rows_at], row[distinct_at]
+    stats = [[row[i] if i is not None else None for i in at] for at in stats_at]
     near = 0
     if bk:
-        with_key, distinct_keys = row.pop(0), row.pop(0)
+        with_key, distinct_keys = row[key_at[0]], row[key_at[1]]
         near = max(with_key - distinct_keys - (rows - distinct_rows), 0)
     tops = _top_counts(con, table, cols, [s[4] or [] for s in stats])
     profile = TableProfile(
@@ -203,7 +256,7 @@ def _profile_table(
             for c, s, top in zip(cols, stats, tops, strict=True)
         ],
     )
-    found = [row[i * 3 : i * 3 + 3] for i in range(len(column_rules))]
+    found = [[row[i] for i in at] for at in rules_at]
     sampled = sorted({line for _, _, lines in found for line in (lines or [])[:sample_rows]})
     by_line = {}
     if sampled:
@@ -231,7 +284,7 @@ def _top_counts(con, table: LoadedTable, cols, values: list[list[str]]) -> list[
     wanted = [(i, v) for i, vs in enumerate(values) for v in vs if v is not None]
     if not wanted:
         return [[] for _ in cols]
-    select = ", ".join(f"count(*) FILTER (WHERE {cols[i].text} = {lit(v)})" for i, v in wanted)
+    select = ", ".join(_count(f"{cols[i].text} = {lit(v)}") for i, v in wanted)
     counts = con.execute(f"SELECT {select} FROM {q(table.relation)}").fetchone()
     tops: list[list[dict]] = [[] for _ in cols]
     for (i, v), n in zip(wanted, counts, strict=True):
@@ -257,14 +310,18 @@ def _result(rule: r.Rule, rows: int, checked: int, failed: int, samples: list[di
 
 
 def _set_result(con, lines: RuleLines, rows: int, sample_rows: int) -> RuleResult:
+    """Counts and first failing rows of a set check (its queries name each line at most once)."""
     table = lines.table
     checked = con.execute(f"SELECT count(*) FROM ({lines.judged})").fetchone()[0]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __failed AS {lines.failed}")
-    failed = con.execute("SELECT count(*) FROM __failed").fetchone()[0]
-    samples = con.execute(
-        f"SELECT {_sample_struct(table, lines.rule.columns)} FROM {q(table.relation)} "
-        f"WHERE __line IN (SELECT __line FROM __failed) ORDER BY __line LIMIT {sample_rows}"
-    ).fetchall()
+    failed, first = con.execute(
+        f"SELECT count(*), min_by(__line, __line, {max(sample_rows, 1)}) FROM ({lines.failed})"
+    ).fetchone()
+    samples = []
+    if failed and sample_rows:
+        samples = con.execute(
+            f"SELECT {_sample_struct(table, lines.rule.columns)} FROM {q(table.relation)} "
+            f"WHERE __line IN ({', '.join(map(str, first[:sample_rows]))}) ORDER BY __line"
+        ).fetchall()
     return _result(lines.rule, rows, checked, failed, [s[0] for s in samples])
 
 
