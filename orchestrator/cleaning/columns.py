@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 
 from orchestrator import rules as r
 from orchestrator.generation import schema as s
+from orchestrator.generation.jsonfmt import iso_text
 
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 INTEGER = r"^-?[0-9]+(\.0+)?$"
-ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
 SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
 
 
@@ -112,21 +112,16 @@ def _numbers(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
 
 
 def _timestamps(result: Cleaned, t: str, c: str, text: pa.Array, as_of: int) -> None:
-    shaped = pc.match_substring_regex(text, ISO)
-    iso = pc.if_else(shaped, text, pa.scalar(None, pa.string()))
-    parsed = pc.strptime(iso, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
-    # strptime rolls 30 February over to 1 March: a real date keeps its written month and day.
-    month = pc.cast(pc.utf8_slice_codeunits(iso, 5, 7), pa.int64())
-    day = pc.cast(pc.utf8_slice_codeunits(iso, 8, 10), pa.int64())
-    real = pc.and_(pc.equal(pc.month(parsed), month), pc.equal(pc.day(parsed), day))
-    result.invalidate(pc.invert(pc.and_(shaped, real).fill_null(False)), _rule_id(t, c, r.TIMESTAMP))
-    stamped = pc.cast(
-        pc.if_else(pc.is_null(result.values), pa.scalar(None, parsed.type), parsed),
-        pa.timestamp("s", tz="UTC"),
-    )
+    parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
+    seconds = pc.cast(parsed, pa.int64())
+    # strptime rolls 30 February over to 1 March and accepts loose shapes: a real, canonical timestamp is
+    # one that writes back to exactly its own text.
+    written = iso_text(seconds.fill_null(0).to_numpy(zero_copy_only=False))
+    real = pc.and_(pc.is_valid(parsed), pc.equal(written, text)).fill_null(False)
+    result.invalidate(pc.invert(real), _rule_id(t, c, r.TIMESTAMP))
+    stamped = pc.cast(pc.if_else(real, parsed, pa.scalar(None, parsed.type)), pa.timestamp("s", tz="UTC"))
     result.values = stamped
-    future = pc.greater(pc.cast(stamped, pa.int64()), as_of)
-    result.invalidate(future, _rule_id(t, c, r.NOT_FUTURE))
+    result.invalidate(pc.greater(seconds, as_of), _rule_id(t, c, r.NOT_FUTURE))
 
 
 def _repair_suspects(text: pa.Array, valid: pa.Array, repair) -> pa.Array:
