@@ -35,13 +35,13 @@ def integers(values: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
 
 
 def scaled(values: np.ndarray, decimals: int, null: np.ndarray | None = None) -> pa.Array:
-    """Fixed-point numbers stored as scaled integers (cents for money) rendered with exact decimals."""
-    scale = 10**decimals
-    magnitude = np.abs(values)
-    whole = pa.array(magnitude // scale, pa.int64()).cast(pa.string())
-    frac = _fractions(decimals).take(pa.array(magnitude % scale, pa.int64()))
-    sign = pa.array(np.where(values < 0, "-", ""))
-    return _nulls(pc.binary_join_element_wise(sign, whole, ".", frac, ""), null).fill_null(NULL)
+    """Fixed-point numbers stored as scaled integers (cents for money) rendered with exact decimals: the
+    integers are laid out as 128-bit decimals of that scale, which Arrow writes as text in C++."""
+    ints = np.asarray(values, dtype=np.int64)
+    words = np.empty(2 * len(ints), dtype=np.int64)
+    words[0::2], words[1::2] = ints, ints >> 63  # little-endian low word, then the sign extension
+    decimal = pa.Array.from_buffers(pa.decimal128(38, decimals), len(ints), [None, pa.py_buffer(words)])
+    return _nulls(decimal.cast(pa.string()), null).fill_null(NULL)
 
 
 @cache
