@@ -24,7 +24,7 @@ from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
 ENGINE_CHOICES = ("auto", "pandas", "spark")
-AVAILABLE_ENGINES = ("pandas",)  # the Spark engine for large batches is not part of this version yet
+AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
@@ -142,15 +142,20 @@ def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt:
 def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> CleaningOutcome:
     if engine not in AVAILABLE_ENGINES:
         raise InvalidInput("engine", f"the {engine} engine is not available in this version")
-    return run_cleaning(
-        settings,
-        open_lake(settings),
-        user=job.user,
-        parent_id=job.parent_id,
-        job_id=job.job_id,
-        stage=lambda name, seconds: store.record_stage(job.job_id, name, seconds),
-        should_stop=lambda: store.get(job.job_id).state == CANCELLED,
-    )
+    lake = open_lake(settings)
+    options = {
+        "user": job.user,
+        "parent_id": job.parent_id,
+        "job_id": job.job_id,
+        "stage": lambda name, seconds: store.record_stage(job.job_id, name, seconds),
+        "should_stop": lambda: store.get(job.job_id).state == CANCELLED,
+    }
+    if engine == "spark":
+        from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner, run_spark_cleaning
+
+        runner = LocalSparkRunner(LocalSparkConfig.from_settings(settings))
+        return run_spark_cleaning(settings, lake, runner, **options)
+    return run_cleaning(settings, lake, **options)
 
 
 def _message(exc: BaseException) -> str:

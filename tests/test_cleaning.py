@@ -267,14 +267,14 @@ def test_another_users_job_cannot_be_launched(data_dir):
         launch_clean("bob", generated.job_id)
 
 
-def test_a_large_batch_says_its_engine_is_not_available(data_dir, monkeypatch, capsys):
+def test_a_large_batch_is_routed_to_spark_and_pandas_only_when_asked(data_dir, monkeypatch, capsys):
     monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "100")
     generated = generate_job(GenerationSpec(rows=200, seed=1, tables=("orders",)), "alice")
-    assert main(["run", generated.job_id]) == 2
-    err = capsys.readouterr().err
-    assert "--engine: the spark engine" in err and "not available" in err
+    launched = launch_clean("alice", generated.job_id)  # queued for the daily large run, not run here
+    assert launched.job.route == "large" and launched.engine == "spark"
+    assert launched.job.params == {"engine": "spark"}
     store = JobStore.default()
-    assert [j.kind for j in store.list_jobs("alice")] == ["generate"]  # nothing was queued
+    store.cancel(launched.job.job_id)
     store.close()
     assert main(["run", generated.job_id, "--engine", "pandas", "--wait", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -1,0 +1,171 @@
+"""Large batches: the Spark notebook on local Spark beside the pandas engine, on the same raw orders.
+
+For each size (1M and 5M orders by default; ``--quick``: 20k and 60k) one raw job of the orders table is
+generated, then cleaned end to end (read raw, clean, publish silver, quarantine and gold Parquet) by each
+engine in its own child process, so each one's peak memory is its own. Spark's session start-up is timed
+apart and left out of its seconds. Prints seconds, rows/s and peak resident memory per engine, the
+Spark/pandas time ratio, and where the crossover lies. Run from the repository root:
+``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import io
+import itertools
+import json
+import resource
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestrator.config import Settings
+from orchestrator.generation.generator import generate
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.storage import LocalLake, paths
+
+USER = "bench"
+TABLES = ("orders",)
+TARGET_RATIO = 3.0  # Spark seconds / pandas seconds at the largest size, start-up excluded
+TARGET_DRIVER_MB = 500
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "clean_large_batch.py"
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process (the Python driver; Spark's JVM is another process)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pandas_worker(root: Path, job_id: str) -> dict:
+    """The in-process engine's work for one job: read raw, clean, publish silver, quarantine and gold."""
+    from orchestrator.cleaning.engine import clean
+    from orchestrator.cleaning.gold import build_gold
+    from orchestrator.cleaning.pipeline import read_manifest, read_raw
+
+    lake = LocalLake(root)
+    start = time.perf_counter()
+    manifest = read_manifest(lake, USER, job_id)
+    results = clean(read_raw(lake, manifest), int(datetime.fromisoformat(manifest["as_of"]).timestamp()))
+    frames = {f"silver_{n}": t.silver for n, t in results.items()}
+    frames |= {f"quarantine_{n}": t.quarantine for n, t in results.items()}
+    frames |= {f"gold_{n}": g for n, g in build_gold({n: t.silver for n, t in results.items()}).items()}
+    for name, frame in frames.items():
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+        (root / "pandas-out").mkdir(exist_ok=True)
+        (root / "pandas-out" / f"{name}.parquet").write_bytes(buffer.getvalue())
+    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+
+
+def _spark_worker(root: Path, job_id: str) -> dict:
+    """The notebook's clean_job in a local Spark session started (and timed) beforehand."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("clean_large_batch", NOTEBOOK)
+    notebook = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = notebook
+    spec.loader.exec_module(notebook)
+    start = time.perf_counter()
+    spark = notebook.local_session(driver_memory="2g")
+    spark.range(1).count()
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    notebook.clean_job(spark, root, USER, job_id, "c-bench-spark")
+    seconds = time.perf_counter() - start
+    peak = _peak_mb()
+    spark.stop()
+    return {
+        "seconds": seconds,
+        "startup": startup,
+        "peak_mb": peak,
+    }
+
+
+def _measure(engine: str, root: Path, job_id: str) -> dict:
+    """Run one engine in a child process and read back its numbers."""
+    command = [sys.executable, __file__, "--worker", engine, "--root", str(root), "--job", job_id]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        causes = [
+            line for line in done.stderr.splitlines() if "Error" in line and not line.startswith("\tat ")
+        ]
+        raise SystemExit(f"{engine} run failed: " + "\n".join(causes[:5] or done.stderr.splitlines()[-5:]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _crossover(points: list[tuple[int, float]]) -> str:
+    """Where Spark's time per row meets pandas', from the ratio measured at each size."""
+    for (n1, r1), (n2, r2) in itertools.pairwise(points):
+        if (r1 - 1) * (r2 - 1) <= 0 and r1 != r2:
+            at = n1 + (n2 - n1) * (r1 - 1) / (r1 - r2)
+            return f"Spark catches up with pandas at about {at:,.0f} orders"
+    if all(ratio > 1 for _, ratio in points):
+        slope = (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0]) if len(points) > 1 else 0
+        if slope < 0:
+            at = points[-1][0] + (points[-1][1] - 1) / -slope
+            return f"pandas is faster at every size measured; the trend crosses near {at:,.0f} orders"
+        return "pandas is faster at every size measured, and the gap does not shrink with size"
+    return "Spark is faster at every size measured"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--sizes", type=int, nargs="+", help="order counts (default 1M and 5M)")
+    parser.add_argument("--worker", choices=("pandas", "spark"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--job", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker = _pandas_worker if args.worker == "pandas" else _spark_worker
+        print(json.dumps(worker(Path(args.root), args.job)))
+        return
+    sizes = args.sizes or ([20_000, 60_000] if args.quick else [1_000_000, 5_000_000])
+    print("| orders | engine | seconds | rows/s | peak MB (driver) | spark / pandas |")
+    print("|---:|---|---:|---:|---:|---:|")
+    ratios, driver_peaks = [], []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as temp:
+            root = Path(temp)
+            job = generate(GenerationSpec(rows=size, tables=TABLES), USER, settings=Settings(data_dir=root))
+            rows = sum(t.rows for t in job.tables.values())
+            pandas = _measure("pandas", root, job.job_id)
+            spark = _measure("spark", root, job.job_id)
+            assert (root / paths.silver_table(USER, job.job_id, "c-bench-spark", "orders")).is_file()
+        ratio = spark["seconds"] / pandas["seconds"]
+        ratios.append((size, ratio))
+        driver_peaks.append(spark["peak_mb"])
+        print(
+            f"| {size:,} | pandas | {pandas['seconds']:.1f} | {rows / pandas['seconds']:,.0f} | "
+            f"{pandas['peak_mb']:,.0f} | |"
+        )
+        print(
+            f"| {size:,} | spark | {spark['seconds']:.1f} | {rows / spark['seconds']:,.0f} | "
+            f"{spark['peak_mb']:,.0f} | {ratio:.2f}x |"
+        )
+        print(f"  (Spark session start-up, excluded above: {spark['startup']:.1f} s)", flush=True)
+    largest, ratio = ratios[-1]
+    ok_ratio = ratio <= TARGET_RATIO
+    ok_memory = max(driver_peaks) < TARGET_DRIVER_MB
+    print(f"crossover: {_crossover(ratios)}")
+    print(
+        f"spark / pandas at {largest:,} orders: {ratio:.2f}x (target <= {TARGET_RATIO}x): "
+        f"{'ok' if ok_ratio else 'BELOW TARGET'}"
+    )
+    print(
+        f"driver peak {max(driver_peaks):,.0f} MB (target < {TARGET_DRIVER_MB} MB): "
+        f"{'ok' if ok_memory else 'BELOW TARGET'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,959 @@
+# Databricks notebook source
+"""Large-batch cleaning in PySpark: raw JSON lines in, silver, quarantine and gold Parquet out.
+
+The same rules as the small-batch engine, read from the shared rule spec (orchestrator.rules, derived from
+orchestrator.generation.schema), in the same four passes: column cleaning; cross-table repairs (line totals,
+order totals from three witnesses, payments, refunds, orders placed before signup); key de-duplication,
+quarantine of rows missing a required value and parent-first reference checks; business-key
+de-duplication. Each output is one Parquet file at its medallion path with the small path's Arrow types.
+
+On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root); run as a
+script (spark-submit or python) they are command-line options, and a local Spark session is started.
+"""
+
+# COMMAND ----------
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import reduce
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from orchestrator import rules as r
+from orchestrator.errors import NotFound, WorkbenchError
+from orchestrator.generation import schema as s
+from orchestrator.storage import paths
+
+# Parents before children, so references are checked against already-cleaned parents.
+ORDER = (
+    "customers",
+    "sellers",
+    "products",
+    "inventory",
+    "coupons",
+    "orders",
+    "order_items",
+    "payments",
+    "shipments",
+    "returns",
+    "reviews",
+    "events",
+)
+LINE, ISSUES, RULE = "_raw_line", "_issues", "_rule"
+DUP, REJECT = "_duplicate", "_reject"
+NUMBER = r"^-?[0-9]+(\.[0-9]+)?\z"
+INTEGER = r"^-?[0-9]+(\.0+)?\z"
+ISO = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z\z"
+SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
+CENTS = "decimal(28,2)"
+KEEP = StorageLevel.MEMORY_AND_DISK  # frames read by several later steps are computed once
+INTEGRAL = (s.ID, s.FK, s.INT)
+# Unicode white space as Arrow's utf8_trim_whitespace sees it.
+SPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+RUN_OF_SPACE = "[\\t\\n\\f\\r ]+"  # what RE2's \s+ matches: runs collapse to one space
+PHONE_NOISE = "[\\t\\n\\f\\r \\-()]"
+PART_BYTES = 16 << 20  # Parquet row groups Spark writes (and the driver re-reads one at a time)
+
+# COMMAND ----------
+
+
+if __name__ != "__main__":  # loaded from its file: Python workers receive its functions by value
+    from pyspark import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def local_session(driver_memory: str = "1g", parallelism: int = 2) -> SparkSession:
+    """A local Spark bound to 127.0.0.1 with the UI off, bounded memory and its scratch in a temp folder."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Python workers import the rule spec: they see the repository the way this process does.
+    repository = str(Path(s.__file__).resolve().parents[2])
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (repository, os.environ.get("PYTHONPATH")) if p)
+    scratch = Path(tempfile.mkdtemp(prefix="spark-"))
+    return (
+        SparkSession.builder.master(f"local[{parallelism}]")
+        .appName("clean_large_batch")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.retainedJobs", "50")
+        .config("spark.ui.retainedStages", "50")
+        .config("spark.sql.ui.retainedExecutions", "10")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.driver.maxResultSize", "64m")
+        .config("spark.sql.shuffle.partitions", str(parallelism * 2))
+        .config("spark.default.parallelism", str(parallelism))
+        .config("spark.local.dir", str(scratch / "local"))
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+def _configure(spark: SparkSession) -> None:
+    """Session settings the cleaning relies on, also on a cluster's own session."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.maxPlanStringLength", "8192")  # plans are deep; their text need not be
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+
+
+# COMMAND ----------
+# Reading raw: every value as text, the line it came from, and whether a number was written as a string.
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(root: Path, user: str, job_id: str) -> dict:
+    """The generation job's manifest; NotFound if the job does not exist (for this user)."""
+    path = root / paths.raw_manifest(user, job_id)
+    if not path.is_file():
+        raise NotFound(f"no generated job {job_id} for user {user}")
+    return json.loads(path.read_text())
+
+
+def _as_of(manifest: dict) -> int:
+    return int(datetime.fromisoformat(manifest["as_of"]).timestamp())
+
+
+def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) -> DataFrame:
+    """One raw table, checked against the manifest's checksum: raw text per column plus its line number."""
+    info = manifest["tables"][table.name]
+    local = root / info["raw_path"]
+    if not local.is_file() or _sha256(local) != info["sha256"]:
+        raise WorkbenchError(
+            f"{info['raw_path']} changed since it was generated (checksum differs from the manifest)"
+        )
+    schema = T.StructType([T.StructField(c.name, T.StringType()) for c in table.columns])
+    lines = spark.read.text(str(local)).select(
+        "value",
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_id"),
+    )
+    # Line numbers: rows are consecutive ids inside a file block; blocks follow each other by offset.
+    blocks = lines.groupBy("_block").agg(F.count("*").alias("_n"), F.min("_id").alias("_first"))
+    before = Window.orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
+    blocks = blocks.select("_block", "_first", F.coalesce(F.sum("_n").over(before), F.lit(0)).alias("_start"))
+    numbered = lines.join(F.broadcast(blocks), "_block")
+    parsed = F.from_json("value", schema, {"mode": "FAILFAST"})
+    columns = [(F.col("_id") - F.col("_first") + F.col("_start")).alias(LINE)]
+    for c in table.columns:
+        columns.append(parsed[c.name].alias(_raw(c.name)))
+        if c.type in (*INTEGRAL, *SCALE):
+            columns.append(F.col("value").contains(f'"{c.name}":"').alias(_quoted(c.name)))
+    return numbered.select(*columns)
+
+
+def _raw(name: str) -> str:
+    return f"_raw_{name}"
+
+
+def _quoted(name: str) -> str:
+    return f"_quoted_{name}"
+
+
+def _present(name: str) -> str:
+    return f"_present_{name}"
+
+
+def _fixed(name: str) -> str:
+    return f"_fixed_{name}"
+
+
+def _issue(name: str) -> str:
+    return f"_issue_{name}"
+
+
+def raw_text(column: s.Column) -> Column:
+    """The raw value as the small path reads it: a JSON number with a fraction is shown as the shortest
+    decimal of its double (``0.00`` reads ``0.0``), text as written."""
+    raw = F.col(_raw(column.name))
+    if column.type not in (*INTEGRAL, *SCALE):
+        return raw
+    fraction = ~F.col(_quoted(column.name)) & raw.rlike(r"^-?[0-9]+\.[0-9]+\z")
+    return F.when(fraction, F.regexp_replace(raw, r"(\.[0-9]*?[0-9])0+\z", "$1")).otherwise(raw)
+
+
+# COMMAND ----------
+# Pass 1: each column on its own. A cell keeps a repaired value or becomes null; its issue names the rule
+# the raw value broke (the first one blamed wins).
+
+
+def _rule_id(table: s.Table, column: str, check: str) -> str:
+    return f"{table.name}.{column}.{check}"
+
+
+def _true(mask: Column) -> Column:
+    return F.coalesce(mask, F.lit(False))
+
+
+class Cell:
+    """A cell being cleaned: its value and issue expressions."""
+
+    def __init__(self, value: Column, issue: Column) -> None:
+        self.value = value
+        self.issue = issue
+
+    def blame(self, mask: Column, rule_id: str) -> None:
+        self.issue = F.coalesce(self.issue, F.when(_true(mask), F.lit(rule_id)))
+
+    def invalidate(self, mask: Column, rule_id: str) -> None:
+        self.blame(_true(mask) & self.value.isNotNull(), rule_id)
+        self.value = F.when(_true(mask), F.lit(None)).otherwise(self.value)
+
+
+def round_half_even(value: Column, decimals: int) -> Column:
+    """numpy's round: scale, round half to even, scale back."""
+    scale = 10.0**decimals
+    return F.rint(value * scale) / scale
+
+
+def _arrow_round(value: Column, decimals: int) -> Column:
+    """Arrow's round: like numpy's, but a value already whole once scaled is returned as it was."""
+    scaled = value * (10.0**decimals)
+    return F.when(scaled == F.floor(scaled), value).otherwise(round_half_even(value, decimals))
+
+
+def _sum_money(value: Column | str) -> Column:
+    """An exact sum of money (cents), as the nearest double: as the small path's compensated sum gives."""
+    column = F.col(value) if isinstance(value, str) else value
+    return F.sum(column.cast(CENTS)).cast("double")
+
+
+def _strip(text: Column) -> Column:
+    """Leading and trailing white space removed."""
+    return F.regexp_replace(text, f"^{SPACE}+|{SPACE}+\\z", "")
+
+
+def _compensated_sum(value: str) -> Column:
+    """The small path's group sum, where the exact double matters: Kahan-compensated, rows in raw order."""
+    present = F.when(F.col(value).isNotNull(), F.struct(LINE, F.col(value).alias("v")))
+    start = F.struct(F.lit(0.0).alias("s"), F.lit(0.0).alias("c"))
+
+    def step(acc: Column, term: Column) -> Column:
+        y = term["v"] - acc["c"]
+        return F.struct((acc["s"] + y).alias("s"), ((acc["s"] + y) - acc["s"] - y).alias("c"))
+
+    return F.aggregate(F.array_sort(F.collect_list(present)), start, step, lambda acc: acc["s"])
+
+
+def normalise_space(text: Column) -> Column:
+    """Trim, and collapse inner runs of whitespace to one space."""
+    trimmed = _strip(text)
+    needs = trimmed.contains("  ") | trimmed.rlike("[\\t\\n\\r]")
+    return F.when(needs, F.regexp_replace(trimmed, RUN_OF_SPACE, " ")).otherwise(trimmed)
+
+
+@F.pandas_udf(T.StringType())
+def _title(text):  # pandas Series of str -> Series; Arrow's title case, word boundaries included
+    import pyarrow.compute as pc
+
+    return pc.utf8_title(pa.array(text, pa.string())).to_pandas()
+
+
+def _case(text: Column, case: str | None) -> Column:
+    if case == "lower":
+        return F.lower(text)
+    if case == "upper":
+        return F.upper(text)
+    if case == "title":
+        return _title(text)
+    return text
+
+
+def _java(pattern: str) -> str:
+    """A schema pattern for Java's regex: ``$`` is the end of the text, as in RE2."""
+    return pattern[:-1] + "\\z" if pattern.endswith("$") else pattern
+
+
+def _clean_column(table: s.Table, column: s.Column, as_of: int) -> Cell:
+    """The cleaned cell of one column."""
+    raw, present = F.col(_raw(column.name)), F.col(_present(column.name))
+    cell = Cell(present, F.lit(None).cast("string"))
+
+    def rule(check: str) -> str:
+        return _rule_id(table, column.name, check)
+
+    if not column.nullable:
+        cell.blame(present.isNull(), rule(r.NOT_NULL))
+    cell.blame(present.isNull() & raw.isNotNull(), rule(r.NOT_NULL))
+    if column.type in (*INTEGRAL, *SCALE):
+        ok = present.rlike(INTEGER if column.type in INTEGRAL else NUMBER)
+        cell.invalidate(~ok, rule(r.NUMERIC))
+        number = cell.value.cast("double")
+        cell.value = (
+            number.cast("long") if column.type in INTEGRAL else _arrow_round(number, SCALE[column.type])
+        )
+        if column.minimum is not None or column.maximum is not None:
+            low = column.minimum if column.minimum is not None else float("-inf")
+            high = column.maximum if column.maximum is not None else float("inf")
+            outside = (cell.value < low) | (cell.value > high)
+            cell.invalidate(outside, rule(r.RANGE))
+    elif column.type == s.TIMESTAMP:
+        _timestamp(cell, present, rule, as_of)
+    elif column.type == s.CATEGORY:
+        valid = present.isin(list(column.categories))
+        suspect = ~valid & present.isNotNull()
+        cell.blame(suspect, rule(r.IN_SET))
+        fixed = closest_value(F.col(_fixed(column.name)), column.categories)
+        cell.value = F.when(suspect, fixed).otherwise(present)
+    elif column.type == s.TEXT:
+        fixed = _case(normalise_space(present), column.case)
+        cell.blame(fixed != present, rule(r.CANONICAL_TEXT))
+        cell.value = fixed
+    else:  # email, phone and codes: normalise, then the pattern decides
+        pattern = _java(column.pattern)
+        valid = present.rlike(pattern)
+        cell.blame(~valid & present.isNotNull(), rule(r.PATTERN))
+        fixed = _case(_strip(present), column.case)
+        if column.type == s.PHONE:
+            fixed = F.regexp_replace(F.regexp_replace(fixed, PHONE_NOISE, ""), "^00", "+")
+        repaired = F.when(fixed.rlike(pattern), fixed)
+        cell.value = F.when(_true(~valid) & present.isNotNull(), repaired).otherwise(present)
+    return cell
+
+
+def _timestamp(cell: Cell, text: Column, rule: Callable[[str], str], as_of: int) -> None:
+    """ISO text of a real date and time, as C strptime reads it: fields in range (seconds up to 61, rolled
+    over), and a day that exists in its month."""
+    shaped = text.rlike(ISO)
+    part = [F.regexp_extract(text, ISO, i).cast("int") for i in range(1, 7)]
+    year, month, day, hour, minute, second = part
+    in_range = month.between(1, 12) & day.between(1, 31) & (hour <= 23) & (minute <= 59) & (second <= 61)
+    days = F.unix_date(F.date_add(F.make_date(year, month, F.lit(1)), day - 1))
+    epoch = days.cast("long") * 86400 + hour * 3600 + minute * 60 + second
+    stamp = F.timestamp_seconds(epoch)
+    real = shaped & in_range & (F.month(stamp) == month) & (F.dayofmonth(stamp) == day)
+    cell.invalidate(~_true(real), rule(r.TIMESTAMP))
+    cell.value = F.when(cell.value.isNotNull(), stamp)
+    cell.invalidate(F.unix_seconds(cell.value) > as_of, rule(r.NOT_FUTURE))
+
+
+def closest_value(text: Column, allowed: tuple[str, ...]) -> Column:
+    """rules.closest_value as an expression: the value if allowed, else the one allowed value a single
+    edit away (a letter inserted, dropped or replaced: Levenshtein distance 1; or neighbours swapped)."""
+    near = []
+    for candidate in allowed:
+        swaps = {
+            candidate[:i] + candidate[i + 1] + candidate[i] + candidate[i + 2 :]
+            for i in range(len(candidate) - 1)
+        } - {candidate}
+        near.append((F.levenshtein(text, F.lit(candidate)) == 1) | text.isin(sorted(swaps)))
+    count = reduce(lambda a, b: a + b, [hit.cast("int") for hit in near])
+    only = F.coalesce(*(F.when(hit, F.lit(c)) for hit, c in zip(near, allowed, strict=True)))
+    return F.when(text.isin(list(allowed)), text).when(count == 1, only)
+
+
+def clean_table(spark: SparkSession, root: Path, manifest: dict, table: s.Table, as_of: int) -> DataFrame:
+    """Pass 1 and the key duplicates: raw text, typed clean values, issues, and which rows repeat a key."""
+    raw = read_raw(spark, root, manifest, table)
+    kept = [LINE, *(_raw(c.name) for c in table.columns)]
+    kept += [_quoted(c.name) for c in table.columns if c.type in (*INTEGRAL, *SCALE)]
+    # Named steps, so later expressions refer to a column instead of repeating its expression.
+    present = {
+        _present(c.name): F.when(_strip(F.col(_raw(c.name))) != "", F.col(_raw(c.name)))
+        for c in table.columns
+    }
+    raw = raw.withColumns(present)
+    fixed = {
+        _fixed(c.name): _case(normalise_space(F.col(_present(c.name))), c.case)
+        for c in table.columns
+        if c.type == s.CATEGORY
+    }
+    raw = raw.withColumns(fixed)
+    columns = [F.col(name) for name in kept]
+    for column in table.columns:
+        cell = _clean_column(table, column, as_of)
+        columns += [cell.value.alias(column.name), cell.issue.alias(_issue(column.name))]
+    frame = raw.select(*columns)
+    key = F.col(table.key)
+    first = F.row_number().over(Window.partitionBy(table.key).orderBy(LINE)) == 1
+    return frame.withColumns({DUP: key.isNotNull() & ~first, REJECT: F.lit(None).cast("string")})
+
+
+# COMMAND ----------
+# Pass 2: repairs across columns and tables.
+
+
+def _close(a: Column, b: Column) -> Column:
+    """numpy's isclose (rtol 1e-5, atol 1e-8); False where either side is null."""
+    return _true(F.abs(a - b) <= 1e-8 + 1e-5 * F.abs(b))
+
+
+def _fill(
+    values: dict[str, Column], name: str, mask: Column, new: Column, rule_id: str, decimals: int | None = 2
+) -> None:
+    """Set repaired values where ``mask`` holds (and there is a value), blaming ``rule_id``."""
+    mask = _true(mask) & new.isNotNull()
+    issue = F.col(_issue(name))
+    values[_issue(name)] = F.when(mask & issue.isNull(), F.lit(rule_id)).otherwise(issue)
+    typed = round_half_even(new, decimals) if decimals is not None else new.cast("long")
+    values[name] = F.when(mask, typed).otherwise(F.col(name))
+
+
+def _first_by_line(frame: DataFrame, key: str, value: Column, alias: str) -> DataFrame:
+    """Per key, the value of the first row (by raw line) holding it."""
+    picked = F.min(F.struct(F.col(LINE), value.alias("_v")))["_v"]
+    return (
+        frame.where(F.col(key).isNotNull())
+        .groupBy(F.col(key).alias(f"_{alias}_key"))
+        .agg(picked.alias(alias))
+    )
+
+
+def repair_items(items: DataFrame) -> DataFrame:
+    """quantity x unit_price = line_total: any one of the three follows from the other two."""
+    q, p, t = (F.col(c).cast("double") for c in ("quantity", "unit_price", "line_total"))
+    rule_id = "order_items.line_total.line_total"
+    new: dict[str, Column] = {}
+    _fill(new, "line_total", t.isNull() & q.isNotNull() & p.isNotNull(), q * p, rule_id)
+    _fill(new, "unit_price", p.isNull() & t.isNotNull() & q.isNotNull(), t / q, rule_id)
+    quantity = t / p
+    whole = _close(quantity, F.rint(quantity))
+    _fill(
+        new, "quantity", q.isNull() & t.isNotNull() & p.isNotNull() & whole, F.rint(quantity), rule_id, None
+    )
+    return items.withColumns(new)
+
+
+def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
+    """Sum of line totals per order, only for orders whose item lines are all present and valid.
+
+    Item ids are issued in order sequence. An item whose order reference was lost is given back to the
+    order of its neighbour when the line numbers prove it (line n right after that order's line n-1, or
+    line 1 right before its line 2). Otherwise the orders around it count as incomplete.
+    """
+    ids = orders.where(F.col("order_id").isNotNull()).select(F.col("order_id").alias("_known")).distinct()
+    frame = items.where(~F.col(DUP)).select(
+        "item_id", "order_id", F.col("line_no").alias("_line"), "line_total"
+    )
+    frame = frame.join(ids, F.col("order_id") == F.col("_known"), "left")
+    line, known = F.col("_line"), F.col("_known")
+    by_id = Window.orderBy("item_id")
+    after = by_id.rowsBetween(Window.currentRow, Window.unboundedFollowing)
+    follows_previous = _true((line > 1) & (F.lag(line).over(by_id) == line - 1))
+    starts_next = _true((line == 1) & (F.lead(line).over(by_id) == 2))
+    owner = F.coalesce(
+        known,
+        F.when(follows_previous, F.lag(known).over(by_id)),
+        F.when(starts_next, F.lead(known).over(by_id)),
+    )
+    frame = frame.select(
+        "line_total",
+        line,
+        owner.alias("_owner"),
+        F.last(known, ignorenulls=True).over(by_id.rowsBetween(Window.unboundedPreceding, 0)).alias("_ffill"),
+        F.first(known, ignorenulls=True).over(after).alias("_bfill"),
+        F.first(F.when(known.isNotNull(), line), ignorenulls=True).over(after).alias("_next_line"),
+    ).persist(KEEP)
+    lost = frame.where(F.col("_owner").isNull())
+    # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and a
+    # lost item cannot belong to the order after it when that order's next known line is its line 1.
+    unsure = (
+        lost.where(~_true(line == 1))
+        .select(F.col("_ffill").alias("_unsure"))
+        .union(lost.where(~_true(F.col("_next_line") == 1)).select(F.col("_bfill").alias("_unsure")))
+        .where(F.col("_unsure").isNotNull())
+        .distinct()
+    )
+    grouped = (
+        frame.where(F.col("_owner").isNotNull())
+        .groupBy("_owner")
+        .agg(
+            _sum_money("line_total").alias("_total"),
+            F.count(F.when(F.col("line_total").isNull(), 1)).alias("_bad"),
+            F.count(F.when(line.isNull(), 1)).alias("_unnumbered"),
+            F.countDistinct(line).alias("_lines"),
+            F.count(F.lit(1)).alias("_count"),
+        )
+        .join(unsure, F.col("_owner") == F.col("_unsure"), "left")
+    )
+    complete = (
+        (F.col("_bad") == 0)
+        & (F.col("_lines") + F.col("_unnumbered") == F.col("_count"))
+        & F.col("_unsure").isNull()
+    )
+    return grouped.where(complete).select(
+        F.col("_owner").alias("_items_key"), round_half_even(F.col("_total"), 2).alias("_item_sum")
+    )
+
+
+def repair_orders(frames: dict[str, DataFrame]) -> DataFrame:
+    """Orders placed before signup lose their time; the total follows its witnesses; a lost discount
+    follows from the total and the payment."""
+    orders = frames["orders"]
+    if "customers" in frames:
+        customers = frames["customers"].where(~F.col(DUP))
+        orders = orders.join(
+            _first_by_line(customers, "customer_id", F.col("signup_at"), "_signup"),
+            F.col("customer_id") == F.col("__signup_key"),
+            "left",
+        )
+        cell = Cell(F.col("order_ts"), F.col(_issue("order_ts")))
+        cell.invalidate(F.col("order_ts") < F.col("_signup"), "orders.order_ts.order_after_signup")
+        orders = orders.withColumns({"order_ts": cell.value, _issue("order_ts"): cell.issue})
+        orders = orders.drop("_signup", "__signup_key")
+    paid = F.lit(None).cast("double")
+    if "payments" in frames:
+        payments = frames["payments"].where(~F.col(DUP) & F.col(REJECT).isNull())
+        orders = orders.join(
+            _first_by_line(payments, "order_id", F.col("amount"), "_paid"),
+            F.col("order_id") == F.col("__paid_key"),
+            "left",
+        )
+        paid = F.col("_paid")
+    item_sum = F.lit(None).cast("double")
+    if "order_items" in frames:
+        sums = _complete_item_sums(frames["order_items"], frames["orders"])
+        orders = orders.join(sums, F.col("order_id") == F.col("_items_key"), "left")
+        item_sum = F.col("_item_sum")
+
+    # Three witnesses of an order's total: the raw value, the payment (amount + discount) and the sum of
+    # its items when they are all there. Two that agree win; then the items, the payment, the raw value.
+    total, discount = F.col("total_amount"), F.col("discount_amount")
+    by_payment = round_half_even(paid + discount, 2)
+    confirmed = total.isNotNull() & (_close(total, by_payment) | _close(total, item_sum))
+    choice = F.when(confirmed, total).otherwise(F.coalesce(item_sum, by_payment, total))
+    new: dict[str, Column] = {}
+    changed = choice.isNotNull() & ~_close(choice, total)
+    _fill(new, "total_amount", changed, choice, "orders.total_amount.total_matches_items")
+    orders = orders.withColumns(new)
+    new = {}
+    _fill(
+        new,
+        "discount_amount",
+        discount.isNull(),
+        round_half_even(F.col("total_amount") - paid, 2),
+        "orders.discount_amount.not_null",
+    )
+    return orders.withColumns(new).drop("_paid", "__paid_key", "_item_sum", "_items_key")
+
+
+def repair_payments(payments: DataFrame, orders: DataFrame) -> DataFrame:
+    """A lost payment amount is its order's total less the discount."""
+    due = F.col("total_amount") - F.col("discount_amount")
+    expected = _first_by_line(orders.where(~F.col(DUP) & F.col(REJECT).isNull()), "order_id", due, "_due")
+    joined = payments.join(expected, F.col("order_id") == F.col("__due_key"), "left")
+    new: dict[str, Column] = {}
+    _fill(new, "amount", F.col("amount").isNull(), F.col("_due"), "payments.amount.not_null")
+    return joined.withColumns(new).drop("_due", "__due_key")
+
+
+def repair_returns(returns: DataFrame, items: DataFrame) -> DataFrame:
+    """A lost refund is the returned item's line total."""
+    line_total = _first_by_line(items.where(~F.col(DUP)), "item_id", F.col("line_total"), "_line_total")
+    joined = returns.join(line_total, F.col("order_item_id") == F.col("__line_total_key"), "left")
+    new: dict[str, Column] = {}
+    _fill(
+        new,
+        "refund_amount",
+        F.col("refund_amount").isNull(),
+        F.col("_line_total"),
+        "returns.refund_amount.not_null",
+    )
+    return joined.withColumns(new).drop("_line_total", "__line_total_key")
+
+
+# COMMAND ----------
+# Passes 3 and 4: quarantine, references parent-first, business keys.
+
+
+def _alive() -> Column:
+    return ~F.col(DUP) & F.col(REJECT).isNull()
+
+
+def _reject(mask: Column, rule_id: Column) -> Column:
+    """Quarantine live rows in ``mask`` (the first rejecting rule is the one reported)."""
+    return F.when(_true(mask) & _alive(), rule_id).otherwise(F.col(REJECT))
+
+
+def settle(frame: DataFrame, table: s.Table, done: dict[str, DataFrame]) -> DataFrame:
+    """Reject incomplete rows and orphans, and mark business-key duplicates."""
+    for column in table.columns:
+        if column.is_required:
+            not_null = F.lit(_rule_id(table, column.name, r.NOT_NULL))
+            cause = F.coalesce(F.col(_issue(column.name)), not_null)
+            frame = frame.withColumn(REJECT, _reject(F.col(column.name).isNull(), cause))
+    for column in table.columns:
+        if column.type != s.FK or column.references not in done:
+            continue
+        parent_key = s.TABLES[column.references].key
+        keys = done[column.references].select(F.col(parent_key).alias("_parent")).distinct()
+        frame = frame.join(keys, F.col(column.name) == F.col("_parent"), "left")
+        orphan = F.col(column.name).isNotNull() & F.col("_parent").isNull()
+        rule_id = _rule_id(table, column.name, r.FOREIGN_KEY)
+        if column.nullable:
+            cell = Cell(F.col(column.name), F.col(_issue(column.name)))
+            cell.invalidate(orphan, rule_id)
+            frame = frame.withColumns({column.name: cell.value, _issue(column.name): cell.issue})
+        else:
+            frame = frame.withColumn(REJECT, _reject(orphan, F.lit(rule_id)))
+        frame = frame.drop("_parent")
+    key = list(table.business_key)
+    if key != [table.key]:
+        candidate = _alive() & reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in key])
+        frame = frame.withColumn("_candidate", candidate)
+        rank = F.row_number().over(Window.partitionBy("_candidate", *key).orderBy(LINE))
+        frame = frame.withColumn(DUP, F.col(DUP) | (F.col("_candidate") & (rank > 1))).drop("_candidate")
+    return frame
+
+
+def silver_of(frame: DataFrame, table: s.Table) -> DataFrame:
+    """Live rows: typed values, the raw line, and the rules repaired or nulled in the row."""
+    joined = F.concat_ws(";", *(F.col(_issue(c.name)) for c in table.columns))
+    return frame.where(_alive()).select(*table.column_names, LINE, F.when(joined != "", joined).alias(ISSUES))
+
+
+def quarantine_of(frame: DataFrame, table: s.Table) -> DataFrame:
+    """Rejected rows as raw text, with their line and the rejecting rule."""
+    return frame.where(F.col(REJECT).isNotNull()).select(
+        *(raw_text(c).alias(c.name) for c in table.columns), LINE, F.col(REJECT).alias(RULE)
+    )
+
+
+def clean(
+    spark: SparkSession, root: Path, manifest: dict
+) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
+    """Silver and quarantine frames of every raw table of the job, parents first."""
+    as_of = _as_of(manifest)
+    names = [name for name in ORDER if name in manifest["tables"]]
+    frames = {name: clean_table(spark, root, manifest, s.TABLES[name], as_of).persist(KEEP) for name in names}
+    if "order_items" in frames:
+        frames["order_items"] = repair_items(frames["order_items"]).persist(KEEP)
+    if "orders" in frames:
+        frames["orders"] = repair_orders(frames).persist(KEEP)
+    if "payments" in frames and "orders" in frames:
+        frames["payments"] = repair_payments(frames["payments"], frames["orders"]).persist(KEEP)
+    if "returns" in frames and "order_items" in frames:
+        frames["returns"] = repair_returns(frames["returns"], frames["order_items"]).persist(KEEP)
+    silver: dict[str, DataFrame] = {}
+    quarantine: dict[str, DataFrame] = {}
+    for name in names:
+        table = s.TABLES[name]
+        settled = settle(frames[name], table, silver).persist(KEEP)
+        silver[name] = silver_of(settled, table)
+        quarantine[name] = quarantine_of(settled, table)
+    return silver, quarantine
+
+
+# COMMAND ----------
+# Gold: the same aggregates as the small path, rounded the same way.
+
+
+def _sales(silver: dict[str, DataFrame]) -> DataFrame:
+    orders = silver["orders"]
+    return orders.where((F.col("status") != "cancelled") & F.col("order_ts").isNotNull())
+
+
+def _money(*names: str) -> dict[str, Column]:
+    return {name: round_half_even(F.col(name).cast("double"), 2) for name in names}
+
+
+def daily_revenue(silver: dict[str, DataFrame]) -> DataFrame:
+    sales = _sales(silver)
+    net = F.col("total_amount") - F.coalesce(F.col("discount_amount"), F.lit(0.0))
+    out = sales.groupBy(F.date_format("order_ts", "yyyy-MM-dd").alias("day")).agg(
+        F.count(F.lit(1)).alias("orders"),
+        _sum_money("total_amount").alias("gross_revenue"),
+        _sum_money(net).alias("net_revenue"),
+    )
+    return out.withColumns(_money("gross_revenue", "net_revenue")).orderBy("day")
+
+
+def revenue_by_category(silver: dict[str, DataFrame]) -> DataFrame:
+    items = silver["order_items"].join(_sales(silver).select("order_id"), "order_id")
+    items = items.join(silver["products"].select("product_id", "category"), "product_id")
+    out = (
+        items.where(F.col("category").isNotNull())
+        .groupBy("category")
+        .agg(
+            F.countDistinct("order_id").alias("orders"),
+            F.sum("quantity").alias("units"),
+            _sum_money("line_total").alias("revenue"),
+        )
+    )
+    return out.withColumns(_money("revenue")).orderBy("category")
+
+
+def customer_lifetime_value(silver: dict[str, DataFrame]) -> DataFrame:
+    out = (
+        _sales(silver)
+        .groupBy("customer_id")
+        .agg(
+            F.count(F.lit(1)).alias("orders"),
+            _compensated_sum("total_amount").alias("revenue"),  # divided below, then rounded
+            F.min("order_ts").alias("first_order"),
+            F.max("order_ts").alias("last_order"),
+        )
+    )
+    out = out.withColumn("average_order_value", F.col("revenue") / F.col("orders"))
+    return out.withColumns(_money("revenue", "average_order_value")).orderBy("customer_id")
+
+
+def return_rate(silver: dict[str, DataFrame]) -> DataFrame:
+    items = silver["order_items"].join(silver["products"].select("product_id", "category"), "product_id")
+    returned = silver["returns"].select(F.col("order_item_id").alias("_returned")).distinct()
+    items = items.join(returned, F.col("item_id") == F.col("_returned"), "left")
+    out = (
+        items.where(F.col("category").isNotNull())
+        .groupBy("category")
+        .agg(
+            F.count(F.lit(1)).alias("items"),
+            F.count("_returned").alias("returned"),
+        )
+    )
+    rate = round_half_even(F.col("returned") / F.col("items"), 6)
+    return out.withColumn("return_rate", rate).orderBy("category")
+
+
+FUNNEL = ("product_view", "add_to_cart", "checkout", "purchase")
+
+
+def conversion_funnel(silver: dict[str, DataFrame]) -> DataFrame:
+    spark = silver["events"].sparkSession
+    stages = spark.createDataFrame(
+        [(i + 1, stage) for i, stage in enumerate(FUNNEL)], "step long, stage string"
+    )
+    sessions = (
+        silver["events"]
+        .groupBy(F.col("event_type").alias("stage"))
+        .agg(F.countDistinct("session_id").alias("sessions"))
+    )
+    out = stages.join(sessions, "stage", "left").withColumn("sessions", F.coalesce("sessions", F.lit(0)))
+    top = F.max(F.when(F.col("stage") == FUNNEL[0], F.col("sessions"))).over(Window.partitionBy())
+    top = F.when(top > 0, top).otherwise(F.lit(1))
+    rate = round_half_even(F.col("sessions") / top, 6)
+    return out.select("step", "stage", "sessions", rate.alias("rate_from_view")).orderBy("step")
+
+
+def payment_mix(silver: dict[str, DataFrame]) -> DataFrame:
+    out = (
+        silver["payments"]
+        .where(F.col("method").isNotNull())
+        .groupBy("method")
+        .agg(F.count(F.lit(1)).alias("payments"), _sum_money("amount").alias("amount"))
+    )
+    return out.withColumns(_money("amount")).orderBy("method")
+
+
+_MONEY, _TIME = pa.float64(), pa.timestamp("s", tz="UTC")
+AGGREGATES: dict[str, tuple[tuple[str, ...], Callable[[dict[str, DataFrame]], DataFrame], pa.Schema]] = {
+    "daily_revenue": (
+        ("orders",),
+        daily_revenue,
+        pa.schema(
+            [("day", pa.string()), ("orders", pa.int64()), ("gross_revenue", _MONEY), ("net_revenue", _MONEY)]
+        ),
+    ),
+    "revenue_by_category": (
+        ("orders", "order_items", "products"),
+        revenue_by_category,
+        pa.schema(
+            [("category", pa.string()), ("orders", pa.int64()), ("units", pa.int64()), ("revenue", _MONEY)]
+        ),
+    ),
+    "customer_lifetime_value": (
+        ("orders",),
+        customer_lifetime_value,
+        pa.schema(
+            [
+                ("customer_id", pa.int64()),
+                ("orders", pa.int64()),
+                ("revenue", _MONEY),
+                ("first_order", _TIME),
+                ("last_order", _TIME),
+                ("average_order_value", _MONEY),
+            ]
+        ),
+    ),
+    "return_rate": (
+        ("order_items", "products", "returns"),
+        return_rate,
+        pa.schema(
+            [
+                ("category", pa.string()),
+                ("items", pa.int64()),
+                ("returned", pa.int64()),
+                ("return_rate", pa.float64()),
+            ]
+        ),
+    ),
+    "conversion_funnel": (
+        ("events",),
+        conversion_funnel,
+        pa.schema(
+            [
+                ("step", pa.int64()),
+                ("stage", pa.large_string()),
+                ("sessions", pa.int64()),
+                ("rate_from_view", pa.float64()),
+            ]
+        ),
+    ),
+    "payment_mix": (
+        ("payments",),
+        payment_mix,
+        pa.schema([("method", pa.string()), ("payments", pa.int64()), ("amount", _MONEY)]),
+    ),
+}
+
+
+def build_gold(silver: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """Every aggregate whose input tables are present."""
+    return {
+        name: build(silver)
+        for name, (needs, build, _) in AGGREGATES.items()
+        if all(t in silver for t in needs)
+    }
+
+
+# COMMAND ----------
+# Publishing: Spark writes parts to a staging folder; the driver streams them, one row group at a time, into
+# the one Parquet file at the medallion path with the small path's Arrow types, then swaps it in.
+
+_ARROW = {
+    s.ID: pa.int64(),
+    s.FK: pa.int64(),
+    s.INT: pa.int64(),
+    s.MONEY: pa.float64(),
+    s.DECIMAL1: pa.float64(),
+    s.TIMESTAMP: _TIME,
+}
+
+
+def silver_schema(table: s.Table) -> pa.Schema:
+    fields = [(c.name, _ARROW.get(c.type, pa.string())) for c in table.columns]
+    return pa.schema([*fields, (LINE, pa.int64()), (ISSUES, pa.string())])
+
+
+def quarantine_schema(table: s.Table) -> pa.Schema:
+    return pa.schema(
+        [*((c.name, pa.string()) for c in table.columns), (LINE, pa.int64()), (RULE, pa.string())]
+    )
+
+
+def publish(frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path) -> int:
+    """Write ``frame`` as one Parquet file at ``root/path``; returns its row count."""
+    parts = staging / path
+    frame.write.mode("overwrite").option("parquet.block.size", PART_BYTES).parquet(str(parts))
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp")
+    rows = 0
+    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
+        for part in sorted(parts.glob("part-*.parquet")):
+            source = pq.ParquetFile(part)
+            for group in range(source.num_row_groups):
+                batch = source.read_row_group(group, columns=schema.names)
+                writer.write_table(batch.select(schema.names).cast(schema))
+                rows += batch.num_rows
+    os.replace(temp, target)
+    shutil.rmtree(parts)
+    return rows
+
+
+def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id: str) -> dict:
+    """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs."""
+    _configure(spark)
+    manifest = read_manifest(root, user, parent_id)
+    staging = root / "tmp" / "spark" / paths.check_job_id(job_id)
+    silver, quarantine = clean(spark, root, manifest)
+    result: dict = {"tables": {}, "silver": {}, "quarantine": {}, "gold": {}}
+    try:
+        for name, frame in silver.items():
+            table = s.TABLES[name]
+            silver_path = paths.silver_table(user, parent_id, job_id, name)
+            quarantine_path = paths.quarantine_table(user, parent_id, job_id, name)
+            rows_out = publish(frame, root, silver_path, silver_schema(table), staging)
+            held = publish(quarantine[name], root, quarantine_path, quarantine_schema(table), staging)
+            rows_in = manifest["tables"][name]["rows"]
+            result["tables"][name] = {
+                "rows_in": rows_in,
+                "rows_out": rows_out,
+                "quarantined": held,
+                "duplicates_removed": rows_in - rows_out - held,
+            }
+            result["silver"][name], result["quarantine"][name] = silver_path, quarantine_path
+        for name, frame in build_gold(silver).items():
+            gold_path = paths.gold_table(user, parent_id, job_id, name)
+            publish(frame, root, gold_path, AGGREGATES[name][2], staging)
+            result["gold"][name] = gold_path
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.removedirs(staging.parent)  # the staging folders, while no other job uses them
+        spark.catalog.clearCache()
+    return result
+
+
+# COMMAND ----------
+
+PARAMETERS = ("job_id", "user", "parent_job_id", "lake_root")
+
+
+def _parameters(argv: Iterable[str] | None = None) -> dict[str, str]:
+    """Job parameters: Databricks widgets when running there, command-line options otherwise."""
+    widgets = globals().get("dbutils")
+    if widgets is not None:
+        for name in PARAMETERS:
+            widgets.widgets.text(name, "")
+        return {name: widgets.widgets.get(name) for name in PARAMETERS}
+    parser = argparse.ArgumentParser(description="Clean one generated job with Spark.")
+    for name in PARAMETERS:
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--driver_memory", default="1g")
+    return vars(parser.parse_args(list(argv) if argv is not None else None))
+
+
+def main(argv: Iterable[str] | None = None) -> dict:
+    """Run the notebook: read the parameters, clean the job, print the outputs as JSON."""
+    params = _parameters(argv)
+    read_manifest(Path(params["lake_root"]), params["user"], params["parent_job_id"])  # before Spark starts
+    on_cluster = "dbutils" in globals()
+    spark = (
+        SparkSession.builder.getOrCreate() if on_cluster else local_session(params.get("driver_memory", "1g"))
+    )
+    result = clean_job(
+        spark, Path(params["lake_root"]), params["user"], params["parent_job_id"], params["job_id"]
+    )
+    print(json.dumps(result, sort_keys=True))
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except WorkbenchError as exc:
+        if "dbutils" in globals():
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,234 @@
+"""Runs the large-batch cleaning notebook on local Spark, in a child process so a crash cannot take the
+worker down; and the spark engine's job end to end: run the notebook, then load its outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from orchestrator.cleaning.pipeline import CleaningOutcome, JobCancelled, Stage, _manifest, read_manifest
+from orchestrator.config import Settings, lookup
+from orchestrator.errors import InvalidInput
+from orchestrator.loading.operational import load_silver
+from orchestrator.loading.warehouse import load_gold
+from orchestrator.runners.base import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Runner,
+    RunnerError,
+    RunRequest,
+    RunStatus,
+    wait_for,
+)
+from orchestrator.storage import Storage, paths
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
+DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
+
+
+@dataclass(frozen=True)
+class LocalSparkConfig:
+    """Where the lake is, where run logs go, and how much memory the Spark driver may take."""
+
+    lake_root: Path
+    runs_dir: Path
+    driver_memory: str = "1g"
+    python: str = field(default=sys.executable)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalSparkConfig:
+        """The local lake of the settings; the Azure profile's lake is not on this machine."""
+        if settings.azure_storage is not None:
+            raise InvalidInput(
+                "engine", "local Spark reads a local lake; with the azure profile run Spark on Databricks"
+            )
+        return cls(
+            lake_root=settings.data_dir,
+            runs_dir=settings.state_dir / "spark-runs",
+            driver_memory=lookup(DRIVER_MEMORY_ENV, "1g"),
+        )
+
+
+@dataclass
+class _Run:
+    process: subprocess.Popen
+    log: Path
+    cancelled: bool = False
+
+
+class LocalSparkRunner:
+    """Starts the notebook as ``python notebooks/clean_large_batch.py --job_id …`` (a local[2] Spark session
+    bound to 127.0.0.1); runs are known to the runner that started them."""
+
+    name = "local_spark"
+
+    def __init__(self, config: LocalSparkConfig) -> None:
+        self.config = config
+        self._runs: dict[str, _Run] = {}
+
+    def submit(self, request: RunRequest) -> RunStatus:
+        """Start the notebook in its own process group, its output going to the run's log."""
+        cfg = self.config
+        run_id = f"{request.job_id}-{uuid.uuid4().hex[:8]}"
+        parameters = {
+            "lake_root": str(cfg.lake_root),
+            "driver_memory": cfg.driver_memory,
+            **request.run_parameters(),
+        }
+        command = [cfg.python, str(NOTEBOOK)]
+        for key, value in parameters.items():
+            command += [f"--{key}", value]
+        cfg.runs_dir.mkdir(parents=True, exist_ok=True)
+        log = cfg.runs_dir / f"{run_id}.log"
+        env = {
+            **os.environ,
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p),
+        }
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=REPOSITORY,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: cancel stops the JVM with it
+            )
+        self._runs[run_id] = _Run(process, log)
+        return RunStatus(state=RUNNING, run_id=run_id, message=f"log: {log}")
+
+    def status(self, run_id: str) -> RunStatus:
+        """RUNNING while the process lives; then SUCCEEDED, CANCELLED, or FAILED with the notebook's error."""
+        run = self._run(run_id)
+        code = run.process.poll()
+        if code is None:
+            return RunStatus(state=RUNNING, run_id=run_id, message=f"log: {run.log}")
+        if run.cancelled:
+            return RunStatus(state=CANCELLED, run_id=run_id, message="cancelled on request")
+        if code == 0:
+            return RunStatus(state=SUCCEEDED, run_id=run_id, message=f"log: {run.log}")
+        return RunStatus(state=FAILED, run_id=run_id, message=f"{_failure(run.log, code)} (log: {run.log})")
+
+    def cancel(self, run_id: str) -> None:
+        """Stop the notebook and its JVM (terminate, then kill if they linger)."""
+        run = self._run(run_id)
+        if run.process.poll() is not None:
+            return
+        run.cancelled = True
+        os.killpg(run.process.pid, signal.SIGTERM)
+        try:
+            run.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.process.pid, signal.SIGKILL)
+            run.process.wait()
+
+    def _run(self, run_id: str) -> _Run:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise RunnerError(f"local Spark run {run_id} was not started by this worker") from None
+
+
+def _failure(log: Path, code: int) -> str:
+    """The notebook's own error line, else the last line it printed."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else f"the notebook exited with code {code} and printed nothing"
+
+
+def run_spark_cleaning(
+    settings: Settings,
+    lake: Storage,
+    runner: Runner,
+    *,
+    user: str,
+    parent_id: str,
+    job_id: str,
+    stage: Stage | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    poll_seconds: float = 2.0,
+) -> CleaningOutcome:
+    """Clean one generated job with the notebook on ``runner``, then load its gold and silver outputs and
+    write the silver manifest last, as the in-process path does."""
+    stage = stage or (lambda _name, _seconds: None)
+    manifest = read_manifest(lake, user, parent_id)
+    started = time.perf_counter()
+    status = runner.submit(RunRequest(job_id=job_id, user=user, parent_job_id=parent_id))
+    while not status.terminal:
+        if should_stop():
+            runner.cancel(status.run_id)
+            wait_for(runner, status.run_id, timeout=60, poll_interval=1)
+            raise JobCancelled(job_id)
+        time.sleep(poll_seconds)
+        status = runner.status(status.run_id)
+    if status.state != SUCCEEDED:
+        raise RunnerError(f"the {runner.name} run {status.run_id} ended {status.state}: {status.message}")
+    stage("spark", time.perf_counter() - started)
+    clock = time.perf_counter()
+    outcome, silver, gold = read_outputs(lake, manifest, user, parent_id, job_id)
+    stage("read_outputs", time.perf_counter() - clock)
+    clock = time.perf_counter()
+    outcome.loaded["warehouse"] = load_gold(settings, user, job_id, gold)
+    stage("load_warehouse", time.perf_counter() - clock)
+    clock = time.perf_counter()
+    outcome.loaded["operational"] = load_silver(settings, user, job_id, silver)
+    stage("load_operational", time.perf_counter() - clock)
+    record = _manifest(manifest, job_id, outcome) | {"engine": "spark"}
+    with lake.open_write(paths.silver_manifest(user, parent_id, job_id), overwrite=True) as writer:
+        writer.write(json.dumps(record, indent=2, sort_keys=True).encode())
+    return outcome
+
+
+def _read(lake: Storage, path: str) -> pd.DataFrame:
+    with lake.open_read(path) as handle:
+        table = pq.read_table(io.BytesIO(handle.read()))
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _rows(lake: Storage, path: str) -> int:
+    with lake.open_read(path) as handle:
+        return pq.ParquetFile(io.BytesIO(handle.read())).metadata.num_rows
+
+
+def read_outputs(
+    lake: Storage, manifest: dict, user: str, parent_id: str, job_id: str
+) -> tuple[CleaningOutcome, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The counts, silver and gold frames of a job the notebook cleaned (every output must exist)."""
+    silver, gold, tables = {}, {}, {}
+    outcome = CleaningOutcome(0, 0, 0, 0, tables)
+    for name, info in manifest["tables"].items():
+        outcome.silver[name] = paths.silver_table(user, parent_id, job_id, name)
+        outcome.quarantine[name] = paths.quarantine_table(user, parent_id, job_id, name)
+        silver[name] = _read(lake, outcome.silver[name])
+        held = _rows(lake, outcome.quarantine[name])
+        tables[name] = {
+            "rows_in": info["rows"],
+            "rows_out": len(silver[name]),
+            "quarantined": held,
+            "duplicates_removed": info["rows"] - len(silver[name]) - held,
+        }
+    for path in lake.list(paths.gold_dir(user, parent_id, job_id)):
+        name = Path(path).stem
+        outcome.gold[name] = path
+        gold[name] = _read(lake, path)
+    for key in ("rows_in", "rows_out", "quarantined", "duplicates_removed"):
+        setattr(outcome, key, sum(t[key] for t in tables.values()))
+    return outcome, silver, gold

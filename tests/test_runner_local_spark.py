@@ -1,0 +1,89 @@
+"""The spark engine end to end: a cleaning job run by the notebook on local Spark in a child process, its
+outputs loaded like the in-process path's; and the runner's states, failures and cancellation."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator.config import get_settings
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.loading.warehouse import warehouse_path
+from orchestrator.runners import CANCELLED, FAILED, RUNNING, RunnerError, RunRequest, wait_for
+from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
+from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
+
+
+@pytest.fixture(scope="module")
+def spark_job(tmp_path_factory):
+    """A batch over the small-batch limit, launched with the default engine and executed."""
+    root = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+        mp.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "1000")
+        generated = generate_job(GenerationSpec(rows=200, seed=5, error_rate=0.5), "alice")
+        launched = launch_clean("alice", generated.job_id)
+        job = execute_job(launched.job.job_id)
+        outputs = job_outputs(job)
+        settings = get_settings()
+    return root, settings, generated, launched, job, outputs
+
+
+def test_a_large_batch_runs_on_spark_and_succeeds(spark_job):
+    _root, _settings, _generated, launched, job, _outputs = spark_job
+    assert launched.engine == "spark" and job.route == "large"
+    assert job.state == "succeeded", job.error
+    assert job.engine == "spark"
+    assert {"spark", "load_warehouse", "load_operational"} <= set(job.timings)
+
+
+def test_outputs_and_manifest_account_for_every_row(spark_job):
+    root, _settings, generated, _launched, job, outputs = spark_job
+    manifest = json.loads((root / outputs["silver"]["orders"]).parent.joinpath("manifest.json").read_text())
+    assert manifest["engine"] == "spark" and manifest["parent_id"] == generated.job_id
+    for name, counts in outputs["tables"].items():
+        assert counts["rows_in"] == generated.tables[name].rows
+        assert counts["rows_in"] == counts["rows_out"] + counts["quarantined"] + counts["duplicates_removed"]
+        assert pq.read_metadata(root / outputs["silver"][name]).num_rows == counts["rows_out"]
+    assert job.rows_out == sum(t["rows_out"] for t in outputs["tables"].values())
+    assert set(outputs["gold"]) >= {"daily_revenue", "payment_mix", "conversion_funnel"}
+
+
+def test_the_warehouse_and_operational_db_hold_the_job(spark_job):
+    root, settings, _generated, _launched, job, outputs = spark_job
+    with duckdb.connect(str(warehouse_path(settings)), read_only=True) as con:
+        loaded = con.execute(
+            "SELECT count(*) FROM gold_payment_mix WHERE job_id = ?", [job.job_id]
+        ).fetchone()
+    assert loaded[0] == pq.read_metadata(root / outputs["gold"]["payment_mix"]).num_rows > 0
+
+
+def _runner(settings) -> LocalSparkRunner:
+    return LocalSparkRunner(LocalSparkConfig.from_settings(settings))
+
+
+def test_a_missing_raw_job_fails_with_the_notebooks_reason(settings):
+    runner = _runner(settings)
+    started = runner.submit(RunRequest(job_id="c-missing", user="alice", parent_job_id="g-does-not-exist"))
+    assert started.state == RUNNING
+    final = wait_for(runner, started.run_id, timeout=120, poll_interval=0.5)
+    assert final.state == FAILED
+    assert "no generated job g-does-not-exist for user alice" in final.message
+
+
+def test_a_cancelled_run_ends_cancelled(settings):
+    generated = generate_job(GenerationSpec(rows=50, seed=1, tables=("orders",)), "alice")
+    runner = _runner(settings)
+    started = runner.submit(RunRequest(job_id="c-cancel", user="alice", parent_job_id=generated.job_id))
+    runner.cancel(started.run_id)
+    final = wait_for(runner, started.run_id, timeout=30, poll_interval=0.2)
+    assert final.state == CANCELLED
+    assert not (settings.data_dir / "silver").exists()
+
+
+def test_an_unknown_run_is_a_clear_error(settings):
+    with pytest.raises(RunnerError, match="was not started by this worker"):
+        _runner(settings).status("c-x-123")

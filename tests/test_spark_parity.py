@@ -1,0 +1,185 @@
+"""The Spark notebook and the pandas engine clean the same raw data into identical silver, quarantine and
+gold tables: same rows, values and Arrow types (as published to Parquet) after sorting by key."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator import rules as r
+from orchestrator.cleaning.engine import clean
+from orchestrator.cleaning.gold import build_gold
+from orchestrator.cleaning.pipeline import read_manifest, read_raw
+from orchestrator.config import Settings
+from orchestrator.generation import catalogue
+from orchestrator.generation import schema as s
+from orchestrator.generation.generator import generate
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.storage import LocalLake
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "clean_large_batch.py"
+USER = "alice"
+CASES = [  # (seed, orders, error rate): together they hold every error kind of the catalogue
+    (11, 300, 0.8),
+    (12, 1200, 0.3),
+    (13, 2000, 0.8),
+]
+
+
+def _load_notebook() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("clean_large_batch", NOTEBOOK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def notebook() -> ModuleType:
+    return _load_notebook()
+
+
+@pytest.fixture(scope="module")
+def spark(notebook):
+    session = notebook.local_session()
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def cleaned(notebook, spark, tmp_path_factory):
+    """Each case generated once and cleaned by both engines: (manifest, pandas tables, Spark tables)."""
+    results = {}
+    for seed, rows, rate in CASES:
+        root = tmp_path_factory.mktemp(f"lake-{seed}")
+        settings = Settings(data_dir=root)
+        lake = LocalLake(root)
+        job = generate(
+            GenerationSpec(rows=rows, seed=seed, error_rate=rate), USER, settings=settings, storage=lake
+        )
+        manifest = read_manifest(lake, USER, job.job_id)
+        as_of = int(datetime.fromisoformat(manifest["as_of"]).timestamp())
+        engine = clean(read_raw(lake, manifest), as_of)
+        expected = {
+            "silver": {name: _published(t.silver) for name, t in engine.items()},
+            "quarantine": {name: _published(t.quarantine) for name, t in engine.items()},
+            "gold": {
+                name: _published(frame)
+                for name, frame in build_gold({n: t.silver for n, t in engine.items()}).items()
+            },
+        }
+        outputs = notebook.clean_job(spark, root, USER, job.job_id, f"c-parity-{seed}")
+        actual = {
+            kind: {name: pq.read_table(root / path) for name, path in outputs[kind].items()}
+            for kind in ("silver", "quarantine", "gold")
+        }
+        results[seed] = (manifest, expected, actual, outputs)
+    return results
+
+
+def _published(frame) -> pa.Table:
+    """A pandas-engine frame as the small path publishes it (through Parquet), and as readers see it."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return pq.read_table(io.BytesIO(buffer.getvalue()))
+
+
+def _sort_keys(kind: str, name: str, table: pa.Table) -> list[str]:
+    if kind == "silver":
+        return [s.TABLES[name].key]
+    if kind == "quarantine":
+        return ["_raw_line"]
+    return [table.column_names[0]]
+
+
+def _assert_same(label: str, expected: pa.Table, actual: pa.Table, keys: list[str]) -> None:
+    assert actual.schema.remove_metadata() == expected.schema.remove_metadata(), label
+    expected = expected.sort_by([(k, "ascending") for k in keys])
+    actual = actual.sort_by([(k, "ascending") for k in keys])
+    assert actual.num_rows == expected.num_rows, f"{label}: row count"
+    for column in expected.column_names:
+        want, got = expected[column].to_pylist(), actual[column].to_pylist()
+        differ = [(i, w, g) for i, (w, g) in enumerate(zip(want, got, strict=True)) if w != g]
+        assert not differ, (
+            f"{label}.{column}: {len(differ)} cells differ, first (row, pandas, spark): {differ[:3]}"
+        )
+
+
+def test_the_cases_inject_every_error_kind(cleaned):
+    injected = {
+        kind
+        for manifest, *_ in cleaned.values()
+        for columns in manifest["error_rates"].values()
+        for kinds in columns.values()
+        for kind, info in kinds.items()
+        if info["count"]
+    }
+    assert injected == set(catalogue.KINDS)
+
+
+@pytest.mark.parametrize("seed", [case[0] for case in CASES])
+@pytest.mark.parametrize("kind", ["silver", "quarantine", "gold"])
+def test_spark_output_equals_pandas_output(cleaned, seed, kind):
+    _manifest, expected, actual, _outputs = cleaned[seed]
+    assert set(actual[kind]) == set(expected[kind])
+    for name, table in expected[kind].items():
+        _assert_same(f"seed {seed} {kind}.{name}", table, actual[kind][name], _sort_keys(kind, name, table))
+
+
+def test_every_raw_row_is_accounted_for(cleaned):
+    for manifest, _expected, _actual, outputs in cleaned.values():
+        for name, counts in outputs["tables"].items():
+            assert counts["rows_in"] == manifest["tables"][name]["rows"]
+            assert (
+                counts["rows_in"] == counts["rows_out"] + counts["quarantined"] + counts["duplicates_removed"]
+            )
+            assert counts["duplicates_removed"] >= 0
+
+
+def test_silver_has_repairs_and_quarantine_names_rules(cleaned):
+    """The comparison is not vacuous: the Spark output holds repaired cells and quarantined rows."""
+    _manifest, _expected, actual, _outputs = cleaned[CASES[0][0]]
+    issues = {
+        rule
+        for t in actual["silver"].values()
+        for v in t["_issues"].to_pylist()
+        if v
+        for rule in v.split(";")
+    }
+    assert {"orders.total_amount.total_matches_items", "orders.status.in_set"} <= issues
+    rules = {rule for t in actual["quarantine"].values() for rule in t["_rule"].to_pylist()}
+    known = {rule.id for rule in r.all_rules()}
+    assert rules and rules <= known
+
+
+def test_typo_repair_matches_the_rule_spec(notebook, spark):
+    """Every one-edit variant of every allowed value (and a few unrelated words) repairs as closest_value."""
+    for table in s.TABLES.values():
+        for column in table.columns:
+            if column.type != s.CATEGORY:
+                continue
+            variants = {"", "zzzz", *column.categories}
+            for value in column.categories:
+                for i in range(len(value) + 1):
+                    variants |= {
+                        value[:i] + value[i + 1 :],
+                        value[:i] + "x" + value[i:],
+                        value[:i] + "e" + value[i + 1 :],
+                    }
+                    variants.add(value[:i] + value[i + 1 : i + 2] + value[i : i + 1] + value[i + 2 :])
+            frame = spark.createDataFrame([(v,) for v in sorted(variants)], "value string")
+            got = dict(
+                frame.select(
+                    "value", notebook.closest_value(frame["value"], column.categories).alias("fix")
+                ).collect()
+            )
+            want = {v: r.closest_value(v, column.categories) for v in variants}
+            assert got == want, f"{table.name}.{column.name}"
