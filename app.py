@@ -139,9 +139,7 @@ def _first_admin_view(store: UserStore) -> None:
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
-    # Kept (not popped) until the next login succeeds: the cookie component may rerun the script right
-    # after a logout, and the notice must survive that rerun.
-    if notice := st.session_state.get(_NOTICE):
+    if notice := st.session_state.pop(_NOTICE, None):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
     try:
@@ -150,7 +148,6 @@ def _login_view(authenticator: stauth.Authenticate) -> None:
         st.error(str(error))
         return
     if st.session_state.get("authentication_status"):
-        st.session_state.pop(_NOTICE, None)
         st.rerun()
     if st.session_state.get("authentication_status") is False:
         st.error("User name or password is incorrect.")

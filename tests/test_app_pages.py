@@ -112,7 +112,7 @@ def test_generate_previews_routes_and_generates_with_progress():
 
     at.number_input[0].set_value(5000).run()  # orders: about 60k rows, over the small-batch limit
     assert any("the **large** route" in m for m in texts(at.markdown))
-    assert "the spark engine (for batches over the small-batch limit) is not available" in at.warning[0].value
+    assert "Cleaning will run on **spark**." in texts(at.markdown)
 
     before = job_count("alice")
     at.number_input[0].set_value(0).run()
@@ -155,11 +155,12 @@ def test_pipelines_clean_once_even_when_clicked_twice(started):
     assert {"table", "rows_in", "rows_out", "quarantined"} <= set(counts.columns)
 
 
-def test_a_large_batch_offers_only_engines_that_exist(monkeypatch):
+def test_a_large_batch_is_cleaned_by_spark(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "100")
     at = signed_in("alice", "pages/pipelines.py", job=generated(rows=60))
-    assert "not available in this version" in at.warning[0].value
-    assert at.radio[0].options == ["pandas"]
+    assert any("go to the **large** route" in m for m in texts(at.markdown))
+    assert "Engine: **spark**." in texts(at.markdown)
+    assert not at.warning
 
 
 def test_pages_refuse_another_users_job_and_unknown_ids(bobs_job):
