@@ -24,21 +24,8 @@ from orchestrator import rules as r
 from orchestrator.cleaning.columns import Cleaned, clean_column
 from orchestrator.generation import schema as s
 
-# Parents before children, so references are checked against already-cleaned parents.
-ORDER = (
-    "customers",
-    "sellers",
-    "products",
-    "inventory",
-    "coupons",
-    "orders",
-    "order_items",
-    "payments",
-    "shipments",
-    "returns",
-    "reviews",
-    "events",
-)
+# Parents before children (the schema lists tables that way), so references meet cleaned parents.
+ORDER = s.TABLE_NAMES
 LINE = "_raw_line"
 ISSUES = "_issues"
 RULE = "_rule"
