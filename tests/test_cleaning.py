@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from orchestrator import rules as r
 from orchestrator import rules as r_rules
+from orchestrator.cleaning import columns
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
@@ -323,3 +326,45 @@ def test_silver_passes_every_error_rule_of_the_quality_engine(cleaned, monkeypat
     )
     for kind in ("email_malformed", "phone_malformed", "wrong_type", "unknown_category", "future_date"):
         assert kinds[kind].remaining == 0 and kinds[kind].nulled > 0, kind  # caught and set aside
+
+
+def test_timestamps_are_real_only_in_canonical_form_on_real_calendar_days():
+    """The timestamp rule read straight from the string buffer agrees with Python's calendar, cell by cell."""
+    texts = [
+        "2024-02-29T23:59:59Z",  # leap day
+        "2023-02-29T10:00:00Z",  # not a leap year
+        "1900-02-29T10:00:00Z",  # century, not a leap year
+        "2000-02-29T00:00:00Z",  # divisible by 400, a leap year
+        "2024-04-31T10:00:00Z",
+        "2024-13-01T10:00:00Z",
+        "2024-00-10T10:00:00Z",
+        "2024-06-00T10:00:00Z",
+        "2024-06-10T24:00:00Z",
+        "2024-06-10T10:60:00Z",
+        "2024-06-10T10:00:60Z",
+        "2024-06-10 10:00:00Z",
+        "2024-06-10T10:00:00",
+        " 2024-06-10T10:00:00Z",
+        "2024-6-10T10:00:00Z",
+        "2024-06-10T10:00:00+00:00",
+        "2024-06-1٠T10:00:00Z",  # a non-ASCII digit
+        "1969-12-31T23:59:59Z",
+        "not a date",
+        "",
+        None,
+    ]
+    array = pa.array(["padding", *texts]).slice(1)  # an offset into the buffers, as a chunk may have
+    seconds, real = columns.iso_seconds(array)
+
+    def truth(text: str | None) -> int | None:
+        try:
+            moment = datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return int(moment.timestamp()) if moment.strftime("%Y-%m-%dT%H:%M:%SZ") == text else None
+
+    expected = [truth(text) for text in texts]
+    assert [bool(flag) for flag in real] == [value is not None for value in expected]
+    assert [int(v) for v, flag in zip(seconds, real, strict=True) if flag] == [
+        v for v in expected if v is not None
+    ]

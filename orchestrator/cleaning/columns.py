@@ -7,38 +7,56 @@ A cell whose value could be repaired keeps the repaired value; one that could no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator import rules as r
 from orchestrator.generation import schema as s
-from orchestrator.generation.jsonfmt import iso_text
 
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 INTEGER = r"^-?[0-9]+(\.0+)?$"
 SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
 
 
-@dataclass
 class Cleaned:
-    """A cleaned column: typed values and the rule each raw cell broke (null: it broke none)."""
+    """A cleaned column: typed values and the rule each raw cell broke.
 
-    values: pa.Array
-    issue: pa.Array
+    Rules are kept as a small code per cell (0: the cell broke none; k: the k-th rule blamed in this
+    column), so blaming is a numpy assignment and rule ids become text only once, for the silver table.
+    """
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+        self.codes = np.zeros(len(values), dtype=np.uint8)
+        self.rules: list[str] = []
 
     def blame(self, mask: pa.Array | np.ndarray, rule_id: str) -> None:
         """Record ``rule_id`` for cells in ``mask`` that have no issue yet."""
-        mask = pa.array(mask) if isinstance(mask, np.ndarray) else mask.fill_null(False)
-        self.issue = pc.if_else(pc.and_(mask, pc.is_null(self.issue)), pa.scalar(rule_id), self.issue)
+        hit = as_mask(mask) & (self.codes == 0)
+        if hit.any():
+            if rule_id not in self.rules:
+                self.rules.append(rule_id)
+            self.codes[hit] = self.rules.index(rule_id) + 1
 
     def invalidate(self, mask: pa.Array | np.ndarray, rule_id: str) -> None:
         """Null the values in ``mask`` and blame ``rule_id`` for them."""
-        mask = pa.array(mask) if isinstance(mask, np.ndarray) else mask.fill_null(False)
-        self.blame(pc.and_(mask, pc.is_valid(self.values)), rule_id)
-        self.values = pc.if_else(mask, pa.scalar(None, self.values.type), self.values)
+        mask = as_mask(mask)
+        if not mask.any():
+            return
+        self.blame(mask & as_mask(pc.is_valid(self.values)), rule_id)
+        self.values = pc.if_else(pa.array(mask), pa.scalar(None, self.values.type), self.values)
+
+    def issues(self, rows: np.ndarray, default: str | None = None) -> np.ndarray:
+        """The rule ids blamed for ``rows`` (``default`` where a row broke none), as a numpy object array."""
+        return np.array([default, *self.rules], dtype=object)[self.codes[rows]]
+
+
+def as_mask(mask: pa.Array | np.ndarray) -> np.ndarray:
+    """A boolean mask as numpy, null counting as false."""
+    if isinstance(mask, np.ndarray):
+        return mask
+    return mask.fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _rule_id(table: str, column: str, check: str) -> str:
@@ -67,7 +85,9 @@ def _case(text: pa.Array, case: str | None) -> pa.Array:
 
 def _present(raw: pa.Array) -> pa.Array:
     """Text with empty and blank strings turned into nulls (both mean the value is missing)."""
-    blank = pc.equal(pc.utf8_trim_whitespace(raw), "")
+    blank = pc.or_(pc.equal(raw, ""), pc.utf8_is_space(raw))
+    if not pc.any(blank).as_py():
+        return raw
     return pc.if_else(blank, pa.scalar(None, pa.string()), raw)
 
 
@@ -76,7 +96,7 @@ def clean_column(table: s.Table, column: s.Column, raw: pa.Array, as_of: int) ->
     t, c = table.name, column.name
     present = _present(raw)
     missing = pc.and_(pc.is_null(present), pc.invert(pc.is_null(raw)))  # "" or blanks
-    result = Cleaned(present, pa.nulls(len(raw), pa.string()))
+    result = Cleaned(present)
     if not column.nullable:
         result.blame(pc.is_null(present), _rule_id(t, c, r.NOT_NULL))
     result.blame(missing, _rule_id(t, c, r.NOT_NULL))
@@ -99,7 +119,7 @@ def clean_column(table: s.Table, column: s.Column, raw: pa.Array, as_of: int) ->
 def _numbers(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
     c = column.name
     integral = column.type in (s.ID, s.FK, s.INT)
-    ok = pc.match_substring_regex(text, INTEGER if integral else NUMBER)
+    ok = _plain_number(text, integral)
     result.invalidate(pc.invert(ok), _rule_id(t, c, r.NUMERIC))
     number = pc.cast(result.values, pa.float64())
     values = pc.cast(number, pa.int64()) if integral else pc.round(number, SCALE[column.type])
@@ -111,17 +131,71 @@ def _numbers(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
         result.invalidate(outside, _rule_id(t, c, r.RANGE))
 
 
+def _plain_number(text: pa.Array, integral: bool) -> pa.Array:
+    """Whether each text is a number as the INTEGER or NUMBER pattern reads it. Most are plain digits (with
+    one inner point for decimals), which a cheap test accepts; the pattern runs only on the rest."""
+    if integral:
+        plain = pc.ascii_is_decimal(text)
+    else:
+        edge_point = pc.or_(pc.starts_with(text, "."), pc.ends_with(text, "."))
+        digits = pc.ascii_is_decimal(pc.replace_substring(text, ".", "", max_replacements=1))
+        plain = pc.and_(digits, pc.invert(edge_point))
+    doubt = pc.and_(pc.invert(plain), pc.is_valid(text)).fill_null(False)
+    plain = plain.fill_null(False)
+    if not pc.any(doubt).as_py():
+        return plain
+    pattern = INTEGER if integral else NUMBER
+    return pc.replace_with_mask(plain, doubt, pc.match_substring_regex(text.filter(doubt), pattern))
+
+
 def _timestamps(result: Cleaned, t: str, c: str, text: pa.Array, as_of: int) -> None:
-    parsed = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
-    seconds = pc.cast(parsed, pa.int64())
-    # strptime rolls 30 February over to 1 March and accepts loose shapes: a real, canonical timestamp is
-    # one that writes back to exactly its own text.
-    written = iso_text(seconds.fill_null(0).to_numpy(zero_copy_only=False))
-    real = pc.and_(pc.is_valid(parsed), pc.equal(written, text)).fill_null(False)
-    result.invalidate(pc.invert(real), _rule_id(t, c, r.TIMESTAMP))
-    stamped = pc.cast(pc.if_else(real, parsed, pa.scalar(None, parsed.type)), pa.timestamp("s", tz="UTC"))
-    result.values = stamped
-    result.invalidate(pc.greater(seconds, as_of), _rule_id(t, c, r.NOT_FUTURE))
+    seconds, real = iso_seconds(text)
+    result.invalidate(~real, _rule_id(t, c, r.TIMESTAMP))
+    result.values = pa.array(seconds, pa.timestamp("s", tz="UTC"), mask=~real)
+    result.invalidate(real & (seconds > as_of), _rule_id(t, c, r.NOT_FUTURE))
+
+
+ISO_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+ISO_MARKS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b"Z"}
+DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def iso_seconds(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of each text that is a real timestamp in canonical ISO-8601 UTC form
+    (``2024-03-05T14:22:10Z``), and whether it is one: any other shape, 30 February, 24:00:00 or a leap
+    second is not. Read straight from the string buffer, 20 bytes at fixed positions per cell."""
+    n = len(text)
+    seconds, real = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    _, offsets, data = text.buffers()
+    if data is None:
+        return seconds, real
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offsets, dtype=width, count=text.offset + n + 1)[text.offset :]
+    data = np.frombuffer(data, dtype=np.uint8)
+    rows = np.flatnonzero((np.diff(offsets) == 20) & as_mask(pc.is_valid(text)))
+    start = offsets[rows]
+    digit = {i: data[start + i].astype(np.int64) - ord("0") for i in ISO_DIGITS}
+    shape = np.logical_and.reduce(
+        [(d >= 0) & (d <= 9) for d in digit.values()]
+        + [data[start + i] == ord(mark) for i, mark in ISO_MARKS.items()]
+    )
+
+    def number(first: int, digits: int) -> np.ndarray:
+        return sum(digit[first + k] * 10 ** (digits - 1 - k) for k in range(digits))
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+    month_ok = (month >= 1) & (month <= 12)
+    month = np.where(month_ok, month, 1)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last_day = DAYS_IN_MONTH[month] + (leap & (month == 2))
+    real[rows] = (
+        shape & month_ok & (day >= 1) & (day <= last_day) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    )
+    month_start = ((year - 1970) * 12 + month - 1).astype("datetime64[M]").astype("datetime64[D]")
+    days = month_start.astype(np.int64) + day - 1
+    seconds[rows] = days * 86400 + hour * 3600 + minute * 60 + second
+    return np.where(real, seconds, 0), real
 
 
 def _repair_suspects(text: pa.Array, valid: pa.Array, repair) -> pa.Array:

@@ -53,18 +53,11 @@ class TableResult:
 class _Work:
     """A table between passes: cleaned columns, and per row whether it is kept, a duplicate or rejected."""
 
-    def __init__(self, table: s.Table, raw: pa.Table, as_of: int) -> None:
+    def __init__(self, table: s.Table, raw: pa.Table, cols: dict[str, Cleaned]) -> None:
         self.table = table
         self.raw = raw
         self.n = raw.num_rows
-        # Arrow kernels release the GIL: columns are cleaned two at a time.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            cleaned = pool.map(
-                lambda c: clean_column(table, c, raw.column(c.name).combine_chunks(), as_of), table.columns
-            )
-            self.cols: dict[str, Cleaned] = {
-                c.name: col for c, col in zip(table.columns, cleaned, strict=True)
-            }
+        self.cols = cols
         self.duplicate = np.zeros(self.n, dtype=bool)
         self.reject_rule = np.full(self.n, None, dtype=object)
         self.rejected = np.zeros(self.n, dtype=bool)
@@ -267,22 +260,21 @@ def _reject_incomplete(w: _Work) -> None:
         if column.is_required:
             rows = np.flatnonzero(pc.is_null(w.values(column.name)).to_numpy(zero_copy_only=False) & w.alive)
             if len(rows):
-                issue = (
-                    w.cols[column.name].issue.take(pa.array(rows)).fill_null(w.rule(column.name, r.NOT_NULL))
-                )
+                issues = w.cols[column.name].issues(rows, default=w.rule(column.name, r.NOT_NULL))
                 mask = np.zeros(w.n, dtype=bool)
                 mask[rows] = True
                 rule_ids = np.full(w.n, None, dtype=object)
-                rule_ids[rows] = issue.to_numpy(zero_copy_only=False)
+                rule_ids[rows] = issues
                 w.reject(mask, rule_ids)
 
 
-def _check_references(w: _Work, done: dict[str, TableResult]) -> None:
+def _check_references(w: _Work, settled: dict[str, _Work]) -> None:
+    """Check references against the parents' surviving rows (parents are settled first)."""
     for column in w.table.columns:
-        if column.type != s.FK or column.references not in done:
+        if column.type != s.FK or column.references not in settled:
             continue
-        parent = done[column.references]
-        parent_keys = parent.silver[s.TABLES[column.references].key].to_numpy()
+        parent = settled[column.references]
+        parent_keys = parent.numpy(parent.table.key)[parent.alive]
         values = w.numpy(column.name)
         orphan = ~np.isnan(values) & (pd.Index(parent_keys).get_indexer(values) < 0)
         rule_id = w.rule(column.name, r.FOREIGN_KEY)
@@ -304,45 +296,40 @@ def _mark_business_duplicates(w: _Work) -> None:
     w.duplicate |= repeat
 
 
-def _join_issues(issues: list[pa.Array]) -> pa.Array:
-    """The rules each row broke, ';'-separated in column order (null when none); joined only on the rows
-    that broke any."""
-    present = [issue for issue in issues if issue.null_count < len(issue)]
-    none = pa.nulls(len(issues[0]), pa.string())
-    if not present:
-        return none
-    hit = present[0].is_valid()
-    for issue in present[1:]:
-        hit = pc.or_(hit, issue.is_valid())
-    joined = pa.nulls(pc.sum(hit).as_py(), pa.string())
-    for issue in present:
-        part = issue.filter(hit)
-        # both present: "a;b"; otherwise whichever is present (the join is null if either is null)
-        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, ";"), joined, part)
-    return pc.replace_with_mask(none, hit, joined)
+def _join_issues(cols: list[Cleaned], rows: np.ndarray) -> pa.Array:
+    """The rules each of ``rows`` broke, ';'-separated in column order (null when none).
+
+    Rows are grouped by their combination of rule codes (a mixed-radix number: a handful of columns with
+    a few rules each), and each distinct combination is written out once.
+    """
+    combo = np.zeros(len(rows), dtype=np.int64)
+    for col in cols:
+        combo = combo * (len(col.rules) + 1) + col.codes[rows]
+    labels, distinct = pd.factorize(combo)
+    texts = []
+    for value in distinct.tolist():
+        parts = []
+        for col in reversed(cols):
+            value, code = divmod(value, len(col.rules) + 1)
+            if code:
+                parts.append(col.rules[code - 1])
+        texts.append(";".join(reversed(parts)) or None)
+    return pa.array(texts, pa.string()).take(pa.array(labels))
 
 
 def _result(w: _Work) -> TableResult:
     """Silver (rows kept) and quarantine (rows rejected), filtered in Arrow before pandas sees them."""
-    alive = pa.array(w.alive)
+    kept = np.flatnonzero(w.alive)
     lines = pa.array(np.arange(w.n))
-    joined = _join_issues([col.issue for col in w.cols.values()])
-    silver = pa.table(
-        {
-            **{name: col.values for name, col in w.cols.items()},
-            LINE: lines,
-            ISSUES: joined,
-        }
-    ).filter(alive)
+    silver = pa.table({name: col.values for name, col in w.cols.items()} | {LINE: lines}).take(pa.array(kept))
+    silver = silver.append_column(ISSUES, _join_issues(list(w.cols.values()), kept))
     rejected = pa.array(w.rejected)
     quarantine = (
         w.raw.append_column(LINE, lines)
         .append_column(RULE, pa.array(w.reject_rule, pa.string()))
         .filter(rejected)
     )
-    counts = {
-        name: int(pc.sum(pc.is_valid(col.issue.filter(alive))).as_py() or 0) for name, col in w.cols.items()
-    }
+    counts = {name: int(np.count_nonzero(col.codes[kept])) for name, col in w.cols.items()}
     return TableResult(
         silver=silver.to_pandas(types_mapper=pd.ArrowDtype),
         quarantine=quarantine.to_pandas(types_mapper=pd.ArrowDtype),
@@ -353,22 +340,39 @@ def _result(w: _Work) -> TableResult:
 
 
 def clean(raw: dict[str, pa.Table], as_of: int) -> dict[str, TableResult]:
-    """Clean the raw tables of one job (each a table of strings in raw-line order)."""
-    work = {name: _Work(s.TABLES[name], raw[name], as_of) for name in ORDER if name in raw}
-    for w in work.values():
-        _mark_key_duplicates(w)
-    if "order_items" in work:
-        _repair_items(work["order_items"])
-    if "orders" in work:
-        _repair_orders(work)
-    if "payments" in work and "orders" in work:
-        _repair_payments(work)
-    if "returns" in work and "order_items" in work:
-        _repair_returns(work)
-    done: dict[str, TableResult] = {}
-    for name, w in work.items():
-        _reject_incomplete(w)
-        _check_references(w, done)
-        _mark_business_duplicates(w)
-        done[name] = _result(w)
-    return done
+    """Clean the raw tables of one job (each a table of strings in raw-line order).
+
+    The column cleaning of every table, and at the end the building of every table's results, run on two
+    threads (Arrow's kernels release the GIL); the passes between them are whole-table numpy work.
+    """
+    tables = [s.TABLES[name] for name in ORDER if name in raw]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Columns of the largest tables first, so the two threads finish together.
+        columns = [(t, c) for t in sorted(tables, key=lambda t: -raw[t.name].num_rows) for c in t.columns]
+        cleaned = {
+            (t.name, c.name): pool.submit(
+                clean_column, t, c, raw[t.name].column(c.name).combine_chunks(), as_of
+            )
+            for t, c in columns
+        }
+        work = {
+            t.name: _Work(t, raw[t.name], {c.name: cleaned[t.name, c.name].result() for c in t.columns})
+            for t in tables
+        }
+        for w in work.values():
+            _mark_key_duplicates(w)
+        if "order_items" in work:
+            _repair_items(work["order_items"])
+        if "orders" in work:
+            _repair_orders(work)
+        if "payments" in work and "orders" in work:
+            _repair_payments(work)
+        if "returns" in work and "order_items" in work:
+            _repair_returns(work)
+        settled: dict[str, _Work] = {}
+        for name, w in work.items():
+            _reject_incomplete(w)
+            _check_references(w, settled)
+            _mark_business_duplicates(w)
+            settled[name] = w
+        return dict(zip(work, pool.map(_result, work.values()), strict=True))
