@@ -162,6 +162,21 @@ def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) 
         st.session_state[_NOTICE] = notice
 
 
+# Pages after login: file, title, icon, URL path. URL paths differ from the file names on purpose: Streamlit
+# runs a file under pages/ by its own name, without this frame, on a server's first run (the pages guard
+# against that); these never match one.
+_HOME = "pages/home.py"
+_PAGES = (
+    (_HOME, "Home", ":material/home:", "start"),
+    ("pages/generate.py", "Generate", ":material/add:", "generation"),
+    ("pages/pipelines.py", "Pipelines", ":material/cleaning:", "cleaning"),
+    ("pages/jobs.py", "Jobs", ":material/list:", "job-list"),
+    ("pages/quality.py", "Data quality", ":material/analytics:", "data-quality"),
+    ("pages/settings.py", "Settings", ":material/settings:", "configuration"),
+)
+_ADMIN_PAGES = (("pages/admin_users.py", "Users", ":material/group:", "users"),)
+
+
 def main() -> None:
     st.set_page_config(page_title="Data workbench", layout="wide")
     try:
@@ -185,30 +200,23 @@ def main() -> None:
 
     if user is None:
         if store.has_users():
-            page = st.Page(partial(_login_view, authenticator), title="Log in", url_path="login")
+            login = partial(_login_view, authenticator)
+            # The login form answers on every page's URL too, so a link to a page (with its query) is still
+            # the page shown after login: a page is known by its URL path, before and after.
+            pages = [st.Page(login, title="Log in", url_path="login", default=True)]
+            pages += [st.Page(login, title=title, url_path=url) for _, title, _, url in _PAGES + _ADMIN_PAGES]
         else:
-            page = st.Page(partial(_first_admin_view, store), title="Create administrator", url_path="setup")
-        st.navigation([page], position="hidden").run()
+            setup = partial(_first_admin_view, store)
+            pages = [st.Page(setup, title="Create administrator", url_path="setup")]
+        st.navigation(pages, position="hidden").run()
         return
 
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
-    # URL paths differ from the file names on purpose: Streamlit runs a file under pages/ by its own name,
-    # without this frame, on a server's first run (the pages guard against that); these never match one.
     pages = [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True),
-        st.Page("pages/generate.py", title="Generate", icon=":material/add:", url_path="generation"),
-        st.Page("pages/pipelines.py", title="Pipelines", icon=":material/cleaning:", url_path="cleaning"),
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/list:", url_path="job-list"),
-        st.Page(
-            "pages/quality.py", title="Data quality", icon=":material/analytics:", url_path="data-quality"
-        ),
-        st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="configuration"),
+        st.Page(path, title=title, icon=icon, url_path=url, default=path == _HOME)
+        for path, title, icon, url in _PAGES + (_ADMIN_PAGES if user.is_admin else ())
     ]
-    if user.is_admin:
-        pages.append(
-            st.Page("pages/admin_users.py", title="Users", icon=":material/group:", url_path="users")
-        )
     navigation = st.navigation(pages)
     st.sidebar.text(f"Signed in as {user.name}\nRole: {user.role}")
     if st.sidebar.button("Log out", key="log_out"):
