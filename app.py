@@ -12,13 +12,14 @@ Session keys that pages may read (set here on every run; pages never write them)
 
 from __future__ import annotations
 
-import contextlib
-from datetime import UTC, datetime, timedelta
+import json
 from functools import partial
+from types import SimpleNamespace
 
-import extra_streamlit_components as stx
 import streamlit as st
+import streamlit.components.v1 as components
 import streamlit_authenticator as stauth
+from streamlit_authenticator.models import cookie_model as library_cookie_model
 
 from orchestrator.auth import (
     AuthSettings,
@@ -34,20 +35,27 @@ from orchestrator.jobs.store import JobStore
 
 _SESSION_ID = "_session_id"  # the id of the server-side session this browser tab is signed in with
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
-_NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out
+_NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out; kept until a login
 ANNOUNCE_EVERY_SECONDS = 3  # how often a signed-in tab looks for jobs that finished
+
+
+# The library's cookie model builds extra_streamlit_components' CookieManager, a component that sends the
+# browser's cookies back as it loads and so reruns the page; a login submitted during that rerun was lost.
+# That model is replaced below (_SessionCookie), so its component is never built.
+library_cookie_model.stx = SimpleNamespace(CookieManager=lambda: None)
 
 
 class _SessionCookie:
     """Takes the place of the library's cookie model, whose token carries no session id and cannot be revoked.
 
     A cookie is accepted only if verify_token finds a live session for it; logout revokes the session, so a
-    copy of the cookie taken before logout is refused. Cookie writes are sent on the run after a login or
-    logout, which is the run that stays on screen long enough for the browser to apply them.
+    copy of the cookie taken before logout is refused. Cookies are read from the request (st.context) and
+    written by a script in a same-origin frame that sends nothing back, so no write reruns the page. Writes
+    are sent on the run after a login or logout, which is the run that stays on screen long enough for the
+    browser to apply them.
     """
 
-    def __init__(self, manager: stx.CookieManager, store: UserStore, settings: AuthSettings) -> None:
-        self._manager = manager
+    def __init__(self, store: UserStore, settings: AuthSettings) -> None:
         self._store = store
         self._settings = settings
 
@@ -76,23 +84,13 @@ class _SessionCookie:
         st.session_state[_COOKIE_WRITE] = None
 
     def send_pending(self) -> None:
-        """Send the cookie a login or logout asked for to the browser."""
+        """Send the cookie a login or logout asked for to the browser (a logout expires it at once)."""
         if _COOKIE_WRITE not in st.session_state:
             return
         token = st.session_state.pop(_COOKIE_WRITE)
-        if token is None:
-            # KeyError: the browser sent no such cookie; the session is revoked regardless.
-            with contextlib.suppress(KeyError):
-                self._manager.delete(COOKIE_NAME)
-            return
-        minutes = self._settings.session_minutes
-        self._manager.set(
-            COOKIE_NAME,
-            token,
-            expires_at=datetime.now(UTC) + timedelta(minutes=minutes),
-            max_age=minutes * 60,
-            same_site="strict",
-        )
+        max_age = 0 if token is None else self._settings.session_minutes * 60
+        cookie = f"{COOKIE_NAME}={token or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
+        components.html(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=0)
 
 
 def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Authenticate, _SessionCookie]:
@@ -114,7 +112,7 @@ def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Aut
     # streamlit-authenticator 0.4.2 offers no hooks for these; its own versions are replaced on the instance.
     model = authenticator.authentication_controller.authentication_model
     model.check_credentials = partial(store.authenticate, policy=settings.lockout)
-    cookie = _SessionCookie(authenticator.cookie_controller.cookie_model.cookie_manager, store, settings)
+    cookie = _SessionCookie(store, settings)
     authenticator.cookie_controller.cookie_model = cookie
     return authenticator, cookie
 
@@ -139,7 +137,8 @@ def _first_admin_view(store: UserStore) -> None:
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
-    if notice := st.session_state.pop(_NOTICE, None):
+    # Shown on every run until a login succeeds: the cookie component reruns the page right after a logout.
+    if notice := st.session_state.get(_NOTICE):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
     try:
@@ -211,6 +210,7 @@ def main() -> None:
         st.navigation(pages, position="hidden").run()
         return
 
+    st.session_state.pop(_NOTICE, None)
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
     pages = [

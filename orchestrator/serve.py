@@ -1,10 +1,9 @@
 """Starts the workbench: Streamlit's server on app.py, with the modules the pages need imported meanwhile.
 
 `python -m orchestrator.serve [streamlit options]` is `streamlit run app.py [options]`, plus one thing:
-Streamlit runs app.py only when a browser connects, so the first page would pay for importing pandas,
-Arrow, the login library and the orchestrator (about a second) after the browser has loaded the frontend.
-Here a background thread imports them while the server starts and the browser loads, so the login form
-is on screen as soon as the frontend is.
+Streamlit runs app.py only when a browser connects, so the login page would pay for importing the login
+library and the orchestrator's user store after the browser has loaded the frontend. Here a background
+thread imports them while the server starts and the browser loads.
 """
 
 from __future__ import annotations
@@ -17,10 +16,9 @@ from pathlib import Path
 from streamlit.web import cli
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-# What the login page needs (the cookie component pulls in pandas), and nothing more: on a small machine more
-# work here would compete with the browser loading the frontend. Not the login library: importing it
-# declares its cookie component, which only registers with a running server.
-WARM_UP = ("pandas", "pyarrow", "orchestrator.auth", "orchestrator.jobs.store")
+# What the login page imports (about 0.4 s), and nothing more: on a small machine more work here would
+# compete with the browser loading the frontend.
+WARM_UP = ("streamlit_authenticator", "orchestrator.auth", "orchestrator.jobs.store")
 
 
 def _warm_up() -> None:
