@@ -110,9 +110,8 @@ columns = columns_frame(run)
 chart_left, chart_right = st.columns(2)
 with chart_left:
     st.subheader("Completeness per column")
-    worst = columns.assign(name=columns["table"] + "." + columns["column"]).nsmallest(
-        CHART_ROWS, "completeness"
-    )
+    data = columns[~columns["column"].str.startswith("_")]  # not silver's bookkeeping (_issues, _raw_line)
+    worst = data.assign(name=data["table"] + "." + data["column"]).nsmallest(CHART_ROWS, "completeness")
     figure = px.bar(worst, x="completeness", y="name", orientation="h", range_x=[0, 1])
     figure.update_layout(yaxis={"autorange": "reversed", "title": None}, height=600, margin={"t": 10})
     st.plotly_chart(figure, key="columns_chart")

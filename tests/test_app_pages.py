@@ -5,6 +5,7 @@ One data root serves the module (value pools are built once); each test makes th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,6 +221,8 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     assert metrics["Rules failing"].endswith(" of " + str(len(at.dataframe[0].value)))
     assert metrics["Cell accuracy"].endswith("%")
     assert len(at.get("plotly_chart")) == 2
+    charted = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
+    assert charted and not [name for name in charted if "._" in name]  # no bookkeeping columns (_issues)
     assert texts(at.info) == [f"Profile the raw layer of {parent} to compare it with this silver layer."]
     scores = at.dataframe[-1].value
     assert {"kind", "injected", "fixed", "nulled", "remaining", "quarantined"} <= set(scores.columns)
