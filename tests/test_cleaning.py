@@ -16,7 +16,7 @@ import pytest
 
 from orchestrator import rules as r
 from orchestrator import rules as r_rules
-from orchestrator.cleaning import columns
+from orchestrator.cleaning import columns, engine
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
@@ -368,3 +368,103 @@ def test_timestamps_are_real_only_in_canonical_form_on_real_calendar_days():
     assert [int(v) for v, flag in zip(seconds, real, strict=True) if flag] == [
         v for v in expected if v is not None
     ]
+
+
+def _raw_table(table: str, rows: list[dict[str, str | None]]) -> pa.Table:
+    """Raw text of ``rows`` in the schema's columns; categories default to an allowed value."""
+    defaults = {c.name: c.categories[0] for c in s.TABLES[table].columns if c.type == s.CATEGORY}
+    return pa.table(
+        {
+            c.name: pa.array([{**defaults, **row}.get(c.name) for row in rows], pa.string())
+            for c in s.TABLES[table].columns
+        }
+    )
+
+
+def test_an_order_total_is_not_taken_from_items_whose_completeness_is_unproven():
+    """Order 2's first item lost its order id and its second item its line number: the items cannot prove
+    they are all there, so the lost total comes from the payment (50.99 + 8.99), not from the one item."""
+    ts = "2024-05-30T15:00:00Z"
+    item = {"product_id": "1", "quantity": "1"}
+    raw = {
+        "orders": _raw_table(
+            "orders",
+            [
+                {
+                    "order_id": "1",
+                    "customer_id": "1",
+                    "order_ts": ts,
+                    "discount_amount": "0",
+                    "total_amount": "59.98",
+                },
+                {
+                    "order_id": "2",
+                    "customer_id": "1",
+                    "order_ts": ts,
+                    "discount_amount": "8.99",
+                    "total_amount": "none",
+                },
+                {
+                    "order_id": "3",
+                    "customer_id": "1",
+                    "order_ts": ts,
+                    "discount_amount": "0",
+                    "total_amount": "10",
+                },
+            ],
+        ),
+        "order_items": _raw_table(
+            "order_items",
+            [
+                {
+                    **item,
+                    "item_id": "10",
+                    "order_id": "1",
+                    "line_no": "1",
+                    "unit_price": "31.99",
+                    "line_total": "31.99",
+                },
+                {
+                    **item,
+                    "item_id": "11",
+                    "order_id": "1",
+                    "line_no": "2",
+                    "unit_price": "27.99",
+                    "line_total": "27.99",
+                },
+                {
+                    **item,
+                    "item_id": "12",
+                    "order_id": None,
+                    "line_no": "1",
+                    "unit_price": "31.99",
+                    "line_total": "31.99",
+                },
+                {
+                    **item,
+                    "item_id": "13",
+                    "order_id": "2",
+                    "line_no": "?",
+                    "unit_price": "27.99",
+                    "line_total": "27.99",
+                },
+                {
+                    **item,
+                    "item_id": "14",
+                    "order_id": "3",
+                    "line_no": "1",
+                    "unit_price": "10",
+                    "line_total": "10",
+                },
+            ],
+        ),
+        "payments": _raw_table(
+            "payments",
+            [
+                {"payment_id": str(n), "order_id": str(n), "amount": amount, "paid_at": ts}
+                for n, amount in ((1, "59.98"), (2, "50.99"), (3, "10"))
+            ],
+        ),
+    }
+    orders = engine.clean(raw, as_of=2_000_000_000)["orders"].silver.set_index("order_id")
+    assert orders["total_amount"].to_dict() == {1: 59.98, 2: 59.98, 3: 10.0}

@@ -198,8 +198,9 @@ def _complete_item_sums(items: _Work, order_id: np.ndarray) -> np.ndarray:
     )
     lost = frame["owner"].isna()
     # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and
-    # a lost item cannot belong to the order after it when that order's next known line is its line 1.
-    next_known_line = line.where(known.notna()).bfill()
+    # a lost item cannot belong to the order after it when that order's next known line is its line 1
+    # (0 stands for a known item whose line number was lost: it proves nothing).
+    next_known_line = line.fillna(0).where(known.notna()).bfill()
     unsure = set(known.ffill()[lost & (line != 1)].dropna()) | set(
         known.bfill()[lost & (next_known_line != 1)].dropna()
     )
