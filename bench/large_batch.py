@@ -75,7 +75,7 @@ def _spark_worker(root: Path, job_id: str) -> dict:
     sys.modules[spec.name] = notebook
     spec.loader.exec_module(notebook)
     start = time.perf_counter()
-    spark = notebook.local_session(driver_memory="2g")
+    spark = notebook.local_session()
     spark.range(1).count()
     startup = time.perf_counter() - start
     start = time.perf_counter()

@@ -7,6 +7,11 @@ order totals from three witnesses, payments, refunds, orders placed before signu
 quarantine of rows missing a required value and parent-first reference checks; business-key
 de-duplication. Each output is one Parquet file at its medallion path with the small path's Arrow types.
 
+Each raw table is parsed once, and its first pass staged as Parquet; later steps read that back (only the
+columns they need). Duplicates are found without moving rows: which line holds a key first is decided on
+narrow columns, and only the repeated keys are kept aside and broadcast back. A table's silver and
+quarantine come from one Spark write; children and gold read the published silver.
+
 On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root); run as a
 script (spark-submit or python) they are command-line options, and a local Spark session is started.
 """
@@ -23,15 +28,14 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import reduce
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -40,35 +44,28 @@ from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation import schema as s
 from orchestrator.storage import paths
 
-# Parents before children, so references are checked against already-cleaned parents.
-ORDER = (
-    "customers",
-    "sellers",
-    "products",
-    "inventory",
-    "coupons",
-    "orders",
-    "order_items",
-    "payments",
-    "shipments",
-    "returns",
-    "reviews",
-    "events",
-)
 LINE, ISSUES, RULE = "_raw_line", "_issues", "_rule"
 DUP, REJECT = "_duplicate", "_reject"
+BLOCK, ROW = "_block", "_row"  # where a raw line lies: its file block, and its row id in the scan
+OUTPUT = "_output"  # silver or quarantine: the output a settled row goes to
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?\z"
 INTEGER = r"^-?[0-9]+(\.0+)?\z"
-ISO = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z\z"
+ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\z"
+FIELDS = ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))  # year to second in ISO text: start, size
 SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
 CENTS = "decimal(28,2)"
-KEEP = StorageLevel.MEMORY_AND_DISK  # frames read by several later steps are computed once
 INTEGRAL = (s.ID, s.FK, s.INT)
 # Unicode white space as Arrow's utf8_trim_whitespace sees it.
-SPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+WHITESPACE = (
+    "\t\n\x0b\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 RUN_OF_SPACE = "[\\t\\n\\f\\r ]+"  # what RE2's \s+ matches: runs collapse to one space
 PHONE_NOISE = "[\\t\\n\\f\\r \\-()]"
-PART_BYTES = 16 << 20  # Parquet row groups Spark writes (and the driver re-reads one at a time)
+PART_BYTES = 16 << 20  # Parquet row groups Spark writes
+BATCH_ROWS = 1 << 17  # rows the driver streams at a time from Spark's parts into an output file
+DRIVER_MEMORY = "4g"  # local Spark's heap: enough for 5M orders
 
 # COMMAND ----------
 
@@ -79,8 +76,9 @@ if __name__ != "__main__":  # loaded from its file: Python workers receive its f
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def local_session(driver_memory: str = "1g", parallelism: int = 2) -> SparkSession:
-    """A local Spark bound to 127.0.0.1 with the UI off, bounded memory and its scratch in a temp folder."""
+def local_session(driver_memory: str = DRIVER_MEMORY, parallelism: int = 2) -> SparkSession:
+    """A local Spark bound to 127.0.0.1 with the UI off, bounded memory and its scratch in a temp folder. In
+    local mode the driver is also the executor: its heap holds the work of every task."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Python workers import the rule spec: they see the repository the way this process does.
@@ -103,7 +101,8 @@ def local_session(driver_memory: str = "1g", parallelism: int = 2) -> SparkSessi
         .config("spark.default.parallelism", str(parallelism))
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+        # Wide rows make long generated methods, which the JIT would otherwise leave interpreted.
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch} -XX:-DontCompileHugeMethods")
         .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")
@@ -122,7 +121,7 @@ def _configure(spark: SparkSession) -> None:
 
 
 # COMMAND ----------
-# Reading raw: every value as text, the line it came from, and whether a number was written as a string.
+# Reading raw: every value as text, where its line lies, and whether a number was written as a string.
 
 
 def _sha256(path: Path) -> str:
@@ -146,7 +145,8 @@ def _as_of(manifest: dict) -> int:
 
 
 def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) -> DataFrame:
-    """One raw table, checked against the manifest's checksum: raw text per column plus its line number."""
+    """One raw table, checked against the manifest's checksum: raw text per column, and where its line lies
+    (its file block and row id; ``numbered`` turns them into the line number)."""
     info = manifest["tables"][table.name]
     local = root / info["raw_path"]
     if not local.is_file() or _sha256(local) != info["sha256"]:
@@ -156,21 +156,32 @@ def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) ->
     schema = T.StructType([T.StructField(c.name, T.StringType()) for c in table.columns])
     lines = spark.read.text(str(local)).select(
         "value",
-        F.col("_metadata.file_block_start").alias("_block"),
-        F.monotonically_increasing_id().alias("_id"),
+        F.col("_metadata.file_block_start").alias(BLOCK),
+        F.monotonically_increasing_id().alias(ROW),
+        F.from_json("value", schema, {"mode": "FAILFAST"}).alias("_json"),  # parsed once per line
     )
-    # Line numbers: rows are consecutive ids inside a file block; blocks follow each other by offset.
-    blocks = lines.groupBy("_block").agg(F.count("*").alias("_n"), F.min("_id").alias("_first"))
-    before = Window.orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
-    blocks = blocks.select("_block", "_first", F.coalesce(F.sum("_n").over(before), F.lit(0)).alias("_start"))
-    numbered = lines.join(F.broadcast(blocks), "_block")
-    parsed = F.from_json("value", schema, {"mode": "FAILFAST"})
-    columns = [(F.col("_id") - F.col("_first") + F.col("_start")).alias(LINE)]
+    columns = [BLOCK, ROW]
     for c in table.columns:
-        columns.append(parsed[c.name].alias(_raw(c.name)))
+        text = F.col("_json")[c.name]
+        columns.append(text.alias(_raw(c.name)))
         if c.type in (*INTEGRAL, *SCALE):
-            columns.append(F.col("value").contains(f'"{c.name}":"').alias(_quoted(c.name)))
-    return numbered.select(*columns)
+            # Only a number ending in 0 may read differently as a double (raw_text): was it a string?
+            quoted = F.col("value").contains(f'"{c.name}":"')
+            columns.append(F.when(text.endswith("0"), quoted).alias(_quoted(c.name)))
+    return lines.select(*columns)
+
+
+def numbered(frame: DataFrame) -> DataFrame:
+    """``frame`` with the raw line number of each row in place of its block and row id: ids are consecutive
+    inside a file block, and blocks follow each other by offset."""
+    blocks = frame.groupBy(BLOCK).agg(F.count("*").alias("_n"), F.min(ROW).alias("_first"))
+    before = Window.orderBy(BLOCK).rowsBetween(Window.unboundedPreceding, -1)
+    start = F.coalesce(F.sum("_n").over(before), F.lit(0))
+    blocks = blocks.select(BLOCK, (start - F.col("_first")).alias("_shift")).localCheckpoint()
+    line = (F.col(ROW) + F.col("_shift")).alias(LINE)
+    return frame.join(F.broadcast(blocks), BLOCK).select(
+        line, *(c for c in frame.columns if c not in (BLOCK, ROW))
+    )
 
 
 def _raw(name: str) -> str:
@@ -181,8 +192,8 @@ def _quoted(name: str) -> str:
     return f"_quoted_{name}"
 
 
-def _present(name: str) -> str:
-    return f"_present_{name}"
+def _valid(name: str) -> str:
+    return f"_valid_{name}"
 
 
 def _fixed(name: str) -> str:
@@ -251,7 +262,7 @@ def _sum_money(value: Column | str) -> Column:
 
 def _strip(text: Column) -> Column:
     """Leading and trailing white space removed."""
-    return F.regexp_replace(text, f"^{SPACE}+|{SPACE}+\\z", "")
+    return F.trim(text, F.lit(WHITESPACE))
 
 
 def _compensated_sum(value: str) -> Column:
@@ -263,7 +274,7 @@ def _compensated_sum(value: str) -> Column:
         y = term["v"] - acc["c"]
         return F.struct((acc["s"] + y).alias("s"), ((acc["s"] + y) - acc["s"] - y).alias("c"))
 
-    return F.aggregate(F.array_sort(F.collect_list(present)), start, step, lambda acc: acc["s"])
+    return F.aggregate(F.sort_array(F.collect_list(present)), start, step, lambda acc: acc["s"])
 
 
 def normalise_space(text: Column) -> Column:
@@ -295,67 +306,84 @@ def _java(pattern: str) -> str:
     return pattern[:-1] + "\\z" if pattern.endswith("$") else pattern
 
 
-def _clean_column(table: s.Table, column: s.Column, as_of: int) -> Cell:
-    """The cleaned cell of one column."""
-    raw, present = F.col(_raw(column.name)), F.col(_present(column.name))
-    cell = Cell(present, F.lit(None).cast("string"))
-
-    def rule(check: str) -> str:
-        return _rule_id(table, column.name, check)
-
-    if not column.nullable:
-        cell.blame(present.isNull(), rule(r.NOT_NULL))
-    cell.blame(present.isNull() & raw.isNotNull(), rule(r.NOT_NULL))
-    if column.type in (*INTEGRAL, *SCALE):
-        ok = present.rlike(INTEGER if column.type in INTEGRAL else NUMBER)
-        cell.invalidate(~ok, rule(r.NUMERIC))
-        number = cell.value.cast("double")
-        cell.value = (
-            number.cast("long") if column.type in INTEGRAL else _arrow_round(number, SCALE[column.type])
-        )
-        if column.minimum is not None or column.maximum is not None:
-            low = column.minimum if column.minimum is not None else float("-inf")
-            high = column.maximum if column.maximum is not None else float("inf")
-            outside = (cell.value < low) | (cell.value > high)
-            cell.invalidate(outside, rule(r.RANGE))
-    elif column.type == s.TIMESTAMP:
-        _timestamp(cell, present, rule, as_of)
-    elif column.type == s.CATEGORY:
-        valid = present.isin(list(column.categories))
-        suspect = ~valid & present.isNotNull()
-        cell.blame(suspect, rule(r.IN_SET))
-        fixed = closest_value(F.col(_fixed(column.name)), column.categories)
-        cell.value = F.when(suspect, fixed).otherwise(present)
-    elif column.type == s.TEXT:
-        fixed = _case(normalise_space(present), column.case)
-        cell.blame(fixed != present, rule(r.CANONICAL_TEXT))
-        cell.value = fixed
-    else:  # email, phone and codes: normalise, then the pattern decides
-        pattern = _java(column.pattern)
-        valid = present.rlike(pattern)
-        cell.blame(~valid & present.isNotNull(), rule(r.PATTERN))
-        fixed = _case(_strip(present), column.case)
-        if column.type == s.PHONE:
-            fixed = F.regexp_replace(F.regexp_replace(fixed, PHONE_NOISE, ""), "^00", "+")
-        repaired = F.when(fixed.rlike(pattern), fixed)
-        cell.value = F.when(_true(~valid) & present.isNotNull(), repaired).otherwise(present)
-    return cell
-
-
-def _timestamp(cell: Cell, text: Column, rule: Callable[[str], str], as_of: int) -> None:
-    """ISO text of a real date and time, as C strptime reads it: fields in range (seconds up to 61, rolled
-    over), and a day that exists in its month."""
-    shaped = text.rlike(ISO)
-    part = [F.regexp_extract(text, ISO, i).cast("int") for i in range(1, 7)]
-    year, month, day, hour, minute, second = part
+def _epoch(text: Column) -> Column:
+    """Seconds since the epoch of ISO text of a real date and time, as C strptime reads it: fields in range
+    (seconds up to 61, rolled over), and a day that exists in its month. Null for any other text. Most
+    such text casts to a timestamp directly; the arithmetic decides the rest."""
+    fields = [F.substring(text, start, size).cast("int") for start, size in FIELDS]
+    year, month, day, hour, minute, second = fields
     in_range = month.between(1, 12) & day.between(1, 31) & (hour <= 23) & (minute <= 59) & (second <= 61)
     days = F.unix_date(F.date_add(F.make_date(year, month, F.lit(1)), day - 1))
     epoch = days.cast("long") * 86400 + hour * 3600 + minute * 60 + second
     stamp = F.timestamp_seconds(epoch)
-    real = shaped & in_range & (F.month(stamp) == month) & (F.dayofmonth(stamp) == day)
-    cell.invalidate(~_true(real), rule(r.TIMESTAMP))
-    cell.value = F.when(cell.value.isNotNull(), stamp)
-    cell.invalidate(F.unix_seconds(cell.value) > as_of, rule(r.NOT_FUTURE))
+    real = in_range & (F.month(stamp) == month) & (F.dayofmonth(stamp) == day)
+    return F.when(text.rlike(ISO), F.coalesce(F.unix_seconds(text.cast("timestamp")), F.when(real, epoch)))
+
+
+def _valid_value(column: s.Column) -> Column:
+    """The typed value of a raw text that is valid as written (else null): what most cells take, cheaply.
+    Numbers and timestamps are checked for range and time later; epoch seconds stand for timestamps."""
+    raw = F.col(_raw(column.name))
+    if column.type in INTEGRAL:
+        return F.when(raw.rlike(INTEGER), raw.cast("double").cast("long"))
+    if column.type in SCALE:
+        return F.when(raw.rlike(NUMBER), _arrow_round(raw.cast("double"), SCALE[column.type]))
+    if column.type == s.TIMESTAMP:
+        return _epoch(raw)
+    if column.type == s.CATEGORY:
+        return F.when(raw.isin(list(column.categories)), raw)
+    if column.type == s.TEXT:
+        return F.when((_fixed_text(column, raw) == raw) & (raw != ""), raw)
+    return F.when(raw.rlike(_java(column.pattern)), raw)
+
+
+def _fixed_text(column: s.Column, raw: Column) -> Column | None:
+    """The normalised text a value that is not valid as written is repaired from (None: not repaired)."""
+    if column.type in (s.CATEGORY, s.TEXT):
+        return _case(normalise_space(raw), column.case)
+    if column.type in (s.EMAIL, s.PHONE, s.CODE):
+        fixed = _case(_strip(raw), column.case)
+        if column.type == s.PHONE:
+            fixed = F.regexp_replace(F.regexp_replace(fixed, PHONE_NOISE, ""), "^00", "+")
+        return fixed
+    return None
+
+
+def _clean_column(table: s.Table, column: s.Column, as_of: int) -> tuple[Column, Column]:
+    """The cleaned value and issue of one column, from its raw text and its valid and fixed steps: a valid
+    value stays (numbers out of range and timestamps in the future aside); a blank one is null; any other is
+    repaired where its type allows, else nulled; the issue names the rule the raw value broke."""
+    raw, valid = F.col(_raw(column.name)), F.col(_valid(column.name))
+    value, issue, repaired = valid, F.lit(None).cast("string"), F.lit(None)
+
+    def rule(check: str) -> Column:
+        return F.lit(_rule_id(table, column.name, check))
+
+    if column.type in (*INTEGRAL, *SCALE):
+        broken = r.NUMERIC
+        if column.minimum is not None or column.maximum is not None:
+            low = column.minimum if column.minimum is not None else float("-inf")
+            high = column.maximum if column.maximum is not None else float("inf")
+            outside = (valid < low) | (valid > high)
+            value, issue = F.when(~outside, valid), F.when(outside, rule(r.RANGE))
+    elif column.type == s.TIMESTAMP:
+        broken = r.TIMESTAMP
+        future = valid > as_of
+        value, issue = F.when(~future, F.timestamp_seconds(valid)), F.when(future, rule(r.NOT_FUTURE))
+    elif column.type == s.CATEGORY:
+        broken, repaired = r.IN_SET, closest_value(F.col(_fixed(column.name)), column.categories)
+    elif column.type == s.TEXT:
+        broken, repaired = r.CANONICAL_TEXT, F.col(_fixed(column.name))
+    else:  # email, phone and codes: normalised, then the pattern decides
+        fixed = F.col(_fixed(column.name))
+        broken, repaired = r.PATTERN, F.when(fixed.rlike(_java(column.pattern)), fixed)
+    ok, blank = valid.isNotNull(), _strip(raw) == ""
+    missing = F.lit(None).cast("string") if column.nullable else rule(r.NOT_NULL)
+    value = F.when(ok, value).when(raw.isNull() | blank, F.lit(None)).otherwise(repaired)
+    issue = (
+        F.when(ok, issue).when(raw.isNull(), missing).when(blank, rule(r.NOT_NULL)).otherwise(rule(broken))
+    )
+    return value, issue
 
 
 def closest_value(text: Column, allowed: tuple[str, ...]) -> Column:
@@ -373,31 +401,82 @@ def closest_value(text: Column, allowed: tuple[str, ...]) -> Column:
     return F.when(text.isin(list(allowed)), text).when(count == 1, only)
 
 
-def clean_table(spark: SparkSession, root: Path, manifest: dict, table: s.Table, as_of: int) -> DataFrame:
-    """Pass 1 and the key duplicates: raw text, typed clean values, issues, and which rows repeat a key."""
+def clean_table(
+    spark: SparkSession, root: Path, manifest: dict, table: s.Table, as_of: int, staging: Path
+) -> DataFrame:
+    """Pass 1, staged as Parquet (the raw JSON is parsed once), then line numbers and the key duplicates:
+    raw text, typed clean values, issues, and which rows repeat a key."""
     raw = read_raw(spark, root, manifest, table)
-    kept = [LINE, *(_raw(c.name) for c in table.columns)]
-    kept += [_quoted(c.name) for c in table.columns if c.type in (*INTEGRAL, *SCALE)]
     # Named steps, so later expressions refer to a column instead of repeating its expression.
-    present = {
-        _present(c.name): F.when(_strip(F.col(_raw(c.name))) != "", F.col(_raw(c.name)))
-        for c in table.columns
-    }
-    raw = raw.withColumns(present)
-    fixed = {
-        _fixed(c.name): _case(normalise_space(F.col(_present(c.name))), c.case)
-        for c in table.columns
-        if c.type == s.CATEGORY
-    }
-    raw = raw.withColumns(fixed)
-    columns = [F.col(name) for name in kept]
-    for column in table.columns:
-        cell = _clean_column(table, column, as_of)
-        columns += [cell.value.alias(column.name), cell.issue.alias(_issue(column.name))]
-    frame = raw.select(*columns)
-    key = F.col(table.key)
-    first = F.row_number().over(Window.partitionBy(table.key).orderBy(LINE)) == 1
-    return frame.withColumns({DUP: key.isNotNull() & ~first, REJECT: F.lit(None).cast("string")})
+    steps = {}
+    for c in table.columns:
+        valid, fixed = _valid_value(c), _fixed_text(c, F.col(_raw(c.name)))
+        steps[_valid(c.name)] = valid
+        if fixed is not None:
+            steps[_fixed(c.name)] = F.when(valid.isNull(), fixed)
+    cells = {c.name: _clean_column(table, c, as_of) for c in table.columns}
+    # Only quarantine reads the raw text again: it is kept for rows that can still be rejected, those missing
+    # a required value (later passes fill values, never empty them) or referencing a parent in the job.
+    checked = any(c.is_required and c.references in manifest["tables"] for c in table.columns)
+    missing = [cells[c.name][0].isNull() for c in table.columns if c.is_required]
+    rejectable = F.lit(True) if checked else reduce(lambda a, b: a | b, missing)
+    columns = [F.col(BLOCK), F.col(ROW)]
+    for c in table.columns:
+        columns.append(F.when(rejectable, F.col(_raw(c.name))).alias(_raw(c.name)))
+        if c.type in (*INTEGRAL, *SCALE):
+            columns.append(F.when(rejectable, F.col(_quoted(c.name))).alias(_quoted(c.name)))
+    for name, (value, issue) in cells.items():
+        columns += [value.alias(name), issue.alias(_issue(name))]
+    frame = numbered(_stage(raw.withColumns(steps).select(*columns), staging / "cells" / table.name))
+    return _mark_repeats(frame, [table.key], F.lit(True), DUP).withColumn(REJECT, F.lit(None).cast("string"))
+
+
+@contextlib.contextmanager
+def _setting(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """A session setting changed for the work inside the block."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def _stage(frame: DataFrame, path: Path) -> DataFrame:
+    """``frame`` computed once into Parquet under ``path``, and read back from there."""
+    _parquet(frame.write, path)
+    return frame.sparkSession.read.parquet(str(path))
+
+
+def _parquet(writer: DataFrameWriter, path: Path) -> None:
+    """Spark's Parquet parts, read back once or twice: plain encoding (dictionaries cost more than they
+    save), in row groups the driver can stream."""
+    options = {"parquet.enable.dictionary": "false", "parquet.block.size": PART_BYTES}
+    writer.mode("overwrite").options(**options).parquet(str(path))
+
+
+def _mark_repeats(frame: DataFrame, key: list[str], among: Column, flag: str) -> DataFrame:
+    """Set ``flag`` on rows (among those where ``among`` holds and the key is complete) whose key an earlier
+    line holds; keep it where it is already set. Only the repeated keys, with their first line, are kept
+    aside, and joined back to every row without moving the rows."""
+    candidate = _true(among) & reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in key])
+    firsts = (
+        frame.where(candidate)
+        .groupBy(*key)
+        .agg(F.count(F.lit(1)).alias("_n"), F.min(LINE).alias("_first_line"))
+        .where(F.col("_n") > 1)
+        .drop("_n")
+    )
+    # Keys are nearly all distinct: aggregating before the shuffle would not shrink it.
+    with _setting(frame.sparkSession, "spark.sql.execution.bypassPartialAggregation", "true"):
+        firsts = firsts.localCheckpoint()
+    repeat = candidate & _true(F.col(LINE) != F.col("_first_line"))
+    previous = F.col(flag) if flag in frame.columns else F.lit(False)
+    joined = frame.join(F.broadcast(firsts), key, "left")
+    return joined.select(*(c for c in frame.columns if c != flag), (previous | repeat).alias(flag))
 
 
 # COMMAND ----------
@@ -473,8 +552,10 @@ def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
         owner.alias("_owner"),
         F.last(known, ignorenulls=True).over(by_id.rowsBetween(Window.unboundedPreceding, 0)).alias("_ffill"),
         F.first(known, ignorenulls=True).over(after).alias("_bfill"),
-        F.first(F.when(known.isNotNull(), line), ignorenulls=True).over(after).alias("_next_line"),
-    ).persist(KEEP)
+        F.first(F.when(known.isNotNull(), F.coalesce(line, F.lit(0))), ignorenulls=True)
+        .over(after)
+        .alias("_next_line"),
+    )
     lost = frame.where(F.col("_owner").isNull())
     # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and a
     # lost item cannot belong to the order after it when that order's next known line is its line 1.
@@ -596,16 +677,16 @@ def _reject(mask: Column, rule_id: Column) -> Column:
     return F.when(_true(mask) & _alive(), rule_id).otherwise(F.col(REJECT))
 
 
-def settle(frame: DataFrame, table: s.Table, done: dict[str, DataFrame]) -> DataFrame:
-    """Reject incomplete rows and orphans, and mark business-key duplicates."""
+def settle(frame: DataFrame, table: s.Table, done: dict[str, DataFrame], staging: Path) -> DataFrame:
+    """Reject incomplete rows and orphans, and mark business-key duplicates. A table checked against its
+    parents (``done``: their silver) is staged after the checks: both of its outputs read them once."""
     for column in table.columns:
         if column.is_required:
             not_null = F.lit(_rule_id(table, column.name, r.NOT_NULL))
             cause = F.coalesce(F.col(_issue(column.name)), not_null)
             frame = frame.withColumn(REJECT, _reject(F.col(column.name).isNull(), cause))
-    for column in table.columns:
-        if column.type != s.FK or column.references not in done:
-            continue
+    parents = [c for c in table.columns if c.type == s.FK and c.references in done]
+    for column in parents:
         parent_key = s.TABLES[column.references].key
         keys = done[column.references].select(F.col(parent_key).alias("_parent")).distinct()
         frame = frame.join(keys, F.col(column.name) == F.col("_parent"), "left")
@@ -618,51 +699,50 @@ def settle(frame: DataFrame, table: s.Table, done: dict[str, DataFrame]) -> Data
         else:
             frame = frame.withColumn(REJECT, _reject(orphan, F.lit(rule_id)))
         frame = frame.drop("_parent")
+    if parents:
+        frame = _stage(frame, staging / "settled" / table.name)
     key = list(table.business_key)
     if key != [table.key]:
-        candidate = _alive() & reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in key])
-        frame = frame.withColumn("_candidate", candidate)
-        rank = F.row_number().over(Window.partitionBy("_candidate", *key).orderBy(LINE))
-        frame = frame.withColumn(DUP, F.col(DUP) | (F.col("_candidate") & (rank > 1))).drop("_candidate")
+        frame = _mark_repeats(frame, key, _alive(), DUP)
     return frame
 
 
-def silver_of(frame: DataFrame, table: s.Table) -> DataFrame:
-    """Live rows: typed values, the raw line, and the rules repaired or nulled in the row."""
-    joined = F.concat_ws(";", *(F.col(_issue(c.name)) for c in table.columns))
-    return frame.where(_alive()).select(*table.column_names, LINE, F.when(joined != "", joined).alias(ISSUES))
+def outputs_of(frame: DataFrame, table: s.Table) -> DataFrame:
+    """Both outputs in one frame, duplicates left out, ``OUTPUT`` naming each row's: live rows with their
+    typed values and the rules repaired or nulled in the row (silver); rejected rows with their raw text, in
+    the ``_raw_`` columns, and the rejecting rule (quarantine). Both keep the raw line."""
+    alive = _alive()
+    issues = F.concat_ws(";", *(F.col(_issue(c.name)) for c in table.columns))
+    silver = [F.when(alive, F.col(name)).alias(name) for name in table.column_names]
+    silver.append(F.when(alive & (issues != ""), issues).alias(ISSUES))
+    quarantine = [F.when(~alive, raw_text(c)).alias(_raw(c.name)) for c in table.columns]
+    output = F.when(alive, F.lit("silver")).otherwise(F.lit("quarantine")).alias(OUTPUT)
+    kept = frame.where(alive | F.col(REJECT).isNotNull())
+    return kept.select(*silver, *quarantine, LINE, F.col(REJECT).alias(RULE), output)
 
 
-def quarantine_of(frame: DataFrame, table: s.Table) -> DataFrame:
-    """Rejected rows as raw text, with their line and the rejecting rule."""
-    return frame.where(F.col(REJECT).isNotNull()).select(
-        *(raw_text(c).alias(c.name) for c in table.columns), LINE, F.col(REJECT).alias(RULE)
-    )
-
-
-def clean(
-    spark: SparkSession, root: Path, manifest: dict
-) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
-    """Silver and quarantine frames of every raw table of the job, parents first."""
+def clean(spark: SparkSession, root: Path, manifest: dict, staging: Path) -> dict[str, DataFrame]:
+    """Passes 1 and 2 over every raw table of the job, parents first. A table repaired from another one is
+    staged: settling it, publishing both of its outputs and the repairs after it read the repair once."""
     as_of = _as_of(manifest)
-    names = [name for name in ORDER if name in manifest["tables"]]
-    frames = {name: clean_table(spark, root, manifest, s.TABLES[name], as_of).persist(KEEP) for name in names}
+    frames = {
+        name: clean_table(spark, root, manifest, s.TABLES[name], as_of, staging)
+        for name in s.TABLE_NAMES
+        if name in manifest["tables"]
+    }
     if "order_items" in frames:
-        frames["order_items"] = repair_items(frames["order_items"]).persist(KEEP)
+        frames["order_items"] = repair_items(frames["order_items"])
     if "orders" in frames:
-        frames["orders"] = repair_orders(frames).persist(KEEP)
+        frames["orders"] = repair_orders(frames)
+        if frames.keys() & {"customers", "payments", "order_items"}:
+            frames["orders"] = _stage(frames["orders"], staging / "repaired" / "orders")
     if "payments" in frames and "orders" in frames:
-        frames["payments"] = repair_payments(frames["payments"], frames["orders"]).persist(KEEP)
+        repaired = repair_payments(frames["payments"], frames["orders"])
+        frames["payments"] = _stage(repaired, staging / "repaired" / "payments")
     if "returns" in frames and "order_items" in frames:
-        frames["returns"] = repair_returns(frames["returns"], frames["order_items"]).persist(KEEP)
-    silver: dict[str, DataFrame] = {}
-    quarantine: dict[str, DataFrame] = {}
-    for name in names:
-        table = s.TABLES[name]
-        settled = settle(frames[name], table, silver).persist(KEEP)
-        silver[name] = silver_of(settled, table)
-        quarantine[name] = quarantine_of(settled, table)
-    return silver, quarantine
+        repaired = repair_returns(frames["returns"], frames["order_items"])
+        frames["returns"] = _stage(repaired, staging / "repaired" / "returns")
+    return frames
 
 
 # COMMAND ----------
@@ -864,37 +944,55 @@ def quarantine_schema(table: s.Table) -> pa.Schema:
 def publish(frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path) -> int:
     """Write ``frame`` as one Parquet file at ``root/path``; returns its row count."""
     parts = staging / path
-    frame.write.mode("overwrite").option("parquet.block.size", PART_BYTES).parquet(str(parts))
-    target = root / path
+    _parquet(frame.write, parts)
+    return _assemble(parts, root / path, schema, schema.names)
+
+
+def publish_table(
+    frame: DataFrame, table: s.Table, root: Path, silver_path: str, quarantine_path: str, staging: Path
+) -> tuple[int, int]:
+    """Write a settled table's silver and quarantine files from one Spark write of both; returns their row
+    counts."""
+    parts = staging / "outputs" / table.name
+    _parquet(outputs_of(frame, table).write.partitionBy(OUTPUT), parts)
+    silver = silver_schema(table)
+    rows_out = _assemble(parts / f"{OUTPUT}=silver", root / silver_path, silver, silver.names)
+    raw = [*(_raw(c.name) for c in table.columns), LINE, RULE]
+    held = _assemble(parts / f"{OUTPUT}=quarantine", root / quarantine_path, quarantine_schema(table), raw)
+    return rows_out, held
+
+
+def _assemble(parts: Path, target: Path, schema: pa.Schema, columns: list[str]) -> int:
+    """Stream the Parquet parts under ``parts`` (their ``columns``, named and typed as ``schema``) into one
+    file at ``target``, then drop the parts; returns the row count."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.tmp")
     rows = 0
     with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
         for part in sorted(parts.glob("part-*.parquet")):
-            source = pq.ParquetFile(part)
-            for group in range(source.num_row_groups):
-                batch = source.read_row_group(group, columns=schema.names)
-                writer.write_table(batch.select(schema.names).cast(schema))
+            for batch in pq.ParquetFile(part).iter_batches(BATCH_ROWS, columns=columns):
+                writer.write_batch(batch.select(columns).rename_columns(schema.names).cast(schema))
                 rows += batch.num_rows
     os.replace(temp, target)
-    shutil.rmtree(parts)
+    shutil.rmtree(parts, ignore_errors=True)
     return rows
 
 
 def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id: str) -> dict:
-    """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs."""
+    """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs. Each
+    table is settled against its parents' published silver, and gold is built from the published silver."""
     _configure(spark)
     manifest = read_manifest(root, user, parent_id)
     staging = root / "tmp" / "spark" / paths.check_job_id(job_id)
-    silver, quarantine = clean(spark, root, manifest)
     result: dict = {"tables": {}, "silver": {}, "quarantine": {}, "gold": {}}
+    silver: dict[str, DataFrame] = {}
     try:
-        for name, frame in silver.items():
+        for name, frame in clean(spark, root, manifest, staging).items():
             table = s.TABLES[name]
+            settled = settle(frame, table, silver, staging)
             silver_path = paths.silver_table(user, parent_id, job_id, name)
             quarantine_path = paths.quarantine_table(user, parent_id, job_id, name)
-            rows_out = publish(frame, root, silver_path, silver_schema(table), staging)
-            held = publish(quarantine[name], root, quarantine_path, quarantine_schema(table), staging)
+            rows_out, held = publish_table(settled, table, root, silver_path, quarantine_path, staging)
             rows_in = manifest["tables"][name]["rows"]
             result["tables"][name] = {
                 "rows_in": rows_in,
@@ -903,6 +1001,7 @@ def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id
                 "duplicates_removed": rows_in - rows_out - held,
             }
             result["silver"][name], result["quarantine"][name] = silver_path, quarantine_path
+            silver[name] = spark.read.parquet(str(root / silver_path))
         for name, frame in build_gold(silver).items():
             gold_path = paths.gold_table(user, parent_id, job_id, name)
             publish(frame, root, gold_path, AGGREGATES[name][2], staging)
@@ -911,7 +1010,6 @@ def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.removedirs(staging.parent)  # the staging folders, while no other job uses them
-        spark.catalog.clearCache()
     return result
 
 
@@ -930,7 +1028,7 @@ def _parameters(argv: Iterable[str] | None = None) -> dict[str, str]:
     parser = argparse.ArgumentParser(description="Clean one generated job with Spark.")
     for name in PARAMETERS:
         parser.add_argument(f"--{name}", required=True)
-    parser.add_argument("--driver_memory", default="1g")
+    parser.add_argument("--driver_memory", default=DRIVER_MEMORY)
     return vars(parser.parse_args(list(argv) if argv is not None else None))
 
 
@@ -939,9 +1037,7 @@ def main(argv: Iterable[str] | None = None) -> dict:
     params = _parameters(argv)
     read_manifest(Path(params["lake_root"]), params["user"], params["parent_job_id"])  # before Spark starts
     on_cluster = "dbutils" in globals()
-    spark = (
-        SparkSession.builder.getOrCreate() if on_cluster else local_session(params.get("driver_memory", "1g"))
-    )
+    spark = SparkSession.builder.getOrCreate() if on_cluster else local_session(params["driver_memory"])
     result = clean_job(
         spark, Path(params["lake_root"]), params["user"], params["parent_job_id"], params["job_id"]
     )

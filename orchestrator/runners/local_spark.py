@@ -39,6 +39,7 @@ from orchestrator.storage import Storage, paths
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
 DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
+DRIVER_MEMORY = "4g"  # the notebook's default: local Spark's driver is also its executor
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class LocalSparkConfig:
 
     lake_root: Path
     runs_dir: Path
-    driver_memory: str = "1g"
+    driver_memory: str = DRIVER_MEMORY
     python: str = field(default=sys.executable)
 
     @classmethod
@@ -60,7 +61,7 @@ class LocalSparkConfig:
         return cls(
             lake_root=settings.data_dir,
             runs_dir=settings.state_dir / "spark-runs",
-            driver_memory=lookup(DRIVER_MEMORY_ENV, "1g"),
+            driver_memory=lookup(DRIVER_MEMORY_ENV, DRIVER_MEMORY),
         )
 
 
