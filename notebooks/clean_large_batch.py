@@ -21,6 +21,7 @@ script (spark-submit or python) they are command-line options, and a local Spark
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import hashlib
 import json
@@ -85,6 +86,8 @@ def local_session(driver_memory: str = DRIVER_MEMORY, parallelism: int = 2) -> S
     repository = str(Path(s.__file__).resolve().parents[2])
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (repository, os.environ.get("PYTHONPATH")) if p)
     scratch = Path(tempfile.mkdtemp(prefix="spark-"))
+    # Registered before the session exists, so it runs after Spark's own exit handler has stopped it.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     return (
         SparkSession.builder.master(f"local[{parallelism}]")
         .appName("clean_large_batch")
