@@ -13,7 +13,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m orchestrator.serve
+	$(BIN)/streamlit run app.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

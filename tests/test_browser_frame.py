@@ -1,4 +1,4 @@
-"""The frame in a real headless Chromium as `make run` starts it: first run, login, cookie, logout revocation.
+"""The frame in a real headless Chromium against `streamlit run`: first run, login, cookie, logout revocation.
 
 Needs the Debian packages chromium and chromium-driver and the playwright Python package (its own browser
 download is not used). Screenshots land in test-output/ for a person to look at.
@@ -63,7 +63,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(data / "no-secrets.toml"))
-    command = [sys.executable, "-m", "orchestrator.serve", "--server.port", str(port)]
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     command += ["--server.fileWatcherType", "none"]  # edits elsewhere in the tree must not disturb the run
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

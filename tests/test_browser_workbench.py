@@ -67,7 +67,7 @@ def workbench(tmp_path_factory) -> Iterator[dict]:
         )
 
     port = _free_port()
-    command = [sys.executable, "-m", "orchestrator.serve", "--server.port", str(port)]
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     command += ["--server.fileWatcherType", "none"]
     started = time.perf_counter()
