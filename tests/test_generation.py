@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -282,3 +285,25 @@ def test_user_names_cannot_escape_the_lake(data_dir, user):
         generate(GenerationSpec(rows=10), user)
     assert not (data_dir / "raw").exists()
     assert get_settings().data_dir == data_dir.resolve()
+
+
+def test_value_pools_are_the_same_in_every_process():
+    """A seed gives the same pools (and so the same data) whatever Python's hash seed: Faker's it_IT cities
+    come from a set, whose order changes from one process to the next."""
+    script = (
+        "import json, sys; from orchestrator.generation import pools; "
+        "json.dump({loc: pools._build_locale_pool(loc, 7) for loc in pools.LOCALES}, sys.stdout)"
+    )
+    built = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2)
+    ]
+    first, second = (json.loads(pool) for pool in built)
+    assert first["it_IT"]["city"] and first == second

@@ -79,8 +79,17 @@ def _unique(values: list[str], keep) -> list[str]:
     return [v for v in dict.fromkeys(values) if keep(v)]
 
 
+def _stable_order(fake: Faker) -> None:
+    """Faker's it_IT address provider lists its cities from a set, so their order (and so the cities a seed
+    draws) changes with Python's hash seed from one process to the next; sorted, a seed draws the same."""
+    for provider in fake.factories[0].providers:
+        if isinstance(getattr(provider, "cities", None), list):
+            provider.cities = sorted(provider.cities)
+
+
 def _build_locale_pool(locale: str, seed: int) -> dict[str, list[str]]:
     fake = Faker(locale)
+    _stable_order(fake)
     fake.seed_instance(seed)
     draw = range(POOL_SIZE * 3)
     firsts = _unique([fake.first_name() for _ in draw], lambda v: _keep_name(v) and ascii_slug(v))
