@@ -52,8 +52,11 @@ def _changed(cells: Cells, dirty: pa.Array) -> Result:
     return dirty, np.asarray(pc.not_equal(cells.fragments, dirty).fill_null(True))
 
 
-def _case(value: str, case: str | None) -> str:
-    return {"lower": value.lower(), "upper": value.upper(), "title": value.title()}.get(case, value)
+CASES = {"lower": np.strings.lower, "upper": np.strings.upper, "title": np.strings.title}
+
+
+def _case(values: np.ndarray, case: str | None) -> np.ndarray:
+    return CASES[case](values) if case in CASES else values
 
 
 def _retry(
@@ -145,11 +148,11 @@ def typo(cells: Cells) -> Result:
         return _slice(t, 0, p) + letters[cells.stream.integers(i, 26, lane + 50)] + _slice(t, p + 1)
 
     def repairable(candidates: np.ndarray, originals: np.ndarray) -> np.ndarray:
-        """A typo counts only if exactly one allowed value, the original, is one edit away."""
-        pairs = zip(candidates, originals, strict=True)
-        return np.array(
-            [closest_value(_case(c, cells.column.case), canonical) == o for c, o in pairs], dtype=bool
-        )
+        """A typo counts only if exactly one allowed value, the original, is one edit away (looked up once
+        per distinct candidate: typos of a few categories repeat)."""
+        distinct, inverse = np.unique(_case(candidates, cells.column.case), return_inverse=True)
+        repaired = np.array([closest_value(value, canonical) for value in distinct.tolist()], dtype=object)
+        return repaired[inverse] == originals.astype(object)
 
     return _retry(cells, [swap, drop, double, replace], accept=repairable)
 
