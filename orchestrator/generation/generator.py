@@ -203,12 +203,14 @@ class _Dirtier:
             rates = np.array([self.spec.rate(name, k) for k in kinds])
             if not kinds or rates.sum() == 0:
                 continue
-            pick = np.searchsorted(
-                np.cumsum(rates), self.world.stream(name, column.name, "error").uniform(idx), "right"
-            )
+            # A row is dirtied by the kind its draw falls on; most draws fall past every kind (clean cells).
+            cumulative = np.cumsum(rates)
+            draw = self.world.stream(name, column.name, "error").uniform(idx)
+            hit = np.flatnonzero(draw < cumulative[-1])
+            pick = np.searchsorted(cumulative, draw[hit], "right")
             changed_rows, changed_values = [], []
             for j, kind in enumerate(kinds):
-                rows = np.flatnonzero(pick == j)
+                rows = hit[pick == j]
                 if len(rows) == 0:
                     continue
                 cells = Cells(
