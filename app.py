@@ -137,7 +137,7 @@ def _first_admin_view(store: UserStore) -> None:
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
-    # Shown on every run until a login succeeds: the cookie component reruns the page right after a logout.
+    # Kept (not popped) until a login succeeds, so any rerun of the login page still shows it.
     if notice := st.session_state.get(_NOTICE):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
