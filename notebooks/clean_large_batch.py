@@ -35,6 +35,7 @@ from functools import reduce
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession, Window
 from pyspark.sql import functions as F
@@ -121,6 +122,9 @@ def _configure(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.maxPlanStringLength", "8192")  # plans are deep; their text need not be
     spark.conf.set("spark.sql.ansi.enabled", "false")
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    # A JSON number read as text prints as its double, as the small path reads it, not as written (Spark 4
+    # copies the written text by default; Spark 3 always printed the double).
+    spark.conf.set("spark.sql.json.enableExactStringParsing", "false")
 
 
 # COMMAND ----------
@@ -149,7 +153,9 @@ def _as_of(manifest: dict) -> int:
 
 def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) -> DataFrame:
     """One raw table, checked against the manifest's checksum: raw text per column, and where its line lies
-    (its file block and row id; ``numbered`` turns them into the line number)."""
+    (its file block and row id; ``numbered`` turns them into the line number). Every value is read as text
+    the way the small path reads it: strings as written, a JSON number as its double prints (``0.00`` reads
+    ``0.0``; see ``_configure``)."""
     info = manifest["tables"][table.name]
     local = root / info["raw_path"]
     if not local.is_file() or _sha256(local) != info["sha256"]:
@@ -157,21 +163,12 @@ def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) ->
             f"{info['raw_path']} changed since it was generated (checksum differs from the manifest)"
         )
     schema = T.StructType([T.StructField(c.name, T.StringType()) for c in table.columns])
-    lines = spark.read.text(str(local)).select(
-        "value",
+    lines = spark.read.schema(schema).option("mode", "FAILFAST").json(str(local))
+    return lines.select(
         F.col("_metadata.file_block_start").alias(BLOCK),
         F.monotonically_increasing_id().alias(ROW),
-        F.from_json("value", schema, {"mode": "FAILFAST"}).alias("_json"),  # parsed once per line
+        *(F.col(c.name).alias(_raw(c.name)) for c in table.columns),
     )
-    columns = [BLOCK, ROW]
-    for c in table.columns:
-        text = F.col("_json")[c.name]
-        columns.append(text.alias(_raw(c.name)))
-        if c.type in (*INTEGRAL, *SCALE):
-            # Only a number ending in 0 may read differently as a double (raw_text): was it a string?
-            quoted = F.col("value").contains(f'"{c.name}":"')
-            columns.append(F.when(text.endswith("0"), quoted).alias(_quoted(c.name)))
-    return lines.select(*columns)
 
 
 def numbered(frame: DataFrame) -> DataFrame:
@@ -191,10 +188,6 @@ def _raw(name: str) -> str:
     return f"_raw_{name}"
 
 
-def _quoted(name: str) -> str:
-    return f"_quoted_{name}"
-
-
 def _valid(name: str) -> str:
     return f"_valid_{name}"
 
@@ -205,16 +198,6 @@ def _fixed(name: str) -> str:
 
 def _issue(name: str) -> str:
     return f"_issue_{name}"
-
-
-def raw_text(column: s.Column) -> Column:
-    """The raw value as the small path reads it: a JSON number with a fraction is shown as the shortest
-    decimal of its double (``0.00`` reads ``0.0``), text as written."""
-    raw = F.col(_raw(column.name))
-    if column.type not in (*INTEGRAL, *SCALE):
-        return raw
-    fraction = ~F.col(_quoted(column.name)) & raw.rlike(r"^-?[0-9]+\.[0-9]+\z")
-    return F.when(fraction, F.regexp_replace(raw, r"(\.[0-9]*?[0-9])0+\z", "$1")).otherwise(raw)
 
 
 # COMMAND ----------
@@ -268,18 +251,6 @@ def _strip(text: Column) -> Column:
     return F.trim(text, F.lit(WHITESPACE))
 
 
-def _compensated_sum(value: str) -> Column:
-    """The small path's group sum, where the exact double matters: Kahan-compensated, rows in raw order."""
-    present = F.when(F.col(value).isNotNull(), F.struct(LINE, F.col(value).alias("v")))
-    start = F.struct(F.lit(0.0).alias("s"), F.lit(0.0).alias("c"))
-
-    def step(acc: Column, term: Column) -> Column:
-        y = term["v"] - acc["c"]
-        return F.struct((acc["s"] + y).alias("s"), ((acc["s"] + y) - acc["s"] - y).alias("c"))
-
-    return F.aggregate(F.sort_array(F.collect_list(present)), start, step, lambda acc: acc["s"])
-
-
 def normalise_space(text: Column) -> Column:
     """Trim, and collapse inner runs of whitespace to one space."""
     trimmed = _strip(text)
@@ -289,8 +260,6 @@ def normalise_space(text: Column) -> Column:
 
 @F.pandas_udf(T.StringType())
 def _title(text):  # pandas Series of str -> Series; Arrow's title case, word boundaries included
-    import pyarrow.compute as pc
-
     return pc.utf8_title(pa.array(text, pa.string())).to_pandas()
 
 
@@ -426,8 +395,6 @@ def clean_table(
     columns = [F.col(BLOCK), F.col(ROW)]
     for c in table.columns:
         columns.append(F.when(rejectable, F.col(_raw(c.name))).alias(_raw(c.name)))
-        if c.type in (*INTEGRAL, *SCALE):
-            columns.append(F.when(rejectable, F.col(_quoted(c.name))).alias(_quoted(c.name)))
     for name, (value, issue) in cells.items():
         columns += [value.alias(name), issue.alias(_issue(name))]
     frame = numbered(_stage(raw.withColumns(steps).select(*columns), staging / "cells" / table.name))
@@ -718,7 +685,7 @@ def outputs_of(frame: DataFrame, table: s.Table) -> DataFrame:
     issues = F.concat_ws(";", *(F.col(_issue(c.name)) for c in table.columns))
     silver = [F.when(alive, F.col(name)).alias(name) for name in table.column_names]
     silver.append(F.when(alive & (issues != ""), issues).alias(ISSUES))
-    quarantine = [F.when(~alive, raw_text(c)).alias(_raw(c.name)) for c in table.columns]
+    quarantine = [F.when(~alive, F.col(_raw(c.name))).alias(_raw(c.name)) for c in table.columns]
     output = F.when(alive, F.lit("silver")).otherwise(F.lit("quarantine")).alias(OUTPUT)
     kept = frame.where(alive | F.col(REJECT).isNotNull())
     return kept.select(*silver, *quarantine, LINE, F.col(REJECT).alias(RULE), output)
@@ -764,10 +731,13 @@ def _money(*names: str) -> dict[str, Column]:
 def daily_revenue(silver: dict[str, DataFrame]) -> DataFrame:
     sales = _sales(silver)
     net = F.col("total_amount") - F.coalesce(F.col("discount_amount"), F.lit(0.0))
-    out = sales.groupBy(F.date_format("order_ts", "yyyy-MM-dd").alias("day")).agg(
+    out = sales.groupBy(F.to_date("order_ts").alias("_date")).agg(
         F.count(F.lit(1)).alias("orders"),
         _sum_money("total_amount").alias("gross_revenue"),
         _sum_money(net).alias("net_revenue"),
+    )
+    out = out.select(
+        F.date_format("_date", "yyyy-MM-dd").alias("day"), "orders", "gross_revenue", "net_revenue"
     )
     return out.withColumns(_money("gross_revenue", "net_revenue")).orderBy("day")
 
@@ -793,13 +763,14 @@ def customer_lifetime_value(silver: dict[str, DataFrame]) -> DataFrame:
         .groupBy("customer_id")
         .agg(
             F.count(F.lit(1)).alias("orders"),
-            _compensated_sum("total_amount").alias("revenue"),  # divided below, then rounded
+            _sum_money("total_amount").alias("revenue"),
             F.min("order_ts").alias("first_order"),
             F.max("order_ts").alias("last_order"),
         )
     )
+    out = out.withColumns(_money("revenue"))
     out = out.withColumn("average_order_value", F.col("revenue") / F.col("orders"))
-    return out.withColumns(_money("revenue", "average_order_value")).orderBy("customer_id")
+    return out.withColumns(_money("average_order_value")).orderBy("customer_id")
 
 
 def return_rate(silver: dict[str, DataFrame]) -> DataFrame:
@@ -948,7 +919,7 @@ def publish(frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging:
     """Write ``frame`` as one Parquet file at ``root/path``; returns its row count."""
     parts = staging / path
     _parquet(frame.write, parts)
-    return _assemble(parts, root / path, schema, schema.names)
+    return _assemble(parts, {path: (root / path, schema, schema.names)})[path]
 
 
 def publish_table(
@@ -957,26 +928,43 @@ def publish_table(
     """Write a settled table's silver and quarantine files from one Spark write of both; returns their row
     counts."""
     parts = staging / "outputs" / table.name
-    _parquet(outputs_of(frame, table).write.partitionBy(OUTPUT), parts)
+    _parquet(outputs_of(frame, table).write, parts)  # not partitioned: Spark would sort every row by output
     silver = silver_schema(table)
-    rows_out = _assemble(parts / f"{OUTPUT}=silver", root / silver_path, silver, silver.names)
     raw = [*(_raw(c.name) for c in table.columns), LINE, RULE]
-    held = _assemble(parts / f"{OUTPUT}=quarantine", root / quarantine_path, quarantine_schema(table), raw)
-    return rows_out, held
+    rows = _assemble(
+        parts,
+        {
+            "silver": (root / silver_path, silver, silver.names),
+            "quarantine": (root / quarantine_path, quarantine_schema(table), raw),
+        },
+    )
+    return rows["silver"], rows["quarantine"]
 
 
-def _assemble(parts: Path, target: Path, schema: pa.Schema, columns: list[str]) -> int:
-    """Stream the Parquet parts under ``parts`` (their ``columns``, named and typed as ``schema``) into one
-    file at ``target``, then drop the parts; returns the row count."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp")
-    rows = 0
-    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
+def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]) -> dict[str, int]:
+    """Stream the Parquet parts under ``parts`` into one file per target, then drop the parts; returns each
+    target's row count. A target is its file, its schema and the parts' columns it takes (named and typed
+    as the schema). Several targets share the parts: each row goes to the one its ``OUTPUT`` names."""
+    split = len(targets) > 1
+    read = sorted({c for _, _, columns in targets.values() for c in columns} | ({OUTPUT} if split else set()))
+    temps = {key: target.with_name(f".{target.name}.tmp") for key, (target, _, _) in targets.items()}
+    rows = dict.fromkeys(targets, 0)
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for key, (target, schema, _) in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writers[key] = stack.enter_context(pq.ParquetWriter(temps[key], schema, compression="zstd"))
         for part in sorted(parts.glob("part-*.parquet")):
-            for batch in pq.ParquetFile(part).iter_batches(BATCH_ROWS, columns=columns):
-                writer.write_batch(batch.select(columns).rename_columns(schema.names).cast(schema))
-                rows += batch.num_rows
-    os.replace(temp, target)
+            for batch in pq.ParquetFile(part).iter_batches(BATCH_ROWS, columns=read):
+                for key, (_, schema, columns) in targets.items():
+                    taken = batch.filter(pc.equal(batch.column(OUTPUT), key)) if split else batch
+                    if taken.num_rows:
+                        writers[key].write_batch(
+                            taken.select(columns).rename_columns(schema.names).cast(schema)
+                        )
+                        rows[key] += taken.num_rows
+    for key, (target, _, _) in targets.items():
+        os.replace(temps[key], target)
     shutil.rmtree(parts, ignore_errors=True)
     return rows
 

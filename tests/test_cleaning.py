@@ -201,6 +201,12 @@ def test_gold_aggregates_add_up_to_silver(cleaned):
     assert gold["daily_revenue"]["gross_revenue"].sum() == pytest.approx(
         sales["total_amount"].sum(), abs=0.05
     )
+    # Each customer's row agrees with silver in cents, and its average with its own revenue and orders.
+    clv = gold["customer_lifetime_value"].set_index("customer_id")
+    cents = (sales["total_amount"] * 100).round().astype("int64").groupby(sales["customer_id"]).sum()
+    assert ((clv["revenue"] * 100).round().astype("int64") == cents.reindex(clv.index)).all()
+    exact = clv["revenue"].to_numpy(float) / clv["orders"].to_numpy(float)
+    assert (abs(clv["average_order_value"].to_numpy(float) - exact) <= 0.005 + 1e-9).all()
     funnel = gold["conversion_funnel"].set_index("stage")["sessions"]
     assert funnel["product_view"] >= funnel["add_to_cart"] >= funnel["checkout"] >= funnel["purchase"] > 0
     assert set(gold) == {

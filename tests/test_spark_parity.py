@@ -183,3 +183,26 @@ def test_typo_repair_matches_the_rule_spec(notebook, spark):
             )
             want = {v: r.closest_value(v, column.categories) for v in variants}
             assert got == want, f"{table.name}.{column.name}"
+
+
+def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path):
+    """A JSON number reads as its double prints (10.50 reads 10.5), a string as written ("10.50" stays),
+    in both engines: quarantine shows what the small path shows."""
+    lines = [
+        '{"order_id": 1, "customer_id": "7", "discount_amount": 10.50, "total_amount": "10.50"}',
+        '{"order_id": 2.0, "customer_id": 70, "discount_amount": 0.00, "total_amount": 1e5}',
+        '{"order_id": "3", "customer_id": null, "discount_amount": -0.0, "total_amount": " 12.30 "}',
+        '{"order_id": 4, "status": true, "currency": 12, "discount_amount": "N/A", "total_amount": 99.90}',
+    ]
+    path = "raw/alice/g-hand/orders.jsonl"
+    raw = tmp_path / path
+    raw.parent.mkdir(parents=True)
+    raw.write_text("\n".join(lines) + "\n")
+    manifest = {"tables": {"orders": {"raw_path": path, "sha256": notebook._sha256(raw), "rows": len(lines)}}}
+    table = s.TABLES["orders"]
+    notebook._configure(spark)  # as clean_job does
+    spark_rows = notebook.read_raw(spark, tmp_path, manifest, table).orderBy(notebook.ROW).collect()
+    got = {c.name: [row[f"_raw_{c.name}"] for row in spark_rows] for c in table.columns}
+    want = read_raw(LocalLake(tmp_path), manifest)["orders"].to_pydict()
+    assert got == want
+    assert got["discount_amount"][:3] == ["10.5", "0.0", "-0.0"] and got["total_amount"][0] == "10.50"

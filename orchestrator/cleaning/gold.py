@@ -47,8 +47,10 @@ def customer_lifetime_value(silver: Silver) -> pd.DataFrame:
         first_order=("order_ts", "min"),
         last_order=("order_ts", "max"),
     )
+    # The average follows from the revenue as shown (in cents), so each row's figures agree with each other.
+    out = _money(out, ["revenue"])
     out["average_order_value"] = out["revenue"] / out["orders"]
-    return _money(out, ["revenue", "average_order_value"]).sort_values("customer_id", ignore_index=True)
+    return _money(out, ["average_order_value"]).sort_values("customer_id", ignore_index=True)
 
 
 def return_rate(silver: Silver) -> pd.DataFrame:
