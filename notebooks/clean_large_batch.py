@@ -55,7 +55,6 @@ INTEGER = r"^-?[0-9]+(\.0+)?\z"
 ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\z"
 FIELDS = ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))  # year to second in ISO text: start, size
 SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
-CENTS = "decimal(28,2)"
 INTEGRAL = (s.ID, s.FK, s.INT)
 # Unicode white space as Arrow's utf8_trim_whitespace sees it.
 WHITESPACE = (
@@ -66,7 +65,7 @@ WHITESPACE = (
 RUN_OF_SPACE = "[\\t\\n\\f\\r ]+"  # what RE2's \s+ matches: runs collapse to one space
 PHONE_NOISE = "[\\t\\n\\f\\r \\-()]"
 PART_BYTES = 16 << 20  # Parquet row groups Spark writes
-BATCH_ROWS = 1 << 17  # rows the driver streams at a time from Spark's parts into an output file
+BATCH_ROWS = 1 << 16  # rows the driver streams at a time from Spark's parts into an output file
 DRIVER_MEMORY = "4g"  # local Spark's heap: enough for 5M orders
 
 # COMMAND ----------
@@ -241,9 +240,10 @@ def _arrow_round(value: Column, decimals: int) -> Column:
 
 
 def _sum_money(value: Column | str) -> Column:
-    """An exact sum of money (cents), as the nearest double: as the small path's compensated sum gives."""
+    """An exact sum of money, as the nearest double: as the small path's compensated sum gives. Values are
+    whole cents (silver rounds money), summed as integers."""
     column = F.col(value) if isinstance(value, str) else value
-    return F.sum(column.cast(CENTS)).cast("double")
+    return F.sum(F.rint(column * 100).cast("long")) / 100
 
 
 def _strip(text: Column) -> Column:
