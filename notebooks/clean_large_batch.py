@@ -10,7 +10,8 @@ de-duplication. Each output is one Parquet file at its medallion path with the s
 Each raw table is parsed once, and its first pass staged as Parquet; later steps read that back (only the
 columns they need). Duplicates are found without moving rows: which line holds a key first is decided on
 narrow columns, and only the repeated keys are kept aside and broadcast back. A table's silver and
-quarantine come from one Spark write; children and gold read the published silver.
+quarantine come from one Spark write, which the driver splits into the two files; children and gold read
+the published silver.
 
 On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root); run as a
 script (spark-submit or python) they are command-line options, and a local Spark session is started.
@@ -30,6 +31,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import reduce
 from pathlib import Path
@@ -915,36 +917,43 @@ def quarantine_schema(table: s.Table) -> pa.Schema:
     )
 
 
-def publish(frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path) -> int:
-    """Write ``frame`` as one Parquet file at ``root/path``; returns its row count."""
+def publish(
+    frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path, driver: Executor
+) -> Future[dict[str, int]]:
+    """Write ``frame``'s parts with Spark; ``driver`` assembles them into one Parquet file at ``root/path``
+    (the future's row count)."""
     parts = staging / path
     _parquet(frame.write, parts)
-    return _assemble(parts, {path: (root / path, schema, schema.names)})[path]
+    return driver.submit(_assemble, parts, {path: (root / path, schema, schema.names)})
 
 
 def publish_table(
-    frame: DataFrame, table: s.Table, root: Path, silver_path: str, quarantine_path: str, staging: Path
-) -> tuple[int, int]:
-    """Write a settled table's silver and quarantine files from one Spark write of both; returns their row
-    counts."""
+    frame: DataFrame,
+    table: s.Table,
+    root: Path,
+    paths_out: dict[str, str],
+    staging: Path,
+    driver: Executor,
+) -> tuple[DataFrame, Future[dict[str, int]]]:
+    """Write a settled table's silver and quarantine parts in one Spark write; ``driver`` assembles them into
+    the files at ``paths_out["silver"]`` and ``paths_out["quarantine"]`` (the future's row counts). Returns
+    the silver rows as Spark reads them back from the parts, for the children and gold."""
     parts = staging / "outputs" / table.name
     _parquet(outputs_of(frame, table).write, parts)  # not partitioned: Spark would sort every row by output
     silver = silver_schema(table)
     raw = [*(_raw(c.name) for c in table.columns), LINE, RULE]
-    rows = _assemble(
-        parts,
-        {
-            "silver": (root / silver_path, silver, silver.names),
-            "quarantine": (root / quarantine_path, quarantine_schema(table), raw),
-        },
-    )
-    return rows["silver"], rows["quarantine"]
+    targets = {
+        "silver": (root / paths_out["silver"], silver, silver.names),
+        "quarantine": (root / paths_out["quarantine"], quarantine_schema(table), raw),
+    }
+    rows = frame.sparkSession.read.parquet(str(parts)).where(F.col(OUTPUT) == "silver")
+    return rows.select(*silver.names), driver.submit(_assemble, parts, targets)
 
 
 def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]) -> dict[str, int]:
-    """Stream the Parquet parts under ``parts`` into one file per target, then drop the parts; returns each
-    target's row count. A target is its file, its schema and the parts' columns it takes (named and typed
-    as the schema). Several targets share the parts: each row goes to the one its ``OUTPUT`` names."""
+    """Stream the Parquet parts under ``parts`` into one file per target; returns each target's row count. A
+    target is its file, its schema and the parts' columns it takes (named and typed as the schema). Several
+    targets share the parts: each row goes to the one its ``OUTPUT`` names."""
     split = len(targets) > 1
     read = sorted({c for _, _, columns in targets.values() for c in columns} | ({OUTPUT} if split else set()))
     temps = {key: target.with_name(f".{target.name}.tmp") for key, (target, _, _) in targets.items()}
@@ -965,38 +974,45 @@ def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]
                         rows[key] += taken.num_rows
     for key, (target, _, _) in targets.items():
         os.replace(temps[key], target)
-    shutil.rmtree(parts, ignore_errors=True)
     return rows
 
 
 def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id: str) -> dict:
     """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs. Each
-    table is settled against its parents' published silver, and gold is built from the published silver."""
+    table is settled against its parents' silver, and gold is built from the silver, as Spark wrote them:
+    the driver assembles each output file while Spark goes on."""
     _configure(spark)
     manifest = read_manifest(root, user, parent_id)
     staging = root / "tmp" / "spark" / paths.check_job_id(job_id)
     result: dict = {"tables": {}, "silver": {}, "quarantine": {}, "gold": {}}
     silver: dict[str, DataFrame] = {}
     try:
-        for name, frame in clean(spark, root, manifest, staging).items():
-            table = s.TABLES[name]
-            settled = settle(frame, table, silver, staging)
-            silver_path = paths.silver_table(user, parent_id, job_id, name)
-            quarantine_path = paths.quarantine_table(user, parent_id, job_id, name)
-            rows_out, held = publish_table(settled, table, root, silver_path, quarantine_path, staging)
-            rows_in = manifest["tables"][name]["rows"]
-            result["tables"][name] = {
-                "rows_in": rows_in,
-                "rows_out": rows_out,
-                "quarantined": held,
-                "duplicates_removed": rows_in - rows_out - held,
-            }
-            result["silver"][name], result["quarantine"][name] = silver_path, quarantine_path
-            silver[name] = spark.read.parquet(str(root / silver_path))
-        for name, frame in build_gold(silver).items():
-            gold_path = paths.gold_table(user, parent_id, job_id, name)
-            publish(frame, root, gold_path, AGGREGATES[name][2], staging)
-            result["gold"][name] = gold_path
+        with ThreadPoolExecutor(1) as driver:
+            assembled = {}
+            for name, frame in clean(spark, root, manifest, staging).items():
+                table = s.TABLES[name]
+                settled = settle(frame, table, silver, staging)
+                result["silver"][name] = paths.silver_table(user, parent_id, job_id, name)
+                result["quarantine"][name] = paths.quarantine_table(user, parent_id, job_id, name)
+                paths_out = {kind: result[kind][name] for kind in ("silver", "quarantine")}
+                silver[name], assembled[name] = publish_table(
+                    settled, table, root, paths_out, staging, driver
+                )
+            for name, frame in build_gold(silver).items():
+                result["gold"][name] = paths.gold_table(user, parent_id, job_id, name)
+                assembled[name] = publish(
+                    frame, root, result["gold"][name], AGGREGATES[name][2], staging, driver
+                )
+            for name in result["silver"]:
+                rows, rows_in = assembled[name].result(), manifest["tables"][name]["rows"]
+                result["tables"][name] = {
+                    "rows_in": rows_in,
+                    "rows_out": rows["silver"],
+                    "quarantined": rows["quarantine"],
+                    "duplicates_removed": rows_in - rows["silver"] - rows["quarantine"],
+                }
+            for future in assembled.values():
+                future.result()  # raises what an assembly raised
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
