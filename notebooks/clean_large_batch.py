@@ -10,8 +10,8 @@ de-duplication. Each output is one Parquet file at its medallion path with the s
 Each raw table is parsed once, and its first pass staged as Parquet; later steps read that back (only the
 columns they need). Duplicates are found without moving rows: which line holds a key first is decided on
 narrow columns, and only the repeated keys are kept aside and broadcast back. A table's silver and
-quarantine come from one Spark write, which the driver splits into the two files; children and gold read
-the published silver.
+quarantine come from one Spark write, which the driver splits into the two files while Spark goes on;
+children and gold read the silver rows of that write.
 
 On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root); run as a
 script (spark-submit or python) they are command-line options, and a local Spark session is started.
@@ -129,7 +129,7 @@ def _configure(spark: SparkSession) -> None:
 
 
 # COMMAND ----------
-# Reading raw: every value as text, where its line lies, and whether a number was written as a string.
+# Reading raw: every value as text, and where its line lies.
 
 
 def _sha256(path: Path) -> str:
@@ -651,7 +651,8 @@ def _reject(mask: Column, rule_id: Column) -> Column:
 
 def settle(frame: DataFrame, table: s.Table, done: dict[str, DataFrame], staging: Path) -> DataFrame:
     """Reject incomplete rows and orphans, and mark business-key duplicates. A table checked against its
-    parents (``done``: their silver) is staged after the checks: both of its outputs read them once."""
+    parents (``done``: their silver) is staged after the checks: the business-key check and the outputs read
+    them once."""
     for column in table.columns:
         if column.is_required:
             not_null = F.lit(_rule_id(table, column.name, r.NOT_NULL))
@@ -921,7 +922,7 @@ def publish(
     frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path, driver: Executor
 ) -> Future[dict[str, int]]:
     """Write ``frame``'s parts with Spark; ``driver`` assembles them into one Parquet file at ``root/path``
-    (the future's row count)."""
+    (the future's row count, keyed by ``path``)."""
     parts = staging / path
     _parquet(frame.write, parts)
     return driver.submit(_assemble, parts, {path: (root / path, schema, schema.names)})

@@ -39,7 +39,6 @@ from orchestrator.storage import Storage, paths
 REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
 DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
-DRIVER_MEMORY = "4g"  # the notebook's default: local Spark's driver is also its executor
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class LocalSparkConfig:
 
     lake_root: Path
     runs_dir: Path
-    driver_memory: str = DRIVER_MEMORY
+    driver_memory: str = ""  # empty: the notebook's default
     python: str = field(default=sys.executable)
 
     @classmethod
@@ -61,7 +60,7 @@ class LocalSparkConfig:
         return cls(
             lake_root=settings.data_dir,
             runs_dir=settings.state_dir / "spark-runs",
-            driver_memory=lookup(DRIVER_MEMORY_ENV, DRIVER_MEMORY),
+            driver_memory=lookup(DRIVER_MEMORY_ENV),
         )
 
 
@@ -86,11 +85,9 @@ class LocalSparkRunner:
         """Start the notebook in its own process group, its output going to the run's log."""
         cfg = self.config
         run_id = f"{request.job_id}-{uuid.uuid4().hex[:8]}"
-        parameters = {
-            "lake_root": str(cfg.lake_root),
-            "driver_memory": cfg.driver_memory,
-            **request.run_parameters(),
-        }
+        parameters = {"lake_root": str(cfg.lake_root), **request.run_parameters()}
+        if cfg.driver_memory:
+            parameters["driver_memory"] = cfg.driver_memory
         command = [cfg.python, str(NOTEBOOK)]
         for key, value in parameters.items():
             command += [f"--{key}", value]
