@@ -7,11 +7,12 @@ order totals from three witnesses, payments, refunds, orders placed before signu
 quarantine of rows missing a required value and parent-first reference checks; business-key
 de-duplication. Each output is one Parquet file at its medallion path with the small path's Arrow types.
 
-Each raw table is parsed once, and its first pass staged as Parquet; later steps read that back (only the
-columns they need). Duplicates are found without moving rows: which line holds a key first is decided on
-narrow columns, and only the repeated keys are kept aside and broadcast back. A table's silver and
-quarantine come from one Spark write, which the driver splits into the two files while Spark goes on;
-children and gold read the silver rows of that write.
+Each raw table is parsed once by Spark's JSON reader. The first pass is the small path's own column
+cleaning (orchestrator.cleaning.columns) run on Arrow batches in Spark's Python workers, which stage its
+cells as Parquet themselves; later steps read that back (only the columns they need). Duplicates are found
+without moving rows: which line holds a key first is decided on narrow columns, and only the repeated keys
+are kept aside and broadcast back. A table's silver and quarantine come from one Spark write, which the
+driver splits into the two files while Spark goes on; children and gold read the silver rows of that write.
 
 On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root); run as a
 script (spark-submit or python) they are command-line options, and a local Spark session is started.
@@ -25,6 +26,7 @@ import argparse
 import atexit
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -36,6 +38,7 @@ from datetime import datetime
 from functools import reduce
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -44,6 +47,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from orchestrator import rules as r
+from orchestrator.cleaning.columns import as_mask, clean_column
 from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation import schema as s
 from orchestrator.storage import paths
@@ -52,21 +56,9 @@ LINE, ISSUES, RULE = "_raw_line", "_issues", "_rule"
 DUP, REJECT = "_duplicate", "_reject"
 BLOCK, ROW = "_block", "_row"  # where a raw line lies: its file block, and its row id in the scan
 OUTPUT = "_output"  # silver or quarantine: the output a settled row goes to
-NUMBER = r"^-?[0-9]+(\.[0-9]+)?\z"
-INTEGER = r"^-?[0-9]+(\.0+)?\z"
-ISO = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\z"
-FIELDS = ((1, 4), (6, 2), (9, 2), (12, 2), (15, 2), (18, 2))  # year to second in ISO text: start, size
-SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
-INTEGRAL = (s.ID, s.FK, s.INT)
-# Unicode white space as Arrow's utf8_trim_whitespace sees it.
-WHITESPACE = (
-    "\t\n\x0b\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
-    + "".join(map(chr, range(0x2000, 0x200B)))
-    + "\u2028\u2029\u202f\u205f\u3000"
-)
-RUN_OF_SPACE = "[\\t\\n\\f\\r ]+"  # what RE2's \s+ matches: runs collapse to one space
-PHONE_NOISE = "[\\t\\n\\f\\r \\-()]"
 PART_BYTES = 16 << 20  # Parquet row groups Spark writes
+ARROW_ROWS = 1 << 16  # raw lines per Arrow batch sent to a Python worker
+STAGE_ROWS = 1 << 17  # rows per row group of the staged cells a Python worker writes
 BATCH_ROWS = 1 << 16  # rows the driver streams at a time from Spark's parts into an output file
 DRIVER_MEMORY = "4g"  # local Spark's heap: enough for 5M orders
 
@@ -126,6 +118,10 @@ def _configure(spark: SparkSession) -> None:
     # A JSON number read as text prints as its double, as the small path reads it, not as written (Spark 4
     # copies the written text by default; Spark 3 always printed the double).
     spark.conf.set("spark.sql.json.enableExactStringParsing", "false")
+    # Pass 1 hands raw lines to Python workers in Arrow batches of this many rows; with no byte limit Spark
+    # does not measure the batch after every row (2**31 - 1 means none).
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_ROWS))
+    spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", str(2**31 - 1))
 
 
 # COMMAND ----------
@@ -154,9 +150,9 @@ def _as_of(manifest: dict) -> int:
 
 def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) -> DataFrame:
     """One raw table, checked against the manifest's checksum: raw text per column, and where its line lies
-    (its file block and row id; ``numbered`` turns them into the line number). Every value is read as text
-    the way the small path reads it: strings as written, a JSON number as its double prints (``0.00`` reads
-    ``0.0``; see ``_configure``)."""
+    (its file block and row id; ``numbered`` turns them into the line number from the rows per block that
+    pass 1 counts). Every value is read as text the way the small path reads it: strings as written, a JSON
+    number as its double prints (``0.00`` reads ``0.0``; see ``_configure``)."""
     info = manifest["tables"][table.name]
     local = root / info["raw_path"]
     if not local.is_file() or _sha256(local) != info["sha256"]:
@@ -172,29 +168,21 @@ def read_raw(spark: SparkSession, root: Path, manifest: dict, table: s.Table) ->
     )
 
 
-def numbered(frame: DataFrame) -> DataFrame:
-    """``frame`` with the raw line number of each row in place of its block and row id: ids are consecutive
-    inside a file block, and blocks follow each other by offset."""
-    blocks = frame.groupBy(BLOCK).agg(F.count("*").alias("_n"), F.min(ROW).alias("_first"))
-    before = Window.orderBy(BLOCK).rowsBetween(Window.unboundedPreceding, -1)
-    start = F.coalesce(F.sum("_n").over(before), F.lit(0))
-    blocks = blocks.select(BLOCK, (start - F.col("_first")).alias("_shift")).localCheckpoint()
-    line = (F.col(ROW) + F.col("_shift")).alias(LINE)
-    return frame.join(F.broadcast(blocks), BLOCK).select(
-        line, *(c for c in frame.columns if c not in (BLOCK, ROW))
-    )
+def numbered(frame: DataFrame, blocks: list[tuple[int, int, int]]) -> DataFrame:
+    """``frame`` with the raw line number of each row in place of its block and row id. ``blocks`` holds, per
+    file block, its start, its rows and the id of its first row: ids are consecutive inside a block, and
+    blocks follow each other by offset."""
+    shifts, before = [], 0
+    for block, rows, first in sorted(blocks):
+        shifts += [F.lit(block), F.lit(before - first)]
+        before += rows
+    shift = F.element_at(F.create_map(*shifts), F.col(BLOCK)) if shifts else F.lit(0)
+    line = (F.col(ROW) + shift).alias(LINE)
+    return frame.select(line, *(c for c in frame.columns if c not in (BLOCK, ROW)))
 
 
 def _raw(name: str) -> str:
     return f"_raw_{name}"
-
-
-def _valid(name: str) -> str:
-    return f"_valid_{name}"
-
-
-def _fixed(name: str) -> str:
-    return f"_fixed_{name}"
 
 
 def _issue(name: str) -> str:
@@ -202,8 +190,141 @@ def _issue(name: str) -> str:
 
 
 # COMMAND ----------
-# Pass 1: each column on its own. A cell keeps a repaired value or becomes null; its issue names the rule
-# the raw value broke (the first one blamed wins).
+# Pass 1: each column on its own, by the small path's own column cleaning (orchestrator.cleaning.columns) on
+# Arrow batches in Spark's Python workers. A cell keeps a repaired value or becomes null; its issue names the
+# rule the raw value broke (the first one blamed wins).
+
+_SPARK_TYPES = {
+    s.ID: T.LongType(),
+    s.FK: T.LongType(),
+    s.INT: T.LongType(),
+    s.MONEY: T.DoubleType(),
+    s.DECIMAL1: T.DoubleType(),
+    s.TIMESTAMP: T.TimestampType(),
+}
+
+
+def cells_schema(table: s.Table) -> T.StructType:
+    """What pass 1 gives per raw line: where it lies, its raw text, and per column the value and issue."""
+    fields = [T.StructField(BLOCK, T.LongType()), T.StructField(ROW, T.LongType())]
+    fields += [T.StructField(_raw(c.name), T.StringType()) for c in table.columns]
+    for c in table.columns:
+        fields += [
+            T.StructField(c.name, _SPARK_TYPES.get(c.type, T.StringType())),
+            T.StructField(_issue(c.name), T.StringType()),
+        ]
+    return T.StructType(fields)
+
+
+def clean_batch(table: s.Table, batch: pa.RecordBatch, as_of: int, keep_raw: bool) -> pa.RecordBatch:
+    """Pass 1 on one batch of raw lines (``BLOCK``, ``ROW`` and the ``_raw_`` text columns). The raw text is
+    kept only where quarantine may need it: for every row when ``keep_raw``, else for rows missing a required
+    value (later passes fill values, never empty them)."""
+    rows = np.arange(batch.num_rows)
+    cleaned = {c.name: clean_column(table, c, batch.column(_raw(c.name)), as_of) for c in table.columns}
+    keep = np.ones(batch.num_rows, dtype=bool)
+    if not keep_raw:
+        keep[:] = False
+        for c in table.columns:
+            if c.is_required:
+                keep |= as_mask(pc.is_null(cleaned[c.name].values))
+    kept = pa.array(keep)
+    none = pa.scalar(None, pa.string())
+    arrays = [batch.column(BLOCK), batch.column(ROW)]
+    arrays += [pc.if_else(kept, batch.column(_raw(c.name)), none) for c in table.columns]
+    for c in table.columns:
+        values = cleaned[c.name].values
+        if pa.types.is_timestamp(values.type):
+            values = values.cast(pa.timestamp("us", tz="UTC"))  # Spark's timestamps are microseconds
+        arrays += [values, pa.array(cleaned[c.name].issues(rows), pa.string())]
+    return pa.RecordBatch.from_arrays(arrays, names=cells_schema(table).names)
+
+
+BLOCKS = T.StructType([T.StructField(n, T.LongType()) for n in ("block", "rows", "first")])
+
+
+def stage_cells(
+    table: s.Table, batches: Iterable[pa.RecordBatch], as_of: int, keep_raw: bool, folder: Path
+) -> Iterator[pa.RecordBatch]:
+    """Pass 1 over one partition of raw lines, written by this Python worker as one Parquet file in
+    ``folder`` (Arrow's writer: the cells make no round trip through the JVM). Yields, per file block, its
+    start, its rows and the id of its first row (``BLOCKS``), which number the lines. The file is named by
+    the partition's first row id and swapped in whole, so a task run again rewrites the same file."""
+    cleaned = (clean_batch(table, batch, as_of, keep_raw) for batch in batches if batch.num_rows)
+    first = next(cleaned, None)
+    if first is None:
+        return
+    blocks: dict[int, list[int]] = {}  # block start: [rows, first row id]
+    target = folder / f"part-{first.column(ROW)[0].as_py():020d}.parquet"
+    with (
+        _swapped_in(target) as temp,
+        pq.ParquetWriter(temp, first.schema, compression="snappy", use_dictionary=False) as writer,
+    ):
+        for group in _groups(itertools.chain([first], cleaned), STAGE_ROWS):
+            for batch in group:
+                ids = batch.column(ROW).to_numpy()
+                starts, at, rows = np.unique(
+                    batch.column(BLOCK).to_numpy(), return_index=True, return_counts=True
+                )
+                for start, index, n in zip(starts.tolist(), at.tolist(), rows.tolist(), strict=True):
+                    blocks.setdefault(start, [0, int(ids[index])])[0] += n
+            writer.write_table(pa.Table.from_batches(group))
+    starts = sorted(blocks)
+    yield pa.RecordBatch.from_arrays(
+        [
+            pa.array(starts),
+            pa.array([blocks[b][0] for b in starts]),
+            pa.array([blocks[b][1] for b in starts]),
+        ],
+        schema=pa.schema([(f.name, pa.int64()) for f in BLOCKS.fields]),
+    )
+
+
+def _groups(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive batches gathered into groups of at least ``rows`` rows (the last one may hold fewer)."""
+    group: list[pa.RecordBatch] = []
+    for batch in batches:
+        group.append(batch)
+        if sum(b.num_rows for b in group) >= rows:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+@contextlib.contextmanager
+def _swapped_in(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, hidden from Spark's readers by its leading dot; renamed to
+    ``target`` when the block succeeds, removed when it fails."""
+    temp = target.with_name(f".{target.name}.tmp")
+    try:
+        yield temp
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def clean_table(
+    spark: SparkSession, root: Path, manifest: dict, table: s.Table, as_of: int, staging: Path
+) -> DataFrame:
+    """Pass 1, staged as Parquet (the raw JSON is parsed once), then line numbers and the key duplicates:
+    raw text, typed clean values, issues, and which rows repeat a key."""
+    # Rows referencing a parent in the job can be rejected whatever their values: they keep their raw text.
+    keep_raw = any(c.is_required and c.references in manifest["tables"] for c in table.columns)
+    folder = staging / "cells" / table.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from stage_cells(table, batches, as_of, keep_raw, folder)
+
+    blocks = read_raw(spark, root, manifest, table).mapInArrow(stage, BLOCKS).collect()
+    cells = spark.read.schema(cells_schema(table)).parquet(str(folder))
+    frame = numbered(cells, [tuple(row) for row in blocks])
+    return _mark_repeats(frame, [table.key], F.lit(True), DUP).withColumn(REJECT, F.lit(None).cast("string"))
+
+
+# COMMAND ----------
+# Expressions the later passes share.
 
 
 def _rule_id(table: s.Table, column: str, check: str) -> str:
@@ -235,172 +356,11 @@ def round_half_even(value: Column, decimals: int) -> Column:
     return F.rint(value * scale) / scale
 
 
-def _arrow_round(value: Column, decimals: int) -> Column:
-    """Arrow's round: like numpy's, but a value already whole once scaled is returned as it was."""
-    scaled = value * (10.0**decimals)
-    return F.when(scaled == F.floor(scaled), value).otherwise(round_half_even(value, decimals))
-
-
 def _sum_money(value: Column | str) -> Column:
     """An exact sum of money, as the nearest double: as the small path's compensated sum gives. Values are
     whole cents (silver rounds money), summed as integers."""
     column = F.col(value) if isinstance(value, str) else value
     return F.sum(F.rint(column * 100).cast("long")) / 100
-
-
-def _strip(text: Column) -> Column:
-    """Leading and trailing white space removed."""
-    return F.trim(text, F.lit(WHITESPACE))
-
-
-def normalise_space(text: Column) -> Column:
-    """Trim, and collapse inner runs of whitespace to one space."""
-    trimmed = _strip(text)
-    needs = trimmed.contains("  ") | trimmed.rlike("[\\t\\n\\r]")
-    return F.when(needs, F.regexp_replace(trimmed, RUN_OF_SPACE, " ")).otherwise(trimmed)
-
-
-@F.pandas_udf(T.StringType())
-def _title(text):  # pandas Series of str -> Series; Arrow's title case, word boundaries included
-    return pc.utf8_title(pa.array(text, pa.string())).to_pandas()
-
-
-def _case(text: Column, case: str | None) -> Column:
-    if case == "lower":
-        return F.lower(text)
-    if case == "upper":
-        return F.upper(text)
-    if case == "title":
-        return _title(text)
-    return text
-
-
-def _java(pattern: str) -> str:
-    """A schema pattern for Java's regex: ``$`` is the end of the text, as in RE2."""
-    return pattern[:-1] + "\\z" if pattern.endswith("$") else pattern
-
-
-def _epoch(text: Column) -> Column:
-    """Seconds since the epoch of ISO text of a real date and time, as C strptime reads it: fields in range
-    (seconds up to 61, rolled over), and a day that exists in its month. Null for any other text. Most
-    such text casts to a timestamp directly; the arithmetic decides the rest."""
-    fields = [F.substring(text, start, size).cast("int") for start, size in FIELDS]
-    year, month, day, hour, minute, second = fields
-    in_range = month.between(1, 12) & day.between(1, 31) & (hour <= 23) & (minute <= 59) & (second <= 61)
-    days = F.unix_date(F.date_add(F.make_date(year, month, F.lit(1)), day - 1))
-    epoch = days.cast("long") * 86400 + hour * 3600 + minute * 60 + second
-    stamp = F.timestamp_seconds(epoch)
-    real = in_range & (F.month(stamp) == month) & (F.dayofmonth(stamp) == day)
-    return F.when(text.rlike(ISO), F.coalesce(F.unix_seconds(text.cast("timestamp")), F.when(real, epoch)))
-
-
-def _valid_value(column: s.Column) -> Column:
-    """The typed value of a raw text that is valid as written (else null): what most cells take, cheaply.
-    Numbers and timestamps are checked for range and time later; epoch seconds stand for timestamps."""
-    raw = F.col(_raw(column.name))
-    if column.type in INTEGRAL:
-        return F.when(raw.rlike(INTEGER), raw.cast("double").cast("long"))
-    if column.type in SCALE:
-        return F.when(raw.rlike(NUMBER), _arrow_round(raw.cast("double"), SCALE[column.type]))
-    if column.type == s.TIMESTAMP:
-        return _epoch(raw)
-    if column.type == s.CATEGORY:
-        return F.when(raw.isin(list(column.categories)), raw)
-    if column.type == s.TEXT:
-        return F.when((_fixed_text(column, raw) == raw) & (raw != ""), raw)
-    return F.when(raw.rlike(_java(column.pattern)), raw)
-
-
-def _fixed_text(column: s.Column, raw: Column) -> Column | None:
-    """The normalised text a value that is not valid as written is repaired from (None: not repaired)."""
-    if column.type in (s.CATEGORY, s.TEXT):
-        return _case(normalise_space(raw), column.case)
-    if column.type in (s.EMAIL, s.PHONE, s.CODE):
-        fixed = _case(_strip(raw), column.case)
-        if column.type == s.PHONE:
-            fixed = F.regexp_replace(F.regexp_replace(fixed, PHONE_NOISE, ""), "^00", "+")
-        return fixed
-    return None
-
-
-def _clean_column(table: s.Table, column: s.Column, as_of: int) -> tuple[Column, Column]:
-    """The cleaned value and issue of one column, from its raw text and its valid and fixed steps: a valid
-    value stays (numbers out of range and timestamps in the future aside); a blank one is null; any other is
-    repaired where its type allows, else nulled; the issue names the rule the raw value broke."""
-    raw, valid = F.col(_raw(column.name)), F.col(_valid(column.name))
-    value, issue, repaired = valid, F.lit(None).cast("string"), F.lit(None)
-
-    def rule(check: str) -> Column:
-        return F.lit(_rule_id(table, column.name, check))
-
-    if column.type in (*INTEGRAL, *SCALE):
-        broken = r.NUMERIC
-        if column.minimum is not None or column.maximum is not None:
-            low = column.minimum if column.minimum is not None else float("-inf")
-            high = column.maximum if column.maximum is not None else float("inf")
-            outside = (valid < low) | (valid > high)
-            value, issue = F.when(~outside, valid), F.when(outside, rule(r.RANGE))
-    elif column.type == s.TIMESTAMP:
-        broken = r.TIMESTAMP
-        future = valid > as_of
-        value, issue = F.when(~future, F.timestamp_seconds(valid)), F.when(future, rule(r.NOT_FUTURE))
-    elif column.type == s.CATEGORY:
-        broken, repaired = r.IN_SET, closest_value(F.col(_fixed(column.name)), column.categories)
-    elif column.type == s.TEXT:
-        broken, repaired = r.CANONICAL_TEXT, F.col(_fixed(column.name))
-    else:  # email, phone and codes: normalised, then the pattern decides
-        fixed = F.col(_fixed(column.name))
-        broken, repaired = r.PATTERN, F.when(fixed.rlike(_java(column.pattern)), fixed)
-    ok, blank = valid.isNotNull(), _strip(raw) == ""
-    missing = F.lit(None).cast("string") if column.nullable else rule(r.NOT_NULL)
-    value = F.when(ok, value).when(raw.isNull() | blank, F.lit(None)).otherwise(repaired)
-    issue = (
-        F.when(ok, issue).when(raw.isNull(), missing).when(blank, rule(r.NOT_NULL)).otherwise(rule(broken))
-    )
-    return value, issue
-
-
-def closest_value(text: Column, allowed: tuple[str, ...]) -> Column:
-    """rules.closest_value as an expression: the value if allowed, else the one allowed value a single
-    edit away (a letter inserted, dropped or replaced: Levenshtein distance 1; or neighbours swapped)."""
-    near = []
-    for candidate in allowed:
-        swaps = {
-            candidate[:i] + candidate[i + 1] + candidate[i] + candidate[i + 2 :]
-            for i in range(len(candidate) - 1)
-        } - {candidate}
-        near.append((F.levenshtein(text, F.lit(candidate)) == 1) | text.isin(sorted(swaps)))
-    count = reduce(lambda a, b: a + b, [hit.cast("int") for hit in near])
-    only = F.coalesce(*(F.when(hit, F.lit(c)) for hit, c in zip(near, allowed, strict=True)))
-    return F.when(text.isin(list(allowed)), text).when(count == 1, only)
-
-
-def clean_table(
-    spark: SparkSession, root: Path, manifest: dict, table: s.Table, as_of: int, staging: Path
-) -> DataFrame:
-    """Pass 1, staged as Parquet (the raw JSON is parsed once), then line numbers and the key duplicates:
-    raw text, typed clean values, issues, and which rows repeat a key."""
-    raw = read_raw(spark, root, manifest, table)
-    # Named steps, so later expressions refer to a column instead of repeating its expression.
-    steps = {}
-    for c in table.columns:
-        valid, fixed = _valid_value(c), _fixed_text(c, F.col(_raw(c.name)))
-        steps[_valid(c.name)] = valid
-        if fixed is not None:
-            steps[_fixed(c.name)] = F.when(valid.isNull(), fixed)
-    cells = {c.name: _clean_column(table, c, as_of) for c in table.columns}
-    # Only quarantine reads the raw text again: it is kept for rows that can still be rejected, those missing
-    # a required value (later passes fill values, never empty them) or referencing a parent in the job.
-    checked = any(c.is_required and c.references in manifest["tables"] for c in table.columns)
-    missing = [cells[c.name][0].isNull() for c in table.columns if c.is_required]
-    rejectable = F.lit(True) if checked else reduce(lambda a, b: a | b, missing)
-    columns = [F.col(BLOCK), F.col(ROW)]
-    for c in table.columns:
-        columns.append(F.when(rejectable, F.col(_raw(c.name))).alias(_raw(c.name)))
-    for name, (value, issue) in cells.items():
-        columns += [value.alias(name), issue.alias(_issue(name))]
-    frame = numbered(_stage(raw.withColumns(steps).select(*columns), staging / "cells" / table.name))
-    return _mark_repeats(frame, [table.key], F.lit(True), DUP).withColumn(REJECT, F.lit(None).cast("string"))
 
 
 @contextlib.contextmanager
@@ -954,16 +914,20 @@ def publish_table(
 def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]) -> dict[str, int]:
     """Stream the Parquet parts under ``parts`` into one file per target; returns each target's row count. A
     target is its file, its schema and the parts' columns it takes (named and typed as the schema). Several
-    targets share the parts: each row goes to the one its ``OUTPUT`` names."""
+    targets share the parts: each row goes to the one its ``OUTPUT`` names. Only text is dictionary-encoded
+    (numbers and times barely repeat: trying a dictionary on them costs more than it saves)."""
     split = len(targets) > 1
     read = sorted({c for _, _, columns in targets.values() for c in columns} | ({OUTPUT} if split else set()))
-    temps = {key: target.with_name(f".{target.name}.tmp") for key, (target, _, _) in targets.items()}
     rows = dict.fromkeys(targets, 0)
     with contextlib.ExitStack() as stack:
         writers = {}
         for key, (target, schema, _) in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
-            writers[key] = stack.enter_context(pq.ParquetWriter(temps[key], schema, compression="zstd"))
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            temp = stack.enter_context(_swapped_in(target))
+            writers[key] = stack.enter_context(
+                pq.ParquetWriter(temp, schema, compression="zstd", use_dictionary=text)
+            )
         for part in sorted(parts.glob("part-*.parquet")):
             for batch in pq.ParquetFile(part).iter_batches(BATCH_ROWS, columns=read):
                 for key, (_, schema, columns) in targets.items():
@@ -973,8 +937,6 @@ def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]
                             taken.select(columns).rename_columns(schema.names).cast(schema)
                         )
                         rows[key] += taken.num_rows
-    for key, (target, _, _) in targets.items():
-        os.replace(temps[key], target)
     return rows
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -474,3 +475,27 @@ def test_an_order_total_is_not_taken_from_items_whose_completeness_is_unproven()
     }
     orders = engine.clean(raw, as_of=2_000_000_000)["orders"].silver.set_index("order_id")
     assert orders["total_amount"].to_dict() == {1: 59.98, 2: 59.98, 3: 10.0}
+
+
+def test_a_category_typo_is_repaired_only_to_the_one_allowed_value_an_edit_away():
+    """Known answers for the orders' status: letters dropped, doubled, replaced or swapped are repaired;
+    spacing and case are normalised first; anything else (or a value two allowed values are near) is
+    nulled and blamed on the set rule."""
+    table = s.TABLES["orders"]
+    status = next(c for c in table.columns if c.name == "status")
+    cases = {
+        "paid": ("paid", None),
+        "shiped": ("shipped", "orders.status.in_set"),
+        "shippped": ("shipped", "orders.status.in_set"),
+        "delivxred": ("delivered", "orders.status.in_set"),
+        "dleivered": ("delivered", "orders.status.in_set"),
+        "piad": ("paid", "orders.status.in_set"),
+        "  Cancelled ": ("cancelled", "orders.status.in_set"),
+        "zzzz": (None, "orders.status.in_set"),
+        "refunded": (None, "orders.status.in_set"),
+    }
+    cleaned = columns.clean_column(table, status, pa.array(list(cases)), as_of=0)
+    issues = cleaned.issues(np.arange(len(cases)))
+    got = dict(zip(cases, zip(cleaned.values.to_pylist(), issues, strict=True), strict=True))
+    assert got == cases
+    assert r.closest_value("cat", ("bat", "cut")) is None  # two allowed values one edit away: no repair
