@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from orchestrator.errors import InvalidInput
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
 SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
 PROFILES = ("local", "azure")
+SPARK_RUNNERS = ("local", "databricks", "datafactory")  # where the spark engine runs the notebook
 SECRET_NAMES = (
     "ORCHESTRATOR_MYSQL_PASSWORD",
     "ORCHESTRATOR_AZURE_STORAGE_KEY",
@@ -61,6 +63,8 @@ class Settings:
     mysql: MySQLSettings | None = None
     job_store: str = "sqlite"  # where job records live: "sqlite" (state folder) or "mysql"
     azure_storage: AzureStorageSettings | None = None
+    spark_runner: str = "local"  # one of SPARK_RUNNERS
+    cluster_lake_root: str = ""  # the lake's root as a cluster's notebook sees it (databricks, datafactory)
 
     @property
     def state_dir(self) -> Path:
@@ -90,6 +94,24 @@ def lookup(name: str, default: str = "") -> str:
     secrets = _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
     value = secrets.get(name, default)
     return str(value) if value is not None else default
+
+
+class Lookup(Mapping[str, str]):
+    """Every setting by its environment name, as ``lookup`` finds it, for adapters that read their own
+    (the Databricks and Data Factory runners); unset settings are absent."""
+
+    def __getitem__(self, name: str) -> str:
+        value = lookup(name)
+        if not value:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        secrets = _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
+        return iter(sorted(name for name in {*os.environ, *secrets} if lookup(name)))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def secret_status() -> dict[str, bool]:
@@ -170,4 +192,6 @@ def get_settings() -> Settings:
         mysql=_mysql(),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
         azure_storage=_azure_storage(profile),
+        spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
+        cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
     )

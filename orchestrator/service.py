@@ -151,10 +151,18 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
         "should_stop": lambda: store.get(job.job_id).state == CANCELLED,
     }
     if engine == "spark":
-        from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner, run_spark_cleaning
+        from orchestrator.runners import spark_target
+        from orchestrator.runners.local_spark import run_spark_cleaning
 
-        runner = LocalSparkRunner(LocalSparkConfig.from_settings(settings))
-        return run_spark_cleaning(settings, lake, runner, **options)
+        target = spark_target(settings)
+        return run_spark_cleaning(
+            settings,
+            lake,
+            target.runner,
+            parameters=target.parameters,
+            load=not target.loads_outputs,
+            **options,
+        )
     return run_cleaning(settings, lake, **options)
 
 

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from orchestrator.runners import CANCELLED, FAILED, RUNNING, SUCCEEDED
+from tests.fake_cluster import LocalCluster
 from tests.fake_http import RecordedRequest, RecordingServer
 
 API_VERSION = "2018-06-01"
@@ -67,7 +69,15 @@ class StaticToken:
 class FakeDataFactory(RecordingServer):
     """One factory's pipelines; each run GET answers the next scripted status (the last one repeats)."""
 
-    def __init__(self, cert: Path, key: Path, token: str, factory_path: str, pipelines: set[str]) -> None:
+    def __init__(
+        self,
+        cert: Path,
+        key: Path,
+        token: str,
+        factory_path: str,
+        pipelines: set[str],
+        cluster: LocalCluster | None = None,
+    ) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         super().__init__(self._answer, ssl_context=context)
@@ -76,6 +86,7 @@ class FakeDataFactory(RecordingServer):
         self.pipelines = pipelines
         self.force_status: int | None = None  # 401 or 403 for every call
         self.statuses: list[tuple[str, str]] = [("Queued", "")]  # (status, message)
+        self.cluster = cluster  # set: a run's notebook activity runs for real, with the run's parameters
         self._reads: dict[str, int] = {}
         self._cancelled: set[str] = set()
         self._runs_lock = threading.Lock()
@@ -99,6 +110,8 @@ class FakeDataFactory(RecordingServer):
                 run_id = str(uuid.uuid4())
                 with self._runs_lock:
                     self._reads[run_id] = 0
+                if self.cluster is not None:
+                    self.cluster.start(run_id, request.body)
                 return 200, {"runId": run_id}
             case "GET", ["pipelineruns", run_id]:
                 return self._get(run_id)
@@ -106,6 +119,8 @@ class FakeDataFactory(RecordingServer):
                 if run_id not in self._reads:
                     return 404, _error("PipelineRunNotFound", f"Pipeline run {run_id} not found")
                 self._cancelled.add(run_id)
+                if self.cluster is not None and run_id in self.cluster:
+                    self.cluster.cancel(run_id)
                 return 200, None
         return 404, _error("NotFound", f"No route for {request.method} {request.path}")
 
@@ -115,7 +130,13 @@ class FakeDataFactory(RecordingServer):
                 return 404, _error("PipelineRunNotFound", f"Pipeline run {run_id} not found")
             step = min(self._reads[run_id], len(self.statuses) - 1)
             self._reads[run_id] += 1
-        status, message = ("Cancelled", "") if run_id in self._cancelled else self.statuses[step]
+        status, message = self.statuses[step]
+        if self.cluster is not None and run_id in self.cluster:
+            ran = self.cluster.status(run_id)
+            names = {RUNNING: "InProgress", SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELLED: "Cancelled"}
+            status, message = names[ran.state], ran.message
+        if run_id in self._cancelled:
+            status, message = "Cancelled", ""
         return 200, {"runId": run_id, "status": status, "message": message, "isLatest": True}
 
 

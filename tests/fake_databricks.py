@@ -1,10 +1,13 @@
-"""A local Databricks workspace speaking the Jobs API 2.2 subset the runner uses: runs/submit, get, cancel."""
+"""A local Databricks workspace speaking the Jobs API 2.2 subset the runner uses: runs/submit, get, cancel.
+With a cluster, a submitted notebook task runs for real and the run's state follows it."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from orchestrator.runners import CANCELLED, RUNNING, SUCCEEDED
+from tests.fake_cluster import LocalCluster
 from tests.fake_http import RecordedRequest, RecordingServer
 
 API = "/api/2.2/jobs/runs"
@@ -13,8 +16,9 @@ API = "/api/2.2/jobs/runs"
 class FakeDatabricks(RecordingServer):
     """Accepts one bearer token; each runs/get answers the next scripted state (the last one repeats)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, cluster: LocalCluster | None = None) -> None:
         super().__init__(self._answer)
+        self.cluster = cluster
         self.token = token
         self.force_status: int | None = None  # 401 or 403 for every API call
         self.states: list[dict[str, Any]] = [{"life_cycle_state": "PENDING"}]
@@ -35,6 +39,8 @@ class FakeDatabricks(RecordingServer):
             with self._runs_lock:
                 run_id, self._next_id = self._next_id, self._next_id + 1
                 self._runs[run_id] = 0
+            if self.cluster is not None:
+                self.cluster.start(str(run_id), request.body["tasks"][0]["notebook_task"]["base_parameters"])
             return 200, {"run_id": run_id}
         if request.method == "GET" and request.path == f"{API}/get":
             return self._get(int(request.query["run_id"][0]))
@@ -43,6 +49,8 @@ class FakeDatabricks(RecordingServer):
             if run_id not in self._runs:
                 return 400, _no_such_run(run_id)
             self._cancelled.add(run_id)
+            if self.cluster is not None and str(run_id) in self.cluster:
+                self.cluster.cancel(str(run_id))
             return 200, {}
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {request.path}"}
 
@@ -53,6 +61,8 @@ class FakeDatabricks(RecordingServer):
             step = min(self._runs[run_id], len(self.states) - 1)
             self._runs[run_id] += 1
         state = dict(self.states[step])
+        if self.cluster is not None and str(run_id) in self.cluster:
+            state = self._cluster_state(str(run_id))
         if run_id in self._cancelled:
             state = {
                 "life_cycle_state": "TERMINATED",
@@ -69,6 +79,14 @@ class FakeDatabricks(RecordingServer):
                 {"task_key": "clean_large_batch", "run_id": run_id + 1, "state": self.task_states[step]}
             ]
         return 200, run
+
+    def _cluster_state(self, run_id: str) -> dict[str, str]:
+        """The notebook's run as Databricks reports one: running, or terminated with its result."""
+        status = self.cluster.status(run_id)
+        if status.state == RUNNING:
+            return {"life_cycle_state": "RUNNING", "state_message": "In run"}
+        result = {SUCCEEDED: "SUCCESS", CANCELLED: "CANCELED"}.get(status.state, "FAILED")
+        return {"life_cycle_state": "TERMINATED", "result_state": result, "state_message": status.message}
 
 
 def _no_such_run(run_id: int) -> dict[str, str]:

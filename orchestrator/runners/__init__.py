@@ -1,5 +1,12 @@
-"""Where a batch runs: the Runner protocol, its run states and the one polling wait."""
+"""Where a batch runs: the Runner protocol, its run states, the one polling wait, and the runner the settings
+choose for the spark engine."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.config import Lookup, Settings
+from orchestrator.errors import InvalidInput
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
@@ -16,6 +23,43 @@ from orchestrator.runners.base import (
     wait_for,
 )
 
+
+@dataclass(frozen=True)
+class SparkTarget:
+    """Where the spark engine runs the notebook: the runner, the parameters every run of it carries, and
+    whether the run loads the warehouse and the operational database itself."""
+
+    runner: Runner
+    parameters: dict[str, str] = field(default_factory=dict)
+    loads_outputs: bool = False
+
+
+def spark_target(settings: Settings) -> SparkTarget:
+    """The runner ``ORCHESTRATOR_SPARK_RUNNER`` names: local Spark (the embedded default), Databricks, or the
+    Data Factory large-batch pipeline. A cluster's notebook reads the lake at the root that
+    ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a volume or mount of the same storage)."""
+    if settings.spark_runner == "local":
+        from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
+
+        return SparkTarget(LocalSparkRunner(LocalSparkConfig.from_settings(settings)))
+    if not settings.cluster_lake_root:
+        raise InvalidInput(
+            "ORCHESTRATOR_CLUSTER_LAKE_ROOT",
+            f"is not set; the {settings.spark_runner} runner's notebook reads the lake there: set it to the "
+            "lake's root as the cluster sees it, such as /Volumes/main/workbench/lake",
+        )
+    parameters = {"lake_root": settings.cluster_lake_root}
+    if settings.spark_runner == "databricks":
+        from orchestrator.runners.databricks import DatabricksConfig, DatabricksRunner
+
+        return SparkTarget(DatabricksRunner(DatabricksConfig.from_mapping(Lookup())), parameters)
+    from orchestrator.runners.datafactory import LARGE_BATCH, DataFactoryConfig, DataFactoryRunner
+
+    # The large-batch pipeline loads gold into Synapse and silver into MySQL after the notebook (adf/).
+    runner = DataFactoryRunner(DataFactoryConfig.from_mapping(Lookup()), LARGE_BATCH)
+    return SparkTarget(runner, parameters, loads_outputs=True)
+
+
 __all__ = [
     "CANCELLED",
     "FAILED",
@@ -29,5 +73,7 @@ __all__ = [
     "RunTimeout",
     "Runner",
     "RunnerError",
+    "SparkTarget",
+    "spark_target",
     "wait_for",
 ]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,13 +163,17 @@ def run_spark_cleaning(
     stage: Stage | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     poll_seconds: float = 2.0,
+    parameters: Mapping[str, str] | None = None,
+    load: bool = True,
 ) -> CleaningOutcome:
-    """Clean one generated job with the notebook on ``runner``, then load its gold and silver outputs and
-    write the silver manifest last, as the in-process path does."""
+    """Clean one generated job with the notebook on ``runner`` (its run carrying ``parameters`` besides the
+    job's identifiers), then load its gold and silver outputs unless the run loaded them itself (``load``
+    false), and write the silver manifest last, as the in-process path does."""
     stage = stage or (lambda _name, _seconds: None)
     manifest = read_manifest(lake, user, parent_id)
     started = time.perf_counter()
-    status = runner.submit(RunRequest(job_id=job_id, user=user, parent_job_id=parent_id))
+    request = RunRequest(job_id=job_id, user=user, parent_job_id=parent_id, parameters=dict(parameters or {}))
+    status = runner.submit(request)
     while not status.terminal:
         if should_stop():
             runner.cancel(status.run_id)
@@ -183,12 +187,13 @@ def run_spark_cleaning(
     clock = time.perf_counter()
     outcome, silver, gold = read_outputs(lake, manifest, user, parent_id, job_id)
     stage("read_outputs", time.perf_counter() - clock)
-    clock = time.perf_counter()
-    outcome.loaded["warehouse"] = load_gold(settings, user, job_id, gold)
-    stage("load_warehouse", time.perf_counter() - clock)
-    clock = time.perf_counter()
-    outcome.loaded["operational"] = load_silver(settings, user, job_id, silver)
-    stage("load_operational", time.perf_counter() - clock)
+    if load:
+        clock = time.perf_counter()
+        outcome.loaded["warehouse"] = load_gold(settings, user, job_id, gold)
+        stage("load_warehouse", time.perf_counter() - clock)
+        clock = time.perf_counter()
+        outcome.loaded["operational"] = load_silver(settings, user, job_id, silver)
+        stage("load_operational", time.perf_counter() - clock)
     record = _manifest(manifest, job_id, outcome) | {"engine": "spark"}
     with lake.open_write(paths.silver_manifest(user, parent_id, job_id), overwrite=True) as writer:
         writer.write(json.dumps(record, indent=2, sort_keys=True).encode())
