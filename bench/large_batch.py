@@ -37,7 +37,6 @@ USER = "bench"
 TABLES = ("orders",)
 TARGET_RATIO = 3.0  # Spark seconds / pandas seconds at the largest size, start-up excluded
 TARGET_DRIVER_MB = 500
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "clean_large_batch.py"
 
 
 def _peak_mb() -> float:
@@ -68,12 +67,9 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
 
 def _spark_worker(root: Path, job_id: str) -> dict:
     """The notebook's clean_job in a local Spark session started (and timed) beforehand."""
-    import importlib.util
+    from orchestrator.runners.session import load_notebook
 
-    spec = importlib.util.spec_from_file_location("clean_large_batch", NOTEBOOK)
-    notebook = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = notebook
-    spec.loader.exec_module(notebook)
+    notebook = load_notebook()
     start = time.perf_counter()
     spark = notebook.local_session()
     spark.range(1).count()

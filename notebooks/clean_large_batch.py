@@ -48,7 +48,7 @@ from pyspark.sql import types as T
 
 from orchestrator import rules as r
 from orchestrator.cleaning.columns import as_mask, clean_column
-from orchestrator.errors import NotFound, WorkbenchError
+from orchestrator.errors import NotFound, WorkbenchError, run_notebook
 from orchestrator.generation import schema as s
 from orchestrator.storage import paths
 
@@ -1016,10 +1016,4 @@ def main(argv: Iterable[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except WorkbenchError as exc:
-        if "dbutils" in globals():
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_notebook(main, on_cluster="dbutils" in globals())

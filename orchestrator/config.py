@@ -18,7 +18,9 @@ from orchestrator.errors import InvalidInput
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
 SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
 PROFILES = ("local", "azure")
-SPARK_RUNNERS = ("local", "databricks", "datafactory")  # where the spark engine runs the notebook
+# Where the spark engine runs the notebook: a local Spark child process, Databricks, the Data Factory
+# pipeline, or this process's own Spark session (a scheduled drain on a cluster: notebooks/drain_queue.py).
+SPARK_RUNNERS = ("local", "databricks", "datafactory", "session")
 SECRET_NAMES = (
     "ORCHESTRATOR_MYSQL_PASSWORD",
     "ORCHESTRATOR_AZURE_STORAGE_KEY",

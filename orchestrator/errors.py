@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class WorkbenchError(Exception):
     """Base class of errors whose message is meant for the user (no traceback needed)."""
@@ -32,3 +35,15 @@ class ServiceError(WorkbenchError, OSError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+def run_notebook(main: Callable[[], object], *, on_cluster: bool) -> None:
+    """Run a notebook's ``main``. On a cluster our error fails the run with its message; run as a script it
+    is printed as ``error: ...`` and the process exits 1, without a traceback."""
+    try:
+        main()
+    except WorkbenchError as exc:
+        if on_cluster:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.mgmt.datafactory import models
 
-ADF = Path(__file__).resolve().parent.parent / "adf"
+from orchestrator.cleaning.gold import AGGREGATES
+from orchestrator.generation import schema as s
+from orchestrator.loading.operational import sql_columns
+from orchestrator.runners import RunRequest
+from orchestrator.storage import paths
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+ADF = REPOSITORY / "adf"
 KINDS = {
     "pipelines": models.PipelineResource,
     "triggers": models.TriggerResource,
@@ -74,6 +82,7 @@ def activities(kind: str, name: str) -> dict[str, Any]:
 def test_the_expected_artefacts_exist():
     assert ALL_FILES == [
         ("datasets", "ds_gold_parquet"),
+        ("datasets", "ds_job_outputs_folder"),
         ("datasets", "ds_mysql_silver_table"),
         ("datasets", "ds_silver_parquet"),
         ("datasets", "ds_synapse_gold_table"),
@@ -82,6 +91,7 @@ def test_the_expected_artefacts_exist():
         ("linkedServices", "ls_lake"),
         ("linkedServices", "ls_mysql"),
         ("linkedServices", "ls_synapse"),
+        ("pipelines", "drain_queue"),
         ("pipelines", "large_batch"),
         ("pipelines", "load_outputs"),
         ("pipelines", "small_batch"),
@@ -99,7 +109,7 @@ def test_each_file_deserialises_into_its_sdk_model_without_unknown_keys(kind, na
     assert unknown_keys(resource, name) == []
 
 
-def test_the_large_batch_pipeline_runs_the_notebook_with_the_job_identifiers_then_loads():
+def test_the_large_batch_pipeline_runs_the_notebook_with_the_job_and_its_lake_then_loads():
     steps = activities("pipelines", "large_batch")
 
     notebook = steps["clean_large_batch"]
@@ -107,12 +117,16 @@ def test_the_large_batch_pipeline_runs_the_notebook_with_the_job_identifiers_the
     assert notebook.linked_service_name.reference_name == "ls_databricks"
     assert notebook.type_properties.notebook_path.endswith("/notebooks/clean_large_batch")
     base = {key: value["value"] for key, value in notebook.type_properties.base_parameters.items()}
-    assert base == IDENTIFIERS
+    assert base == {**IDENTIFIERS, "lake_root": "@pipeline().parameters.lake_root"}
     load_step = steps["load_outputs"]
     assert isinstance(load_step, models.ExecutePipelineActivity)
     assert load_step.depends_on[0].activity == "clean_large_batch"
     assert load_step.depends_on[0].dependency_conditions == ["Succeeded"]
     assert load_step.type_properties.parameters == IDENTIFIERS
+    # What the Data Factory runner sends is what the pipeline takes, with no defaults to run on.
+    parameters = load("pipelines", "large_batch").properties.parameters
+    assert set(parameters) == {*RunRequest("c-1", "alice", "g-1").run_parameters(), "lake_root"}
+    assert all(p.default_value is None for p in parameters.values())
 
 
 def test_the_small_batch_pipeline_only_loads_what_was_cleaned_in_process():
@@ -123,23 +137,123 @@ def test_the_small_batch_pipeline_only_loads_what_was_cleaned_in_process():
     assert steps["load_outputs"].type_properties.parameters == IDENTIFIERS
 
 
-def test_the_load_pipeline_copies_gold_into_synapse_and_silver_into_mysql():
-    steps = activities("pipelines", "load_outputs")
-
-    gold = steps["copy_gold_table"]
-    assert isinstance(gold, models.CopyActivity)
-    assert isinstance(gold.type_properties.source, models.ParquetSource)
-    assert isinstance(gold.type_properties.sink, models.SqlDWSink)
-    assert (gold.inputs[0].reference_name, gold.outputs[0].reference_name) == (
-        "ds_gold_parquet",
-        "ds_synapse_gold_table",
+def test_the_schedules_drain_the_queues_on_the_cluster_with_the_workers_code():
+    (step,) = activities("pipelines", "drain_queue").values()
+    assert isinstance(step, models.DatabricksNotebookActivity)
+    assert step.type_properties.notebook_path.endswith("/notebooks/drain_queue")
+    assert step.type_properties.base_parameters["route"]["value"] == "@pipeline().parameters.route"
+    assert (
+        (REPOSITORY / "notebooks" / "drain_queue.py").read_text().startswith("# Databricks notebook source")
     )
-    silver = steps["load_silver_to_mysql"]
-    assert isinstance(silver.type_properties.source, models.ParquetSource)
-    assert isinstance(silver.type_properties.sink, models.AzureMySqlSink)
-    assert silver.inputs[0].reference_name == "ds_silver_parquet"
-    assert silver.inputs[0].parameters == IDENTIFIERS
-    assert {k: v for k, v in gold.inputs[0].parameters.items() if k != "table"} == IDENTIFIERS
+
+
+def evaluate(expression: Any, scope: dict[str, Any]) -> Any:
+    """The value of a Data Factory expression made of string literals, concat() and replace(), and the
+    references ``dataset().x``, ``item().x`` and ``pipeline().parameters.x[key]`` (from ``scope``)."""
+    if isinstance(expression, dict) and expression.get("type") == "Expression":
+        expression = expression["value"]
+    if not isinstance(expression, str) or not expression.startswith("@"):
+        return expression
+    text, at = expression[1:], 0
+
+    def skip_spaces() -> None:
+        nonlocal at
+        while at < len(text) and text[at] == " ":
+            at += 1
+
+    def parse() -> Any:
+        nonlocal at
+        if text[at] == "'":
+            end = at + 1
+            while not (text[end] == "'" and text[end + 1 : end + 2] != "'"):
+                end += 2 if text[end] == "'" else 1
+            value, at = text[at + 1 : end].replace("''", "'"), end + 1
+            return value
+        name = re.match(r"[a-z]+", text[at:], re.I).group()
+        at += len(name) + 1  # the name and its "("
+        arguments = []
+        while text[at] != ")":
+            arguments.append(parse())
+            skip_spaces()
+            if text[at] == ",":
+                at += 1
+                skip_spaces()
+        at += 1
+        if name not in ("dataset", "item", "pipeline"):
+            return {"concat": lambda *parts: "".join(parts), "replace": str.replace}[name](*arguments)
+        value = scope[name]
+        while at < len(text) and text[at] in ".[":
+            if text[at] == ".":
+                key = re.match(r"[a-z_]+", text[at + 1 :], re.I).group()
+                value, at = value[key], at + 1 + len(key)
+            else:
+                at += 1
+                key = parse()
+                assert text[at] == "]", f"unsupported expression {expression!r}"
+                value, at = value[key], at + 1
+        return value
+
+    value = parse()
+    assert at == len(text), f"unparsed rest of {expression!r}"
+    return value
+
+
+def _dataset_path(reference: Any, scope: dict[str, Any]) -> str:
+    """The lake path (folder, or folder and file) a dataset reference resolves to."""
+    dataset = json.loads((ADF / "datasets" / f"{reference.reference_name}.json").read_text())["properties"]
+    values = {key: evaluate(value, scope) for key, value in reference.parameters.items()}
+    location = dataset["typeProperties"]["location"]
+    folder = evaluate(location["folderPath"], {**scope, "dataset": values})
+    if "fileName" not in location:
+        return folder
+    return f"{folder}/{evaluate(location['fileName'], {**scope, 'dataset': values})}"
+
+
+def test_the_load_pipeline_copies_each_table_the_job_has_where_the_workbench_loads_it():
+    """Gold aggregates into Synapse's gold.gold_<name> and silver tables into MySQL's silver_<table>, listed
+    from the job's folders and read at their medallion paths, with the job's user and id added and the job's
+    earlier rows deleted first; silver's columns map onto the tables the workbench's loader creates."""
+    steps = activities("pipelines", "load_outputs")
+    user, parent, job = "alice", "g-20260101t000000-aaaaaa", "c-20260101t000000-bbbbbb"
+    parameters = load("pipelines", "load_outputs").properties.parameters
+    scope = {
+        "pipeline": {
+            "parameters": {
+                "user": user,
+                "parent_job_id": parent,
+                "job_id": job,
+                "silver_columns": parameters["silver_columns"].default_value,
+            }
+        }
+    }
+    assert _dataset_path(steps["list_gold"].type_properties.dataset, scope) == paths.gold_dir(
+        user, parent, job
+    )
+    assert _dataset_path(steps["list_silver"].type_properties.dataset, scope) == paths.silver_dir(
+        user, parent, job
+    )
+    layers = {
+        "copy_gold_table": (AGGREGATES, lambda name: paths.gold_table(user, parent, job, name), "gold.gold_"),
+        "copy_silver_table": (s.TABLES, lambda name: paths.silver_table(user, parent, job, name), "silver_"),
+    }
+    for step, (names, path_of, prefix) in layers.items():
+        copy = steps[step]
+        added = {
+            c["name"]: evaluate(c["value"], scope) for c in copy.type_properties.source.additional_columns
+        }
+        assert added == {"user": user, "job_id": job}
+        for name in names:
+            item = {**scope, "item": {"name": f"{name}.parquet", "type": "File"}}
+            assert _dataset_path(copy.inputs[0], item) == path_of(name)
+            table = evaluate(copy.outputs[0].parameters["table"], item)
+            assert f"{prefix}{name}".endswith(table)
+            script = evaluate(copy.type_properties.sink.pre_copy_script, item)
+            assert script.endswith(f"DELETE FROM {prefix}{name} WHERE job_id = '{job}'")
+    for name, table in s.TABLES.items():
+        item = {**scope, "item": {"name": f"{name}.parquet", "type": "File"}}
+        mappings = evaluate(steps["copy_silver_table"].type_properties.translator, item)["mappings"]
+        assert [m["sink"]["name"] for m in mappings] == [c for c, _ in sql_columns(table, mysql=True)]
+        assert [m["source"]["name"] for m in mappings] == ["user", "job_id", *table.column_names, "_issues"]
 
 
 def test_every_dataset_and_activity_reference_points_at_an_artefact_in_the_repository():
@@ -154,7 +268,7 @@ def test_every_dataset_and_activity_reference_points_at_an_artefact_in_the_repos
     assert referenced <= names
 
 
-def test_the_triggers_run_small_every_10_minutes_and_large_daily_at_0200_utc():
+def test_the_triggers_drain_small_every_10_minutes_and_large_daily_at_0200_utc():
     small = concrete(load("triggers", "tr_small_batch_every_10_minutes").properties)
     large = concrete(load("triggers", "tr_large_batch_daily_0200_utc").properties)
 
@@ -163,11 +277,12 @@ def test_the_triggers_run_small_every_10_minutes_and_large_daily_at_0200_utc():
         "Minute",
         10,
     )
-    assert small.pipelines[0].pipeline_reference.reference_name == "small_batch"
     recurrence = large.type_properties.recurrence
     assert (recurrence.frequency, recurrence.interval, recurrence.time_zone) == ("Day", 1, "UTC")
     assert (recurrence.schedule.hours, recurrence.schedule.minutes) == ([2], [0])
-    assert large.pipelines[0].pipeline_reference.reference_name == "large_batch"
+    for trigger, route in ((small, "small"), (large, "large")):
+        (run,) = trigger.pipelines
+        assert (run.pipeline_reference.reference_name, run.parameters) == ("drain_queue", {"route": route})
 
 
 def secret_values(value: Any, path: str = "") -> list[str]:

@@ -3,11 +3,8 @@ gold tables: same rows, values and Arrow types (as published to Parquet) after s
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from datetime import datetime
-from pathlib import Path
 from types import ModuleType
 
 import pyarrow as pa
@@ -23,9 +20,9 @@ from orchestrator.generation import catalogue
 from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.runners.session import load_notebook
 from orchestrator.storage import LocalLake
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "clean_large_batch.py"
 USER = "alice"
 CASES = [  # (seed, orders, error rate): together they hold every error kind of the catalogue
     (11, 300, 0.8),
@@ -34,17 +31,9 @@ CASES = [  # (seed, orders, error rate): together they hold every error kind of 
 ]
 
 
-def _load_notebook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("clean_large_batch", NOTEBOOK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def notebook() -> ModuleType:
-    return _load_notebook()
+    return load_notebook()
 
 
 @pytest.fixture(scope="module")

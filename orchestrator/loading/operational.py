@@ -31,7 +31,9 @@ _SQL_TYPES = {  # (SQLite, MySQL)
 }
 
 
-def _columns(table: s.Table, mysql: bool) -> list[tuple[str, str]]:
+def sql_columns(table: s.Table, mysql: bool) -> list[tuple[str, str]]:
+    """The columns of a silver table's operational table (name, SQL type), in order; Data Factory's load
+    maps silver onto the same columns (adf/pipelines/load_outputs.json)."""
     cols = [(c.name, _SQL_TYPES.get(c.type, ("TEXT", "VARCHAR(255)"))[mysql]) for c in table.columns]
     text = "VARCHAR(64)" if mysql else "TEXT"
     return [("user", text), ("job_id", text), *cols, ("issues", "TEXT")]
@@ -98,7 +100,7 @@ def _mysql(cfg: MySQLSettings) -> pymysql.connections.Connection:
 
 def _statements(name: str, mysql: bool) -> tuple[str, str, str]:
     """CREATE, DELETE-the-job and INSERT statements of one silver table in the database's dialect."""
-    cols = _columns(s.TABLES[name], mysql)
+    cols = sql_columns(s.TABLES[name], mysql)
     quote, mark = ("`", "%s") if mysql else ('"', "?")
     ddl = ", ".join(f"{quote}{c}{quote} {t}" for c, t in cols)
     names = ", ".join(f"{quote}{c}{quote}" for c, _ in cols)

@@ -4,6 +4,7 @@ choose for the spark engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from orchestrator.config import Lookup, Settings
 from orchestrator.errors import InvalidInput
@@ -35,13 +36,18 @@ class SparkTarget:
 
 
 def spark_target(settings: Settings) -> SparkTarget:
-    """The runner ``ORCHESTRATOR_SPARK_RUNNER`` names: local Spark (the embedded default), Databricks, or the
-    Data Factory large-batch pipeline. A cluster's notebook reads the lake at the root that
-    ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a volume or mount of the same storage)."""
+    """The runner ``ORCHESTRATOR_SPARK_RUNNER`` names: local Spark (the embedded default), Databricks, the
+    Data Factory large-batch pipeline, or this process's Spark session. A cluster's notebook reads the lake at
+    the root that ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a volume or mount of the same storage); in this
+    process's session it defaults to the local lake."""
     if settings.spark_runner == "local":
         from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
 
         return SparkTarget(LocalSparkRunner(LocalSparkConfig.from_settings(settings)))
+    if settings.spark_runner == "session":
+        from orchestrator.runners.session import SessionRunner
+
+        return SparkTarget(SessionRunner(Path(settings.cluster_lake_root or settings.data_dir)))
     if not settings.cluster_lake_root:
         raise InvalidInput(
             "ORCHESTRATOR_CLUSTER_LAKE_ROOT",
