@@ -56,6 +56,7 @@ LINE, ISSUES, RULE = "_raw_line", "_issues", "_rule"
 DUP, REJECT = "_duplicate", "_reject"
 BLOCK, ROW = "_block", "_row"  # where a raw line lies: its file block, and its row id in the scan
 OUTPUT = "_output"  # silver or quarantine: the output a settled row goes to
+JAVA_DOUBLE = r"^-?[0-9]\.[0-9]+E-?[0-9]+$"  # how Java prints a double of 10^7 or more, or under 10^-3
 PART_BYTES = 16 << 20  # Parquet row groups Spark writes
 ARROW_ROWS = 1 << 16  # raw lines per Arrow batch sent to a Python worker
 STAGE_ROWS = 1 << 17  # rows per row group of the staged cells a Python worker writes
@@ -216,12 +217,30 @@ def cells_schema(table: s.Table) -> T.StructType:
     return T.StructType(fields)
 
 
+def small_path_text(text: pa.Array) -> pa.Array:
+    """Raw text as the small path reads it. A JSON number read as text prints as its double in both readers,
+    but Spark prints it as Java does and the small path (DuckDB) as Python does; they differ only where Java
+    writes an exponent (``1.23456789E7`` is ``12345678.9``, ``1.0E-4`` is ``0.0001``), and such text is
+    rewritten. A quoted string in Java's exponent form is rewritten too: Spark's reader cannot tell them
+    apart."""
+    maybe = pc.match_substring(text, "E").fill_null(False)
+    if not pc.any(maybe).as_py():
+        return text
+    java = np.zeros(len(text), dtype=bool)
+    java[as_mask(maybe)] = as_mask(pc.match_substring_regex(text.filter(maybe), JAVA_DOUBLE))
+    if not java.any():
+        return text
+    printed = [repr(float(value)) for value in text.filter(pa.array(java)).to_pylist()]
+    return pc.replace_with_mask(text, pa.array(java), pa.array(printed, text.type))
+
+
 def clean_batch(table: s.Table, batch: pa.RecordBatch, as_of: int, keep_raw: bool) -> pa.RecordBatch:
     """Pass 1 on one batch of raw lines (``BLOCK``, ``ROW`` and the ``_raw_`` text columns). The raw text is
     kept only where quarantine may need it: for every row when ``keep_raw``, else for rows missing a required
     value (later passes fill values, never empty them)."""
     rows = np.arange(batch.num_rows)
-    cleaned = {c.name: clean_column(table, c, batch.column(_raw(c.name)), as_of) for c in table.columns}
+    raw = {c.name: small_path_text(batch.column(_raw(c.name))) for c in table.columns}
+    cleaned = {c.name: clean_column(table, c, raw[c.name], as_of) for c in table.columns}
     keep = np.ones(batch.num_rows, dtype=bool)
     if not keep_raw:
         keep[:] = False
@@ -231,7 +250,7 @@ def clean_batch(table: s.Table, batch: pa.RecordBatch, as_of: int, keep_raw: boo
     kept = pa.array(keep)
     none = pa.scalar(None, pa.string())
     arrays = [batch.column(BLOCK), batch.column(ROW)]
-    arrays += [pc.if_else(kept, batch.column(_raw(c.name)), none) for c in table.columns]
+    arrays += [pc.if_else(kept, raw[c.name], none) for c in table.columns]
     for c in table.columns:
         values = cleaned[c.name].values
         if pa.types.is_timestamp(values.type):

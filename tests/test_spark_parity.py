@@ -150,13 +150,16 @@ def test_silver_has_repairs_and_quarantine_names_rules(cleaned):
 
 
 def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path):
-    """A JSON number reads as its double prints (10.50 reads 10.5), a string as written ("10.50" stays),
-    in both engines: quarantine shows what the small path shows."""
+    """A JSON number reads as its double prints (10.50 reads 10.5; 12345678.9 and 0.0001 as written, where
+    Java would print an exponent), a string as written ("10.50" stays), in both engines: quarantine shows
+    what the small path shows."""
     lines = [
         '{"order_id": 1, "customer_id": "7", "discount_amount": 10.50, "total_amount": "10.50"}',
         '{"order_id": 2.0, "customer_id": 70, "discount_amount": 0.00, "total_amount": 1e5}',
         '{"order_id": "3", "customer_id": null, "discount_amount": -0.0, "total_amount": " 12.30 "}',
         '{"order_id": 4, "status": true, "currency": 12, "discount_amount": "N/A", "total_amount": 99.90}',
+        '{"order_id": 1.2e7, "customer_id": 1e22, "discount_amount": 0.0001, "total_amount": 12345678.9}',
+        '{"order_id": 6, "customer_id": 2.5E-7, "status": "Eur", "currency": "1e5", "total_amount": 1.5e300}',
     ]
     path = "raw/alice/g-hand/orders.jsonl"
     raw = tmp_path / path
@@ -166,7 +169,11 @@ def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path)
     table = s.TABLES["orders"]
     notebook._configure(spark)  # as clean_job does
     spark_rows = notebook.read_raw(spark, tmp_path, manifest, table).orderBy(notebook.ROW).collect()
-    got = {c.name: [row[f"_raw_{c.name}"] for row in spark_rows] for c in table.columns}
+    read = {
+        c.name: pa.array([row[f"_raw_{c.name}"] for row in spark_rows], pa.string()) for c in table.columns
+    }
+    got = {name: notebook.small_path_text(text).to_pylist() for name, text in read.items()}
     want = read_raw(LocalLake(tmp_path), manifest)["orders"].to_pydict()
     assert got == want
     assert got["discount_amount"][:3] == ["10.5", "0.0", "-0.0"] and got["total_amount"][0] == "10.50"
+    assert got["total_amount"][4] == "12345678.9" and read["total_amount"].to_pylist()[4] == "1.23456789E7"
