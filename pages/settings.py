@@ -8,6 +8,13 @@ from orchestrator.config import get_settings, secret_status
 from orchestrator.errors import WorkbenchError
 from orchestrator.ui_support import connection_checks
 
+RUNNERS = {
+    "local": "local Spark",
+    "databricks": "Databricks",
+    "datafactory": "Data Factory (large_batch pipeline)",
+    "session": "this process's Spark session",
+}
+
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
 st.title("Settings")
@@ -25,6 +32,7 @@ st.dataframe(
                 "small-batch limit (rows)",
                 "small batches cleaned every",
                 "large batches cleaned daily at",
+                "large batches run on",
                 "job store",
             ],
             "value": [
@@ -32,6 +40,7 @@ st.dataframe(
                 f"{settings.small_batch_max_rows:,}",
                 f"{settings.small_every_minutes} minutes",
                 f"{settings.large_daily_at_utc} UTC",
+                RUNNERS[settings.spark_runner],
                 settings.job_store,
             ],
         }

@@ -251,6 +251,7 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     assert values["small-batch limit (rows)"] == "10,000"
     assert values["small batches cleaned every"] == "10 minutes"
     assert values["large batches cleaned daily at"] == "02:00 UTC"
+    assert values["large batches run on"] == "local Spark"
     secrets = dict(at.dataframe[1].value.values.tolist())
     assert secrets[COOKIE_KEY_ENV] == "set"
     assert secrets["ORCHESTRATOR_MYSQL_PASSWORD"] == "not set"
@@ -258,6 +259,12 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     at.main.button[-1].click().run()
     assert texts(at.success)[0].startswith("job store: sqlite job store (SQLite) answers: ")
     assert texts(at.success)[1].startswith("lake: local lake in ")
+
+
+def test_settings_name_the_cluster_large_batches_run_on(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SPARK_RUNNER", "databricks")
+    at = signed_in("alice", "pages/settings.py")
+    assert dict(at.dataframe[0].value.values.tolist())["large batches run on"] == "Databricks"
 
 
 def test_settings_page_names_an_invalid_setting(monkeypatch):
