@@ -241,9 +241,8 @@ def clean_batch(table: s.Table, batch: pa.RecordBatch, as_of: int, keep_raw: boo
     rows = np.arange(batch.num_rows)
     raw = {c.name: small_path_text(batch.column(_raw(c.name))) for c in table.columns}
     cleaned = {c.name: clean_column(table, c, raw[c.name], as_of) for c in table.columns}
-    keep = np.ones(batch.num_rows, dtype=bool)
+    keep = np.full(batch.num_rows, keep_raw)
     if not keep_raw:
-        keep[:] = False
         for c in table.columns:
             if c.is_required:
                 keep |= as_mask(pc.is_null(cleaned[c.name].values))

@@ -89,12 +89,16 @@ def _secrets_file(path: str) -> dict:
     return {**data.get("orchestrator", {}), **{k: v for k, v in data.items() if not isinstance(v, dict)}}
 
 
+def _secrets() -> dict:
+    """The settings in the secrets file (ORCHESTRATOR_SECRETS_FILE, else .streamlit/secrets.toml)."""
+    return _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
+
+
 def lookup(name: str, default: str = "") -> str:
     """A setting by its environment name: the environment wins over the secrets file."""
     if os.environ.get(name):
         return os.environ[name]
-    secrets = _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
-    value = secrets.get(name, default)
+    value = _secrets().get(name, default)
     return str(value) if value is not None else default
 
 
@@ -109,8 +113,7 @@ class Lookup(Mapping[str, str]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        secrets = _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
-        return iter(sorted(name for name in {*os.environ, *secrets} if lookup(name)))
+        return iter(sorted(name for name in {*os.environ, *_secrets()} if lookup(name)))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -21,8 +21,7 @@ from orchestrator.runners.base import (
     RunRequest,
     RunStatus,
 )
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "clean_large_batch.py"
+from orchestrator.runners.local_spark import NOTEBOOK
 
 
 def load_notebook() -> ModuleType:
@@ -38,7 +37,6 @@ def load_notebook() -> ModuleType:
 
 @dataclass
 class _Run:
-    thread: threading.Thread
     spark: object  # the SparkSession the run uses
     status: RunStatus
 
@@ -60,7 +58,7 @@ class SessionRunner:
         spark = self._session()  # the submitting thread's: a new thread has no active session of its own
         thread = threading.Thread(target=self._clean, args=(spark, run_id, request), daemon=True)
         with self._lock:
-            self._runs[run_id] = _Run(thread, spark, started)
+            self._runs[run_id] = _Run(spark, started)
         thread.start()
         return started
 
