@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.generation import schema as s
 from orchestrator.quality import UnreadableFile, profile_job
+from orchestrator.quality.layers import connect, load_raw
 from orchestrator.quality.model import FAILED, PASSED, SKIPPED
 from orchestrator.storage import LocalLake, paths
 
@@ -238,3 +239,17 @@ def test_a_malformed_raw_file_is_named_with_its_line(settings, data, reason):
         _profile(settings, {"orders": data})
     assert "orders.jsonl" in str(caught.value)
     assert reason in str(caught.value)
+
+
+def test_a_raw_file_read_on_several_threads_numbers_every_row_by_its_line(tmp_path):
+    # about 60 MB: DuckDB splits a file this size between its threads, which may finish out of order
+    rows = 1_000_000
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(f'{{"order_id": {i}, "status": "{"x" * (i % 50)}"}}\n' for i in range(rows)))
+    con = connect()
+    con.execute("SET threads = 4")
+    table = load_raw(con, "orders", str(path), "raw/u/j/orders.jsonl")
+    counted, misplaced = con.execute(
+        f'SELECT count(*), count_if(__line <> "order_id__n") FROM "{table.relation}"'
+    ).fetchone()
+    assert (counted, misplaced) == (rows, 0)

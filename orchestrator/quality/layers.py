@@ -75,7 +75,7 @@ class ColumnInfo:
 
 @dataclass
 class LoadedTable:
-    """A table of the layer, materialised once in DuckDB as ``relation``."""
+    """A table of the layer, materialised once in DuckDB and queried as ``relation``."""
 
     name: str
     relation: str
@@ -285,17 +285,23 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
     infos, parsed = zip(*(_raw_column(c) for c in table.columns), strict=True)
     spec = "{" + ", ".join(f"{lit(c.name)}: 'VARCHAR'" for c in table.columns) + "}"
     extra = "".join(f", {p}" for p in parsed)
-    relation = f"q_{name}"
+    relation, stored = f"q_{name}", q(f"q_{name}__lines")
+    # The file is read in parallel into a table whose rows keep the file's order, so a row's ``rowid`` is
+    # its line; numbering the lines in the read (WITH ORDINALITY) would run it on one thread.
+    con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS "
-            f"SELECT ordinality - 1 AS __line, {', '.join(q(c.name) for c in table.columns)}{extra} "
-            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec}) WITH ORDINALITY"
+            f"CREATE OR REPLACE TEMP TABLE {stored} AS "
+            f"SELECT {', '.join(q(c.name) for c in table.columns)}{extra} "
+            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec})"
         )
     except duckdb.Error as exc:
         bad = first_bad_line(file)
         where = f"line {bad[0]}: {bad[1]}" if bad else str(exc).splitlines()[0]
         raise UnreadableFile(f"{lake_path}, {where}") from None
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(relation)} AS SELECT rowid AS __line, * FROM {stored}")
     return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
 
 
@@ -329,7 +335,8 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session in UTC that may spill to a temporary folder."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    # every query that needs an order says so (rows carry their ``__line``); unordered loads run leaner
+    # every query that needs an order says so (rows carry their ``__line``); unordered loads run leaner,
+    # and the raw load, which numbers rows by their place in the table, asks for the order itself
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET temp_directory = {lit(tempfile.gettempdir() + '/quality-duckdb')}")
     if memory_limit:
