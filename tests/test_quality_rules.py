@@ -9,8 +9,7 @@ import json
 import pytest
 
 from orchestrator.generation import schema as s
-from orchestrator.quality import UnreadableFile, profile_job
-from orchestrator.quality.layers import connect, load_raw
+from orchestrator.quality import UnreadableFile, layers, profile_job
 from orchestrator.quality.model import FAILED, PASSED, SKIPPED
 from orchestrator.storage import LocalLake, paths
 
@@ -241,14 +240,15 @@ def test_a_malformed_raw_file_is_named_with_its_line(settings, data, reason):
     assert reason in str(caught.value)
 
 
-def test_a_raw_file_read_on_several_threads_numbers_every_row_by_its_line(tmp_path):
-    # about 60 MB: DuckDB splits a file this size between its threads, which may finish out of order
+def test_a_raw_file_read_on_several_threads_numbers_every_row_by_its_line(tmp_path, monkeypatch):
+    # 60 MB in read buffers of 2 MB: four threads read the pieces and may finish them out of order
+    monkeypatch.setattr(layers, "MAX_OBJECT_BYTES", 1024 * 1024)
     rows = 1_000_000
     path = tmp_path / "orders.jsonl"
     path.write_text("".join(f'{{"order_id": {i}, "status": "{"x" * (i % 50)}"}}\n' for i in range(rows)))
-    con = connect()
+    con = layers.connect()
     con.execute("SET threads = 4")
-    table = load_raw(con, "orders", str(path), "raw/u/j/orders.jsonl")
+    table = layers.load_raw(con, "orders", str(path), "raw/u/j/orders.jsonl")
     counted, misplaced = con.execute(
         f'SELECT count(*), count_if(__line <> "order_id__n") FROM "{table.relation}"'
     ).fetchone()

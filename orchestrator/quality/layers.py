@@ -27,6 +27,7 @@ LAYERS = (RAW, SILVER, GOLD)
 NUMBER, TIME, TEXT = "number", "timestamp", "text"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 NUMERIC_SCHEMA_TYPES = frozenset({s.ID, s.FK, *s.NUMERIC_TYPES})
+MAX_OBJECT_BYTES = 32 * 1024 * 1024  # read_json's buffers are twice this
 
 
 class UnreadableFile(WorkbenchError):
@@ -287,13 +288,16 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
     extra = "".join(f", {p}" for p in parsed)
     relation, stored = f"q_{name}", q(f"q_{name}__lines")
     # The file is read in parallel into a table whose rows keep the file's order, so a row's ``rowid`` is
-    # its line; numbering the lines in the read (WITH ORDINALITY) would run it on one thread.
+    # its line; numbering the lines in the read (WITH ORDINALITY) would run it on one thread. The reader
+    # splits the file into buffers of twice the largest object it allows; at 64 MB instead of the default
+    # 32 MB, half as many pieces are put back in order, which took a fifth off the read of 10M orders.
     con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stored} AS "
             f"SELECT {', '.join(q(c.name) for c in table.columns)}{extra} "
-            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec})"
+            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec}, "
+            f"maximum_object_size={MAX_OBJECT_BYTES})"
         )
     except duckdb.Error as exc:
         bad = first_bad_line(file)
