@@ -246,10 +246,11 @@ def test_a_raw_file_read_on_several_threads_numbers_every_row_by_its_line(tmp_pa
     rows = 1_000_000
     path = tmp_path / "orders.jsonl"
     path.write_text("".join(f'{{"order_id": {i}, "status": "{"x" * (i % 50)}"}}\n' for i in range(rows)))
-    con = layers.connect()
-    con.execute("SET threads = 4")
-    table = layers.load_raw(con, "orders", str(path), "raw/u/j/orders.jsonl")
-    counted, misplaced = con.execute(
-        f'SELECT count(*), count_if(__line <> "order_id__n") FROM "{table.relation}"'
-    ).fetchone()
+    with layers.connect() as con:
+        con.execute("SET threads = 4")
+        table = layers.load_raw(con, "orders", str(path), "raw/u/j/orders.jsonl")
+        counted, misplaced = con.execute(
+            f"SELECT count(*), count_if(__line <> {table.columns['order_id'].value}) "
+            f"FROM {layers.q(table.relation)}"
+        ).fetchone()
     assert (counted, misplaced) == (rows, 0)

@@ -290,7 +290,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
     # The file is read in parallel into a table whose rows keep the file's order, so a row's ``rowid`` is
     # its line; numbering the lines in the read (WITH ORDINALITY) would run it on one thread. The reader
     # splits the file into buffers of twice the largest object it allows; at 64 MB instead of the default
-    # 32 MB, half as many pieces are put back in order, which took a fifth off the read of 10M orders.
+    # 32 MB, half as many pieces are put back in order (10M orders: 6.5 to 8.9 s instead of 8.3 to 13.4).
     con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(
