@@ -167,6 +167,14 @@ def test_a_successful_run_records_counts_timings_and_one_notification(
     assert "90 rows out, 10 quarantined" in event.message
 
 
+def test_a_finished_generation_announces_the_rows_it_wrote(store: JobStore) -> None:
+    job, _ = store.create_job(new_job_id("generate"), "alice", "generate")
+    store.start(job.job_id)
+    store.succeed(job.job_id, rows_out=3622, rows_quarantined=0)
+    [event] = store.list_unseen("alice")
+    assert (event.kind, event.message) == ("Generation complete", f"{job.job_id}: 3,622 raw rows written")
+
+
 def test_illegal_transitions_raise_and_change_nothing(store: JobStore) -> None:
     job, _ = _clean(store)
     with pytest.raises(IllegalTransition) as error:

@@ -520,7 +520,10 @@ class JobStore:
         if target == SUCCEEDED:
             kind = f"{label} complete"
             rows_out, quarantined = values["rows_out"], values["rows_quarantined"]
-            message = f"{job.job_id}: {rows_out:,} rows out, {quarantined:,} quarantined"
+            if job.kind == KIND_GENERATE:  # nothing is quarantined by generating
+                message = f"{job.job_id}: {rows_out:,} raw rows written"
+            else:
+                message = f"{job.job_id}: {rows_out:,} rows out, {quarantined:,} quarantined"
         else:
             kind = f"{label} failed"
             message = f"{job.job_id}: {values['error']}"
