@@ -91,10 +91,7 @@ st.caption(
 st.dataframe(sample.highlighted(shown), hide_index=True)
 errors = sample.answer_key[sample.answer_key["table"] == shown]
 if len(errors):
-    st.dataframe(
-        errors[["line", "column", "kind", "clean", "dirty"]].rename(columns={"line": "row"}),
-        hide_index=True,
-    )
+    st.dataframe(errors[["line", "key", "column", "kind", "clean", "dirty"]], hide_index=True)
 
 estimate = sample.estimated_lines(spec.rows)
 route = route_of(estimate, settings)

@@ -102,7 +102,11 @@ def test_generate_previews_routes_and_generates_with_progress():
     assert (
         "background-color: #ffd7d5" in preview.proto.arrow_data.styler.styles
     )  # injected errors are coloured
-    assert set(at.dataframe[1].value["kind"]) >= {"missing", "whitespace"}
+    errors = at.dataframe[1].value
+    assert set(errors["kind"]) >= {"missing", "whitespace"}
+    # each error names its row by line and by key, and the preview row on that line holds that key
+    keys = preview.value["customer_id"].astype(str)
+    assert [keys.iloc[line] for line in errors["line"]] == list(errors["key"].astype(str))
     assert any("the **small** route" in m for m in texts(at.markdown))
     assert "Cleaning will run on **pandas**." in texts(at.markdown)
 
