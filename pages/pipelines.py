@@ -67,7 +67,10 @@ try:
         else:
             if launched.created:
                 start_in_background(launched.job.job_id)
-                st.success(f"Cleaning job `{launched.job.job_id}` started on {launched.engine}.")
+                st.success(
+                    f"Cleaning job `{launched.job.job_id}` launched on {launched.engine}; "
+                    "it runs in the background."
+                )
             else:
                 st.info(
                     f"Cleaning job `{launched.job.job_id}` of this data is already {launched.job.state}; "

@@ -142,7 +142,7 @@ def test_pipelines_clean_once_even_when_clicked_twice(started):
     assert at.selectbox[0].value == job_id
     assert "Engine: **pandas**." in texts(at.markdown)
     at.main.button[0].click().run()
-    assert at.success[0].value.endswith("started on pandas.")
+    assert at.success[0].value.endswith("launched on pandas; it runs in the background.")
     at.main.button[0].click().run()
     assert "is already queued; no second run was started." in at.info[0].value
     assert len(started) == 1
