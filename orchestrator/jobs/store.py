@@ -53,6 +53,11 @@ ENGINES = ("pandas", "spark", "databricks", "datafactory")
 
 MAX_ERROR_CHARS = 4000
 _KIND_LABEL = {KIND_GENERATE: "Generation", KIND_CLEAN: "Cleaning"}
+# what a finished job of each kind announces, from its recorded counts (generating quarantines nothing)
+_DONE_MESSAGE = {
+    KIND_GENERATE: "{rows_out:,} raw rows written",
+    KIND_CLEAN: "{rows_out:,} rows out, {rows_quarantined:,} quarantined",
+}
 
 _JOB_COLUMNS = (
     "job_id",
@@ -519,11 +524,7 @@ class JobStore:
         label = _KIND_LABEL[job.kind]
         if target == SUCCEEDED:
             kind = f"{label} complete"
-            rows_out, quarantined = values["rows_out"], values["rows_quarantined"]
-            if job.kind == KIND_GENERATE:  # nothing is quarantined by generating
-                message = f"{job.job_id}: {rows_out:,} raw rows written"
-            else:
-                message = f"{job.job_id}: {rows_out:,} rows out, {quarantined:,} quarantined"
+            message = f"{job.job_id}: " + _DONE_MESSAGE[job.kind].format(**values)
         else:
             kind = f"{label} failed"
             message = f"{job.job_id}: {values['error']}"
