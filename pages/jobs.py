@@ -11,6 +11,7 @@ from orchestrator.service import launch_clean, start_in_background
 from orchestrator.ui_support import jobs_frame
 
 REFRESH_SECONDS = 2
+SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -28,9 +29,9 @@ def _quality_summary(job: Job) -> None:
         summary = f"Quality of {layer}: {failed} of {len(run.rules)} rules fail"
         if run.score:
             summary += "; " + ", ".join(
-                f"{name} {value:.1%}"
+                f"{SCORE_LABELS[name]} {value:.1%}"
                 for name, value in run.score.totals.items()
-                if name in ("recall", "precision", "cell_accuracy")
+                if name in SCORE_LABELS
             )
         st.markdown(summary + ".")
     st.page_link(

@@ -162,6 +162,7 @@ if layer == "silver":
         st.dataframe(
             changed[["rule_id", "table", "status_a", "status_b", "failed_a", "failed_b", "change"]].rename(
                 columns={
+                    "rule_id": "rule",
                     "status_a": "raw",
                     "status_b": "silver",
                     "failed_a": "raw failing",

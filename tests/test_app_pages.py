@@ -233,7 +233,7 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
 
     next(b for b in at.main.button if b.label == "Profile raw").click().run()
     comparison = at.dataframe[-1].value
-    assert {"rule_id", "raw failing", "silver failing", "change"} <= set(comparison.columns)
+    assert {"rule", "raw failing", "silver failing", "change"} <= set(comparison.columns)
     assert (comparison["change"] <= 0).any()
     assert [d.label for d in at.get("download_button")] == ["HTML", "JSON", "CSV", "XLSX"]
 
@@ -245,6 +245,11 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     assert failing.label == "Rule"
     samples = at.dataframe[2].value
     assert {"line", "key"} <= set(samples.columns) and 0 < len(samples) <= 5
+
+    for job, wanted in ((cleaning.job_id, "; cell accuracy "), (parent, "; recall ")):
+        shown = texts(signed_in("alice", "pages/jobs.py", job=job).markdown)
+        summary = [m for m in shown if m.startswith("Quality of")]
+        assert len(summary) == 1 and wanted in summary[0] and "_" not in summary[0], summary
 
 
 def test_settings_show_profile_threshold_schedules_secrets_and_connections(monkeypatch):
