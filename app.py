@@ -32,6 +32,7 @@ from orchestrator.auth import (
 from orchestrator.auth.settings import COOKIE_NAME
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import JobStore
+from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES
 
 _SESSION_ID = "_session_id"  # the id of the server-side session this browser tab is signed in with
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
@@ -161,21 +162,6 @@ def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) 
         st.session_state[_NOTICE] = notice
 
 
-# Pages after login: file, title, icon, URL path. URL paths differ from the file names on purpose: Streamlit
-# runs a file under pages/ by its own name, without this frame, on a server's first run (the pages guard
-# against that); these never match one.
-_HOME = "pages/home.py"
-_PAGES = (
-    (_HOME, "Home", ":material/home:", "start"),
-    ("pages/generate.py", "Generate", ":material/add:", "generation"),
-    ("pages/pipelines.py", "Pipelines", ":material/cleaning:", "cleaning"),
-    ("pages/jobs.py", "Jobs", ":material/list:", "job-list"),
-    ("pages/quality.py", "Data quality", ":material/analytics:", "data-quality"),
-    ("pages/settings.py", "Settings", ":material/settings:", "configuration"),
-)
-_ADMIN_PAGES = (("pages/admin_users.py", "Users", ":material/group:", "users"),)
-
-
 def main() -> None:
     st.set_page_config(page_title="Data workbench", layout="wide")
     try:
@@ -203,7 +189,7 @@ def main() -> None:
             # The login form answers on every page's URL too, so a link to a page (with its query) is still
             # the page shown after login: a page is known by its URL path, before and after.
             pages = [st.Page(login, title="Log in", url_path="login", default=True)]
-            pages += [st.Page(login, title=title, url_path=url) for _, title, _, url in _PAGES + _ADMIN_PAGES]
+            pages += [st.Page(login, title=entry.title, url_path=entry.url) for entry in PAGES + ADMIN_PAGES]
         else:
             setup = partial(_first_admin_view, store)
             pages = [st.Page(setup, title="Create administrator", url_path="setup")]
@@ -214,8 +200,10 @@ def main() -> None:
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
     pages = [
-        st.Page(path, title=title, icon=icon, url_path=url, default=path == _HOME)
-        for path, title, icon, url in _PAGES + (_ADMIN_PAGES if user.is_admin else ())
+        st.Page(
+            entry.path, title=entry.title, icon=entry.icon, url_path=entry.url, default=entry.path == HOME
+        )
+        for entry in PAGES + (ADMIN_PAGES if user.is_admin else ())
     ]
     navigation = st.navigation(pages)
     st.sidebar.text(f"Signed in as {user.name}\nRole: {user.role}")

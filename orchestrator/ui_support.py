@@ -1,5 +1,5 @@
-"""What the workbench pages share that is not Streamlit: the generation preview, routing ahead of a launch,
-the destinations of a cleaning job, and the tables and report files the pages show."""
+"""What the workbench pages share that is not Streamlit: the table of pages, the generation preview, routing
+ahead of a launch, the destinations of a cleaning job, and the tables and report files the pages show."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlite3
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -29,6 +30,59 @@ from orchestrator.queues import open_queue
 from orchestrator.service import ENGINE_CHOICES, resolve_engine
 from orchestrator.storage import LocalLake, open_lake, paths
 
+
+class PageEntry(NamedTuple):
+    """A page after login. Its URL path differs from its file name on purpose: Streamlit runs a file under
+    pages/ by its own name, without the frame (app.py), on a server's first run (the pages guard against
+    that); these never match one."""
+
+    path: str
+    title: str
+    icon: str
+    url: str
+    purpose: str  # what the page is for, as the home page lists it
+
+
+PAGES = (
+    PageEntry(
+        "pages/home.py", "Home", ":material/home:", "start", "each page with its purpose; the latest jobs"
+    ),
+    PageEntry(
+        "pages/generate.py",
+        "Generate",
+        ":material/add:",
+        "generation",
+        "related shop tables, dirty on purpose, with an answer key of every error",
+    ),
+    PageEntry(
+        "pages/pipelines.py",
+        "Pipelines",
+        ":material/cleaning:",
+        "cleaning",
+        "clean a generated job: pandas for small batches, Spark for large ones",
+    ),
+    PageEntry(
+        "pages/jobs.py", "Jobs", ":material/list:", "job-list", "follow every run; retry or cancel one"
+    ),
+    PageEntry(
+        "pages/quality.py",
+        "Data quality",
+        ":material/analytics:",
+        "data-quality",
+        "profile a layer, score it against the answer key, compare, export a report",
+    ),
+    PageEntry(
+        "pages/settings.py",
+        "Settings",
+        ":material/settings:",
+        "configuration",
+        "the profile, schedules and secrets in use; test the connections",
+    ),
+)
+ADMIN_PAGES = (
+    PageEntry("pages/admin_users.py", "Users", ":material/group:", "users", "add and manage accounts"),
+)
+HOME = PAGES[0].path
 PREVIEW_ORDERS = 50
 HIGHLIGHT = "background-color: #ffd7d5; color: #8a1c12"
 REPORT_MIME = {

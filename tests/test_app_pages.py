@@ -94,6 +94,20 @@ def test_no_page_renders_without_login(page):
     assert not at.dataframe and not at.sidebar.children
 
 
+def test_home_links_every_page_and_lists_the_latest_jobs_the_user_may_see(bobs_job):
+    made = [generated(rows=20) for _ in range(6)]
+    alice = signed_in("alice")  # the home page is where a login lands
+    assert texts(alice.title) == ["Data workbench"]
+    links = ["Generate", "Pipelines", "Jobs", "Data quality", "Settings"]
+    assert [link.label for link in alice.page_link] == [*links, "Users"]
+    assert texts(alice.subheader) == ["Latest jobs, everyone's"]
+    assert alice.dataframe[0].value["job"].tolist() == made[:0:-1]  # the five newest, newest first
+
+    bob = signed_in("bob")
+    assert [link.label for link in bob.page_link] == links
+    assert bob.dataframe[0].value[["job", "user"]].values.tolist() == [[bobs_job, "bob"]]
+
+
 def test_generate_previews_routes_and_generates_with_progress():
     at = signed_in("alice", "pages/generate.py")
     assert texts(at.title) == ["Generate data"]
