@@ -17,7 +17,6 @@ from functools import partial
 from types import SimpleNamespace
 
 import streamlit as st
-import streamlit.components.v1 as components
 import streamlit_authenticator as stauth
 from streamlit_authenticator.models import cookie_model as library_cookie_model
 
@@ -91,7 +90,7 @@ class _SessionCookie:
         token = st.session_state.pop(_COOKIE_WRITE)
         max_age = 0 if token is None else self._settings.session_minutes * 60
         cookie = f"{COOKIE_NAME}={token or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
-        components.html(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=0)
+        st.iframe(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=1)
 
 
 def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Authenticate, _SessionCookie]:
