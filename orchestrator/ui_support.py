@@ -254,13 +254,88 @@ def scores_frame(run: QualityRun) -> pd.DataFrame:
     return pd.DataFrame([asdict(k) for k in run.score.kinds])[SCORE_COLUMNS[run.score.layer]]
 
 
+# Layers whose runs share tables and rules, so comparing them says something.
+COMPARABLE_LAYERS = {"raw": ("raw", "silver"), "silver": ("raw", "silver"), "gold": ("gold",)}
+
+
+def comparison_choices(history: list[dict], job: Job, layer: str) -> dict[str, str]:
+    """``{run_id: label}`` of the stored runs a run of ``job``'s ``layer`` can be compared with: the newest
+    run of each other job and layer of the same owner (``history`` is theirs, newest first), the layer
+    it came from first."""
+    newest: dict[tuple[str, str], dict] = {}
+    for run in history:
+        if run["layer"] in COMPARABLE_LAYERS[layer] and (run["job_id"], run["layer"]) != (job.job_id, layer):
+            newest.setdefault((run["job_id"], run["layer"]), run)
+    source = (job.parent_id, "raw")
+    order = sorted(newest, key=lambda k: k != source)  # stable: otherwise newest first
+    return {
+        newest[k]["run_id"]: f"{k[1]} of {k[0]}{' (its source)' if k == source else ''}, "
+        f"profiled {newest[k]['created_at'][:16].replace('T', ' ')}"
+        for k in order
+    }
+
+
 def comparison_frame(comparison: Comparison) -> pd.DataFrame:
-    """Rules whose failures changed between the two runs, biggest change first."""
+    """Rules failing before or after, the biggest drop in failing rows first."""
     frame = pd.DataFrame([asdict(r) for r in comparison.rules])
     if frame.empty:
         return frame
     changed = frame[(frame["failed_a"] != 0) | (frame["failed_b"] != 0)]
-    return changed.sort_values("change").reset_index(drop=True)
+    columns = [
+        "rule_id",
+        "table",
+        "status_a",
+        "status_b",
+        "failed_a",
+        "failed_b",
+        "change",
+        "share_a",
+        "share_b",
+    ]
+    return (
+        changed.sort_values("change")
+        .reset_index(drop=True)[columns]
+        .rename(
+            columns={
+                "rule_id": "rule",
+                "status_a": "status before",
+                "status_b": "status after",
+                "failed_a": "failing before",
+                "failed_b": "failing after",
+                "share_a": "share before",  # of the rows, so jobs of different sizes compare
+                "share_b": "share after",
+            }
+        )
+    )
+
+
+def column_comparison_frame(comparison: Comparison) -> pd.DataFrame:
+    """Columns whose completeness or distinct count changed (not silver's bookkeeping columns), the
+    biggest change in completeness first."""
+    frame = pd.DataFrame([asdict(c) for c in comparison.columns])
+    if frame.empty:
+        return frame
+    frame = frame[~frame["column"].str.startswith("_")]
+    changed = frame[
+        (frame["completeness_a"].fillna(-1) != frame["completeness_b"].fillna(-1))
+        | (frame["distinct_a"].fillna(-1) != frame["distinct_b"].fillna(-1))
+    ]
+    change = (changed["completeness_b"] - changed["completeness_a"]).abs().fillna(1.0)
+    return (
+        changed.assign(_order=change)
+        .sort_values("_order", ascending=False, kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+        .astype({"distinct_a": "Int64", "distinct_b": "Int64"})
+        .rename(
+            columns={
+                "completeness_a": "completeness before",
+                "completeness_b": "completeness after",
+                "distinct_a": "distinct before",
+                "distinct_b": "distinct after",
+            }
+        )
+    )
 
 
 def report_file(run: QualityRun, format: str, comparison: Comparison | None = None) -> bytes:

@@ -1,5 +1,6 @@
 """Data quality: profile a layer of a job; headline scores, per-column and per-rule charts, failing rows,
-raw against silver, the score against the answer key, and download the report (built when clicked)."""
+the score against the answer key, before and after (raw against silver, or any other stored run of the
+owner), and download the report (built when clicked)."""
 
 import plotly.express as px
 import streamlit as st
@@ -9,7 +10,9 @@ from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import KIND_CLEAN, SUCCEEDED, JobStore
 from orchestrator.ui_support import (
     REPORT_MIME,
+    column_comparison_frame,
     columns_frame,
+    comparison_choices,
     comparison_frame,
     report_file,
     rules_frame,
@@ -140,37 +143,46 @@ if run.score:
     st.subheader("Against the answer key")
     st.dataframe(scores_frame(run), hide_index=True)
 
+st.subheader("Before and after")
+history = quality.run_history(job.user)
+choices = comparison_choices(history, job, layer)
+source = quality.latest_run(job.user, job.parent_id, "raw") if layer == "silver" else None
+if layer == "silver" and source is None:
+    st.info(f"Profile the raw layer of {job.parent_id} to compare it with this silver layer.")
+    if st.button("Profile raw"):
+        _profile(job.parent_id, "raw")
+        st.rerun()
+wanted = st.query_params.get("against")
+if wanted and wanted not in choices:
+    if wanted not in {h["run_id"] for h in history}:  # a stored run of a layer that does not compare is left
+        st.error(f"There is no stored run {wanted} of {job.user}. Choose one of the stored runs below.")
+    wanted = None
+default = wanted or (source.run_id if source and source.run_id in choices else None)
+against = st.selectbox(
+    "Compare with",
+    list(choices),
+    index=list(choices).index(default) if default else None,
+    format_func=choices.get,
+    placeholder="a stored run of another job or layer" if choices else "no other run is stored yet",
+)
 comparison = None
-if layer == "silver":
-    st.subheader("Raw versus silver")
-    before = quality.latest_run(job.user, job.parent_id, "raw")
-    if before is None:
-        st.info(f"Profile the raw layer of {job.parent_id} to compare it with this silver layer.")
-        if st.button("Profile raw"):
-            _profile(job.parent_id, "raw")
-            st.rerun()
-    else:
-        comparison = quality.compare(before, run)
-        sides = st.columns(2)
-        for side, shown in zip(sides, (before, run), strict=True):
-            side.metric(
-                f"{shown.layer} ({shown.job_id}): rules failing",
-                sum(r.status == "failed" for r in shown.rules),
-                help=f"Failing rows summed over all rules: {sum(r.failed for r in shown.rules):,}",
-            )
-        changed = comparison_frame(comparison)
-        st.dataframe(
-            changed[["rule_id", "table", "status_a", "status_b", "failed_a", "failed_b", "change"]].rename(
-                columns={
-                    "rule_id": "rule",
-                    "status_a": "raw",
-                    "status_b": "silver",
-                    "failed_a": "raw failing",
-                    "failed_b": "silver failing",
-                }
-            ),
-            hide_index=True,
+if against:
+    st.query_params["against"] = against
+    before = quality.load_run(against)
+    comparison = quality.compare(before, run)
+    sides = st.columns(2)
+    for side, shown, when in zip(sides, (before, run), ("Before", "After"), strict=True):
+        side.metric(
+            f"{when}: {shown.layer} of {shown.job_id}, rules failing",
+            sum(r.status == "failed" for r in shown.rules),
+            help=f"Failing rows summed over all rules: {sum(r.failed for r in shown.rules):,}; "
+            f"rows: {sum(t.rows for t in shown.tables):,}",
         )
+    st.dataframe(comparison_frame(comparison), hide_index=True)
+    st.caption("Columns whose completeness or distinct count changed")
+    st.dataframe(column_comparison_frame(comparison), hide_index=True)
+else:
+    st.query_params.pop("against", None)
 
 st.subheader("Reports")
 downloads = st.columns(len(REPORT_MIME))

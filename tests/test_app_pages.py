@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestrator import service
+from orchestrator import quality, service
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.generation.spec import GenerationSpec
@@ -246,17 +246,24 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     assert {"kind", "injected", "fixed", "nulled", "remaining", "quarantined"} <= set(scores.columns)
 
     next(b for b in at.main.button if b.label == "Profile raw").click().run()
-    comparison = at.dataframe[-1].value
-    assert {"rule", "raw failing", "silver failing", "change"} <= set(comparison.columns)
-    assert (comparison["change"] <= 0).any()
+    compared = next(s for s in at.selectbox if s.label == "Compare with")
+    assert compared.options[compared.index].startswith(f"raw of {parent} (its source), profiled ")
+    assert at.query_params["against"] == compared.value
+    rules, columns = at.dataframe[-2].value, at.dataframe[-1].value
+    assert {"rule", "failing before", "failing after", "change"} <= set(rules.columns)
+    assert (rules["change"] < 0).any()
+    assert {"completeness before", "completeness after", "distinct before", "distinct after"} <= set(
+        columns.columns
+    )
+    assert len(columns) and not columns["column"].str.startswith("_").any()
     assert [d.label for d in at.get("download_button")] == ["HTML", "JSON", "CSV", "XLSX"]
 
     at.query_params.update(job=parent, layer="raw")
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Recall of the rules"] == "100.0%"
-    failing = at.selectbox[-1]
-    assert failing.label == "Rule"
+    assert [s.label for s in at.selectbox] == ["Job", "Layer", "Rule", "Compare with"]
+    assert "against" not in at.query_params and not at.error  # a layer is not compared with itself
     samples = at.dataframe[2].value
     assert {"line", "key"} <= set(samples.columns) and 0 < len(samples) <= 5
 
@@ -264,6 +271,42 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
         shown = texts(signed_in("alice", "pages/jobs.py", job=job).markdown)
         summary = [m for m in shown if m.startswith("Quality of")]
         assert len(summary) == 1 and wanted in summary[0] and "_" not in summary[0], summary
+
+
+def test_quality_compares_a_layer_with_any_stored_run_of_its_owner_only(bobs_job):
+    dirty, cleaner = (
+        generated(),
+        service.generate_job(GenerationSpec(rows=120, error_rate=0.1), "alice").job_id,
+    )
+    runs = {job: quality.profile_job("alice", job, "raw") for job in (dirty, cleaner)}
+    bobs = quality.profile_job("bob", bobs_job, "raw")
+    at = signed_in("alice", "pages/quality.py", job=cleaner, layer="raw")
+    compared = next(s for s in at.selectbox if s.label == "Compare with")
+    assert compared.value is None and "against" not in at.query_params  # raw has no source to default to
+    assert any(o.startswith(f"raw of {dirty}, profiled ") for o in compared.options)
+    assert not [o for o in compared.options if bobs_job in o or cleaner in o]
+
+    compared.select(runs[dirty].run_id).run()
+    assert not at.exception
+    labels = [m.label for m in at.metric if "rules failing" in m.label]
+    assert labels == [f"Before: raw of {dirty}, rules failing", f"After: raw of {cleaner}, rules failing"]
+    assert at.query_params["against"] == runs[dirty].run_id
+    rules = at.dataframe[-2].value
+    assert rules["change"].sum() < 0  # a tenth of the errors fail fewer rows than three tenths
+    assert (rules["share after"] < rules["share before"]).sum() > (
+        rules["share after"] > rules["share before"]
+    ).sum()
+
+    for stranger in (bobs.run_id, "q-20990101t000000-000000"):
+        shared = signed_in("alice", "pages/quality.py", job=cleaner, layer="raw", against=stranger)
+        message = f"There is no stored run {stranger} of alice. Choose one of the stored runs below."
+        assert texts(shared.error) == [message]
+        assert next(s for s in shared.selectbox if s.label == "Compare with").value is None
+        assert not [m for m in shared.metric if m.label.startswith("Before")]
+
+    bob = signed_in("bob", "pages/quality.py", job=bobs_job, layer="raw")
+    theirs = next(s for s in bob.selectbox if s.label == "Compare with")
+    assert theirs.options == [] and theirs.placeholder == "no other run is stored yet"
 
 
 def test_settings_show_profile_threshold_schedules_secrets_and_connections(monkeypatch):

@@ -1,5 +1,6 @@
-"""The workbench in a real headless Chromium: log in, generate, clean, follow the job, profile, download a
-report; and how long the quality page of a 100k-row job and the jobs table take to render (printed).
+"""The workbench in a real headless Chromium: log in, generate, clean, follow the job, profile, compare with
+another job, download a report; and how long the quality page of a 100k-row job and the jobs table take
+to render (printed).
 
 The 100k-row job is generated, cleaned and profiled from the command line before the server starts, so
 the timings measure the pages, not the engine. Screenshots land in test-output/.
@@ -144,7 +145,7 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
     page.get_by_role("button", name="Profile silver").click()
     settle(page, "Profile the raw layer")
     page.get_by_role("button", name="Profile raw").click()
-    settle(page, "): rules failing")
+    settle(page, "Before: raw of")
     page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000)
     shot(page, "5-quality")
     with page.expect_download() as download:
@@ -173,11 +174,21 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
         lambda: page.get_by_role("link", name="Open in Data quality").click(),
         lambda: (
             page.locator(".js-plotly-plot").nth(1).wait_for(timeout=30_000),
-            settle(page, "): rules failing"),
+            settle(page, f"Before: raw of {big['parent_id']}"),
         ),
     )
     assert page.get_by_text(big["job_id"]).count() >= 1
     shot(page, "7-quality-100k")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Compare with").click()
+    page.keyboard.type(f"silver of {report['job_id']}")
+    page.keyboard.press("Enter")
+    settle(page, f"Before: silver of {report['job_id']}")
+    page.get_by_text("Columns whose completeness").scroll_into_view_if_needed()
+    shot(page, "7b-compared-with-another-job")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="JSON").click()
+    compared = json.loads(download.value.path().read_bytes())["comparison"]
+    assert (compared["run_a"]["job_id"], compared["run_b"]["job_id"]) == (report["job_id"], big["job_id"])
     jobs_seconds = timed(
         lambda: go_to(page, "Jobs"),
         lambda: (
