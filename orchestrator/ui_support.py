@@ -275,6 +275,20 @@ def comparison_choices(history: list[dict], job: Job, layer: str) -> dict[str, s
     }
 
 
+def history_frame(history: list[dict]) -> pd.DataFrame:
+    """The stored runs of a user, newest first, as the history table shows them."""
+    columns = {
+        "run_id": "run",
+        "job_id": "job",
+        "layer": "layer",
+        "created_at": "profiled",
+        "seconds": "seconds",
+        "failed_rules": "rules failing",
+        "failed_rows": "failing rows",
+    }
+    return pd.DataFrame(history, columns=list(columns)).rename(columns=columns)
+
+
 def comparison_frame(comparison: Comparison) -> pd.DataFrame:
     """Rules failing before or after, the biggest drop in failing rows first."""
     frame = pd.DataFrame([asdict(r) for r in comparison.rules])

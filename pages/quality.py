@@ -1,6 +1,6 @@
 """Data quality: profile a layer of a job; headline scores, per-column and per-rule charts, failing rows,
 the score against the answer key, before and after (raw against silver, or any other stored run of the
-owner), and download the report (built when clicked)."""
+owner), the history of stored runs, and download the report (built when clicked)."""
 
 import plotly.express as px
 import streamlit as st
@@ -14,6 +14,7 @@ from orchestrator.ui_support import (
     columns_frame,
     comparison_choices,
     comparison_frame,
+    history_frame,
     report_file,
     rules_frame,
     samples_frame,
@@ -183,6 +184,8 @@ if against:
     st.dataframe(column_comparison_frame(comparison), hide_index=True)
 else:
     st.query_params.pop("against", None)
+with st.expander(f"History: every stored run of {job.user} ({len(history)})"):
+    st.dataframe(history_frame(history), hide_index=True)
 
 st.subheader("Reports")
 downloads = st.columns(len(REPORT_MIME))

@@ -84,6 +84,11 @@ def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
 
+def frame_with(at: AppTest, column: str):
+    """The first table on the page that has ``column``."""
+    return next(f.value for f in at.dataframe if column in f.value.columns)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_no_page_renders_without_login(page):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
@@ -242,14 +247,14 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     charted = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
     assert charted and not [name for name in charted if "._" in name]  # no bookkeeping columns (_issues)
     assert texts(at.info) == [f"Profile the raw layer of {parent} to compare it with this silver layer."]
-    scores = at.dataframe[-1].value
+    scores = frame_with(at, "injected")
     assert {"kind", "injected", "fixed", "nulled", "remaining", "quarantined"} <= set(scores.columns)
 
     next(b for b in at.main.button if b.label == "Profile raw").click().run()
     compared = next(s for s in at.selectbox if s.label == "Compare with")
     assert compared.options[compared.index].startswith(f"raw of {parent} (its source), profiled ")
     assert at.query_params["against"] == compared.value
-    rules, columns = at.dataframe[-2].value, at.dataframe[-1].value
+    rules, columns = frame_with(at, "failing before"), frame_with(at, "completeness before")
     assert {"rule", "failing before", "failing after", "change"} <= set(rules.columns)
     assert (rules["change"] < 0).any()
     assert {"completeness before", "completeness after", "distinct before", "distinct after"} <= set(
@@ -273,7 +278,7 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
         assert len(summary) == 1 and wanted in summary[0] and "_" not in summary[0], summary
 
 
-def test_quality_compares_a_layer_with_any_stored_run_of_its_owner_only(bobs_job):
+def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_job):
     dirty, cleaner = (
         generated(),
         service.generate_job(GenerationSpec(rows=120, error_rate=0.1), "alice").job_id,
@@ -291,11 +296,17 @@ def test_quality_compares_a_layer_with_any_stored_run_of_its_owner_only(bobs_job
     labels = [m.label for m in at.metric if "rules failing" in m.label]
     assert labels == [f"Before: raw of {dirty}, rules failing", f"After: raw of {cleaner}, rules failing"]
     assert at.query_params["against"] == runs[dirty].run_id
-    rules = at.dataframe[-2].value
+    rules = frame_with(at, "failing before")
     assert rules["change"].sum() < 0  # a tenth of the errors fail fewer rows than three tenths
     assert (rules["share after"] < rules["share before"]).sum() > (
         rules["share after"] > rules["share before"]
     ).sum()
+
+    stored = frame_with(at, "rules failing").set_index("run")
+    assert {runs[dirty].run_id, runs[cleaner].run_id} <= set(stored.index) and bobs.run_id not in stored.index
+    for run in runs.values():
+        assert stored.loc[run.run_id, "rules failing"] == sum(r.status == "failed" for r in run.rules)
+        assert stored.loc[run.run_id, "failing rows"] == sum(r.failed for r in run.rules)
 
     for stranger in (bobs.run_id, "q-20990101t000000-000000"):
         shared = signed_in("alice", "pages/quality.py", job=cleaner, layer="raw", against=stranger)
