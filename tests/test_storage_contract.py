@@ -257,12 +257,17 @@ def test_connection_test_also_works_from_a_connection_string(azurite: Azurite, f
     assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
 
 
-def test_connection_test_names_a_wrong_key(azurite: Azurite, file_system: str) -> None:
-    wrong = AdlsConfig(file_system, account_url=azurite.blob_url, account_key="V3Jvbmc=" * 11)
-    check = AdlsLake(wrong).test_connection()
-    assert (check.ok, check.field) == (False, "account_key")
-    assert "refused the credentials" in check.message
-    assert wrong.account_key not in check.message
+@pytest.mark.parametrize("by", ["account_key", "connection_string"])
+def test_connection_test_names_a_wrong_key(azurite: Azurite, file_system: str, by: str) -> None:
+    wrong = "V3Jvbmc=" * 11
+    if by == "account_key":
+        config = AdlsConfig(file_system, account_url=azurite.blob_url, account_key=wrong)
+    else:
+        config = AdlsConfig(file_system, connection_string=azurite.connection_string.replace(KEY, wrong))
+    check = AdlsLake(config).test_connection()
+    assert (check.ok, check.field) == (False, by)
+    assert f"refused the credentials; check {by}" in check.message
+    assert wrong not in check.message
 
 
 def test_connection_test_names_a_missing_file_system(azurite: Azurite) -> None:

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
     ResourceExistsError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.queue import ExponentialRetry, QueueClient, QueueMessage
 
-from orchestrator.azure_accounts import check_account
+from orchestrator.azure_accounts import StorageService, check_account
 from orchestrator.config import AzureStorageSettings
 from orchestrator.errors import InvalidInput, ServiceError
 from orchestrator.health import ConnectionCheck
@@ -110,12 +105,6 @@ class AzureQueue:
                 initial_backoff=1, increment_base=2, retry_total=config.retries, random_jitter_range=1
             ),
         }
-        # The setting to name when the service cannot be reached or refuses the credentials.
-        self._where, self._key = (
-            ("connection_string", "connection_string")
-            if config.connection_string
-            else ("queue_url", "account_key")
-        )
         try:
             if config.connection_string:
                 self._client = QueueClient.from_connection_string(config.connection_string, name, **options)
@@ -133,6 +122,13 @@ class AzureQueue:
             ) from None
         parts = urlsplit(self._client.primary_endpoint)  # without the query, where a SAS token would sit
         self.endpoint = f"{parts.scheme}://{parts.netloc}{parts.path}".removesuffix(f"/{name}")
+        self._errors = StorageService.of(
+            "the queue service",
+            self.endpoint,
+            config.connection_string,
+            "queue_url",
+            "the storage account's queue endpoint",
+        )
         self._created = False
         self._held: dict[str, Message] = {}
         self._poison: AzureQueue | None = None
@@ -158,45 +154,16 @@ class AzureQueue:
             self._poison.close()
         self._client.close()
 
-    @contextlib.contextmanager
-    def _service(self, action: str) -> Iterator[None]:
-        """Turn the SDK's failures into the protocol's errors, naming the action and the setting to check."""
-        try:
-            yield
-        except (ServiceRequestError, ServiceResponseError):
-            raise ServiceError(
-                f"cannot reach the queue service at {self.endpoint} to {action}; "
-                f"check {self._where} and that the service is running",
-                self._where,
-            ) from None
-        except HttpResponseError as err:
-            raise self._refusal(err, action) from None
-        except AzureError as err:
-            raise ServiceError(
-                f"the queue service at {self.endpoint} failed to {action} ({type(err).__name__})"
-            ) from None
+    def _service(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """A call to the queue: the SDK's failures become the protocol's errors."""
+        return self._errors.calls(action, self._known)
 
-    def _refusal(self, err: HttpResponseError, action: str) -> Exception:
-        """The error for a refused request; the SDK's own text is left out, as it may carry URLs."""
-        code = getattr(err.error_code, "value", err.error_code)  # the SDK gives an enum for known codes
+    def _known(self, code: str | None) -> Exception | None:
         if code == "MessageNotFound":
             return MessageNotFound(f"message is not in queue {self._name} (deleted or expired)")
         if code == "PopReceiptMismatch":
             return PopReceiptMismatch("the message was received again after this pop receipt was issued")
-        if err.status_code == 403:
-            return ServiceError(
-                f"the storage account at {self.endpoint} refused the credentials; check {self._key}",
-                self._key,
-            )
-        if not code:
-            return ServiceError(
-                f"{self.endpoint} answered {err.status_code} to {action}, but not as a storage service does; "
-                f"check that {self._where} names the storage account's queue endpoint",
-                self._where,
-            )
-        return ServiceError(
-            f"the queue service at {self.endpoint} answered {err.status_code} ({code}) to {action}"
-        )
+        return None
 
     def _ensure(self, **options: Any) -> None:
         """Create the queue once per object; an existing queue is left as it is."""

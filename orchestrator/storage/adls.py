@@ -21,16 +21,13 @@ from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
-    AzureError,
     HttpResponseError,
     ResourceModifiedError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, ExponentialRetry
 
-from orchestrator.azure_accounts import check_account
+from orchestrator.azure_accounts import StorageService, check_account
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from orchestrator.health import ConnectionCheck
 from orchestrator.storage.base import WrittenFile
@@ -211,6 +208,13 @@ class AdlsLake:
         self._container = service.get_container_client(config.file_system)
         parts = urlsplit(service.url)  # without the query, where a SAS token would sit
         self.endpoint = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+        self._errors = StorageService.of(
+            "the lake",
+            self.endpoint,
+            config.connection_string,
+            "account_url",
+            "the storage account's endpoint",
+        )
 
     def __repr__(self) -> str:
         return f"AdlsLake({self.endpoint}, file_system={self.config.file_system!r})"
@@ -218,46 +222,18 @@ class AdlsLake:
     def _blob(self, path: str) -> BlobClient:
         return self._container.get_blob_client(path)
 
-    @contextlib.contextmanager
-    def _service(self, action: str) -> Iterator[None]:
-        """Turn the SDK's failures into a ServiceError naming the action and the setting to check."""
-        try:
-            yield
-        except (ServiceRequestError, ServiceResponseError):
-            raise ServiceError(
-                f"cannot reach the lake at {self.endpoint} to {action}; "
-                "check account_url and that the service is running",
-                "account_url",
-            ) from None
-        except HttpResponseError as err:
-            raise self._refusal(err, action) from None
-        except AzureError as err:
-            raise ServiceError(
-                f"the lake at {self.endpoint} failed to {action} ({type(err).__name__})"
-            ) from None
+    def _service(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """A call to the lake: the SDK's failures become ServiceErrors naming the setting to check."""
+        return self._errors.calls(action, self._known)
 
-    def _refusal(self, err: HttpResponseError, action: str) -> ServiceError:
-        """The error for a refused request; the SDK's own text is left out, as it may carry URLs."""
-        if err.status_code == 403:
-            return ServiceError(
-                f"the storage account at {self.endpoint} refused the credentials; "
-                "check account_key (or connection_string)",
-                "account_key",
-            )
-        if err.error_code == "ContainerNotFound":
+    def _known(self, code: str | None) -> ServiceError | None:
+        if code == "ContainerNotFound":
             return ServiceError(
                 f"file system {self.config.file_system!r} does not exist at {self.endpoint}; "
                 "create it or change file_system",
                 "file_system",
             )
-        if not err.error_code:
-            return ServiceError(
-                f"{self.endpoint} answered {err.status_code} to {action}, but not as a storage service does; "
-                "check that account_url is the storage account's endpoint",
-                "account_url",
-            )
-        code = getattr(err.error_code, "value", err.error_code)  # the SDK gives an enum for known codes
-        return ServiceError(f"the lake at {self.endpoint} answered {err.status_code} ({code}) to {action}")
+        return None
 
     def _file_properties(self, path: str, action: str) -> tuple[int, str] | None:
         """Size and ETag of the file at ``path``, or None when there is no file (or only a directory)."""
