@@ -30,6 +30,8 @@ from orchestrator.queues import open_queue
 from orchestrator.service import ENGINE_CHOICES, resolve_engine
 from orchestrator.storage import LocalLake, open_lake, paths
 
+REFRESH_SECONDS = 2  # how often a page that follows running jobs looks again
+
 
 class PageEntry(NamedTuple):
     """A page after login. Its URL path differs from its file name on purpose: Streamlit runs a file under
@@ -222,6 +224,21 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
             "quarantined": [j.rows_quarantined for j in jobs],
         }
     ).astype({"rows in": "Int64", "rows out": "Int64", "quarantined": "Int64"})
+
+
+OUTPUT_COUNTS = {
+    "rows_in": "rows in",
+    "rows_out": "rows out",
+    "quarantined": "quarantined",
+    "duplicates_removed": "duplicates removed",
+}
+
+
+def outputs_frame(outputs: dict) -> pd.DataFrame:
+    """Per table of a finished cleaning job (its silver manifest): rows in and out, quarantined, duplicates
+    removed."""
+    frame = pd.DataFrame.from_dict(outputs["tables"], orient="index").reindex(columns=list(OUTPUT_COUNTS))
+    return frame.rename(columns=OUTPUT_COUNTS).rename_axis("table").reset_index()
 
 
 def rules_frame(run: QualityRun) -> pd.DataFrame:

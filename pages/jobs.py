@@ -8,9 +8,8 @@ from orchestrator import quality
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, Job, JobStore
 from orchestrator.service import launch_clean, start_in_background
-from orchestrator.ui_support import jobs_frame
+from orchestrator.ui_support import REFRESH_SECONDS, jobs_frame
 
-REFRESH_SECONDS = 2
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first

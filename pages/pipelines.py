@@ -1,13 +1,21 @@
 """Pipelines: clean a generated job with one click, seeing the route, the engine and where the output goes.
-A second click while the job's cleaning is queued or running shows that run instead of starting another."""
+A second click while the job's cleaning is queued or running shows that run instead of starting another; the
+runs follow a queued or running job without a click."""
 
 import streamlit as st
 
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import KIND_CLEAN, KIND_GENERATE, SUCCEEDED, JobStore
+from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, SUCCEEDED, JobStore
 from orchestrator.service import job_outputs, launch_clean, start_in_background
-from orchestrator.ui_support import destinations, engine_options, jobs_frame, route_of
+from orchestrator.ui_support import (
+    REFRESH_SECONDS,
+    destinations,
+    engine_options,
+    jobs_frame,
+    outputs_frame,
+    route_of,
+)
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -81,22 +89,27 @@ try:
 finally:
     store.close()
 
-if runs:
+
+def _runs(source_id: str) -> None:
+    """The cleaning runs of the data, newest first, and where the newest one writes."""
+    store = JobStore.default()
+    try:
+        runs = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=source_id)
+    finally:
+        store.close()
     st.subheader("Cleaning runs of this data")
     st.dataframe(jobs_frame(runs), hide_index=True)
     latest = runs[0]
     st.markdown(f"Destinations of `{latest.job_id}` ({latest.state}):")
-    st.dataframe(
-        destinations(settings, latest.user, latest.parent_id, latest.job_id),
-        hide_index=True,
-    )
+    st.dataframe(destinations(settings, latest.user, latest.parent_id, latest.job_id), hide_index=True)
     outputs = job_outputs(latest, settings)
     if outputs:
-        st.dataframe(
-            [{"table": name, **counts} for name, counts in outputs["tables"].items()],
-            hide_index=True,
-        )
+        st.dataframe(outputs_frame(outputs), hide_index=True)
     st.page_link("pages/jobs.py", label="Follow it on the Jobs page", icon=":material/list:")
+
+
+if runs:  # while the newest run is queued or running, the table follows it without a click
+    st.fragment(_runs, run_every=REFRESH_SECONDS if runs[0].state in ACTIVE_STATES else None)(source.job_id)
 else:
     st.caption(
         "A run writes silver, quarantine and gold folders of its own in the lake, then loads the warehouse "

@@ -176,7 +176,10 @@ def test_pipelines_clean_once_even_when_clicked_twice(started):
     )
     assert at.dataframe[0].value["state"].tolist() == ["succeeded"]
     counts = at.dataframe[2].value
-    assert {"table", "rows_in", "rows_out", "quarantined"} <= set(counts.columns)
+    assert counts.columns.tolist() == ["table", "rows in", "rows out", "quarantined", "duplicates removed"]
+    assert (
+        counts["rows in"] == counts["rows out"] + counts["quarantined"] + counts["duplicates removed"]
+    ).all()
 
 
 def test_a_large_batch_is_cleaned_by_spark(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -133,6 +134,8 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
     page.get_by_role("button", name="Clean data").click()
     settle(page, "launched on pandas")
     page.get_by_text("Cleaning complete").first.wait_for(timeout=60_000)  # the frame's toast
+    # the runs table follows the job it launched, without a click
+    page.get_by_text(re.compile(r"^Destinations of c-\S+ \(succeeded\):$")).wait_for(timeout=15_000)
     shot(page, "3-pipelines")
 
     go_to(page, "Jobs")
