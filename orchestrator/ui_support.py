@@ -242,9 +242,12 @@ def outputs_frame(outputs: dict) -> pd.DataFrame:
 
 
 def rules_frame(run: QualityRun) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{k: v for k, v in asdict(rule).items() if k != "samples"} for rule in run.rules]
-    ).assign(columns=lambda f: f["columns"].map(", ".join), kinds=lambda f: f["kinds"].map(", ".join))
+    """One row per rule: what it checks, what it found; headed as a person reads it."""
+    return (
+        pd.DataFrame([{k: v for k, v in asdict(rule).items() if k != "samples"} for rule in run.rules])
+        .assign(columns=lambda f: f["columns"].map(", ".join), kinds=lambda f: f["kinds"].map(", ".join))
+        .rename(columns={"rule_id": "rule", "kinds": "error kinds"})
+    )
 
 
 def columns_frame(run: QualityRun) -> pd.DataFrame:
@@ -268,7 +271,8 @@ SCORE_COLUMNS = {
 
 def scores_frame(run: QualityRun) -> pd.DataFrame:
     """Per injected error kind: how the rules found it (raw) or how cleaning ended it (silver)."""
-    return pd.DataFrame([asdict(k) for k in run.score.kinds])[SCORE_COLUMNS[run.score.layer]]
+    frame = pd.DataFrame([asdict(k) for k in run.score.kinds])[SCORE_COLUMNS[run.score.layer]]
+    return frame.rename(columns={"correct_flags": "correct flags"})
 
 
 # Layers whose runs share tables and rules, so comparing them says something.

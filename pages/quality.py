@@ -122,7 +122,7 @@ with chart_left:
 with chart_right:
     st.subheader("Failing rows per rule")
     top = rules[rules["failed"] > 0].nlargest(CHART_ROWS, "share")
-    figure = px.bar(top, x="share", y="rule_id", orientation="h", color="severity", hover_data=["failed"])
+    figure = px.bar(top, x="share", y="rule", orientation="h", color="severity", hover_data=["failed"])
     figure.update_layout(yaxis={"autorange": "reversed", "title": None}, height=600, margin={"t": 10})
     st.plotly_chart(figure, key="rules_chart")
 

@@ -270,6 +270,9 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     at.run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Recall of the rules"] == "100.0%"
+    for marker in ("severity", "judgeable", "completeness"):  # the rules, the scores, the columns
+        headings = frame_with(at, marker).columns
+        assert not [h for h in headings if "_" in h], headings  # headed for people, not with field names
     assert [s.label for s in at.selectbox] == ["Job", "Layer", "Rule", "Compare with"]
     assert "against" not in at.query_params and not at.error  # a layer is not compared with itself
     samples = at.dataframe[2].value
