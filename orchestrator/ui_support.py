@@ -24,6 +24,8 @@ from orchestrator.generation.spec import GenerationSpec
 from orchestrator.health import ConnectionCheck
 from orchestrator.jobs import routing
 from orchestrator.jobs.store import Job, JobStore
+from orchestrator.loading import operational, warehouse
+from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
 from orchestrator.quality import Comparison, QualityRun, write_report
 from orchestrator.queues import open_queue
@@ -185,7 +187,7 @@ def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> 
     operational = (
         f"MySQL {settings.mysql.host}/{settings.mysql.database}"
         if settings.mysql
-        else str(settings.data_dir / "operational.sqlite")
+        else str(sqlite_path(settings))
     )
     return pd.DataFrame(
         {
@@ -408,4 +410,6 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
         checks["lake"] = open_lake(settings).test_connection()
         for route, name in routing.QUEUE_NAMES.items():
             checks[f"{route} queue"] = open_queue(name, settings).test_connection()
+    checks["warehouse"] = warehouse.test_connection(settings)
+    checks["operational database"] = operational.test_connection(settings)
     return checks

@@ -342,6 +342,7 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     at.main.button[-1].click().run()
     assert texts(at.success)[0].startswith("job store: sqlite job store (SQLite) answers: ")
     assert texts(at.success)[1].startswith("lake: local lake in ")
+    assert [m.split(": ")[0] for m in texts(at.success)[2:]] == ["warehouse", "operational database"]
 
 
 def test_settings_name_the_cluster_large_batches_run_on(monkeypatch):

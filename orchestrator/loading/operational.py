@@ -10,15 +10,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymysql
 
-from orchestrator.config import MySQLSettings, Settings
+from orchestrator.config import DATA_DIR_ENV, MySQLSettings, Settings
 from orchestrator.errors import ServiceError
 from orchestrator.generation import schema as s
+from orchestrator.health import ConnectionCheck
 
 BATCH_ROWS = 5_000
 _SQL_TYPES = {  # (SQLite, MySQL)
@@ -62,6 +64,11 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The local operational database, used when no MySQL host is set."""
+    return settings.data_dir / "operational.sqlite"
+
+
 @contextmanager
 def _connect(settings: Settings) -> Iterator[tuple[Any, bool]]:
     if settings.mysql is not None:
@@ -71,7 +78,7 @@ def _connect(settings: Settings) -> Iterator[tuple[Any, bool]]:
         finally:
             con.close()
     else:
-        path = settings.data_dir / "operational.sqlite"
+        path = sqlite_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
@@ -92,10 +99,57 @@ def _mysql(cfg: MySQLSettings) -> pymysql.connections.Connection:
             autocommit=False,
         )
     except pymysql.err.OperationalError as exc:
-        raise ServiceError(
-            f"the operational database at {cfg.host}:{cfg.port} is not reachable ({exc.args[0]})",
-            "ORCHESTRATOR_MYSQL_HOST",
-        ) from None
+        code = exc.args[0] if exc.args else None
+        where = f"the operational database at {cfg.host}:{cfg.port}"
+        if code == 1045:  # access denied
+            raise ServiceError(
+                f"{where} refused user {cfg.user!r}; "
+                "check ORCHESTRATOR_MYSQL_USER and ORCHESTRATOR_MYSQL_PASSWORD",
+                "ORCHESTRATOR_MYSQL_PASSWORD",
+            ) from None
+        if code == 1049:  # unknown database
+            raise ServiceError(
+                f"{where} has no database {cfg.database!r}; create it or change ORCHESTRATOR_MYSQL_DATABASE",
+                "ORCHESTRATOR_MYSQL_DATABASE",
+            ) from None
+        raise ServiceError(f"{where} is not reachable ({code})", "ORCHESTRATOR_MYSQL_HOST") from None
+
+
+def test_connection(settings: Settings) -> ConnectionCheck:
+    """Reach the operational database once and count the job tables in it; a local database that does not
+    exist yet is not created here (the first load creates it)."""
+    if settings.mysql is None and not sqlite_path(settings).exists():
+        return ConnectionCheck(
+            True, f"no operational database yet; the first load creates {sqlite_path(settings)}"
+        )
+    try:
+        with _connect(settings) as (con, mysql):
+            cur = con.cursor()
+            if mysql:
+                cur.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND LEFT(table_name, 7) = 'silver_'"
+                )
+            else:
+                cur.execute(
+                    "SELECT count(*) FROM sqlite_master "
+                    "WHERE type = 'table' AND substr(name, 1, 7) = 'silver_'"
+                )
+            tables = cur.fetchone()[0]
+    except ServiceError as error:
+        return ConnectionCheck(False, str(error), error.field)
+    except (pymysql.err.Error, sqlite3.Error) as error:
+        field = "ORCHESTRATOR_MYSQL_HOST" if settings.mysql else DATA_DIR_ENV
+        return ConnectionCheck(
+            False, f"the operational database failed a query ({type(error).__name__})", field
+        )
+    cfg = settings.mysql
+    where = (
+        f"MySQL at {cfg.host}:{cfg.port}, database {cfg.database}"
+        if cfg
+        else f"SQLite {sqlite_path(settings)}"
+    )
+    return ConnectionCheck(True, f"{where} answers: {tables} silver table(s)")
 
 
 def _statements(name: str, mysql: bool) -> tuple[str, str, str]:

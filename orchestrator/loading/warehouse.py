@@ -6,12 +6,14 @@ rows in one transaction, so loading twice leaves one copy and a failed load leav
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from orchestrator.config import Settings
+from orchestrator.config import DATA_DIR_ENV, Settings
+from orchestrator.health import ConnectionCheck
 
 
 def warehouse_path(settings: Settings) -> Path:
@@ -40,3 +42,33 @@ def load_gold(settings: Settings, user: str, job_id: str, gold: dict[str, pd.Dat
             con.execute("ROLLBACK")
             raise
     return loaded
+
+
+def test_connection(settings: Settings) -> ConnectionCheck:
+    """Open the warehouse once and count its gold tables; one that does not exist yet is not created here."""
+    path = warehouse_path(settings)
+    if not path.exists():
+        folder = next(p for p in path.parents if p.exists())
+        if not (folder.is_dir() and os.access(folder, os.W_OK)):
+            return ConnectionCheck(
+                False,
+                f"the warehouse {path} cannot be created: {folder} is not a writable folder",
+                DATA_DIR_ENV,
+            )
+        return ConnectionCheck(True, f"no warehouse yet; the first load creates {path}")
+    try:
+        with duckdb.connect(str(path)) as con:
+            tables = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE starts_with(table_name, 'gold_')"
+            ).fetchone()[0]
+    except duckdb.IOException:
+        return ConnectionCheck(
+            False,
+            f"the warehouse {path} is held by another process (a load in progress?); try again",
+            DATA_DIR_ENV,
+        )
+    except duckdb.Error as error:
+        return ConnectionCheck(
+            False, f"the warehouse {path} cannot be read ({type(error).__name__})", DATA_DIR_ENV
+        )
+    return ConnectionCheck(True, f"DuckDB warehouse {path} answers: {tables} gold table(s)")
