@@ -29,6 +29,7 @@ from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
 from orchestrator.quality import Comparison, QualityRun, write_report
 from orchestrator.queues import open_queue
+from orchestrator.runners import spark_target
 from orchestrator.service import ENGINE_CHOICES, resolve_engine
 from orchestrator.storage import LocalLake, open_lake, paths
 
@@ -412,4 +413,10 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
             checks[f"{route} queue"] = open_queue(name, settings).test_connection()
     checks["warehouse"] = warehouse.test_connection(settings)
     checks["operational database"] = operational.test_connection(settings)
+    try:
+        runner = spark_target(settings).runner
+    except WorkbenchError as error:
+        checks["large batches"] = ConnectionCheck(False, str(error), getattr(error, "field", None))
+    else:
+        checks["large batches"] = runner.test_connection()
     return checks

@@ -1,4 +1,5 @@
-"""A local Azure Resource Manager serving the Data Factory run endpoints over TLS (throw-away certificate)."""
+"""A local Azure Resource Manager serving the Data Factory pipeline and run endpoints over TLS (throw-away
+certificate)."""
 
 from __future__ import annotations
 
@@ -113,6 +114,15 @@ class FakeDataFactory(RecordingServer):
                 if self.cluster is not None:
                     self.cluster.start(run_id, request.body)
                 return 200, {"runId": run_id}
+            case "GET", ["pipelines", pipeline]:
+                if pipeline not in self.pipelines:
+                    return 404, _error("ResourceNotFound", f"Entity {pipeline} not found")
+                return 200, {
+                    "id": f"{self.factory_path}/pipelines/{pipeline}",
+                    "name": pipeline,
+                    "type": "Microsoft.DataFactory/factories/pipelines",
+                    "properties": {"activities": []},
+                }
             case "GET", ["pipelineruns", run_id]:
                 return self._get(run_id)
             case "POST", ["pipelineruns", run_id, "cancel"]:

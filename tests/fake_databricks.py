@@ -1,5 +1,6 @@
-"""A local Databricks workspace speaking the Jobs API 2.2 subset the runner uses: runs/submit, get, cancel.
-With a cluster, a submitted notebook task runs for real and the run's state follows it."""
+"""A local Databricks workspace speaking the subset of its REST API the runner uses: Jobs API 2.2 runs/submit,
+get and cancel, and Workspace API 2.0 get-status for its notebooks. With a cluster, a submitted notebook task
+runs for real and the run's state follows it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class FakeDatabricks(RecordingServer):
         super().__init__(self._answer)
         self.cluster = cluster
         self.token = token
+        self.notebooks: set[str] = set()  # workspace paths that hold a notebook
         self.force_status: int | None = None  # 401 or 403 for every API call
         self.states: list[dict[str, Any]] = [{"life_cycle_state": "PENDING"}]
         self.task_states: list[dict[str, Any]] = []  # parallel to states; a task's own state, if any
@@ -35,6 +37,14 @@ class FakeDatabricks(RecordingServer):
             return 403, {"error_code": "PERMISSION_DENIED", "message": "User cannot submit runs."}
         if self.force_status == 401 or request.headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
+        if request.method == "GET" and request.path == "/api/2.0/workspace/get-status":
+            path = request.query["path"][0]
+            if path not in self.notebooks:
+                return 404, {
+                    "error_code": "RESOURCE_DOES_NOT_EXIST",
+                    "message": f"Path ({path}) doesn't exist.",
+                }
+            return 200, {"object_type": "NOTEBOOK", "path": path, "language": "PYTHON", "object_id": 1}
         if request.method == "POST" and request.path == f"{API}/submit":
             with self._runs_lock:
                 run_id, self._next_id = self._next_id, self._next_id + 1

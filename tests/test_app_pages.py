@@ -342,13 +342,21 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     at.main.button[-1].click().run()
     assert texts(at.success)[0].startswith("job store: sqlite job store (SQLite) answers: ")
     assert texts(at.success)[1].startswith("lake: local lake in ")
-    assert [m.split(": ")[0] for m in texts(at.success)[2:]] == ["warehouse", "operational database"]
+    assert [m.split(": ")[0] for m in texts(at.success)[2:]] == [
+        "warehouse",
+        "operational database",
+        "large batches",
+    ]
 
 
 def test_settings_name_the_cluster_large_batches_run_on(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SPARK_RUNNER", "databricks")
     at = signed_in("alice", "pages/settings.py")
     assert dict(at.dataframe[0].value.values.tolist())["large batches run on"] == "Databricks"
+    monkeypatch.delenv("ORCHESTRATOR_CLUSTER_LAKE_ROOT", raising=False)
+    at.main.button[-1].click().run()
+    failed = [m for m in texts(at.error) if m.startswith("large batches: ")]
+    assert len(failed) == 1 and failed[0].endswith("Check ORCHESTRATOR_CLUSTER_LAKE_ROOT."), failed
 
 
 def test_settings_page_names_an_invalid_setting(monkeypatch):

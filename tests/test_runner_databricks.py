@@ -231,3 +231,26 @@ def test_a_request_cannot_override_the_identifiers_the_run_passes_itself():
         RunRequest(job_id="c-1", user="alice", parent_job_id="g-1", parameters={"job_id": "other"})
     with pytest.raises(InvalidInput, match="user: must be a non-empty string"):
         RunRequest(job_id="c-1", user=" ", parent_job_id="g-1")
+
+
+def test_the_connection_test_reads_the_notebook_and_names_what_to_fix(workspace):
+    notebook = DatabricksConfig(host="https://x", token=TOKEN).notebook_path
+    runner = runner_for(workspace.url)
+    missing = runner.test_connection()
+    assert (missing.ok, missing.field) == (False, "DATABRICKS_NOTEBOOK_PATH")
+    assert f"has no notebook {notebook}; import notebooks/clean_large_batch.py" in missing.message
+
+    workspace.notebooks.add(notebook)
+    check = runner.test_connection()
+    assert (
+        check.ok and check.message == f"Databricks at {workspace.url} answers; notebook {notebook} is there"
+    )
+    asked = workspace.received("/api/2.0/workspace/get-status")
+    assert [r.query["path"] for r in asked] == [[notebook], [notebook]]
+    assert not workspace.received(API)  # a connection test starts no run
+
+    refused = runner_for(workspace.url, token="dapi-wrong-token-999").test_connection()
+    assert not refused.ok and "rejected the token (401)" in refused.message
+    assert "dapi-wrong-token-999" not in refused.message
+    down = runner_for(f"http://127.0.0.1:{closed_port()}").test_connection()
+    assert not down.ok and "is unreachable" in down.message and "DATABRICKS_HOST" in down.message

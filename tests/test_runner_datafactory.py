@@ -244,3 +244,23 @@ def test_config_from_settings_names_what_is_missing_or_malformed():
         DataFactoryRunner(config)
     with pytest.raises(InvalidInput, match="batch: must be 'small' or 'large'"):
         DataFactoryRunner(config, batch="medium", credential=StaticToken(TOKEN))
+
+
+def test_the_connection_test_reads_the_pipeline_and_names_what_to_fix(arm, certificate, credential):
+    check = DataFactoryRunner(config_for(arm.url, certificate[0]), credential=credential).test_connection()
+    assert check.ok and check.message == "Data Factory adf-wb answers; pipeline large_batch is there"
+    assert [r.method for r in arm.received(f"{FACTORY}/pipelines/large_batch")] == ["GET"]
+    assert not [r for r in arm.requests if r.method == "POST"]  # a connection test starts no run
+
+    renamed = config_for(arm.url, certificate[0], large_pipeline="nightly")
+    missing = DataFactoryRunner(renamed, credential=credential).test_connection()
+    assert (missing.ok, missing.field) == (False, "ADF_LARGE_PIPELINE")
+    assert "has no pipeline nightly" in missing.message
+    small = DataFactoryRunner(renamed, SMALL_BATCH, credential=credential).test_connection()
+    assert small.ok and "pipeline small_batch is there" in small.message
+
+    refused = DataFactoryRunner(
+        config_for(arm.url, certificate[0]), credential=StaticToken("wrong")
+    ).test_connection()
+    assert not refused.ok and "rejected the credentials (401)" in refused.message
+    assert SECRET not in refused.message

@@ -3,6 +3,7 @@ outputs loaded like the in-process path's; and the runner's states, failures and
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import duckdb
@@ -87,3 +88,20 @@ def test_a_cancelled_run_ends_cancelled(settings):
 def test_an_unknown_run_is_a_clear_error(settings):
     with pytest.raises(RunnerError, match="was not started by this worker"):
         _runner(settings).status("c-x-123")
+
+
+def test_the_connection_test_finds_java_and_pyspark_and_names_java_home_when_java_is_missing(
+    settings, tmp_path, monkeypatch
+):
+    runner = LocalSparkRunner(LocalSparkConfig.from_settings(settings))
+    check = runner.test_connection()
+    assert check.ok and check.message.startswith("local Spark can start: Java at ")
+    assert f"pyspark {importlib.metadata.version('pyspark')}" in check.message
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # a folder without bin/java
+    missing = runner.test_connection()
+    assert (missing.ok, missing.field) == (False, "JAVA_HOME")
+    assert f"JAVA_HOME ({tmp_path}) holds no bin/java" in missing.message
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "there is no java on the PATH" in runner.test_connection().message

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.health import ConnectionCheck
 
 QUEUED = "QUEUED"
 RUNNING = "RUNNING"
@@ -99,6 +100,10 @@ class Runner(Protocol):
 
     def cancel(self, run_id: str) -> None:
         """Ask the service to stop the run; it reaches CANCELLED asynchronously."""
+        ...
+
+    def test_connection(self) -> ConnectionCheck:
+        """Reach the service once without starting anything; say what works or which setting to change."""
         ...
 
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
-from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthenticated
+from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
 from databricks.sdk.service.compute import ClusterSpec
 from databricks.sdk.service.jobs import NotebookTask, Run, Source, SubmitTask
 
 from orchestrator.errors import InvalidInput
+from orchestrator.health import ConnectionCheck
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
@@ -162,6 +163,25 @@ class DatabricksRunner:
         number = _numeric(run_id)
         with self._service_errors(f"cancel run {run_id}"):
             self._workspace().jobs.cancel_run(number)
+
+    def test_connection(self) -> ConnectionCheck:
+        """Read the notebook's status once: the host answers, the token is accepted, the notebook is there."""
+        host, path = self.config.host, self.config.notebook_path
+        try:
+            with self._service_errors(f"read notebook {path}"):
+                try:
+                    info = self._workspace().workspace.get_status(path)
+                except NotFound:
+                    return ConnectionCheck(
+                        False,
+                        f"Databricks at {host} has no notebook {path}; import notebooks/clean_large_batch.py "
+                        "there or change DATABRICKS_NOTEBOOK_PATH",
+                        "DATABRICKS_NOTEBOOK_PATH",
+                    )
+        except RunnerError as error:
+            return ConnectionCheck(False, str(error))
+        kind = info.object_type.value.lower() if info.object_type else "object"
+        return ConnectionCheck(True, f"Databricks at {host} answers; {kind} {path} is there")
 
     def _workspace(self) -> WorkspaceClient:
         """The SDK client, made on first use, with short retry and HTTP timeouts (the SDK waits minutes)."""

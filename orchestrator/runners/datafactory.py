@@ -12,6 +12,7 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -20,6 +21,7 @@ from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.datafactory import DataFactoryManagementClient
 
 from orchestrator.errors import InvalidInput
+from orchestrator.health import ConnectionCheck
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
@@ -165,6 +167,27 @@ class DataFactoryRunner:
         cfg = self.config
         with self._service_errors(f"cancel run {run_id}"):
             self._client.pipeline_runs.cancel(cfg.resource_group, cfg.factory_name, run_id, is_recursive=True)
+
+    def test_connection(self) -> ConnectionCheck:
+        """Read the pipeline once: the factory answers, the credentials are accepted, the pipeline exists."""
+        cfg = self.config
+        setting = "ADF_LARGE_PIPELINE" if self.pipeline == cfg.large_pipeline else "ADF_SMALL_PIPELINE"
+        try:
+            with self._service_errors(f"read pipeline {self.pipeline}"):
+                try:
+                    self._client.pipelines.get(cfg.resource_group, cfg.factory_name, self.pipeline)
+                except ResourceNotFoundError:
+                    return ConnectionCheck(
+                        False,
+                        f"Data Factory {cfg.factory_name} has no pipeline {self.pipeline} (or the factory is "
+                        f"not in resource group {cfg.resource_group}); deploy adf/ or change {setting}",
+                        setting,
+                    )
+        except RunnerError as error:
+            return ConnectionCheck(False, str(error))
+        return ConnectionCheck(
+            True, f"Data Factory {cfg.factory_name} answers; pipeline {self.pipeline} is there"
+        )
 
     def _monitor_url(self, run_id: str) -> str:
         """The run's page in Data Factory Studio."""

@@ -3,9 +3,11 @@ worker down; and the spark engine's job end to end: run the notebook, then load 
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 from orchestrator.cleaning.pipeline import CleaningOutcome, JobCancelled, Stage, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
+from orchestrator.health import ConnectionCheck
 from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold
 from orchestrator.runners.base import (
@@ -136,11 +139,38 @@ class LocalSparkRunner:
             os.killpg(run.process.pid, signal.SIGKILL)
             run.process.wait()
 
+    def test_connection(self) -> ConnectionCheck:
+        """Spark can start here: Java where pyspark looks for it, and pyspark in this environment."""
+        return spark_prerequisites(java=True)
+
     def _run(self, run_id: str) -> _Run:
         try:
             return self._runs[run_id]
         except KeyError:
             raise RunnerError(f"local Spark run {run_id} was not started by this worker") from None
+
+
+def spark_prerequisites(java: bool) -> ConnectionCheck:
+    """pyspark in this environment and, when Spark is started here (``java``), Java where pyspark looks for
+    it: ``$JAVA_HOME/bin/java``, else ``java`` on the PATH."""
+    try:
+        pyspark = importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        return ConnectionCheck(
+            False, "pyspark is not installed here; install requirements.txt (make run does)"
+        )
+    if not java:
+        return ConnectionCheck(True, f"pyspark {pyspark} in this process's Spark session")
+    home = os.environ.get("JAVA_HOME")
+    found = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not found or not os.access(found, os.X_OK):
+        where = f"JAVA_HOME ({home}) holds no bin/java" if home else "there is no java on the PATH"
+        return ConnectionCheck(
+            False,
+            f"local Spark needs Java 17 or newer and {where}; install a JDK or set JAVA_HOME",
+            "JAVA_HOME",
+        )
+    return ConnectionCheck(True, f"local Spark can start: Java at {found}, pyspark {pyspark}")
 
 
 def _failure(log: Path, code: int) -> str:

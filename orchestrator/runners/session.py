@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from orchestrator.health import ConnectionCheck
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
@@ -21,7 +22,7 @@ from orchestrator.runners.base import (
     RunRequest,
     RunStatus,
 )
-from orchestrator.runners.local_spark import NOTEBOOK
+from orchestrator.runners.local_spark import NOTEBOOK, spark_prerequisites
 
 
 def load_notebook() -> ModuleType:
@@ -74,6 +75,10 @@ class SessionRunner:
             run.status = RunStatus(state=CANCELLED, run_id=run_id, message="cancelled on request")
             spark = run.spark
         spark.sparkContext.cancelJobGroup(run_id)
+
+    def test_connection(self) -> ConnectionCheck:
+        """The session is this process's (on a cluster, the cluster's): pyspark must be importable here."""
+        return spark_prerequisites(java=False)
 
     def _clean(self, spark, run_id: str, request: RunRequest) -> None:
         notebook = load_notebook()
