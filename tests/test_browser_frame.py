@@ -134,6 +134,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     copied = session_cookie(page)
     assert copied is not None and copied["sameSite"] == "Strict"
     shot(page, "2-home")
+    assert page.get_by_text("Deploy", exact=True).count() == 0  # the developer's toolbar is not the product's
 
     page.reload()  # a new websocket session: the cookie alone signs the user in
     settle(page, "Signed in as alice")
