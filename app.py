@@ -31,9 +31,8 @@ from orchestrator.auth import (
 from orchestrator.auth.settings import COOKIE_NAME
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import JobStore
-from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES
+from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES, SESSION_ID
 
-_SESSION_ID = "_session_id"  # the id of the server-side session this browser tab is signed in with
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
 _NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out; kept until a login
 ANNOUNCE_EVERY_SECONDS = 3  # how often a signed-in tab looks for jobs that finished
@@ -64,7 +63,7 @@ class _SessionCookie:
         session = verify_token(self._store, self._settings.cookie_key, token) if token else None
         if session is None:
             return None
-        st.session_state[_SESSION_ID] = session.id
+        st.session_state[SESSION_ID] = session.id
         return {"username": session.user}
 
     def set_cookie(self) -> None:
@@ -74,11 +73,11 @@ class _SessionCookie:
             st.session_state["username"],
             self._settings.session_minutes,
         )
-        st.session_state[_SESSION_ID] = session.id
+        st.session_state[SESSION_ID] = session.id
         st.session_state[_COOKIE_WRITE] = token
 
     def delete_cookie(self) -> None:
-        session_id = st.session_state.pop(_SESSION_ID, None)
+        session_id = st.session_state.pop(SESSION_ID, None)
         if session_id:
             self._store.revoke_session(session_id)
         st.session_state[_COOKIE_WRITE] = None
@@ -175,7 +174,7 @@ def main() -> None:
 
     user = None
     if st.session_state.get("authentication_status"):
-        session = store.active_session(st.session_state.get(_SESSION_ID, ""))
+        session = store.active_session(st.session_state.get(SESSION_ID, ""))
         user = store.get(session.user) if session else None
         if user is None:
             _end_session(authenticator, "Your session has ended; log in again.")

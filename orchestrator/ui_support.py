@@ -34,6 +34,7 @@ from orchestrator.service import ENGINE_CHOICES, resolve_engine
 from orchestrator.storage import LocalLake, open_lake, paths
 
 REFRESH_SECONDS = 2  # how often a page that follows running jobs looks again
+SESSION_ID = "_session_id"  # session_state key: the server-side session this browser tab is signed in with
 
 
 class PageEntry(NamedTuple):

@@ -1,4 +1,5 @@
-"""Administrators add users and see who may sign in, with their role and any lock after failed logins."""
+"""Administrators add users, reset a password or lift a lock after failed logins, and see who may sign in,
+with their role and any lock."""
 
 import pandas as pd
 import streamlit as st
@@ -6,6 +7,7 @@ import streamlit as st
 from orchestrator.auth import ROLES, open_user_store
 from orchestrator.auth.passwords import MIN_PASSWORD_CHARS
 from orchestrator.errors import WorkbenchError
+from orchestrator.ui_support import SESSION_ID
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -14,6 +16,16 @@ if not st.session_state.get("is_admin"):
     st.error("Only administrators can manage users.")
     st.stop()
 
+
+def _typed_twice(label: str, hint: str) -> tuple[str, str]:
+    """A new password and its repetition, as a password manager expects them."""
+    typed = st.text_input(label, type="password", autocomplete="new-password", help=hint)
+    again = st.text_input(
+        f"Repeat {label[0].lower()}{label[1:]}", type="password", autocomplete="new-password"
+    )
+    return typed, again
+
+
 store = open_user_store()
 with st.form("add_user", clear_on_submit=False):
     st.subheader("Add a user")
@@ -21,13 +33,7 @@ with st.form("add_user", clear_on_submit=False):
         "User name", help="1-32 lower-case letters, digits, '_' or '-'; also their lake folder"
     )
     role = st.selectbox("Role", ROLES, help="Administrators see every user's jobs and files and manage users")
-    password = st.text_input(
-        "Password",
-        type="password",
-        autocomplete="new-password",
-        help=f"At least {MIN_PASSWORD_CHARS} characters",
-    )
-    repeat = st.text_input("Repeat password", type="password", autocomplete="new-password")
+    password, repeat = _typed_twice("Password", f"At least {MIN_PASSWORD_CHARS} characters")
     if st.form_submit_button("Add user"):
         try:
             added = store.add_user(name, password, repeat, role)
@@ -37,6 +43,31 @@ with st.form("add_user", clear_on_submit=False):
             st.success(f"Added {added.role} `{added.name}`; they can log in now.")
 
 users = store.list_users()
+with st.form("manage_user", clear_on_submit=False):
+    st.subheader("Reset a password or lift a lock")
+    chosen = st.selectbox("Account", [user.name for user in users])
+    new_password, new_repeat = _typed_twice(
+        "New password", f"At least {MIN_PASSWORD_CHARS} characters; their other sessions end"
+    )
+    left, right = st.columns(2)
+    reset = left.form_submit_button("Set password")
+    unlock = right.form_submit_button(
+        "Unlock", help="Clear the failed logins and any lock; the password stays"
+    )
+    try:
+        if reset:
+            ended = store.reset_password(
+                chosen, new_password, new_repeat, keep_session=st.session_state.get(SESSION_ID)
+            )
+            st.success(f"`{chosen}` has a new password; {ended} session(s) of theirs ended.")
+        elif unlock:
+            store.unlock(chosen)
+            st.success(f"`{chosen}` can log in again.")
+    except WorkbenchError as error:
+        st.error(str(error))
+    if reset or unlock:
+        users = store.list_users()
+
 st.subheader("Accounts")
 st.dataframe(
     pd.DataFrame(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestrator.auth import open_user_store
+from orchestrator.auth import AccountLocked, LockoutPolicy, open_user_store
 from orchestrator.auth.settings import (
     COOKIE_KEY_ENV,
     LOCKOUT_MINUTES_ENV,
@@ -165,6 +166,41 @@ def test_administrator_adds_a_user_who_then_logs_in_without_admin_rights(admin_e
     assert "Users" not in [link.label for link in bob.page_link]
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         bob.switch_page("pages/admin_users.py")
+
+
+def test_administrator_lifts_a_lock_and_resets_a_password(admin_exists):
+    users = open_user_store()
+    users.add_user("bob", BOB_PASSWORD, BOB_PASSWORD)
+    with pytest.raises(AccountLocked):
+        users.authenticate("bob", "a wrong password", LockoutPolicy(max_failed_logins=1))
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    at.switch_page("pages/admin_users.py").run()
+    assert not pd.isna(at.dataframe[0].value.set_index("user").loc["bob", "locked until"])
+
+    def manage(button: str, password: str = "", repeat: str = "") -> None:
+        next(s for s in at.selectbox if s.label == "Account").select("bob")
+        fields = {widget.label: widget for widget in at.text_input}
+        fields["New password"].input(password)
+        fields["Repeat new password"].input(repeat)
+        next(b for b in at.button if b.label == button).click().run()
+        assert not at.exception
+
+    manage("Unlock")
+    assert [s.value for s in at.success] == ["`bob` can log in again."]
+    assert pd.isna(at.dataframe[0].value.set_index("user").loc["bob", "locked until"])
+
+    new = "bobs new password 2"
+    manage("Set password", new, "not the same")
+    assert [e.value for e in at.error] == [
+        "repeat password: does not match the password; type the same password twice"
+    ]
+    assert [t.value for t in log_in(app(), "bob", BOB_PASSWORD).sidebar.text] == [
+        "Signed in as bob\nRole: user"
+    ]
+    manage("Set password", new, new)
+    assert [s.value for s in at.success] == ["`bob` has a new password; 1 session(s) of theirs ended."]
+    assert shows_login_form(log_in(app(), "bob", BOB_PASSWORD))
+    assert [t.value for t in log_in(app(), "bob", new).sidebar.text] == ["Signed in as bob\nRole: user"]
 
 
 def test_admin_page_refuses_a_signed_in_non_administrator():

@@ -209,3 +209,46 @@ def test_session_minutes_are_configurable_and_checked(data_dir, monkeypatch):
     monkeypatch.setenv(SESSION_MINUTES_ENV, "half an hour")
     with pytest.raises(InvalidInput, match="must be a whole number"):
         load_auth_settings()
+
+
+def test_a_reset_password_replaces_the_old_one_lifts_the_lock_and_ends_the_other_sessions(store):
+    policy = LockoutPolicy(max_failed_logins=2)
+    new = "a new password of length"
+    store.add_user("bob", PASSWORD, PASSWORD)
+    _, kept = issue_token(store, KEY, "bob", minutes=30)
+    _, other = issue_token(store, KEY, "bob", minutes=30)
+    _, alices = issue_token(store, KEY, "alice", minutes=30)
+    assert not store.authenticate("bob", "wrong password", policy)
+    with pytest.raises(AccountLocked):
+        store.authenticate("bob", "wrong password", policy)
+
+    before = store.get("bob")
+    for password, repeat, field in (
+        (new, "another one entirely", "repeat password"),
+        ("short", "short", "password"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            store.reset_password("bob", password, repeat)
+        assert refused.value.field == field
+    assert store.get("bob") == before  # a refused password changes nothing, the lock included
+    with pytest.raises(InvalidInput) as unknown:
+        store.reset_password("nobody", new, new)
+    assert unknown.value.field == "user"
+
+    assert store.reset_password("bob", new, new, keep_session=kept.id) == 1
+    assert store.authenticate("bob", new, policy) and not store.authenticate("bob", PASSWORD, policy)
+    assert store.active_session(kept.id) == kept and store.active_session(other.id) is None
+    assert store.active_session(alices.id) == alices  # another user's sessions are not touched
+
+
+def test_unlock_lifts_the_lock_now_and_keeps_the_password(store):
+    policy = LockoutPolicy(max_failed_logins=1, lockout_minutes=60)
+    with pytest.raises(AccountLocked):
+        store.authenticate("alice", "wrong password", policy)
+    with pytest.raises(AccountLocked):
+        store.authenticate("alice", PASSWORD, policy)
+    store.unlock("alice")
+    assert (store.get("alice").failed_logins, store.get("alice").locked_until) == (0, None)
+    assert store.authenticate("alice", PASSWORD, policy)
+    with pytest.raises(InvalidInput):
+        store.unlock("nobody")

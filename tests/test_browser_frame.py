@@ -142,6 +142,8 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     settle(page, "Add a user")
     assert page.get_by_role("heading", name="Users", exact=True).count() == 1
     shot(page, "3-users")
+    page.get_by_role("button", name="Unlock").scroll_into_view_if_needed()
+    shot(page, "3b-users-reset-or-unlock")
 
     page.get_by_role("button", name="Log out").click()
     # Back at the login form, told why, with the cookie gone.

@@ -164,6 +164,35 @@ class UserStore:
             )
         raise _locked(name, policy.lockout_minutes * 60)
 
+    def reset_password(self, name: str, password: str, repeat: str, keep_session: str | None = None) -> int:
+        """Give a user a new password (done by an administrator): the lock and failure count are cleared and
+        every session of theirs ends, but ``keep_session`` (the administrator's own, resetting their own
+        password). Returns how many sessions ended. A refused password changes nothing."""
+        self._check_exists(name)
+        check_new_password(name, password, repeat)
+        password_hash = hash_password(password)
+        now = self.clock()
+        with self._connect() as db:
+            db.execute(
+                "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE name = ?",
+                (password_hash, name),
+            )
+            ended = db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL AND id IS NOT ?",
+                (now, name, keep_session),
+            ).rowcount
+        return ended
+
+    def unlock(self, name: str) -> None:
+        """Lift a lock after failed logins now, instead of when it expires; the password stays."""
+        self._check_exists(name)
+        with self._connect() as db:
+            db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", (name,))
+
+    def _check_exists(self, name: str) -> None:
+        if self.get(name) is None:
+            raise InvalidInput("user", f"there is no user {name!r}; choose one of the accounts listed")
+
     def open_session(self, user: str, minutes: int) -> Session:
         """Record a new session for a signed-in user; sessions that have ended are dropped on the way."""
         now = self.clock()
