@@ -41,7 +41,9 @@ class StorageService:
     endpoint_kind: str  # what ``where`` should name, such as "the storage account's queue endpoint"
 
     @classmethod
-    def of(cls, name: str, endpoint: str, connection_string: str, url_field: str, endpoint_kind: str):
+    def of(
+        cls, name: str, endpoint: str, connection_string: str, url_field: str, endpoint_kind: str
+    ) -> StorageService:
         """The settings to name follow from how the account was given: a connection string or URL and key."""
         where, key = (
             ("connection_string", "connection_string") if connection_string else (url_field, "account_key")
@@ -49,9 +51,7 @@ class StorageService:
         return cls(name, endpoint, where, key, endpoint_kind)
 
     @contextlib.contextmanager
-    def calls(
-        self, action: str, known: Callable[[str | None], Exception | None] = lambda code: None
-    ) -> Iterator[None]:
+    def calls(self, action: str, known: Callable[[str | None], Exception | None]) -> Iterator[None]:
         """Turn the SDK's failures into ServiceErrors naming the action and the setting to check; ``known``
         gives the adapter's own error for a refusal's error code, if it has one. The SDK's own text is left
         out, as it may carry URLs."""

@@ -147,7 +147,11 @@ if run.score:
 st.subheader("Before and after")
 history = quality.run_history(job.user)
 choices = comparison_choices(history, job, layer)
-source = quality.latest_run(job.user, job.parent_id, "raw") if layer == "silver" else None
+source = (  # the newest run of the raw this silver came from; history is newest first
+    next((h["run_id"] for h in history if (h["job_id"], h["layer"]) == (job.parent_id, "raw")), None)
+    if layer == "silver"
+    else None
+)
 if layer == "silver" and source is None:
     st.info(f"Profile the raw layer of {job.parent_id} to compare it with this silver layer.")
     if st.button("Profile raw"):
@@ -155,10 +159,12 @@ if layer == "silver" and source is None:
         st.rerun()
 wanted = st.query_params.get("against")
 if wanted and wanted not in choices:
-    if wanted not in {h["run_id"] for h in history}:  # a stored run of a layer that does not compare is left
+    if wanted not in {
+        h["run_id"] for h in history
+    }:  # the owner's run of a layer that does not compare: dropped
         st.error(f"There is no stored run {wanted} of {job.user}. Choose one of the stored runs below.")
     wanted = None
-default = wanted or (source.run_id if source and source.run_id in choices else None)
+default = wanted or source
 against = st.selectbox(
     "Compare with",
     list(choices),
