@@ -113,9 +113,18 @@ def start_in_background(job_id: str) -> None:
     )
 
 
-def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt: bool = True) -> Job:
+def execute_job(
+    job_id: str,
+    *,
+    settings: Settings | None = None,
+    final_attempt: bool = True,
+    hold_seconds: int | None = None,
+) -> Job:
     """Run one cleaning job now. A transient failure (a service down) on a non-final attempt puts the job
-    back in the queue's hands; any other failure ends it failed with the reason."""
+    back in the queue's hands; any other failure ends it failed with the reason.
+
+    The attempt holds the job for ``hold_seconds`` (the route's hold by default): while another attempt
+    holds it, JobHeld is raised and nothing runs."""
     settings = settings or get_settings()
     store = JobStore.default()
     try:
@@ -123,7 +132,7 @@ def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt:
         if job.kind != KIND_CLEAN:
             raise InvalidInput("job_id", f"{job_id} is a {job.kind} job; only cleaning jobs run")
         engine = job.params.get("engine", "pandas")
-        store.start(job_id, engine=engine)
+        store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
         try:
             outcome = _run(settings, store, job, engine)
         except JobCancelled:

@@ -14,13 +14,10 @@ from datetime import UTC, datetime, timedelta
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import NotFound
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobStore
+from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
 from orchestrator.service import execute_job
-
-# How long a received job stays hidden from other workers: longer than the route's jobs take.
-VISIBILITY_SECONDS = {"small": 15 * 60, "large": 6 * 3600}
 
 
 def drain(
@@ -29,7 +26,7 @@ def drain(
     """Run every job waiting on one route's queue, one at a time; returns the jobs as they ended."""
     settings = settings or get_settings()
     queue = open_queue(routing.QUEUE_NAMES[route], settings)
-    timeout = visibility_timeout or VISIBILITY_SECONDS[route]
+    timeout = visibility_timeout or routing.HOLD_SECONDS[route]
     finished = []
     while messages := queue.receive(1, visibility_timeout=timeout):
         message = messages[0]
@@ -42,9 +39,15 @@ def drain(
         finally:
             store.close()
         if state is not None and state not in TERMINAL_STATES:
-            job = execute_job(
-                job_id, settings=settings, final_attempt=message.dequeue_count >= DEFAULT_MAX_ATTEMPTS
-            )
+            try:
+                job = execute_job(
+                    job_id,
+                    settings=settings,
+                    final_attempt=message.dequeue_count >= DEFAULT_MAX_ATTEMPTS,
+                    hold_seconds=timeout,
+                )
+            except JobHeld:
+                continue  # another worker is cleaning it: the message comes back after its timeout
             finished.append(job)
             if job.state == QUEUED:
                 continue  # a transient failure: the message comes back after its timeout
@@ -68,6 +71,14 @@ def next_large_run(now: datetime, daily_at_utc: str) -> datetime:
     return today if today > now else today + timedelta(days=1)
 
 
+def next_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
+    """When each route's queue is drained next after ``now`` (UTC)."""
+    return {
+        "small": next_small_run(now, settings.small_every_minutes),
+        "large": next_large_run(now, settings.large_daily_at_utc),
+    }
+
+
 def run_forever(
     settings: Settings | None = None,
     *,
@@ -76,18 +87,19 @@ def run_forever(
     log: Callable[[str], None] = print,
     cycles: int | None = None,
 ) -> None:
-    """Wake at each scheduled time and drain the route that is due (``cycles`` bounds it for tests)."""
+    """Wake at each scheduled time and drain every route due then (``cycles`` bounds it for tests).
+
+    Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first."""
     settings = settings or get_settings()
     while cycles is None or cycles > 0:
-        current = now()
-        due = {
-            "small": next_small_run(current, settings.small_every_minutes),
-            "large": next_large_run(current, settings.large_daily_at_utc),
-        }
-        route, when = min(due.items(), key=lambda item: item[1])
-        log(f"next: {route} queue at {when:%Y-%m-%d %H:%M} UTC")
+        due = next_runs(now(), settings)
+        when = min(due.values())
+        routes = [route for route, at in due.items() if at == when]
+        queues = f"{' and '.join(routes)} {'queue' if len(routes) == 1 else 'queues'}"
+        log(f"next: {queues} at {when:%Y-%m-%d %H:%M} UTC")
         sleep(max((when - now()).total_seconds(), 0))
-        for job in drain(route, settings):
-            log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+        for route in routes:
+            for job in drain(route, settings):
+                log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
         if cycles is not None:
             cycles -= 1

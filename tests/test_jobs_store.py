@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pymysql
@@ -11,7 +12,7 @@ import pytest
 
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
 from orchestrator.jobs import IllegalTransition, JobStore, MySQLSettings, new_job_id
-from orchestrator.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from orchestrator.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobHeld
 from orchestrator.storage.paths import check_job_id
 from tests.mariadb import MARIADB, server
 
@@ -212,12 +213,32 @@ def test_a_worker_lost_mid_run_is_replaced_and_the_job_finishes(
     assert len(store.list_unseen("alice")) == 1
 
 
+def test_an_attempt_holds_the_job_for_its_lease_and_a_second_start_changes_nothing(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    job, _ = _clean(store)
+    first = store.start(job.job_id, engine="pandas", lease_seconds=900)  # a click's worker
+    assert first.lease_until == first.started_at + timedelta(seconds=900)
+    open_store.clock.advance(899)
+    with pytest.raises(JobHeld, match="running in another worker") as held:
+        open_store().start(job.job_id, lease_seconds=900)  # the scheduled drain, a minute before the end
+    assert held.value.until == first.lease_until
+    assert open_store().get(job.job_id) == first
+    open_store.clock.advance(2)  # the first worker is lost: its lease has ended
+    second = open_store().start(job.job_id, lease_seconds=900)
+    assert (second.attempts, second.engine) == (2, "pandas")
+    assert second.lease_until == first.lease_until + timedelta(seconds=901)
+    with pytest.raises(InvalidInput, match="lease_seconds"):
+        store.start(job.job_id, lease_seconds=0)
+    assert store.get(job.job_id) == second
+
+
 def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:
     job, _ = _clean(store)
-    store.start(job.job_id)
+    store.start(job.job_id, lease_seconds=900)
     waiting = store.retry(job.job_id, "ValueError: broken row")
-    assert (waiting.state, waiting.error) == (QUEUED, "ValueError: broken row")
-    store.start(job.job_id)
+    assert (waiting.state, waiting.error, waiting.lease_until) == (QUEUED, "ValueError: broken row", None)
+    store.start(job.job_id, lease_seconds=900)  # the retry gave up the hold, so the next attempt may begin
     failed = store.fail(job.job_id, "x" * 10_000)
     assert failed.state == FAILED
     assert failed.attempts == 2
@@ -274,6 +295,31 @@ def test_concurrent_updates_from_two_connections_are_not_lost(open_store: StoreF
     for thread in threads:
         thread.join()
     assert len(first.get(job.job_id).timings) == 20
+
+
+def test_a_store_an_earlier_version_made_is_brought_up_to_date_by_every_process_at_once(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    job, _ = _clean(store)
+    running = store.start(job.job_id, engine="pandas")
+    store._conn.cursor().execute("ALTER TABLE jobs DROP COLUMN lease_until")  # as the first stores were made
+    opened, failures = [], []
+
+    def open_one() -> None:
+        try:
+            opened.append(open_store())
+        except Exception as exc:  # the assertion below shows what each process hit
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(opened) == 4
+    assert opened[0].get(job.job_id) == running
+    taken_over = opened[1].start(job.job_id, lease_seconds=60)  # the old worker held no lease
+    assert (taken_over.attempts, taken_over.lease_until is not None) == (2, True)
 
 
 def test_the_mysql_store_reconnects_after_the_server_dropped_it(mysql_database: MySQLSettings) -> None:

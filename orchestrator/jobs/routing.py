@@ -15,6 +15,9 @@ Route = Literal["small", "large"]
 DEFAULT_SMALL_BATCH_MAX_ROWS = 10_000
 THRESHOLD_FIELD = "ORCHESTRATOR_SMALL_BATCH_MAX_ROWS"  # the setting a user changes to move the boundary
 QUEUE_NAMES: dict[str, str] = {"small": "clean-small", "large": "clean-large"}
+# How long one attempt holds a job of each route, longer than the route's jobs take: its queue message stays
+# hidden from other workers, and the job refuses a second start, for that long.
+HOLD_SECONDS: dict[str, int] = {"small": 15 * 60, "large": 6 * 3600}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import pymysql
 
 from orchestrator.config import MySQLSettings, get_settings
-from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, WorkbenchError
 from orchestrator.queues.local import connect_sqlite, utc_time
 from orchestrator.storage.paths import check_job_id, check_user
 
@@ -78,6 +78,7 @@ _JOB_COLUMNS = (
     "started_at",
     "finished_at",
     "updated_at",
+    "lease_until",
     "version",
 )
 _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
@@ -93,6 +94,17 @@ class IllegalTransition(InvalidInput):
         )
         self.current = current
         self.target = target
+
+
+class JobHeld(WorkbenchError):
+    """Another attempt holds a running job: this one must not run it too."""
+
+    def __init__(self, job_id: str, until: datetime) -> None:
+        super().__init__(
+            f"job {job_id} is running in another worker, which holds it until {until:%Y-%m-%d %H:%M:%S} UTC;"
+            " it is run again only if that worker has not finished it by then"
+        )
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    lease_until: datetime | None  # a running attempt holds the job until then (see JobStore.start)
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,7 @@ class _Dialect:
     placeholder: str
     integrity_error: type[Exception]
     alive: Callable[[Any], bool]  # False when a server dropped the connection, which is then reopened
+    added_columns: tuple[tuple[str, str], ...]  # columns newer than the first stores, added where missing
 
 
 _SQLITE_SCHEMA = (
@@ -151,7 +165,7 @@ _SQLITE_SCHEMA = (
         rows_in INTEGER, rows_out INTEGER, rows_quarantined INTEGER,
         timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
-        version INTEGER NOT NULL, active_key TEXT UNIQUE
+        lease_until REAL, version INTEGER NOT NULL, active_key TEXT UNIQUE
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id)",
@@ -169,7 +183,7 @@ _MYSQL_SCHEMA = (
         rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
         timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
         created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
-        version INT NOT NULL, active_key VARCHAR(128),
+        lease_until DOUBLE, version INT NOT NULL, active_key VARCHAR(128),
         UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
         KEY jobs_by_parent (parent_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
@@ -195,6 +209,7 @@ _SQLITE = _Dialect(
     placeholder="?",
     integrity_error=sqlite3.IntegrityError,
     alive=lambda conn: True,  # a local file is never dropped
+    added_columns=(("lease_until", "REAL"),),
 )
 _MYSQL = _Dialect(
     schema=_MYSQL_SCHEMA,
@@ -202,6 +217,7 @@ _MYSQL = _Dialect(
     placeholder="%s",
     integrity_error=pymysql.err.IntegrityError,
     alive=_mysql_alive,
+    added_columns=(("lease_until", "DOUBLE"),),
 )
 
 
@@ -229,7 +245,7 @@ def _job(row: Sequence[Any]) -> tuple[Job, int]:
     version = values.pop("version")
     values["timings"] = json.loads(values["timings"])
     values["params"] = json.loads(values["params"])
-    for name in ("created_at", "started_at", "finished_at", "updated_at"):
+    for name in ("created_at", "started_at", "finished_at", "updated_at", "lease_until"):
         values[name] = utc_time(values[name])
     return Job(**values), version
 
@@ -237,6 +253,24 @@ def _job(row: Sequence[Any]) -> tuple[Job, int]:
 def _event(row: Sequence[Any]) -> Event:
     values = dict(zip(_EVENT_COLUMNS, row, strict=True))
     return Event(**{**values, "created_at": utc_time(values["created_at"]), "seen": bool(values["seen"])})
+
+
+def _add_missing_columns(cur: Any, columns: Sequence[tuple[str, str]]) -> None:
+    """Bring a store created by an earlier version up to date; another process may be doing the same."""
+
+    def present() -> set[str]:
+        cur.execute("SELECT * FROM jobs WHERE 1 = 0")
+        cur.fetchall()
+        return {description[0] for description in cur.description}
+
+    for column, sql_type in columns:
+        if column in present():
+            continue
+        try:
+            cur.execute(f"ALTER TABLE jobs ADD COLUMN {column} {sql_type}")
+        except Exception:
+            if column not in present():  # not a concurrent upgrade that added it first
+                raise
 
 
 class JobStore:
@@ -252,6 +286,7 @@ class JobStore:
             cur = self._conn.cursor()
             for statement in dialect.schema:
                 cur.execute(statement)
+            _add_missing_columns(cur, dialect.added_columns)
 
     @classmethod
     def sqlite(cls, path: Path, *, clock: Clock = time.time) -> JobStore:
@@ -428,18 +463,29 @@ class JobStore:
 
     # -- transitions ---------------------------------------------------------------------------------
 
-    def start(self, job_id: str, *, engine: str | None = None) -> Job:
-        """Begin an attempt (again, if the last worker was lost): running, one more attempt counted."""
+    def start(self, job_id: str, *, engine: str | None = None, lease_seconds: float | None = None) -> Job:
+        """Begin an attempt (again, if the last worker was lost): running, one more attempt counted.
+
+        With ``lease_seconds`` the attempt holds the job that long, as a queue message is hidden from other
+        workers: a start while another attempt's lease runs raises JobHeld and changes nothing, so a job
+        launched by a click and taken by the scheduler too runs once. A start without a lease may take over
+        a running job at any time.
+        """
         _check_choice("engine", engine, ENGINES, optional=True)
-        return self._change(
-            job_id,
-            RUNNING,
-            lambda job, now: {
+        if lease_seconds is not None and not (isinstance(lease_seconds, int | float) and lease_seconds > 0):
+            raise InvalidInput("lease_seconds", f"{lease_seconds!r} must be a number of seconds above 0")
+
+        def attempt(job: Job, now: float) -> dict[str, Any]:
+            if job.state == RUNNING and job.lease_until is not None and job.lease_until.timestamp() > now:
+                raise JobHeld(job_id, job.lease_until)
+            return {
                 "attempts": job.attempts + 1,
                 "started_at": job.started_at.timestamp() if job.started_at else now,
                 "engine": engine or job.engine,
-            },
-        )
+                "lease_until": None if lease_seconds is None else now + lease_seconds,
+            }
+
+        return self._change(job_id, RUNNING, attempt)
 
     def record_stage(self, job_id: str, stage: str, seconds: float) -> Job:
         """Add how long one stage of a running job took (shown per stage in the job view)."""
@@ -457,7 +503,9 @@ class JobStore:
 
     def retry(self, job_id: str, error: str) -> Job:
         """An attempt failed and the queue will deliver the job again: back to queued, error kept."""
-        return self._change(job_id, QUEUED, lambda job, now: {"error": error[:MAX_ERROR_CHARS]})
+        return self._change(
+            job_id, QUEUED, lambda job, now: {"error": error[:MAX_ERROR_CHARS], "lease_until": None}
+        )
 
     def succeed(
         self, job_id: str, *, rows_out: int, rows_quarantined: int, timings: dict[str, float] | None = None

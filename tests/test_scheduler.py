@@ -1,0 +1,96 @@
+"""The scheduler: when each route's queue is drained, that routes due at the same minute are all drained, and
+that a job a click is already cleaning is not cleaned a second time by a scheduled drain. Real queues, job
+store and cleaning in a data directory of the test's own; only the clock and the sleep are the test's."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from orchestrator import worker
+from orchestrator.config import get_settings
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs import routing
+from orchestrator.jobs.store import JobHeld, JobStore
+from orchestrator.queues import open_queue
+from orchestrator.service import execute_job, generate_job, launch_clean
+
+
+def _job(job_id: str):
+    store = JobStore.default()
+    try:
+        return store.get(job_id)
+    finally:
+        store.close()
+
+
+def _messages(route: str) -> int:
+    """Messages on the route's queue, visible or hidden."""
+    return open_queue(routing.QUEUE_NAMES[route], get_settings()).approximate_count()
+
+
+@pytest.mark.parametrize(
+    ("now", "small", "large"),
+    [
+        ("2026-12-04 19:03:20", "2026-12-04 19:10", "2026-12-05 02:00"),
+        ("2026-12-04 19:10:00", "2026-12-04 19:20", "2026-12-05 02:00"),
+        ("2026-12-04 01:55:00", "2026-12-04 02:00", "2026-12-04 02:00"),
+        ("2026-12-04 02:00:00", "2026-12-04 02:10", "2026-12-05 02:00"),
+        ("2026-12-04 23:59:59", "2026-12-05 00:00", "2026-12-05 02:00"),
+    ],
+)
+def test_small_batches_run_every_ten_minutes_and_large_ones_daily_at_two(data_dir, now, small, large):
+    at = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    due = {route: f"{when:%Y-%m-%d %H:%M}" for route, when in worker.next_runs(at, get_settings()).items()}
+    assert due == {"small": small, "large": large}
+
+
+def test_a_configured_schedule_moves_the_runs(data_dir, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SMALL_EVERY_MINUTES", "45")
+    monkeypatch.setenv("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "21:30")
+    due = worker.next_runs(datetime(2026, 12, 4, 19, 3, tzinfo=UTC), get_settings())
+    assert {route: f"{when:%H:%M}" for route, when in due.items()} == {"small": "19:30", "large": "21:30"}
+
+
+def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "1000")
+    small = generate_job(GenerationSpec(rows=20, seed=1), "alice")
+    large = generate_job(GenerationSpec(rows=200, seed=2), "alice")
+    queued = {
+        "small": launch_clean("alice", small.job_id).job,
+        "large": launch_clean("alice", large.job_id, engine="pandas").job,
+    }
+    assert {route: job.route for route, job in queued.items()} == {"small": "small", "large": "large"}
+    slept, logged = [], []
+    worker.run_forever(
+        now=lambda: datetime(2026, 12, 5, 1, 55, tzinfo=UTC), sleep=slept.append, log=logged.append, cycles=1
+    )
+    assert slept == [300.0]
+    assert logged[0] == "next: small and large queues at 2026-12-05 02:00 UTC"
+    assert {route: _job(job.job_id).state for route, job in queued.items()} == {
+        "small": "succeeded",
+        "large": "succeeded",
+    }
+    assert _messages("small") == _messages("large") == 0
+
+
+def test_a_job_another_worker_holds_is_left_to_it_and_taken_over_once_its_hold_ends(data_dir):
+    generated = generate_job(GenerationSpec(rows=40, seed=3), "alice")
+    job_id = launch_clean("alice", generated.job_id).job.job_id
+    store = JobStore.default()
+    try:  # a click's worker has begun the job and holds it for one second
+        claimed = store.start(job_id, engine="pandas", lease_seconds=1)
+    finally:
+        store.close()
+    with pytest.raises(JobHeld, match=f"job {job_id} is running in another worker"):
+        execute_job(job_id)
+    assert worker.drain("small", visibility_timeout=1) == []
+    assert _job(job_id) == claimed  # neither run touched it: one attempt, still the first worker's
+    assert _messages("small") == 1  # kept for whoever finds the job unfinished later
+
+    time.sleep(1.2)  # the first worker never finished: its hold and the message's timeout both end
+    [finished] = worker.drain("small", visibility_timeout=60)
+    assert (finished.job_id, finished.state, finished.attempts) == (job_id, "succeeded", 2)
+    assert _messages("small") == 0
