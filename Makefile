@@ -12,8 +12,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
+# The workbench and, beside it, the scheduler that cleans queued jobs on their schedules; both stop together.
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m orchestrator worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/streamlit run app.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

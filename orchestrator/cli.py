@@ -134,19 +134,30 @@ def _job_json(job, outputs: dict | None = None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from orchestrator.service import execute_job, job_outputs, launch_clean, start_in_background
+    from datetime import UTC, datetime
+
+    from orchestrator import worker
+    from orchestrator.config import get_settings
+    from orchestrator.service import clean_now, execute_job, job_outputs, launch_clean, waits_for_schedule
 
     user = args.user or _job_owner(args.job_id)
-    launched = launch_clean(user, args.job_id, engine=args.engine)
-    job = launched.job
     if args.wait:
-        job = execute_job(job.job_id) if launched.created else job
-    elif launched.created:  # clean now, in a process of its own, and return at once
-        start_in_background(job.job_id)
+        launched = launch_clean(user, args.job_id, engine=args.engine)
+        fresh = launched.created or waits_for_schedule(launched.job)
+        job = execute_job(launched.job.job_id) if fresh else launched.job
+    elif args.scheduled:
+        launched = launch_clean(user, args.job_id, engine=args.engine, scheduled=True)
+        job = launched.job
+    else:  # clean now, in a process of its own, and return at once
+        launched = clean_now(user, args.job_id, engine=args.engine)
+        job = launched.job
     if args.json:
         print(json.dumps(_job_json(job, job_outputs(job)), indent=2))
     else:
         print(f"{job.job_id}: {job.state} (route {job.route}, engine {launched.engine})")
+        if waits_for_schedule(job):
+            next_run = worker.next_runs(datetime.now(UTC), get_settings())[job.route]
+            print(f"  the scheduler cleans it at {next_run:%Y-%m-%d %H:%M} UTC")
         if job.error:
             print(f"  error: {job.error}")
     return 0 if job.state != "failed" else 1
@@ -207,11 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
     gen.set_defaults(run=_generate)
 
-    run = commands.add_parser("run", help="clean a generated job now (route by size, clean, write, load)")
+    run = commands.add_parser(
+        "run",
+        help="clean a generated job, now or at its next scheduled run (route by size, clean, write, load)",
+    )
     run.add_argument("job_id", help="the generation job to clean")
     run.add_argument("--user", help="owner of the job (default: the job's owner in the job store)")
     run.add_argument("--engine", choices=("auto", "pandas", "spark"), default="auto")
-    run.add_argument("--wait", action="store_true", help="clean in this process and wait for the end")
+    when = run.add_mutually_exclusive_group()
+    when.add_argument("--wait", action="store_true", help="clean in this process and wait for the end")
+    when.add_argument(
+        "--scheduled", action="store_true", help="queue it for its route's next scheduled run (see worker)"
+    )
     run.add_argument("--json", action="store_true", help="print the job's final state as one JSON object")
     run.set_defaults(run=_run)
 

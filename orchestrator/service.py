@@ -9,7 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pymysql
 
@@ -19,7 +19,7 @@ from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import CANCELLED, KIND_CLEAN, KIND_GENERATE, Job, JobStore, new_job_id
+from orchestrator.jobs.store import CANCELLED, KIND_CLEAN, KIND_GENERATE, QUEUED, Job, JobStore, new_job_id
 from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
@@ -28,13 +28,25 @@ AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
+# When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
+START_NOW = "now"
+START_SCHEDULED = "scheduled"
+
+
 @dataclass(frozen=True)
 class Launched:
-    """A cleaning job a launch produced (or found already queued or running) and the engine it will use."""
+    """A cleaning job a launch produced (or found already queued or running), the engine it will use, and
+    whether this launch started it in a process of its own."""
 
     job: Job
     created: bool
     engine: str
+    started: bool = False
+
+
+def waits_for_schedule(job: Job) -> bool:
+    """True for a cleaning job queued for the scheduler that no worker has begun yet."""
+    return job.state == QUEUED and job.params.get("start") == START_SCHEDULED
 
 
 def generate_job(
@@ -79,9 +91,15 @@ def resolve_engine(engine: str, route: str) -> str:
 
 
 def launch_clean(
-    user: str, parent_id: str, *, engine: str = "auto", settings: Settings | None = None
+    user: str,
+    parent_id: str,
+    *,
+    engine: str = "auto",
+    scheduled: bool = False,
+    settings: Settings | None = None,
 ) -> Launched:
-    """Route a generated job by size and queue its cleaning; a second launch returns the running job."""
+    """Route a generated job by size and queue its cleaning (for the scheduler, when ``scheduled``); a second
+    launch returns the queued or running job."""
     settings = settings or get_settings()
     manifest = read_manifest(open_lake(settings), user, parent_id)
     total = sum(t["rows"] for t in manifest["tables"].values())
@@ -96,11 +114,23 @@ def launch_clean(
             parent_id=parent_id,
             total_rows=total,
             threshold=settings.small_batch_max_rows,
-            params={"engine": chosen},
+            params={"engine": chosen, "start": START_SCHEDULED if scheduled else START_NOW},
         )
     finally:
         store.close()
     return Launched(launch.job, launch.created, chosen)
+
+
+def clean_now(
+    user: str, parent_id: str, *, engine: str = "auto", settings: Settings | None = None
+) -> Launched:
+    """Launch a cleaning and start it at once in a process of its own: a new job, or one that was waiting for
+    the scheduler. A job already on its way is returned as it is, and nothing is started twice."""
+    launched = launch_clean(user, parent_id, engine=engine, settings=settings)
+    if not (launched.created or waits_for_schedule(launched.job)):
+        return launched
+    start_in_background(launched.job.job_id)
+    return replace(launched, started=True)
 
 
 def start_in_background(job_id: str) -> None:

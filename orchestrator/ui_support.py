@@ -65,7 +65,7 @@ PAGES = (
         "Pipelines",
         ":material/cleaning:",
         "cleaning",
-        "clean a generated job: pandas for small batches, Spark for large ones",
+        "clean a generated job now or at its scheduled run: pandas for small batches, Spark for large ones",
     ),
     PageEntry(
         "pages/jobs.py", "Jobs", ":material/list:", "job-list", "follow every run; retry or cancel one"
@@ -157,6 +157,13 @@ def preview(spec: GenerationSpec, user: str, settings: Settings) -> Preview:
 def route_of(total_rows: int, settings: Settings) -> str:
     """The queue a batch of ``total_rows`` raw rows goes to."""
     return routing.route(total_rows, settings.small_batch_max_rows)
+
+
+def schedule_of(route: str, settings: Settings) -> str:
+    """How often the scheduler drains ``route``'s queue, as the pages say it."""
+    if route == "small":
+        return f"every {settings.small_every_minutes} minutes"
+    return f"daily at {settings.large_daily_at_utc} UTC"
 
 
 @dataclass(frozen=True)

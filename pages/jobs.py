@@ -1,13 +1,16 @@
 """Jobs: every job of the user (everyone's for an administrator), refreshing itself while jobs run; the
 details of one job with its error and quality summary; retry of a failed cleaning and cancel of a live job."""
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 
-from orchestrator import quality
+from orchestrator import quality, worker
+from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, Job, JobStore
-from orchestrator.service import launch_clean, start_in_background
+from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, QUEUED, Job, JobStore
+from orchestrator.service import clean_now, waits_for_schedule
 from orchestrator.ui_support import REFRESH_SECONDS, jobs_frame
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
@@ -51,12 +54,10 @@ def _actions(store: JobStore, job: Job) -> None:
             st.success(f"Job `{job.job_id}` is cancelled.")
     if job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry"):
         try:
-            launched = launch_clean(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
+            launched = clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
         except WorkbenchError as error:
             st.error(f"Nothing launched. {error}")
         else:
-            if launched.created:
-                start_in_background(launched.job.job_id)
             st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
 
 
@@ -71,6 +72,13 @@ def _details(store: JobStore, job: Job) -> None:
     )
     if job.error:
         (st.error if job.state == FAILED else st.warning)(job.error)
+    if job.state == QUEUED and job.route:
+        next_run = worker.next_runs(datetime.now(UTC), get_settings())[job.route]
+        at = f"the scheduler's next {job.route} run, at {next_run:%H:%M} UTC"
+        if waits_for_schedule(job):
+            st.info(f"Queued for {at}. Clean now on the Pipelines page starts it sooner.")
+        else:
+            st.info(f"Waiting for a worker; {at}, takes it if no other worker has.")
     if job.timings:
         st.dataframe(
             pd.DataFrame({"stage": list(job.timings), "seconds": list(job.timings.values())}),

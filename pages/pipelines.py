@@ -1,13 +1,17 @@
-"""Pipelines: clean a generated job with one click, seeing the route, the engine and where the output goes.
-A second click while the job's cleaning is queued or running shows that run instead of starting another; the
-runs follow a queued or running job without a click."""
+"""Pipelines: clean a generated job with one click, now or at its route's next scheduled run, seeing the
+route, the engine and where the output goes. A second click while the job's cleaning is queued or running
+shows that run instead of starting another (a job queued for the scheduler is started at once by "Clean
+now"); the runs follow a queued or running job without a click."""
+
+from datetime import UTC, datetime
 
 import streamlit as st
 
+from orchestrator import worker
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, SUCCEEDED, JobStore
-from orchestrator.service import job_outputs, launch_clean, start_in_background
+from orchestrator.service import clean_now, job_outputs, launch_clean, waits_for_schedule
 from orchestrator.ui_support import (
     REFRESH_SECONDS,
     destinations,
@@ -15,6 +19,7 @@ from orchestrator.ui_support import (
     jobs_frame,
     outputs_frame,
     route_of,
+    schedule_of,
 )
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
@@ -67,23 +72,35 @@ try:
         st.warning(engines.refusal)
         engine = st.radio("Engine", engines.usable, horizontal=True)
 
-    if st.button("Clean data", type="primary"):
+    next_run = worker.next_runs(datetime.now(UTC), settings)[route]
+    st.markdown(
+        f"The scheduler cleans {route} batches {schedule_of(route, settings)}; its next run is at "
+        f"**{next_run:%Y-%m-%d %H:%M} UTC**. Clean now, or queue the job for that run."
+    )
+    now_column, later_column = st.columns(2, width=480)
+    clean = now_column.button("Clean now", key="clean_now", type="primary", width="stretch")
+    # keyed: the label moves with the clock, and a click must survive the rerun that moves it
+    queue = later_column.button(f"Queue for {next_run:%H:%M} UTC", key="queue", width="stretch")
+    if clean or queue:
         try:
-            launched = launch_clean(source.user, source.job_id, engine=engine)
+            if clean:
+                launched = clean_now(source.user, source.job_id, engine=engine)
+            else:
+                launched = launch_clean(source.user, source.job_id, engine=engine, scheduled=True)
         except WorkbenchError as error:
             st.error(f"Nothing launched. {error}")
         else:
-            if launched.created:
-                start_in_background(launched.job.job_id)
-                st.success(
-                    f"Cleaning job `{launched.job.job_id}` launched on {launched.engine}; "
-                    "it runs in the background."
-                )
+            named, at = f"Cleaning job `{launched.job.job_id}`", f"{next_run:%H:%M} UTC"
+            if launched.started and launched.created:
+                st.success(f"{named} launched on {launched.engine}; it runs in the background.")
+            elif launched.started:
+                st.success(f"{named} was waiting for the scheduled run; it runs now.")
+            elif launched.created:
+                st.success(f"{named} is queued; the scheduler cleans it on {launched.engine} at {at}.")
             else:
-                st.info(
-                    f"Cleaning job `{launched.job.job_id}` of this data is already {launched.job.state}; "
-                    "no second run was started."
-                )
+                waiting = " for the scheduled run" if waits_for_schedule(launched.job) else ""
+                state = f"{launched.job.state}{waiting}"
+                st.info(f"{named} of this data is already {state}; no second run was started.")
 
     runs = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=source.job_id)
 finally:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from orchestrator.config import get_settings, secret_status
 from orchestrator.errors import WorkbenchError
-from orchestrator.ui_support import connection_checks
+from orchestrator.ui_support import connection_checks, schedule_of
 
 RUNNERS = {
     "local": "local Spark",
@@ -30,16 +30,16 @@ st.dataframe(
             "setting": [
                 "profile",
                 "small-batch limit (rows)",
-                "small batches cleaned every",
-                "large batches cleaned daily at",
+                "small batches cleaned",
+                "large batches cleaned",
                 "large batches run on",
                 "job store",
             ],
             "value": [
                 settings.profile,
                 f"{settings.small_batch_max_rows:,}",
-                f"{settings.small_every_minutes} minutes",
-                f"{settings.large_daily_at_utc} UTC",
+                schedule_of("small", settings),
+                schedule_of("large", settings),
                 RUNNERS[settings.spark_runner],
                 settings.job_store,
             ],

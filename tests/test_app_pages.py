@@ -6,13 +6,14 @@ One data root serves the module (value pools are built once); each test makes th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestrator import quality, service
+from orchestrator import quality, service, worker
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.generation.spec import GenerationSpec
@@ -182,6 +183,37 @@ def test_pipelines_clean_once_even_when_clicked_twice(started):
     ).all()
 
 
+def test_pipelines_queue_a_job_for_the_scheduled_run_or_clean_it_now(started):
+    job_id = generated(rows=60)
+    at = signed_in("alice", "pages/pipelines.py", job=job_id)
+    [schedule] = [m for m in texts(at.markdown) if m.startswith("The scheduler cleans small batches")]
+    at_time = re.search(r"next run is at \*\*(\d{4}-\d\d-\d\d (\d\d:\d\d)) UTC\*\*", schedule)
+    assert schedule.startswith("The scheduler cleans small batches every 10 minutes;") and at_time
+    queue_button = at.button(key="queue")
+    assert queue_button.label == f"Queue for {at_time[2]} UTC"
+    queue_button.click().run()
+    [queued] = at.dataframe[0].value["job"].tolist()
+    assert texts(at.success) == [
+        f"Cleaning job `{queued}` is queued; the scheduler cleans it on pandas at {at_time[2]} UTC."
+    ]
+    assert started == []
+    at.button(key="queue").click().run()
+    assert texts(at.info)[0] == (
+        f"Cleaning job `{queued}` of this data is already queued for the scheduled run; "
+        "no second run was started."
+    )
+    jobs = signed_in("alice", "pages/jobs.py", job=queued)
+    assert f"Queued for the scheduler's next small run, at {at_time[2]} UTC." in texts(jobs.info)[0]
+
+    at.button(key="clean_now").click().run()  # the waiting job starts at once, and no second job is made
+    assert texts(at.success) == [f"Cleaning job `{queued}` was waiting for the scheduled run; it runs now."]
+    assert started == [queued] and at.dataframe[0].value["job"].tolist() == [queued]
+    finished = {job.job_id: job.state for job in worker.drain("small")}  # the click's run, or the scheduler
+    assert finished[queued] == "succeeded"
+    at.run()
+    assert at.dataframe[0].value["state"].tolist() == ["succeeded"]
+
+
 def test_a_large_batch_is_cleaned_by_spark(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "100")
     at = signed_in("alice", "pages/pipelines.py", job=generated(rows=60))
@@ -332,8 +364,8 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     values = dict(at.dataframe[0].value.values.tolist())
     assert values["profile"] == "local"
     assert values["small-batch limit (rows)"] == "10,000"
-    assert values["small batches cleaned every"] == "10 minutes"
-    assert values["large batches cleaned daily at"] == "02:00 UTC"
+    assert values["small batches cleaned"] == "every 10 minutes"
+    assert values["large batches cleaned"] == "daily at 02:00 UTC"
     assert values["large batches run on"] == "local Spark"
     secrets = dict(at.dataframe[1].value.values.tolist())
     assert secrets[COOKIE_KEY_ENV] == "set"

@@ -131,7 +131,7 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
 
     page.get_by_role("link", name="Clean it").click()
     settle(page, "Engine: pandas")
-    page.get_by_role("button", name="Clean data").click()
+    page.get_by_role("button", name="Clean now").click()
     settle(page, "launched on pandas")
     page.get_by_text("Cleaning complete").first.wait_for(timeout=60_000)  # the frame's toast
     # the runs table follows the job it launched, without a click

@@ -4,12 +4,14 @@ store and cleaning in a data directory of the test's own; only the clock and the
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator import worker
+from orchestrator import service, worker
+from orchestrator.cli import main
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
@@ -94,3 +96,32 @@ def test_a_job_another_worker_holds_is_left_to_it_and_taken_over_once_its_hold_e
     [finished] = worker.drain("small", visibility_timeout=60)
     assert (finished.job_id, finished.state, finished.attempts) == (job_id, "succeeded", 2)
     assert _messages("small") == 0
+
+
+def test_a_job_queued_for_the_schedule_waits_for_the_scheduler_unless_cleaned_now(
+    data_dir, monkeypatch, capsys
+):
+    started: list[str] = []
+    monkeypatch.setattr(service, "start_in_background", started.append)  # a click's process, left to the test
+    first, second = (generate_job(GenerationSpec(rows=20, seed=seed), "alice").job_id for seed in (4, 5))
+
+    assert main(["run", first, "--scheduled"]) == 0
+    out = capsys.readouterr().out
+    scheduled = out.split(":")[0]
+    assert f"{scheduled}: queued (route small, engine pandas)" in out
+    assert re.search(r"the scheduler cleans it at \d{4}-\d\d-\d\d \d\d:\d0 UTC", out)
+    assert main(["run", first, "--scheduled"]) == 0  # asked again: the same job, still waiting
+    assert capsys.readouterr().out.startswith(f"{scheduled}: queued")
+    assert started == []
+    [cleaned] = worker.drain("small")  # the scheduled run
+    assert (cleaned.job_id, cleaned.state, cleaned.attempts) == (scheduled, "succeeded", 1)
+
+    assert main(["run", second, "--scheduled"]) == 0
+    waiting = capsys.readouterr().out.split(":")[0]
+    assert main(["run", second]) == 0  # changed one's mind: clean it now
+    assert started == [waiting] and capsys.readouterr().out.startswith(f"{waiting}: queued")
+    with pytest.raises(SystemExit) as refused:
+        main(["run", second, "--wait", "--scheduled"])
+    assert refused.value.code == 2
+    assert "--scheduled: not allowed with argument --wait" in capsys.readouterr().err
+    assert _job(waiting).attempts == 0  # nothing ran it yet: the refused request changed nothing
