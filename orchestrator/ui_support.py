@@ -146,7 +146,7 @@ def preview(spec: GenerationSpec, user: str, settings: Settings) -> Preview:
             for line, column, kind in key.loc[key["table"] == name, ["line", "column", "kind"]].itertuples(
                 index=False
             ):
-                if column is None:
+                if pd.isna(column):  # a duplicate row: the whole line (Arrow's null reads as NaN)
                     marks.loc[line, :] = kind
                 else:
                     marks.loc[line, column] = kind

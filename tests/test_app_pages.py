@@ -129,6 +129,15 @@ def test_generate_previews_routes_and_generates_with_progress():
     assert [keys.iloc[line] for line in errors["line"]] == list(errors["key"].astype(str))
     assert any("the **small** route" in m for m in texts(at.markdown))
     assert "Cleaning will run on **pandas**." in texts(at.markdown)
+    duplicated = []
+    for table in at.selectbox(key="preview_table").options:  # every table's preview renders
+        at.selectbox(key="preview_table").set_value(table).run()
+        assert not at.exception, table
+        assert list(at.dataframe[0].value.columns)  # the rows, coloured where an error was injected
+        if len(at.dataframe) > 1 and (at.dataframe[1].value["kind"] == "exact_duplicate").any():
+            duplicated.append(table)  # a copied row is marked as a whole, on every cell
+    assert "orders" in duplicated
+    at.selectbox(key="preview_table").set_value("customers").run()
 
     at.slider(key="kind_missing").set_value(0.2).run()
     at.slider(key="error_rate").set_value(0.5).run()
