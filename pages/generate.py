@@ -1,5 +1,5 @@
-"""Generate: tables, orders, seed, locales and error rates; a live preview with the injected errors marked,
-the route the job will take, then the generation itself with a progress bar."""
+"""Generate: tables, orders, seed, locales and error rates (overall, per kind, per table); a live preview with
+the injected errors marked, the route the job will take, then the generation itself with a progress bar."""
 
 import pandas as pd
 import streamlit as st
@@ -25,11 +25,14 @@ def _default(kind: str, error_rate: float) -> float:
 
 
 def _follow_overall_rate() -> None:
-    """Kinds not set by hand follow the overall rate; kinds the user moved keep their value."""
+    """Kinds and tables not set by hand follow the overall rate; those the user moved keep their value."""
     before, after = st.session_state["_last_error_rate"], st.session_state["error_rate"]
     for kind in KINDS:
         if st.session_state.get(f"kind_{kind}", _default(kind, before)) == _default(kind, before):
             st.session_state[f"kind_{kind}"] = _default(kind, after)
+    for table in TABLE_NAMES:
+        if st.session_state.get(f"table_{table}", before) == before:
+            st.session_state[f"table_{table}"] = after
     st.session_state["_last_error_rate"] = after
 
 
@@ -37,6 +40,8 @@ st.session_state.setdefault("error_rate", 0.3)
 st.session_state.setdefault("_last_error_rate", st.session_state["error_rate"])
 for _kind in KINDS:
     st.session_state.setdefault(f"kind_{_kind}", _default(_kind, st.session_state["error_rate"]))
+for _table in TABLE_NAMES:
+    st.session_state.setdefault(f"table_{_table}", st.session_state["error_rate"])
 left, right = st.columns(2)
 with left:
     tables = st.multiselect("Tables", TABLE_NAMES, default=list(TABLE_NAMES))
@@ -61,7 +66,14 @@ with right:
             )
             for kind, info in KINDS.items()
         }
+    with st.expander("Rates per table"):
+        st.caption(
+            "Each table starts at the error rate; a table you move keeps its rate. Its kinds are its rate "
+            "times their weight, except a kind whose rate you set above."
+        )
+        per_table = {table: st.slider(table, 0.0, 1.0, step=0.01, key=f"table_{table}") for table in tables}
 kind_rates = {kind: rate for kind, rate in chosen.items() if rate != _default(kind, error_rate)}
+table_rates = {table: rate for table, rate in per_table.items() if rate != error_rate}
 
 try:
     spec = GenerationSpec(
@@ -70,6 +82,7 @@ try:
         tables=tuple(tables),
         error_rate=error_rate,
         kind_rates=kind_rates,
+        table_rates=table_rates,
         locales=tuple(locales),
     )
 except WorkbenchError as error:

@@ -16,8 +16,11 @@ from streamlit.testing.v1 import AppTest
 from orchestrator import quality, service, worker
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
+from orchestrator.cleaning.pipeline import read_manifest
+from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
+from orchestrator.storage import open_lake
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -163,6 +166,25 @@ def test_generate_previews_routes_and_generates_with_progress():
     assert at.success[0].value.startswith("Generated job `g-")
     assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
     assert job_count("alice") == before + 1
+
+
+def test_generate_rates_per_table_follow_the_overall_rate_unless_moved():
+    at = signed_in("alice", "pages/generate.py")
+    at.multiselect[0].set_value(["customers", "orders"]).run()
+    at.slider(key="table_customers").set_value(0.0).run()
+    at.slider(key="error_rate").set_value(0.4).run()
+    assert at.slider(key="table_customers").value == 0.0  # moved by hand: kept
+    assert at.slider(key="table_orders").value == 0.4  # follows the overall rate
+    assert at.selectbox(key="preview_table").value == "customers"
+    assert len(at.dataframe) == 1  # the preview rows, and no injected error to list
+    at.selectbox(key="preview_table").set_value("orders").run()
+    assert len(at.dataframe[1].value) > 0  # orders keep their errors
+
+    at.main.button[0].click().run()
+    job_id = re.search(r"Generated job `(g-[^`]+)`", at.success[0].value)[1]
+    manifest = read_manifest(open_lake(get_settings()), "alice", job_id)
+    assert manifest["spec"]["table_rates"] == {"customers": 0.0}
+    assert set(manifest["error_rates"]) == {"orders"}  # nothing was injected into customers
 
 
 def test_pipelines_clean_once_even_when_clicked_twice(started):
