@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +25,7 @@ from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.health import ConnectionCheck
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import Job, JobStore
+from orchestrator.jobs.store import KIND_GENERATE, SUCCEEDED, Job, JobStore
 from orchestrator.loading import operational, warehouse
 from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
@@ -90,6 +92,7 @@ ADMIN_PAGES = (
 )
 HOME = PAGES[0].path
 PREVIEW_ORDERS = 50
+DOWNLOAD_MAX_ROWS = 1_000_000  # a download is built in memory; a larger job is read from the lake itself
 HIGHLIGHT = "background-color: #ffd7d5; color: #8a1c12"
 REPORT_MIME = {
     "html": "text/html",
@@ -388,6 +391,47 @@ def report_file(run: QualityRun, format: str, comparison: Comparison | None = No
     """A report of ``run`` as the bytes of a file in ``format``."""
     buffer = io.BytesIO()
     write_report(run, format, buffer, comparison)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Files of a finished job offered as one zip download: lake folders, each file under its lake path."""
+
+    label: str
+    file_name: str
+    folders: tuple[str, ...]
+
+
+def job_bundles(job: Job) -> list[Bundle]:
+    """What a finished job offers for download: its raw data and answer key, or the layers it cleaned."""
+    if job.state != SUCCEEDED:
+        return []
+    if job.kind == KIND_GENERATE:
+        return [
+            Bundle("Raw data", f"{job.job_id}-raw.zip", (paths.raw_dir(job.user, job.job_id),)),
+            Bundle(
+                "Answer key and truth",
+                f"{job.job_id}-answer-key.zip",
+                (paths.truth_dir(job.user, job.job_id),),
+            ),
+        ]
+    folders = (
+        paths.silver_dir(job.user, job.parent_id, job.job_id),
+        paths.gold_dir(job.user, job.parent_id, job.job_id),
+    )
+    return [Bundle("Silver, quarantine and gold", f"{job.job_id}-cleaned.zip", folders)]
+
+
+def bundle_file(bundle: Bundle, settings: Settings) -> bytes:
+    """The bundle's files as the bytes of a zip, read from the lake as they are stored."""
+    lake = open_lake(settings)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for folder in bundle.folders:
+            for path in lake.list(folder):
+                with lake.open_read(path) as source, archive.open(path, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
     return buffer.getvalue()
 
 

@@ -1,5 +1,6 @@
 """Jobs: every job of the user (everyone's for an administrator), refreshing itself while jobs run; the
-details of one job with its error and quality summary; retry of a failed cleaning and cancel of a live job."""
+details of one job with its error, quality summary and files to download; retry of a failed cleaning and
+cancel of a live job."""
 
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, QUEUED, Job, JobStore
 from orchestrator.service import clean_now, waits_for_schedule
-from orchestrator.ui_support import REFRESH_SECONDS, jobs_frame
+from orchestrator.ui_support import DOWNLOAD_MAX_ROWS, REFRESH_SECONDS, bundle_file, job_bundles, jobs_frame
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 
@@ -42,6 +43,32 @@ def _quality_summary(job: Job) -> None:
         icon=":material/analytics:",
         query_params={"job": job.job_id, "layer": layer},
     )
+
+
+def _downloads(job: Job) -> None:
+    bundles = job_bundles(job)
+    if not bundles:
+        return
+    rows = job.rows_out or 0
+    if rows > DOWNLOAD_MAX_ROWS:
+        folders = ", ".join(f"`{folder}/`" for bundle in bundles for folder in bundle.folders)
+        st.caption(
+            f"Downloads are offered up to {DOWNLOAD_MAX_ROWS:,} rows, since each is built in memory; the "
+            f"{rows:,} rows of this job are in the lake under {folders}."
+        )
+        return
+    settings = get_settings()
+    for column, bundle in zip(st.columns(len(bundles), width=320 * len(bundles)), bundles, strict=True):
+        column.download_button(
+            bundle.label,
+            data=lambda bundle=bundle: bundle_file(bundle, settings),
+            file_name=bundle.file_name,
+            mime="application/zip",
+            key=f"download_{bundle.file_name}",
+            on_click="ignore",
+            icon=":material/download:",
+            width="stretch",
+        )
 
 
 def _actions(store: JobStore, job: Job) -> None:
@@ -85,6 +112,7 @@ def _details(store: JobStore, job: Job) -> None:
             hide_index=True,
         )
     _quality_summary(job)
+    _downloads(job)
     _actions(store, job)
 
 

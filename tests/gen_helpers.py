@@ -1,4 +1,4 @@
-"""Reading a generated job back: raw records, clean truth, answer key and duplicate map."""
+"""Reading a job back: its record in the job store, raw records, clean truth, answer key and duplicate map."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from orchestrator.generation import schema as s
+from orchestrator.jobs.store import Job, JobStore
+
+
+def stored_job(job_id: str) -> Job:
+    """The job as the configured job store holds it now."""
+    store = JobStore.default()
+    try:
+        return store.get(job_id)
+    finally:
+        store.close()
 
 
 def raw_records(root: Path, path: str) -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestrator import quality, service, worker
+from orchestrator import quality, service, ui_support, worker
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.cleaning.pipeline import read_manifest
@@ -297,6 +297,22 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
 
     bob = signed_in("bob", "pages/jobs.py")
     assert bob.dataframe[0].value["job"].tolist() == [bobs_job]
+
+
+def test_jobs_offer_the_files_of_a_finished_job_and_point_at_the_lake_beyond_the_limit(monkeypatch):
+    parent = generated()
+    cleaning = service.execute_job(service.launch_clean("alice", parent).job.job_id).job_id
+    at = signed_in("alice", "pages/jobs.py", job=parent)
+    assert [d.label for d in at.get("download_button")] == ["Raw data", "Answer key and truth"]
+    at.selectbox(key="job_detail").set_value(cleaning).run()
+    assert [d.label for d in at.get("download_button")] == ["Silver, quarantine and gold"]
+
+    monkeypatch.setattr(ui_support, "DOWNLOAD_MAX_ROWS", 100)
+    at.run()
+    assert at.get("download_button") == []
+    [note] = [c for c in texts(at.caption) if c.startswith("Downloads are offered up to 100 rows")]
+    assert f"`silver/cleaned/alice/{parent}/{cleaning}/`" in note
+    assert f"`gold/analytics/alice/{parent}/{cleaning}/`" in note
 
 
 def test_quality_profiles_charts_samples_scores_comparison_and_reports():

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -142,6 +143,12 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
     page.get_by_text("job of alice, succeeded, route small").wait_for(timeout=30_000)
     settle(page, "Open in Data quality")
     shot(page, "4-jobs")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Silver, quarantine and gold").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        names = archive.namelist()
+    assert any(n.startswith("silver/") and n.endswith("/manifest.json") for n in names)
+    assert any(n.startswith("gold/") and n.endswith(".parquet") for n in names)
 
     page.get_by_role("link", name="Open in Data quality").click()
     settle(page, "has not been profiled yet")

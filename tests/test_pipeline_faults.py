@@ -19,10 +19,10 @@ import pytest
 
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs.store import JobStore
 from orchestrator.loading.warehouse import warehouse_path
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import LocalLake
+from tests.gen_helpers import stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,14 +37,6 @@ def _worker(data_dir: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _job(job_id: str):
-    store = JobStore.default()
-    try:
-        return store.get(job_id)
-    finally:
-        store.close()
 
 
 def _raw_intact(data_dir: Path, manifest_path: str) -> bool:
@@ -85,7 +77,7 @@ def test_a_worker_killed_mid_job_leaves_nothing_half_done_and_the_job_finishes_a
     job_id = launch_clean("alice", generated.job_id, engine="pandas").job.job_id
     worker = _worker(data_dir, "--visibility-timeout", "2")
     deadline = time.monotonic() + 120
-    while kill_after not in _job(job_id).timings:
+    while kill_after not in stored_job(job_id).timings:
         assert worker.poll() is None, f"the worker ended before '{kill_after}': {worker.communicate()}"
         assert time.monotonic() < deadline, "the job never reached the stage to kill it at"
         time.sleep(0.01)
@@ -93,7 +85,7 @@ def test_a_worker_killed_mid_job_leaves_nothing_half_done_and_the_job_finishes_a
     worker.wait()
 
     lake = LocalLake(data_dir)
-    job = _job(job_id)
+    job = stored_job(job_id)
     assert job.state == "running" and job.attempts == 1
     for path in lake.list("silver") if (data_dir / "silver").exists() else []:
         if path.endswith(".parquet"):
@@ -110,7 +102,7 @@ def test_a_worker_killed_mid_job_leaves_nothing_half_done_and_the_job_finishes_a
     restarted = _worker(data_dir, "--visibility-timeout", "60")
     out, err = restarted.communicate(timeout=180)
     assert restarted.returncode == 0, err
-    job = _job(job_id)
+    job = stored_job(job_id)
     assert job.state == "succeeded" and job.attempts == 2, (out, err)
     outputs = job_outputs(job)
     gold_rows = sum(pq.read_metadata(data_dir / p).num_rows for p in outputs["gold"].values())

@@ -18,14 +18,7 @@ from orchestrator.jobs import routing
 from orchestrator.jobs.store import JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.service import execute_job, generate_job, launch_clean
-
-
-def _job(job_id: str):
-    store = JobStore.default()
-    try:
-        return store.get(job_id)
-    finally:
-        store.close()
+from tests.gen_helpers import stored_job
 
 
 def _messages(route: str) -> int:
@@ -71,7 +64,7 @@ def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeyp
     )
     assert slept == [300.0]
     assert logged[0] == "next: small and large queues at 2026-12-05 02:00 UTC"
-    assert {route: _job(job.job_id).state for route, job in queued.items()} == {
+    assert {route: stored_job(job.job_id).state for route, job in queued.items()} == {
         "small": "succeeded",
         "large": "succeeded",
     }
@@ -89,7 +82,7 @@ def test_a_job_another_worker_holds_is_left_to_it_and_taken_over_once_its_hold_e
     with pytest.raises(JobHeld, match=f"job {job_id} is running in another worker"):
         execute_job(job_id)
     assert worker.drain("small", visibility_timeout=1) == []
-    assert _job(job_id) == claimed  # neither run touched it: one attempt, still the first worker's
+    assert stored_job(job_id) == claimed  # neither run touched it: one attempt, still the first worker's
     assert _messages("small") == 1  # kept for whoever finds the job unfinished later
 
     time.sleep(1.2)  # the first worker never finished: its hold and the message's timeout both end
@@ -124,4 +117,4 @@ def test_a_job_queued_for_the_schedule_waits_for_the_scheduler_unless_cleaned_no
         main(["run", second, "--wait", "--scheduled"])
     assert refused.value.code == 2
     assert "--scheduled: not allowed with argument --wait" in capsys.readouterr().err
-    assert _job(waiting).attempts == 0  # nothing ran it yet: the refused request changed nothing
+    assert stored_job(waiting).attempts == 0  # nothing ran it yet: the refused request changed nothing
