@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -195,6 +196,9 @@ def _worker(args: argparse.Namespace) -> int:
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
         return 0
+    # make run and service managers stop the scheduler with SIGTERM: leave as Ctrl-C does, so the heartbeat
+    # record goes at once and the pages stop promising scheduled runs
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     worker.run_forever()
     return 0
 

@@ -11,6 +11,7 @@ import sqlite3
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pymysql
 from pandas.io.formats.style import Styler
 
+from orchestrator import worker
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.generator import generate
@@ -167,6 +169,26 @@ def schedule_of(route: str, settings: Settings) -> str:
     if route == "small":
         return f"every {settings.small_every_minutes} minutes"
     return f"daily at {settings.large_daily_at_utc} UTC"
+
+
+def scheduler_status(settings: Settings) -> tuple[bool, str]:
+    """Whether a scheduler is running against this job store, and what the pages say about it."""
+    store = JobStore.default()
+    try:
+        live = store.live_schedulers()
+    finally:
+        store.close()
+    if not live:
+        return False, (
+            "no scheduler is running, so a job queued for a scheduled run waits until one starts: `make run` "
+            "starts one beside the workbench, or run `python -m orchestrator worker`"
+        )
+    latest = live[0]
+    seconds = (datetime.now(UTC) - latest.seen_at).total_seconds()
+    return True, (
+        f"running on {latest.host} (process {latest.pid}), heard from {max(seconds, 0):.0f} s ago; it drains "
+        f"the {worker.queues_named(latest.routes)} next, at {latest.next_at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,26 @@ reappear after its visibility timeout, and the next worker picks the job up agai
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import socket
+import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pymysql
+
 from orchestrator.config import Settings, get_settings
-from orchestrator.errors import NotFound
+from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.jobs import routing
 from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
 from orchestrator.service import execute_job
+
+HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
 
 
 def drain(
@@ -71,12 +80,70 @@ def next_large_run(now: datetime, daily_at_utc: str) -> datetime:
     return today if today > now else today + timedelta(days=1)
 
 
+def queues_named(routes: Sequence[str]) -> str:
+    """``small queue`` or ``small and large queues``, as logs and pages say it."""
+    return f"{' and '.join(routes)} {'queue' if len(routes) == 1 else 'queues'}"
+
+
 def next_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
     """When each route's queue is drained next after ``now`` (UTC)."""
     return {
         "small": next_small_run(now, settings.small_every_minutes),
         "large": next_large_run(now, settings.large_daily_at_utc),
     }
+
+
+class Heartbeat:
+    """Tells the job store, from a thread of its own every ``every`` seconds, that this scheduler is alive and
+    when it drains next, so the pages can say whether a queued job will be picked up. Draining a long batch
+    does not silence it; a clean stop removes the record at once, a lost process falls silent."""
+
+    def __init__(self, every: float = HEARTBEAT_SECONDS, log: Callable[[str], None] = print) -> None:
+        self.scheduler_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._every = every
+        self._log = log
+        self._started = time.time()
+        self._due: tuple[datetime, list[str]] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scheduler-heartbeat", daemon=True)
+        self._store = JobStore.default()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._store.end_scheduler(self.scheduler_id)
+        finally:
+            self._store.close()
+
+    def due(self, when: datetime, routes: list[str]) -> None:
+        """The next drain is at ``when``; said at once, then on every beat."""
+        self._due = (when, routes)
+        self._beat()
+
+    def _beat(self) -> None:
+        if self._due is None:
+            return
+        when, routes = self._due
+        try:
+            self._store.beat(
+                self.scheduler_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=self._started,
+                next_at=when,
+                routes=routes,
+            )
+        except (WorkbenchError, OSError, sqlite3.Error, pymysql.err.Error) as error:
+            self._log(f"heartbeat not recorded: {error}")  # the schedule itself goes on
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._beat()
 
 
 def run_forever(
@@ -91,15 +158,16 @@ def run_forever(
 
     Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first."""
     settings = settings or get_settings()
-    while cycles is None or cycles > 0:
-        due = next_runs(now(), settings)
-        when = min(due.values())
-        routes = [route for route, at in due.items() if at == when]
-        queues = f"{' and '.join(routes)} {'queue' if len(routes) == 1 else 'queues'}"
-        log(f"next: {queues} at {when:%Y-%m-%d %H:%M} UTC")
-        sleep(max((when - now()).total_seconds(), 0))
-        for route in routes:
-            for job in drain(route, settings):
-                log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
-        if cycles is not None:
-            cycles -= 1
+    with Heartbeat(log=log) as heartbeat:
+        while cycles is None or cycles > 0:
+            due = next_runs(now(), settings)
+            when = min(due.values())
+            routes = [route for route, at in due.items() if at == when]
+            heartbeat.due(when, routes)
+            log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
+            sleep(max((when - now()).total_seconds(), 0))
+            for route in routes:
+                for job in drain(route, settings):
+                    log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+            if cycles is not None:
+                cycles -= 1

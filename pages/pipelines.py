@@ -20,6 +20,7 @@ from orchestrator.ui_support import (
     outputs_frame,
     route_of,
     schedule_of,
+    scheduler_status,
 )
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
@@ -77,6 +78,9 @@ try:
         f"The scheduler cleans {route} batches {schedule_of(route, settings)}; its next run is at "
         f"**{next_run:%Y-%m-%d %H:%M} UTC**. Clean now, or queue the job for that run."
     )
+    scheduling, status = scheduler_status(settings)
+    if not scheduling:
+        st.warning(f"Scheduler: {status}.")
     now_column, later_column = st.columns(2, width=480)
     clean = now_column.button("Clean now", key="clean_now", type="primary", width="stretch")
     # keyed: the label moves with the clock, and a click must survive the rerun that moves it

@@ -6,7 +6,7 @@ import streamlit as st
 
 from orchestrator.config import get_settings, secret_status
 from orchestrator.errors import WorkbenchError
-from orchestrator.ui_support import connection_checks, schedule_of
+from orchestrator.ui_support import connection_checks, schedule_of, scheduler_status
 
 RUNNERS = {
     "local": "local Spark",
@@ -51,6 +51,8 @@ st.caption(
     f"Batches of up to {settings.small_batch_max_rows:,} rows take the small route, larger ones the large "
     "route."
 )
+scheduling, status = scheduler_status(settings)
+(st.info if scheduling else st.warning)(f"Scheduler: {status}.")
 
 st.subheader("Secrets")
 st.dataframe(

@@ -6,7 +6,11 @@ One data root serves the module (value pools are built once); each test makes th
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,7 +254,7 @@ def test_a_large_batch_is_cleaned_by_spark(monkeypatch):
     at = signed_in("alice", "pages/pipelines.py", job=generated(rows=60))
     assert any("go to the **large** route" in m for m in texts(at.markdown))
     assert "Engine: **spark**." in texts(at.markdown)
-    assert not at.warning
+    assert [w for w in texts(at.warning) if not w.startswith("Scheduler:")] == []  # spark is not refused
 
 
 def test_pages_refuse_another_users_job_and_unknown_ids(bobs_job):
@@ -403,6 +407,47 @@ def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_
     bob = signed_in("bob", "pages/quality.py", job=bobs_job, layer="raw")
     theirs = next(s for s in bob.selectbox if s.label == "Compare with")
     assert theirs.options == [] and theirs.placeholder == "no other run is stored yet"
+
+
+def _live_schedulers() -> list:
+    store = JobStore.default()
+    try:
+        return store.live_schedulers()
+    finally:
+        store.close()
+
+
+def test_pages_say_whether_a_scheduler_is_running_and_forget_it_once_stopped():
+    at = signed_in("alice", "pages/pipelines.py", job=generated(rows=40))
+    missing = "Scheduler: no scheduler is running, so a job queued for a scheduled run waits until one starts"
+    assert any(w.startswith(missing) for w in texts(at.warning))
+    # a real scheduler, as make run starts it; its one run a day keeps it from draining this module's queues
+    env = {**os.environ, "ORCHESTRATOR_SMALL_EVERY_MINUTES": "1440"}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _live_schedulers():
+            assert scheduler.poll() is None and time.monotonic() < deadline, scheduler.communicate()
+            time.sleep(0.1)
+        at.run()
+        assert not [w for w in texts(at.warning) if w.startswith("Scheduler:")]
+        settings = signed_in("alice", "pages/settings.py")
+        [running] = [i for i in texts(settings.info) if i.startswith("Scheduler: running on ")]
+        assert f"(process {scheduler.pid})" in running and "drains the small queue next" in running
+    finally:
+        scheduler.terminate()  # what make run sends it on the way out
+        _, err = scheduler.communicate(timeout=30)
+    assert scheduler.returncode == 0, err
+    assert _live_schedulers() == []
+    at.run()
+    assert any(w.startswith(missing) for w in texts(at.warning))
 
 
 def test_settings_show_profile_threshold_schedules_secrets_and_connections(monkeypatch):

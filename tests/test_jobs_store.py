@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pymysql
@@ -12,7 +12,15 @@ import pytest
 
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
 from orchestrator.jobs import IllegalTransition, JobStore, MySQLSettings, new_job_id
-from orchestrator.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobHeld
+from orchestrator.jobs.store import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SCHEDULER_SILENT_SECONDS,
+    SUCCEEDED,
+    JobHeld,
+)
 from orchestrator.storage.paths import check_job_id
 from tests.mariadb import MARIADB, server
 
@@ -320,6 +328,30 @@ def test_a_store_an_earlier_version_made_is_brought_up_to_date_by_every_process_
     assert opened[0].get(job.job_id) == running
     taken_over = opened[1].start(job.job_id, lease_seconds=60)  # the old worker held no lease
     assert (taken_over.attempts, taken_over.lease_until is not None) == (2, True)
+
+
+def test_a_scheduler_is_live_while_it_beats_and_gone_when_it_stops_or_falls_silent(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    clock = open_store.clock
+    next_at = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    both = ["small", "large"]
+    store.beat("host-1-a", host="host", pid=1, started_at=clock.now, next_at=next_at, routes=both)
+    [live] = open_store().live_schedulers()  # seen from another process
+    assert (live.scheduler_id, live.pid, live.routes) == ("host-1-a", 1, ("small", "large"))
+    assert live.next_at == next_at
+    assert live.seen_at == live.started_at
+
+    clock.advance(SCHEDULER_SILENT_SECONDS + 1)  # killed: no beat since
+    assert store.live_schedulers() == []
+    store.beat("host-2-b", host="host", pid=2, started_at=clock.now, next_at=next_at, routes=["small"])
+    assert [s.scheduler_id for s in store.live_schedulers()] == ["host-2-b"]
+    store.end_scheduler("host-2-b")  # a clean stop is forgotten at once
+    assert store.live_schedulers() == []
+
+    with pytest.raises(InvalidInput, match="routes"):
+        store.beat("host-3-c", host="host", pid=3, started_at=clock.now, next_at=next_at, routes=["medium"])
+    assert store.live_schedulers() == []
 
 
 def test_the_mysql_store_reconnects_after_the_server_dropped_it(mysql_database: MySQLSettings) -> None:

@@ -58,11 +58,25 @@ def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeyp
         "large": launch_clean("alice", large.job_id, engine="pandas").job,
     }
     assert {route: job.route for route, job in queued.items()} == {"small": "small", "large": "large"}
-    slept, logged = [], []
-    worker.run_forever(
-        now=lambda: datetime(2026, 12, 5, 1, 55, tzinfo=UTC), sleep=slept.append, log=logged.append, cycles=1
-    )
+    slept, logged, heard = [], [], []
+
+    def sleep(seconds: float) -> None:  # while it waits, the pages see it and what it will drain when
+        slept.append(seconds)
+        store = JobStore.default()
+        try:
+            heard.extend((s.routes, s.next_at) for s in store.live_schedulers())
+        finally:
+            store.close()
+
+    five_to_two = datetime(2026, 12, 5, 1, 55, tzinfo=UTC)
+    worker.run_forever(now=lambda: five_to_two, sleep=sleep, log=logged.append, cycles=1)
     assert slept == [300.0]
+    assert heard == [(("small", "large"), datetime(2026, 12, 5, 2, 0, tzinfo=UTC))]
+    store = JobStore.default()
+    try:
+        assert store.live_schedulers() == []  # it stopped cleanly: forgotten at once
+    finally:
+        store.close()
     assert logged[0] == "next: small and large queues at 2026-12-05 02:00 UTC"
     assert {route: stored_job(job.job_id).state for route, job in queued.items()} == {
         "small": "succeeded",

@@ -82,6 +82,9 @@ _JOB_COLUMNS = (
     "version",
 )
 _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
+_SCHEDULER_COLUMNS = ("scheduler_id", "host", "pid", "started_at", "seen_at", "next_at", "routes")
+SCHEDULER_SILENT_SECONDS = 120  # a scheduler not heard from for this long is taken to be gone
+_SCHEDULER_FORGOTTEN_SECONDS = 24 * 3600  # the record of a lost scheduler is removed after this long
 
 
 class IllegalTransition(InvalidInput):
@@ -174,6 +177,10 @@ _SQLITE_SCHEMA = (
         kind TEXT NOT NULL, message TEXT NOT NULL, created_at REAL NOT NULL, seen INTEGER NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS job_events_by_user ON job_events (user, seen, event_id)",
+    """CREATE TABLE IF NOT EXISTS schedulers (
+        scheduler_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at REAL NOT NULL,
+        seen_at REAL NOT NULL, next_at REAL NOT NULL, routes TEXT NOT NULL
+    )""",
 )
 
 _MYSQL_SCHEMA = (
@@ -191,6 +198,11 @@ _MYSQL_SCHEMA = (
         event_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, job_id VARCHAR(64) NOT NULL,
         user VARCHAR(32) NOT NULL, kind VARCHAR(64) NOT NULL, message TEXT NOT NULL,
         created_at DOUBLE NOT NULL, seen TINYINT NOT NULL, KEY job_events_by_user (user, seen, event_id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS schedulers (
+        scheduler_id VARCHAR(64) NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL, pid INT NOT NULL,
+        started_at DOUBLE NOT NULL, seen_at DOUBLE NOT NULL, next_at DOUBLE NOT NULL,
+        routes VARCHAR(32) NOT NULL
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
 )
 
@@ -219,6 +231,26 @@ _MYSQL = _Dialect(
     alive=_mysql_alive,
     added_columns=(("lease_until", "DOUBLE"),),
 )
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """A running scheduler (``orchestrator worker``) as its last heartbeat described it."""
+
+    scheduler_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+    next_at: datetime  # when it drains next
+    routes: tuple[str, ...]  # the routes it drains then
+
+
+def _scheduler(row: Sequence[Any]) -> Scheduler:
+    values = dict(zip(_SCHEDULER_COLUMNS, row, strict=True))
+    for name in ("started_at", "seen_at", "next_at"):
+        values[name] = utc_time(values[name])
+    return Scheduler(**{**values, "routes": tuple(values["routes"].split(","))})
 
 
 def new_job_id(kind: str) -> str:
@@ -608,3 +640,47 @@ class JobStore:
                 (user, *event_ids),
             )
             return cur.rowcount
+
+    # -- schedulers ----------------------------------------------------------------------------------
+
+    def beat(
+        self,
+        scheduler_id: str,
+        *,
+        host: str,
+        pid: int,
+        started_at: float,
+        next_at: datetime,
+        routes: Sequence[str],
+    ) -> None:
+        """Record that a scheduler is alive and when it drains next; the records of long-lost ones go."""
+        for route in routes:
+            _check_choice("routes", route, ROUTES)
+        now = self._clock()
+        with self._cursor(write=True) as cur:
+            self._run(
+                cur,
+                "DELETE FROM schedulers WHERE scheduler_id = ? OR seen_at < ?",
+                (scheduler_id, now - _SCHEDULER_FORGOTTEN_SECONDS),
+            )
+            self._run(
+                cur,
+                f"INSERT INTO schedulers ({', '.join(_SCHEDULER_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (scheduler_id, host[:255], pid, started_at, now, next_at.timestamp(), ",".join(routes)),
+            )
+
+    def end_scheduler(self, scheduler_id: str) -> None:
+        """A scheduler stopped: forget it at once."""
+        with self._cursor(write=True) as cur:
+            self._run(cur, "DELETE FROM schedulers WHERE scheduler_id = ?", (scheduler_id,))
+
+    def live_schedulers(self) -> list[Scheduler]:
+        """Schedulers heard from within SCHEDULER_SILENT_SECONDS, the latest heard first."""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_SCHEDULER_COLUMNS)} FROM schedulers WHERE seen_at >= ?"
+                " ORDER BY seen_at DESC, scheduler_id",
+                (self._clock() - SCHEDULER_SILENT_SECONDS,),
+            ).fetchall()
+        return [_scheduler(row) for row in rows]
