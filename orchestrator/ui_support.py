@@ -88,6 +88,7 @@ PAGES = (
         "configuration",
         "the profile, schedules and secrets in use; test the connections",
     ),
+    PageEntry("pages/account.py", "Account", ":material/person:", "account", "change your password"),
 )
 ADMIN_PAGES = (
     PageEntry("pages/admin_users.py", "Users", ":material/group:", "users", "add and manage accounts"),

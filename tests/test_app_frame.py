@@ -125,12 +125,12 @@ def test_a_session_revoked_elsewhere_signs_this_tab_out(admin_exists):
     assert shows_login_form(at)
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/admin_users.py"])
+@pytest.mark.parametrize("page", ["pages/home.py", "pages/admin_users.py", "pages/account.py"])
 def test_no_page_renders_without_login(admin_exists, page):
     at = app(page)
     assert not at.exception
     assert shows_login_form(at)
-    assert "Users" not in [t.value for t in at.title]
+    assert not {"Users", "Account"} & {t.value for t in at.title}
     assert not at.dataframe
 
 
@@ -199,6 +199,48 @@ def test_administrator_lifts_a_lock_and_resets_a_password(admin_exists):
     ]
     manage("Set password", new, new)
     assert [s.value for s in at.success] == ["`bob` has a new password; 1 session(s) of theirs ended."]
+    assert shows_login_form(log_in(app(), "bob", BOB_PASSWORD))
+    assert [t.value for t in log_in(app(), "bob", new).sidebar.text] == ["Signed in as bob\nRole: user"]
+
+
+def test_a_user_changes_their_own_password_with_the_current_one(admin_exists):
+    users = open_user_store()
+    users.add_user("bob", BOB_PASSWORD, BOB_PASSWORD)
+    elsewhere = users.open_session("bob", 60)  # bob is signed in in another browser too
+    before = users.get("bob")
+    at = log_in(app(), "bob", BOB_PASSWORD)
+    at.switch_page("pages/account.py").run()
+    assert "Signed in as `bob`, role **user**." in [m.value for m in at.markdown]
+
+    def change(current: str, new: str, repeat: str) -> None:
+        fields = {widget.label: widget for widget in at.text_input}
+        fields["Current password"].input(current)
+        fields["New password"].input(new)
+        fields["Repeat new password"].input(repeat)
+        next(b for b in at.button if b.label == "Change password").click().run()
+        assert not at.exception
+
+    new = "bobs new password 2"
+    change("not my password", new, new)
+    assert [e.value for e in at.error] == [
+        "Password not changed. current password: is not your current password; nothing was changed"
+    ]
+    assert users.get("bob").password_hash == before.password_hash
+    assert users.get("bob").failed_logins == 1  # a guess counts as a failed login
+    change(BOB_PASSWORD, new, "not the same")
+    assert [e.value for e in at.error] == [
+        "Password not changed. repeat password: does not match the password; type the same password twice"
+    ]
+    change(BOB_PASSWORD, BOB_PASSWORD, BOB_PASSWORD)
+    assert [e.value for e in at.error] == [
+        "Password not changed. password: is your current password; choose a new one"
+    ]
+    assert users.get("bob").password_hash == before.password_hash
+
+    change(BOB_PASSWORD, new, new)
+    assert [s.value for s in at.success] == ["Your password is changed; 1 other session(s) of yours ended."]
+    assert users.active_session(elsewhere.id) is None
+    assert users.active_session(at.session_state["_session_id"]) is not None  # this tab stays signed in
     assert shows_login_form(log_in(app(), "bob", BOB_PASSWORD))
     assert [t.value for t in log_in(app(), "bob", new).sidebar.text] == ["Signed in as bob\nRole: user"]
 

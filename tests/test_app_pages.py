@@ -28,7 +28,14 @@ from orchestrator.storage import open_lake
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
-PAGES = ["pages/generate.py", "pages/pipelines.py", "pages/jobs.py", "pages/quality.py", "pages/settings.py"]
+PAGES = [
+    "pages/generate.py",
+    "pages/pipelines.py",
+    "pages/jobs.py",
+    "pages/quality.py",
+    "pages/settings.py",
+    "pages/account.py",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,7 +118,7 @@ def test_home_links_every_page_and_lists_the_latest_jobs_the_user_may_see(bobs_j
     made = [generated(rows=20) for _ in range(6)]
     alice = signed_in("alice")  # the home page is where a login lands
     assert texts(alice.title) == ["Data workbench"]
-    links = ["Generate", "Pipelines", "Jobs", "Data quality", "Settings"]
+    links = ["Generate", "Pipelines", "Jobs", "Data quality", "Settings", "Account"]
     assert [link.label for link in alice.page_link] == [*links, "Users"]
     assert texts(alice.subheader) == ["Latest jobs, everyone's"]
     assert alice.dataframe[0].value["job"].tolist() == made[:0:-1]  # the five newest, newest first

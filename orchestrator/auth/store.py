@@ -183,6 +183,26 @@ class UserStore:
             ).rowcount
         return ended
 
+    def change_password(
+        self,
+        name: str,
+        current: str,
+        password: str,
+        repeat: str,
+        *,
+        policy: LockoutPolicy,
+        keep_session: str | None = None,
+    ) -> int:
+        """A user's own change of password. The current one must be right, and a wrong one counts as a
+        failed login, so the form cannot be used to guess it; then as reset_password. Returns how many other
+        sessions ended. A refused request changes nothing but that count."""
+        check_new_password(name, password, repeat)
+        if not self.authenticate(name, current, policy):
+            raise InvalidInput("current password", "is not your current password; nothing was changed")
+        if password == current:
+            raise InvalidInput("password", "is your current password; choose a new one")
+        return self.reset_password(name, password, repeat, keep_session=keep_session)
+
     def unlock(self, name: str) -> None:
         """Lift a lock after failed logins now, instead of when it expires; the password stays."""
         self._check_exists(name)
