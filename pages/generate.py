@@ -129,7 +129,7 @@ if st.button("Generate", type="primary"):
         bar.empty()
         st.error(f"Generation failed. {error}")
     else:
-        bar.progress(1.0, text="Done")
+        bar.empty()  # the message below says it is done
         st.success(
             f"Generated job `{result.job_id}`: {sum(t.rows for t in result.tables.values()):,} rows, "
             f"{result.errors_injected:,} errors injected in {result.seconds:.1f} s."

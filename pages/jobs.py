@@ -4,7 +4,6 @@ cancel of a live job."""
 
 from datetime import UTC, datetime
 
-import pandas as pd
 import streamlit as st
 
 from orchestrator import quality, worker
@@ -12,7 +11,14 @@ from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, QUEUED, Job, JobStore
 from orchestrator.service import clean_now, waits_for_schedule
-from orchestrator.ui_support import DOWNLOAD_MAX_ROWS, REFRESH_SECONDS, bundle_file, job_bundles, jobs_frame
+from orchestrator.ui_support import (
+    DOWNLOAD_MAX_ROWS,
+    REFRESH_SECONDS,
+    bundle_file,
+    job_bundles,
+    jobs_frame,
+    timings_frame,
+)
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 
@@ -107,10 +113,7 @@ def _details(store: JobStore, job: Job) -> None:
         else:
             st.info(f"Waiting for a worker; {at}, takes it if no other worker has.")
     if job.timings:
-        st.dataframe(
-            pd.DataFrame({"stage": list(job.timings), "seconds": list(job.timings.values())}),
-            hide_index=True,
-        )
+        st.dataframe(timings_frame(job), hide_index=True)
     _quality_summary(job)
     _downloads(job)
     _actions(store, job)

@@ -175,6 +175,7 @@ def test_generate_previews_routes_and_generates_with_progress():
     assert at.selectbox(key="preview_table").options == ["customers", "orders"]
     at.main.button[0].click().run()
     assert at.success[0].value.startswith("Generated job `g-")
+    assert at.get("progress") == []  # the bar goes once the message says it is done
     assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
     assert job_count("alice") == before + 1
 
@@ -304,7 +305,15 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     assert not [t for t in at.toast if started[0] in t.value]
     assert at.dataframe[0].value.set_index("job").loc[started[0], "state"] == "succeeded"
     assert "The silver layer of this job has not been profiled yet." in texts(at.caption)
-    assert "load_warehouse" in at.dataframe[1].value["stage"].tolist()
+    stages = at.dataframe[1].value["stage"].tolist()
+    assert stages == [
+        "read raw",
+        "clean",
+        "write silver and quarantine",
+        "build gold",
+        "load the warehouse",
+        "load the operational database",
+    ]
 
     bob = signed_in("bob", "pages/jobs.py")
     assert bob.dataframe[0].value["job"].tolist() == [bobs_job]
