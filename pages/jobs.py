@@ -78,6 +78,14 @@ def _downloads(job: Job) -> None:
 
 
 def _actions(store: JobStore, job: Job) -> None:
+    if waits_for_schedule(job) and st.button("Clean now", key="clean_now", type="primary"):
+        try:
+            launched = clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
+        except WorkbenchError as error:
+            st.error(f"Nothing launched. {error}")
+        else:
+            st.success(f"Cleaning job `{launched.job.job_id}` runs now instead of at the scheduled run.")
+            return  # cancelling it is decided on the next refresh, which shows it running
     if job.state in ACTIVE_STATES and st.button("Cancel", key="cancel"):
         try:
             job = store.cancel(job.job_id, user=user, is_admin=is_admin)
@@ -109,7 +117,7 @@ def _details(store: JobStore, job: Job) -> None:
         next_run = worker.next_runs(datetime.now(UTC), get_settings())[job.route]
         at = f"the scheduler's next {job.route} run, at {next_run:%H:%M} UTC"
         if waits_for_schedule(job):
-            st.info(f"Queued for {at}. Clean now on the Pipelines page starts it sooner.")
+            st.info(f"Queued for {at}. Clean now starts it at once.")
         else:
             st.info(f"Waiting for a worker; {at}, takes it if no other worker has.")
     if job.timings:

@@ -246,11 +246,17 @@ def test_pipelines_queue_a_job_for_the_scheduled_run_or_clean_it_now(started):
         "no second run was started."
     )
     jobs = signed_in("alice", "pages/jobs.py", job=queued)
-    assert f"Queued for the scheduler's next small run, at {at_time[2]} UTC." in texts(jobs.info)[0]
+    assert (
+        texts(jobs.info)[0]
+        == f"Queued for the scheduler's next small run, at {at_time[2]} UTC. Clean now starts it at once."
+    )
+    jobs.button(key="clean_now").click().run()  # from the Jobs page: the same job, started now
+    assert texts(jobs.success) == [f"Cleaning job `{queued}` runs now instead of at the scheduled run."]
+    assert started == [queued]
 
     at.button(key="clean_now").click().run()  # the waiting job starts at once, and no second job is made
     assert texts(at.success) == [f"Cleaning job `{queued}` was waiting for the scheduled run; it runs now."]
-    assert started == [queued] and at.dataframe[0].value["job"].tolist() == [queued]
+    assert started == [queued, queued] and at.dataframe[0].value["job"].tolist() == [queued]
     finished = {job.job_id: job.state for job in worker.drain("small")}  # the click's run, or the scheduler
     assert finished[queued] == "succeeded"
     at.run()
