@@ -1,12 +1,12 @@
-"""Administrators add users, reset a password or lift a lock after failed logins, and see who may sign in,
-with their role and any lock."""
+"""Administrators add users, reset a password or lift a lock after failed logins, change a role, disable or
+enable an account, and see who may sign in, with their role, any lock and whether they are disabled."""
 
 import pandas as pd
 import streamlit as st
 
 from orchestrator.auth import ROLES, open_user_store
 from orchestrator.auth.passwords import MIN_PASSWORD_CHARS
-from orchestrator.errors import WorkbenchError
+from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.ui_support import SESSION_ID
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
@@ -68,6 +68,33 @@ with st.form("manage_user", clear_on_submit=False):
     if reset or unlock:
         users = store.list_users()
 
+with st.form("access", clear_on_submit=False):
+    st.subheader("Role and access")
+    account = st.selectbox("Account", [user.name for user in users], key="access_account")
+    new_role = st.selectbox("Role", ROLES, key="access_role")
+    role_column, disable_column, enable_column = st.columns(3)
+    set_role = role_column.form_submit_button("Set role")
+    disable = disable_column.form_submit_button(
+        "Disable", help="They can no longer sign in and their sessions end; their jobs and files stay"
+    )
+    enable = enable_column.form_submit_button("Enable", help="They can sign in again with their password")
+    try:
+        if set_role:
+            store.set_role(account, new_role)
+            st.success(f"`{account}` is now {'an administrator' if new_role == 'admin' else 'a plain user'}.")
+        elif disable:
+            if account == st.session_state["user"]:
+                raise InvalidInput("user", "you cannot disable your own account; another administrator can")
+            ended = store.disable(account)
+            st.success(f"`{account}` can no longer sign in; {ended} session(s) of theirs ended.")
+        elif enable:
+            store.enable(account)
+            st.success(f"`{account}` can sign in again.")
+    except WorkbenchError as error:
+        st.error(str(error))
+    if set_role or disable or enable:
+        users = store.list_users()
+
 st.subheader("Accounts")
 st.dataframe(
     pd.DataFrame(
@@ -77,6 +104,7 @@ st.dataframe(
             "created": pd.to_datetime([user.created_at for user in users], unit="s", utc=True),
             "failed logins": [user.failed_logins for user in users],
             "locked until": pd.to_datetime([user.locked_until for user in users], unit="s", utc=True),
+            "disabled since": pd.to_datetime([user.disabled_at for user in users], unit="s", utc=True),
         }
     ),
     hide_index=True,

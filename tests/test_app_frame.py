@@ -15,6 +15,7 @@ from orchestrator.auth.settings import (
     MAX_FAILED_LOGINS_ENV,
     SESSION_MINUTES_ENV,
 )
+from orchestrator.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_PASSWORD = "correct horse battery"
@@ -201,6 +202,47 @@ def test_administrator_lifts_a_lock_and_resets_a_password(admin_exists):
     assert [s.value for s in at.success] == ["`bob` has a new password; 1 session(s) of theirs ended."]
     assert shows_login_form(log_in(app(), "bob", BOB_PASSWORD))
     assert [t.value for t in log_in(app(), "bob", new).sidebar.text] == ["Signed in as bob\nRole: user"]
+
+
+def test_administrator_changes_roles_and_disables_an_account_but_keeps_one_administrator(admin_exists):
+    users = open_user_store()
+    users.add_user("bob", BOB_PASSWORD, BOB_PASSWORD)
+    bob = log_in(app(), "bob", BOB_PASSWORD)
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    at.switch_page("pages/admin_users.py").run()
+
+    def access(account: str, button: str, role: str = "user") -> list[str]:
+        at.selectbox(key="access_account").select(account)
+        at.selectbox(key="access_role").select(role)
+        next(b for b in at.button if b.label == button).click().run()
+        assert not at.exception
+        return [m.value for m in (*at.success, *at.error)]
+
+    refused = "is the only administrator who can sign in; make another user an administrator before you"
+    assert access("alice", "Set role", "user") == [f"user: 'alice' {refused} make them a plain user"]
+    assert access("alice", "Disable") == [
+        "user: you cannot disable your own account; another administrator can"
+    ]
+    with pytest.raises(InvalidInput, match=f"'alice' {refused} disable them"):
+        users.disable("alice")  # nor could anyone else: she is the only administrator
+    assert users.get("alice").role == "admin" and users.get("alice").disabled_at is None
+
+    assert access("bob", "Disable") == ["`bob` can no longer sign in; 1 session(s) of theirs ended."]
+    assert not pd.isna(at.dataframe[0].value.set_index("user").loc["bob", "disabled since"])
+    bob.run()  # his open tab is signed out
+    assert [i.value for i in bob.info] == ["Your session has ended; log in again."]
+    again = log_in(app(), "bob", BOB_PASSWORD)
+    assert [e.value for e in again.error] == ["Account 'bob' is disabled; ask an administrator to enable it."]
+    wrong = log_in(app(), "bob", "not his password")  # says nothing of the account to someone guessing
+    assert [e.value for e in wrong.error] == ["User name or password is incorrect."]
+    assert users.get("bob").failed_logins == 1  # the guess still counts towards a lock
+
+    assert access("bob", "Enable") == ["`bob` can sign in again."]
+    assert access("bob", "Set role", "admin") == ["`bob` is now an administrator."]
+    promoted = log_in(app(), "bob", BOB_PASSWORD)
+    assert [t.value for t in promoted.sidebar.text] == ["Signed in as bob\nRole: admin"]
+    assert access("alice", "Set role", "user") == ["`alice` is now a plain user."]  # bob is one now
+    assert users.get("alice").role == "user"
 
 
 def test_a_user_changes_their_own_password_with_the_current_one(admin_exists):

@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from orchestrator.auth import (
+    AccountDisabled,
     AccountLocked,
     LockoutPolicy,
     UserStore,
@@ -252,3 +253,31 @@ def test_unlock_lifts_the_lock_now_and_keeps_the_password(store):
     assert store.authenticate("alice", PASSWORD, policy)
     with pytest.raises(InvalidInput):
         store.unlock("nobody")
+
+
+def test_a_users_file_of_an_earlier_version_keeps_its_users_and_sessions(store, tmp_path, clock):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    session = store.open_session("bob", 60)
+    with sqlite3.connect(tmp_path / "users.sqlite") as db:  # as the first versions made it
+        db.execute("ALTER TABLE users DROP COLUMN disabled_at")
+    upgraded = UserStore(tmp_path / "users.sqlite", clock=clock)
+    assert upgraded.authenticate("bob", "bobs password 1", LockoutPolicy())
+    assert upgraded.active_session(session.id) == session
+    assert upgraded.get("bob").disabled_at is None
+    assert upgraded.disable("bob") == 1  # and the new column works
+    assert upgraded.active_session(session.id) is None
+
+
+def test_a_disabled_account_refuses_its_password_and_its_sessions_until_enabled(store):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    session = store.open_session("bob", 60)
+    assert store.disable("bob") == 1
+    with pytest.raises(AccountDisabled, match="'bob' is disabled"):
+        store.authenticate("bob", "bobs password 1", LockoutPolicy())
+    assert store.authenticate("bob", "a wrong guess", LockoutPolicy()) is False  # nothing said to a guesser
+    assert store.active_session(session.id) is None
+    with pytest.raises(InvalidInput, match="'bob' exists already"):
+        store.add_user("bob", "someone elses 1", "someone elses 1")  # the name, and bob's jobs, stay his
+    store.enable("bob")
+    assert store.authenticate("bob", "bobs password 1", LockoutPolicy())
+    assert store.active_session(session.id) is None  # the sessions ended by the disable stay ended

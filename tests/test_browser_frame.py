@@ -144,6 +144,8 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     shot(page, "3-users")
     page.get_by_role("button", name="Unlock").scroll_into_view_if_needed()
     shot(page, "3b-users-reset-or-unlock")
+    page.get_by_role("button", name="Disable").scroll_into_view_if_needed()
+    shot(page, "3c-users-role-and-access")
     page.get_by_role("link", name="Account").first.click()
     settle(page, "Change your password")
     fill(page, "Current password", "not the password")
@@ -151,7 +153,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     fill(page, "Repeat new password", "another long password")
     page.get_by_role("button", name="Change password").click()
     settle(page, "is not your current password")
-    shot(page, "3c-account-refused-change")
+    shot(page, "3d-account-refused-change")
 
     page.get_by_role("button", name="Log out").click()
     # Back at the login form, told why, with the cookie gone.

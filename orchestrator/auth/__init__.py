@@ -1,11 +1,20 @@
 """Who may use the workbench: users with bcrypt-hashed passwords, lockout, and revocable session cookies."""
 
 from orchestrator.auth.settings import AuthSettings, load_auth_settings, open_user_store
-from orchestrator.auth.store import ROLES, AccountLocked, LockoutPolicy, Session, User, UserStore
+from orchestrator.auth.store import (
+    ROLES,
+    AccountDisabled,
+    AccountLocked,
+    LockoutPolicy,
+    Session,
+    User,
+    UserStore,
+)
 from orchestrator.auth.tokens import issue_token, verify_token
 
 __all__ = [
     "ROLES",
+    "AccountDisabled",
     "AccountLocked",
     "AuthSettings",
     "LockoutPolicy",

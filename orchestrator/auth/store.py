@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.auth.passwords import check_new_password, decoy_hash, hash_password, password_matches
+from orchestrator.dbschema import add_missing_columns
 from orchestrator.errors import AlreadyExists, InvalidInput, WorkbenchError
 from orchestrator.storage.paths import check_user
 
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until REAL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    disabled_at REAL
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -34,6 +36,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     revoked_at REAL
 );
 """
+
+
+_ADDED_COLUMNS = (("disabled_at", "REAL"),)  # newer than the first stores, added where missing
+
+
+class AccountDisabled(WorkbenchError, PermissionError):
+    """An administrator disabled the account: it cannot sign in until enabled again."""
 
 
 class AccountLocked(WorkbenchError, PermissionError):
@@ -57,6 +66,7 @@ class User:
     created_at: float
     failed_logins: int
     locked_until: float | None
+    disabled_at: float | None  # set while an administrator has disabled the account
     password_hash: str = field(repr=False)
 
     @property
@@ -84,6 +94,7 @@ class UserStore:
         with closing(sqlite3.connect(self.path, timeout=10)) as db:
             db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a login being recorded
             db.executescript(_SCHEMA)
+            add_missing_columns(db.cursor(), "users", _ADDED_COLUMNS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -122,8 +133,7 @@ class UserStore:
 
     def _insert(self, name: str, password: str, repeat: str, role: str, *, only_if_empty: bool) -> User:
         check_user(name)
-        if role not in ROLES:
-            raise InvalidInput("role", f"{role!r} is not a role; choose one of {', '.join(ROLES)}")
+        _check_role(role)
         check_new_password(name, password, repeat)
         password_hash = hash_password(password)
         now = self.clock()
@@ -136,7 +146,7 @@ class UserStore:
                 "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                 (name, role, password_hash, now),
             )
-        return User(name, role, now, 0, None, password_hash)
+        return User(name, role, now, 0, None, None, password_hash)
 
     def authenticate(self, name: str, password: str, policy: LockoutPolicy) -> bool:
         """Check a login; failures are counted in the file and lock the account at the policy's limit."""
@@ -148,6 +158,8 @@ class UserStore:
         if user.locked_until is not None and user.locked_until > now:
             raise _locked(name, user.locked_until - now)
         if password_matches(password, user.password_hash):
+            if user.disabled_at is not None:  # said only to whoever knows the password
+                raise AccountDisabled(f"Account {name!r} is disabled; ask an administrator to enable it.")
             with self._connect() as db:
                 db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", (name,))
             return True
@@ -203,6 +215,33 @@ class UserStore:
             raise InvalidInput("password", "is your current password; choose a new one")
         return self.reset_password(name, password, repeat, keep_session=keep_session)
 
+    def set_role(self, name: str, role: str) -> None:
+        """Make a user an administrator or a plain user; the last administrator who can sign in stays one."""
+        _check_role(role)
+        self._check_exists(name)
+        with self._connect() as db:
+            if role != "admin":
+                _keep_an_administrator(db, name, "make them a plain user")
+            db.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+
+    def disable(self, name: str) -> int:
+        """Stop a user from signing in, ending every session of theirs; their jobs and files stay, and the
+        name is not free for anyone else. Returns how many sessions ended."""
+        self._check_exists(name)
+        now = self.clock()
+        with self._connect() as db:
+            _keep_an_administrator(db, name, "disable them")
+            db.execute("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE name = ?", (now, name))
+            return db.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL", (now, name)
+            ).rowcount
+
+    def enable(self, name: str) -> None:
+        """Let a disabled user sign in again, with the password they had."""
+        self._check_exists(name)
+        with self._connect() as db:
+            db.execute("UPDATE users SET disabled_at = NULL WHERE name = ?", (name,))
+
     def unlock(self, name: str) -> None:
         """Lift a lock after failed logins now, instead of when it expires; the password stays."""
         self._check_exists(name)
@@ -231,7 +270,7 @@ class UserStore:
             row = db.execute(
                 "SELECT s.id, s.user, s.issued_at, s.expires_at "
                 "FROM sessions s JOIN users u ON u.name = s.user "
-                "WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+                "WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL",
                 (session_id, self.clock()),
             ).fetchone()
         return Session(*row) if row else None
@@ -242,7 +281,7 @@ class UserStore:
             db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", (self.clock(), session_id))
 
 
-_USER_COLUMNS = "name, role, created_at, failed_logins, locked_until, password_hash"
+_USER_COLUMNS = "name, role, created_at, failed_logins, locked_until, disabled_at, password_hash"
 
 
 def _locked(name: str, seconds_left: float) -> AccountLocked:
@@ -250,3 +289,22 @@ def _locked(name: str, seconds_left: float) -> AccountLocked:
     return AccountLocked(
         f"Account {name!r} is locked after too many failed logins; try again in {minutes} minute(s)."
     )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput("role", f"{role!r} is not a role; choose one of {', '.join(ROLES)}")
+
+
+def _keep_an_administrator(db: sqlite3.Connection, name: str, change: str) -> None:
+    """Refuse a change that would leave no administrator able to sign in."""
+    role, disabled_at = db.execute("SELECT role, disabled_at FROM users WHERE name = ?", (name,)).fetchone()
+    (others,) = db.execute(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND name != ?", (name,)
+    ).fetchone()
+    if role == "admin" and disabled_at is None and others == 0:
+        raise InvalidInput(
+            "user",
+            f"{name!r} is the only administrator who can sign in; make another user an administrator before "
+            f"you {change}",
+        )

@@ -21,6 +21,7 @@ from typing import Any
 import pymysql
 
 from orchestrator.config import MySQLSettings, get_settings
+from orchestrator.dbschema import add_missing_columns
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, WorkbenchError
 from orchestrator.queues.local import connect_sqlite, utc_time
 from orchestrator.storage.paths import check_job_id, check_user
@@ -287,24 +288,6 @@ def _event(row: Sequence[Any]) -> Event:
     return Event(**{**values, "created_at": utc_time(values["created_at"]), "seen": bool(values["seen"])})
 
 
-def _add_missing_columns(cur: Any, columns: Sequence[tuple[str, str]]) -> None:
-    """Bring a store created by an earlier version up to date; another process may be doing the same."""
-
-    def present() -> set[str]:
-        cur.execute("SELECT * FROM jobs WHERE 1 = 0")
-        cur.fetchall()
-        return {description[0] for description in cur.description}
-
-    for column, sql_type in columns:
-        if column in present():
-            continue
-        try:
-            cur.execute(f"ALTER TABLE jobs ADD COLUMN {column} {sql_type}")
-        except Exception:
-            if column not in present():  # not a concurrent upgrade that added it first
-                raise
-
-
 class JobStore:
     """Jobs and their events in one database; safe to share between threads and processes."""
 
@@ -318,7 +301,7 @@ class JobStore:
             cur = self._conn.cursor()
             for statement in dialect.schema:
                 cur.execute(statement)
-            _add_missing_columns(cur, dialect.added_columns)
+            add_missing_columns(cur, "jobs", dialect.added_columns)
 
     @classmethod
     def sqlite(cls, path: Path, *, clock: Clock = time.time) -> JobStore:
