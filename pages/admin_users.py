@@ -1,6 +1,8 @@
 """Administrators add users, reset a password or lift a lock after failed logins, change a role, disable or
 enable an account, and see who may sign in, with their role, any lock and whether they are disabled."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -24,6 +26,17 @@ def _typed_twice(label: str, hint: str) -> tuple[str, str]:
         f"Repeat {label[0].lower()}{label[1:]}", type="password", autocomplete="new-password"
     )
     return typed, again
+
+
+def _carry_out(action: Callable[[], str] | None) -> bool:
+    """Run the action a form's button asked for; say what it did or why nothing changed. True if one ran."""
+    if action is None:
+        return False
+    try:
+        st.success(action())
+    except WorkbenchError as error:
+        st.error(str(error))
+    return True
 
 
 store = open_user_store()
@@ -54,18 +67,18 @@ with st.form("manage_user", clear_on_submit=False):
     unlock = right.form_submit_button(
         "Unlock", help="Clear the failed logins and any lock; the password stays"
     )
-    try:
-        if reset:
-            ended = store.reset_password(
-                chosen, new_password, new_repeat, keep_session=st.session_state.get(SESSION_ID)
-            )
-            st.success(f"`{chosen}` has a new password; {ended} session(s) of theirs ended.")
-        elif unlock:
-            store.unlock(chosen)
-            st.success(f"`{chosen}` can log in again.")
-    except WorkbenchError as error:
-        st.error(str(error))
-    if reset or unlock:
+
+    def _reset() -> str:
+        ended = store.reset_password(
+            chosen, new_password, new_repeat, keep_session=st.session_state.get(SESSION_ID)
+        )
+        return f"`{chosen}` has a new password; {ended} session(s) of theirs ended."
+
+    def _unlock() -> str:
+        store.unlock(chosen)
+        return f"`{chosen}` can log in again."
+
+    if _carry_out(_reset if reset else _unlock if unlock else None):
         users = store.list_users()
 
 with st.form("access", clear_on_submit=False):
@@ -78,21 +91,22 @@ with st.form("access", clear_on_submit=False):
         "Disable", help="They can no longer sign in and their sessions end; their jobs and files stay"
     )
     enable = enable_column.form_submit_button("Enable", help="They can sign in again with their password")
-    try:
-        if set_role:
-            store.set_role(account, new_role)
-            st.success(f"`{account}` is now {'an administrator' if new_role == 'admin' else 'a plain user'}.")
-        elif disable:
-            if account == st.session_state["user"]:
-                raise InvalidInput("user", "you cannot disable your own account; another administrator can")
-            ended = store.disable(account)
-            st.success(f"`{account}` can no longer sign in; {ended} session(s) of theirs ended.")
-        elif enable:
-            store.enable(account)
-            st.success(f"`{account}` can sign in again.")
-    except WorkbenchError as error:
-        st.error(str(error))
-    if set_role or disable or enable:
+
+    def _set_role() -> str:
+        store.set_role(account, new_role)
+        return f"`{account}` is now {'an administrator' if new_role == 'admin' else 'a plain user'}."
+
+    def _disable() -> str:
+        if account == st.session_state["user"]:
+            raise InvalidInput("user", "you cannot disable your own account; another administrator can")
+        ended = store.disable(account)
+        return f"`{account}` can no longer sign in; {ended} session(s) of theirs ended."
+
+    def _enable() -> str:
+        store.enable(account)
+        return f"`{account}` can sign in again."
+
+    if _carry_out(_set_role if set_role else _disable if disable else _enable if enable else None):
         users = store.list_users()
 
 st.subheader("Accounts")
