@@ -13,13 +13,22 @@ from dataclasses import dataclass, replace
 
 import pymysql
 
-from orchestrator.cleaning.pipeline import CleaningOutcome, JobCancelled, read_manifest, run_cleaning
+from orchestrator.cleaning.pipeline import CleaningOutcome, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import CANCELLED, KIND_CLEAN, KIND_GENERATE, QUEUED, Job, JobStore, new_job_id
+from orchestrator.jobs.store import (
+    CANCELLED,
+    KIND_CLEAN,
+    KIND_GENERATE,
+    QUEUED,
+    Job,
+    JobCancelled,
+    JobStore,
+    new_job_id,
+)
 from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
@@ -28,6 +37,7 @@ AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
+GENERATION_STOPPED = "stopped before it finished, as the page was left or rerun; nothing of it was kept"
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
@@ -52,17 +62,30 @@ def waits_for_schedule(job: Job) -> bool:
 def generate_job(
     spec: GenerationSpec, user: str, *, progress: Progress | None = None, settings: Settings | None = None
 ) -> GenerationResult:
-    """Generate a data set as a recorded job (visible in the job list, with its row count and timing)."""
+    """Generate a data set as a recorded job (visible in the job list, with its row count and timing). A
+    cancel of the job stops it at its next chunk, and nothing of it is kept."""
     settings = settings or get_settings()
     store = JobStore.default()
     try:
         job_id = new_job_id(KIND_GENERATE)
         store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict())
         store.start(job_id)
+
+        def report(done: float, message: str) -> None:
+            if store.get(job_id).state == CANCELLED:
+                raise JobCancelled(job_id)
+            if progress:
+                progress(done, message)
+
         try:
-            result = generate(spec, user, settings=settings, job_id=job_id, progress=progress)
-        except BaseException as exc:
+            result = generate(spec, user, settings=settings, job_id=job_id, progress=report)
+        except JobCancelled:
+            raise  # cancelled by its owner or an administrator: it stays so
+        except Exception as exc:
             store.fail(job_id, str(exc) or type(exc).__name__)
+            raise
+        except BaseException:  # the page was left or rerun mid-way (Streamlit stops its script), or Ctrl-C
+            store.cancel(job_id, reason=GENERATION_STOPPED)
             raise
         store.record_stage(job_id, "generate", result.seconds)
         store.succeed(job_id, rows_out=sum(t.rows for t in result.tables.values()), rows_quarantined=0)

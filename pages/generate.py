@@ -10,6 +10,7 @@ from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs.store import JobCancelled
 from orchestrator.service import generate_job
 from orchestrator.ui_support import engine_options, preview, route_of
 
@@ -125,6 +126,9 @@ if st.button("Generate", type="primary"):
         result = generate_job(
             spec, user, progress=lambda done, message: bar.progress(min(done, 1.0), message)
         )
+    except JobCancelled as error:
+        bar.empty()
+        st.warning(f"Generation stopped: {error}; nothing of it was kept.")
     except WorkbenchError as error:
         bar.empty()
         st.error(f"Generation failed. {error}")

@@ -20,6 +20,8 @@ from orchestrator.generation import catalogue
 from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs.store import JobCancelled, JobStore
+from orchestrator.service import GENERATION_STOPPED, generate_job
 from tests.gen_helpers import raw_records, truth_records
 
 ROWS = 4000
@@ -307,3 +309,55 @@ def test_value_pools_are_the_same_in_every_process():
     ]
     first, second = (json.loads(pool) for pool in built)
     assert first["it_IT"]["city"] and first == second
+
+
+def _the_job_and_its_events(user: str):
+    """The user's one job and the notifications waiting for them."""
+    store = JobStore.default()
+    try:
+        [job] = store.list_jobs(user)
+        return job, store.list_unseen(user)
+    finally:
+        store.close()
+
+
+def test_a_generation_stopped_mid_way_is_cancelled_not_failed_and_leaves_nothing(data_dir):
+    """Streamlit stops a page's script, inside the progress callback, when the user leaves or reruns it."""
+
+    class ScriptStopped(BaseException):  # what Streamlit raises is a BaseException too, not an error
+        pass
+
+    def stop(done: float, message: str) -> None:
+        if done > 0:
+            raise ScriptStopped
+
+    with pytest.raises(ScriptStopped):
+        generate_job(GenerationSpec(rows=3000, seed=1, chunk_rows=500), "alice", progress=stop)
+    job, events = _the_job_and_its_events("alice")
+    assert (job.state, job.error) == ("cancelled", GENERATION_STOPPED)
+    assert events == []  # nothing failed, so no "Generation failed" toast
+    assert not (data_dir / "raw" / "alice" / job.job_id).exists()
+    assert not (data_dir / "truth" / "alice" / job.job_id).exists()
+
+
+def test_a_generation_cancelled_while_it_runs_stops_at_its_next_chunk_and_keeps_nothing(data_dir):
+    calls = []
+
+    def cancel_after_a_chunk(done: float, message: str) -> None:
+        calls.append(done)
+        if done > 0 and len(calls) == 2:  # the owner presses Cancel on the Jobs page, in another session
+            other = JobStore.default()
+            try:
+                [running] = other.list_jobs("alice")
+                other.cancel(running.job_id, user="alice")
+            finally:
+                other.close()
+
+    with pytest.raises(JobCancelled):
+        spec = GenerationSpec(rows=3000, seed=1, chunk_rows=500)
+        generate_job(spec, "alice", progress=cancel_after_a_chunk)
+    assert len(calls) == 2  # no chunk after the cancel
+    job, events = _the_job_and_its_events("alice")
+    assert job.state == "cancelled" and events == []
+    assert not (data_dir / "raw" / "alice" / job.job_id).exists()
+    assert not (data_dir / "truth" / "alice" / job.job_id).exists()

@@ -28,6 +28,7 @@ from orchestrator.cleaning.gold import build_gold
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation import schema as s
+from orchestrator.jobs.store import JobCancelled
 from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold
 from orchestrator.storage import LocalLake, Storage, paths
@@ -160,13 +161,6 @@ def run_cleaning(
     with lake.open_write(paths.silver_manifest(user, parent_id, job_id), overwrite=True) as writer:
         writer.write(json.dumps(_manifest(manifest, job_id, outcome), indent=2, sort_keys=True).encode())
     return outcome
-
-
-class JobCancelled(WorkbenchError):
-    """The job was cancelled while it ran; it stops at the next stage boundary."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id} was cancelled")
 
 
 def _outcome(results: dict[str, TableResult]) -> CleaningOutcome:

@@ -100,6 +100,13 @@ class IllegalTransition(InvalidInput):
         self.target = target
 
 
+class JobCancelled(WorkbenchError):
+    """The job was cancelled while it ran; it stops at its next stage (or chunk) and keeps nothing of it."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} was cancelled")
+
+
 class JobHeld(WorkbenchError):
     """Another attempt holds a running job: this one must not run it too."""
 
@@ -543,10 +550,14 @@ class JobStore:
         """Give up on a job, keeping the error message for its owner."""
         return self._change(job_id, FAILED, lambda job, now: {"error": error[:MAX_ERROR_CHARS]})
 
-    def cancel(self, job_id: str, *, user: str | None = None, is_admin: bool = False) -> Job:
-        """Stop a queued or running job (the worker checks the state between stages)."""
+    def cancel(
+        self, job_id: str, *, user: str | None = None, is_admin: bool = False, reason: str | None = None
+    ) -> Job:
+        """Stop a queued or running job (the worker checks the state between stages), saying why if given."""
         self.get(job_id, user=user, is_admin=is_admin)
-        return self._change(job_id, CANCELLED, lambda job, now: {})
+        return self._change(
+            job_id, CANCELLED, lambda job, now: {"error": reason[:MAX_ERROR_CHARS]} if reason else {}
+        )
 
     def _change(
         self, job_id: str, target: str | None, compute: Callable[[Job, float], dict[str, Any]]

@@ -20,10 +20,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from orchestrator.cleaning.pipeline import CleaningOutcome, JobCancelled, Stage, _manifest, read_manifest
+from orchestrator.cleaning.pipeline import CleaningOutcome, Stage, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
 from orchestrator.health import ConnectionCheck
+from orchestrator.jobs.store import JobCancelled
 from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold
 from orchestrator.runners.base import (
