@@ -37,7 +37,11 @@ AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
-GENERATION_STOPPED = "stopped before it finished, as the page was left or rerun; nothing of it was kept"
+# Why a generation that never finished is cancelled: the page was left or rerun, or the command interrupted.
+GENERATION_STOPPED = (
+    "stopped before it finished (the page was left or rerun, or the command interrupted); "
+    "nothing of it was kept"
+)
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
