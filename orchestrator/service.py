@@ -24,6 +24,7 @@ from orchestrator.jobs.store import (
     KIND_CLEAN,
     KIND_GENERATE,
     QUEUED,
+    TERMINAL_STATES,
     Job,
     JobCancelled,
     JobStore,
@@ -181,13 +182,15 @@ def execute_job(
     back in the queue's hands; any other failure ends it failed with the reason.
 
     The attempt holds the job for ``hold_seconds`` (the route's hold by default): while another attempt
-    holds it, JobHeld is raised and nothing runs."""
+    holds it, JobHeld is raised and nothing runs. A job that has already ended is returned as it is."""
     settings = settings or get_settings()
     store = JobStore.default()
     try:
         job = store.get(job_id)
         if job.kind != KIND_CLEAN:
             raise InvalidInput("job_id", f"{job_id} is a {job.kind} job; only cleaning jobs run")
+        if job.state in TERMINAL_STATES:
+            return job  # it ended before this run came to it (a second click, a drain behind a click)
         engine = job.params.get("engine", "pandas")
         store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
         try:

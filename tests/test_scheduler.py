@@ -4,9 +4,13 @@ store and cleaning in a data directory of the test's own; only the clock and the
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,8 @@ from orchestrator.jobs.store import JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.service import execute_job, generate_job, launch_clean
 from tests.gen_helpers import stored_job
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _messages(route: str) -> int:
@@ -132,3 +138,20 @@ def test_a_job_queued_for_the_schedule_waits_for_the_scheduler_unless_cleaned_no
     assert refused.value.code == 2
     assert "--scheduled: not allowed with argument --wait" in capsys.readouterr().err
     assert stored_job(waiting).attempts == 0  # nothing ran it yet: the refused request changed nothing
+
+
+def test_a_second_click_after_the_first_run_ended_runs_nothing_and_says_so(data_dir):
+    generated = generate_job(GenerationSpec(rows=20, seed=6), "alice")
+    job_id = launch_clean("alice", generated.job_id).job.job_id
+    first = execute_job(job_id)  # the first click's process
+    assert first.state == "succeeded"
+    late = subprocess.run(  # the second click's process, started before the first ended
+        [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
+        cwd=ROOT,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (late.returncode, late.stdout.strip(), late.stderr) == (0, f"{job_id}: succeeded", "")
+    assert stored_job(job_id) == first  # not run again, not touched
