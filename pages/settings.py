@@ -1,5 +1,6 @@
-"""Settings: the profile, the routing threshold and schedules, which secrets are set (never their values),
-and connection tests of the systems the profile uses."""
+"""Settings: the profile, the routing threshold and schedules, and for administrators which secrets are set
+(never their values) and connection tests of the systems the profile uses, whose answers count every
+user's jobs and tables."""
 
 import pandas as pd
 import streamlit as st
@@ -53,6 +54,10 @@ st.caption(
 )
 scheduling, status = scheduler_status(settings)
 (st.info if scheduling else st.warning)(f"Scheduler: {status}.")
+
+if not st.session_state["is_admin"]:  # what the systems hold, whoever it belongs to, is for administrators
+    st.caption("Which secrets are set, and the connection tests, are shown to administrators.")
+    st.stop()
 
 st.subheader("Secrets")
 st.dataframe(

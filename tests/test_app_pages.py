@@ -495,6 +495,16 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     ]
 
 
+def test_settings_keep_secrets_and_connection_tests_for_administrators():
+    bob = signed_in("bob", "pages/settings.py")
+    values = dict(bob.dataframe[0].value.values.tolist())
+    assert values["small batches cleaned"] == "every 10 minutes"  # what shapes his jobs, he sees
+    assert len(bob.dataframe) == 1  # no secrets table
+    assert "Test connections" not in [b.label for b in bob.button]  # its answers count everyone's jobs
+    shown_to = "Which secrets are set, and the connection tests, are shown to administrators."
+    assert shown_to in texts(bob.caption)
+
+
 def test_settings_name_the_cluster_large_batches_run_on(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SPARK_RUNNER", "databricks")
     at = signed_in("alice", "pages/settings.py")
