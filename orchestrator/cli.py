@@ -135,8 +135,6 @@ def _job_json(job, outputs: dict | None = None) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
     from orchestrator import worker
     from orchestrator.config import get_settings
     from orchestrator.service import clean_now, execute_job, job_outputs, launch_clean, waits_for_schedule
@@ -144,8 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     user = args.user or _job_owner(args.job_id)
     if args.wait:
         launched = launch_clean(user, args.job_id, engine=args.engine)
-        fresh = launched.created or waits_for_schedule(launched.job)
-        job = execute_job(launched.job.job_id) if fresh else launched.job
+        job = execute_job(launched.job.job_id) if launched.to_start else launched.job
     elif args.scheduled:
         launched = launch_clean(user, args.job_id, engine=args.engine, scheduled=True)
         job = launched.job
@@ -157,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"{job.job_id}: {job.state} (route {job.route}, engine {launched.engine})")
         if waits_for_schedule(job):
-            next_run = worker.next_runs(datetime.now(UTC), get_settings())[job.route]
+            next_run = worker.next_run(job.route, get_settings())
             print(f"  the scheduler cleans it at {next_run:%Y-%m-%d %H:%M} UTC")
         if job.error:
             print(f"  error: {job.error}")

@@ -58,6 +58,11 @@ class Launched:
     engine: str
     started: bool = False
 
+    @property
+    def to_start(self) -> bool:
+        """Whether a run now should begin it: new, or waiting for the scheduler (else it is on its way)."""
+        return self.created or waits_for_schedule(self.job)
+
 
 def waits_for_schedule(job: Job) -> bool:
     """True for a cleaning job queued for the scheduler that no worker has begun yet."""
@@ -155,7 +160,7 @@ def clean_now(
     """Launch a cleaning and start it at once in a process of its own: a new job, or one that was waiting for
     the scheduler. A job already on its way is returned as it is, and nothing is started twice."""
     launched = launch_clean(user, parent_id, engine=engine, settings=settings)
-    if not (launched.created or waits_for_schedule(launched.job)):
+    if not launched.to_start:
         return launched
     start_in_background(launched.job.job_id)
     return replace(launched, started=True)

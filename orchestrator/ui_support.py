@@ -86,7 +86,7 @@ PAGES = (
         "Settings",
         ":material/settings:",
         "configuration",
-        "the profile, schedules and secrets in use; test the connections",
+        "the profile and schedules in use; for administrators, the secrets set and connection tests",
     ),
     PageEntry("pages/account.py", "Account", ":material/person:", "account", "change your password"),
 )

@@ -93,13 +93,19 @@ def next_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
     }
 
 
+def next_run(route: str, settings: Settings) -> datetime:
+    """When ``route``'s queue is drained next, from now."""
+    return next_runs(datetime.now(UTC), settings)[route]
+
+
 class Heartbeat:
     """Tells the job store, from a thread of its own every ``every`` seconds, that this scheduler is alive and
     when it drains next, so the pages can say whether a queued job will be picked up. Draining a long batch
     does not silence it; a clean stop removes the record at once, a lost process falls silent."""
 
     def __init__(self, every: float = HEARTBEAT_SECONDS, log: Callable[[str], None] = print) -> None:
-        self.scheduler_id = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self._host, self._pid = socket.gethostname(), os.getpid()
+        self.scheduler_id = f"{self._host[:40]}-{self._pid}-{secrets.token_hex(3)}"
         self._every = every
         self._log = log
         self._started = time.time()
@@ -132,8 +138,8 @@ class Heartbeat:
         try:
             self._store.beat(
                 self.scheduler_id,
-                host=socket.gethostname(),
-                pid=os.getpid(),
+                host=self._host,
+                pid=self._pid,
                 started_at=self._started,
                 next_at=when,
                 routes=routes,

@@ -2,15 +2,13 @@
 details of one job with its error, quality summary and files to download; retry of a failed cleaning and
 cancel of a live job."""
 
-from datetime import UTC, datetime
-
 import streamlit as st
 
 from orchestrator import quality, worker
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, QUEUED, Job, JobStore
-from orchestrator.service import clean_now, waits_for_schedule
+from orchestrator.service import Launched, clean_now, waits_for_schedule
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
@@ -77,15 +75,20 @@ def _downloads(job: Job) -> None:
         )
 
 
+def _clean_now(job: Job) -> Launched | None:
+    """Clean the data ``job`` cleans, now, with its engine; None (and the reason shown) if refused."""
+    try:
+        return clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
+    except WorkbenchError as error:
+        st.error(f"Nothing launched. {error}")
+        return None
+
+
 def _actions(store: JobStore, job: Job) -> None:
-    if waits_for_schedule(job) and st.button("Clean now", key="clean_now", type="primary"):
-        try:
-            launched = clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
-        except WorkbenchError as error:
-            st.error(f"Nothing launched. {error}")
-        else:
-            st.success(f"Cleaning job `{launched.job.job_id}` runs now instead of at the scheduled run.")
-            return  # cancelling it is decided on the next refresh, which shows it running
+    clean = waits_for_schedule(job) and st.button("Clean now", key="clean_now", type="primary")
+    if clean and (launched := _clean_now(job)):
+        st.success(f"Cleaning job `{launched.job.job_id}` runs now instead of at the scheduled run.")
+        return  # cancelling it is decided on the next refresh, which shows it running
     if job.state in ACTIVE_STATES and st.button("Cancel", key="cancel"):
         try:
             job = store.cancel(job.job_id, user=user, is_admin=is_admin)
@@ -93,13 +96,9 @@ def _actions(store: JobStore, job: Job) -> None:
             st.error(f"Not cancelled. {error}")
         else:
             st.success(f"Job `{job.job_id}` is cancelled.")
-    if job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry"):
-        try:
-            launched = clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
-        except WorkbenchError as error:
-            st.error(f"Nothing launched. {error}")
-        else:
-            st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
+    retry = job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry")
+    if retry and (launched := _clean_now(job)):
+        st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
 
 
 def _details(store: JobStore, job: Job) -> None:
@@ -114,7 +113,7 @@ def _details(store: JobStore, job: Job) -> None:
     if job.error:
         (st.error if job.state == FAILED else st.warning)(job.error)
     if job.state == QUEUED and job.route:
-        next_run = worker.next_runs(datetime.now(UTC), get_settings())[job.route]
+        next_run = worker.next_run(job.route, get_settings())
         at = f"the scheduler's next {job.route} run, at {next_run:%H:%M} UTC"
         if waits_for_schedule(job):
             st.info(f"Queued for {at}. Clean now starts it at once.")

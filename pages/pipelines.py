@@ -3,8 +3,6 @@ route, the engine and where the output goes. A second click while the job's clea
 shows that run instead of starting another (a job queued for the scheduler is started at once by "Clean
 now"); the runs follow a queued or running job without a click."""
 
-from datetime import UTC, datetime
-
 import streamlit as st
 
 from orchestrator import worker
@@ -73,7 +71,7 @@ try:
         st.warning(engines.refusal)
         engine = st.radio("Engine", engines.usable, horizontal=True)
 
-    next_run = worker.next_runs(datetime.now(UTC), settings)[route]
+    next_run = worker.next_run(route, settings)
     st.markdown(
         f"The scheduler cleans {route} batches {schedule_of(route, settings)}; its next run is at "
         f"**{next_run:%Y-%m-%d %H:%M} UTC**. Clean now, or queue the job for that run."
