@@ -193,9 +193,10 @@ def _worker(args: argparse.Namespace) -> int:
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
         return 0
-    # make run and service managers stop the scheduler with SIGTERM: leave as Ctrl-C does, so the heartbeat
-    # record goes at once and the pages stop promising scheduled runs
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # make run and service managers stop the scheduler with SIGTERM, a person with Ctrl-C: either way it
+    # leaves quietly, removing its heartbeat record at once, so the pages stop promising scheduled runs
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: sys.exit(0))
     worker.run_forever()
     return 0
 

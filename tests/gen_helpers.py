@@ -1,14 +1,46 @@
-"""Reading a job back: its record in the job store, raw records, clean truth, answer key and duplicate map."""
+"""Reading a job back (its record, raw records, clean truth, answer key, duplicate map) and running a real
+scheduler beside a test."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from orchestrator.generation import schema as s
-from orchestrator.jobs.store import Job, JobStore
+from orchestrator.jobs.store import Job, JobStore, Scheduler
+
+
+def start_scheduler() -> subprocess.Popen:
+    """A real scheduler (``orchestrator worker``, as make run starts it), returned once the job store has
+    heard from it. It drains only once a day, at midnight, so it leaves the test's queued jobs alone."""
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "worker"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "ORCHESTRATOR_SMALL_EVERY_MINUTES": "1440"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not live_schedulers():
+        assert scheduler.poll() is None and time.monotonic() < deadline, scheduler.communicate()
+        time.sleep(0.1)
+    return scheduler
+
+
+def live_schedulers() -> list[Scheduler]:
+    """The schedulers the configured job store has heard from lately."""
+    store = JobStore.default()
+    try:
+        return store.live_schedulers()
+    finally:
+        store.close()
 
 
 def stored_job(job_id: str) -> Job:

@@ -6,11 +6,7 @@ One data root serves the module (value pools are built once); each test makes th
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
 from orchestrator.storage import open_lake
+from tests.gen_helpers import live_schedulers, start_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -431,33 +428,12 @@ def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_
     assert theirs.options == [] and theirs.placeholder == "no other run is stored yet"
 
 
-def _live_schedulers() -> list:
-    store = JobStore.default()
-    try:
-        return store.live_schedulers()
-    finally:
-        store.close()
-
-
 def test_pages_say_whether_a_scheduler_is_running_and_forget_it_once_stopped():
     at = signed_in("alice", "pages/pipelines.py", job=generated(rows=40))
     missing = "Scheduler: no scheduler is running, so a job queued for a scheduled run waits until one starts"
     assert any(w.startswith(missing) for w in texts(at.warning))
-    # a real scheduler, as make run starts it; its one run a day keeps it from draining this module's queues
-    env = {**os.environ, "ORCHESTRATOR_SMALL_EVERY_MINUTES": "1440"}
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    scheduler = start_scheduler()
     try:
-        deadline = time.monotonic() + 60
-        while not _live_schedulers():
-            assert scheduler.poll() is None and time.monotonic() < deadline, scheduler.communicate()
-            time.sleep(0.1)
         at.run()
         assert not [w for w in texts(at.warning) if w.startswith("Scheduler:")]
         settings = signed_in("alice", "pages/settings.py")
@@ -467,7 +443,7 @@ def test_pages_say_whether_a_scheduler_is_running_and_forget_it_once_stopped():
         scheduler.terminate()  # what make run sends it on the way out
         _, err = scheduler.communicate(timeout=30)
     assert scheduler.returncode == 0, err
-    assert _live_schedulers() == []
+    assert live_schedulers() == []
     at.run()
     assert any(w.startswith(missing) for w in texts(at.warning))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from orchestrator.jobs import routing
 from orchestrator.jobs.store import JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.service import execute_job, generate_job, launch_clean
-from tests.gen_helpers import stored_job
+from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,21 +69,13 @@ def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeyp
 
     def sleep(seconds: float) -> None:  # while it waits, the pages see it and what it will drain when
         slept.append(seconds)
-        store = JobStore.default()
-        try:
-            heard.extend((s.routes, s.next_at) for s in store.live_schedulers())
-        finally:
-            store.close()
+        heard.extend((s.routes, s.next_at) for s in live_schedulers())
 
     five_to_two = datetime(2026, 12, 5, 1, 55, tzinfo=UTC)
     worker.run_forever(now=lambda: five_to_two, sleep=sleep, log=logged.append, cycles=1)
     assert slept == [300.0]
     assert heard == [(("small", "large"), datetime(2026, 12, 5, 2, 0, tzinfo=UTC))]
-    store = JobStore.default()
-    try:
-        assert store.live_schedulers() == []  # it stopped cleanly: forgotten at once
-    finally:
-        store.close()
+    assert live_schedulers() == []  # it stopped cleanly: forgotten at once
     assert logged[0] == "next: small and large queues at 2026-12-05 02:00 UTC"
     assert {route: stored_job(job.job_id).state for route, job in queued.items()} == {
         "small": "succeeded",
@@ -155,3 +148,12 @@ def test_a_second_click_after_the_first_run_ended_runs_nothing_and_says_so(data_
     )
     assert (late.returncode, late.stdout.strip(), late.stderr) == (0, f"{job_id}: succeeded", "")
     assert stored_job(job_id) == first  # not run again, not touched
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stopped_scheduler_leaves_quietly_and_is_forgotten_at_once(data_dir, stop):
+    scheduler = start_scheduler()
+    scheduler.send_signal(stop)
+    _, err = scheduler.communicate(timeout=30)
+    assert (scheduler.returncode, err) == (0, "")  # no traceback
+    assert live_schedulers() == []
