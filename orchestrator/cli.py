@@ -184,19 +184,20 @@ def _worker(args: argparse.Namespace) -> int:
     from orchestrator import worker
     from orchestrator.service import execute_job
 
-    if args.job:
-        job = execute_job(args.job)
-        print(f"{job.job_id}: {job.state}")
-        return 0
     if args.once:
         for route in ("small", "large"):
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
         return 0
-    # make run and service managers stop the scheduler with SIGTERM, a person with Ctrl-C: either way it
-    # leaves quietly, removing its heartbeat record at once, so the pages stop promising scheduled runs
+    # make run and service managers stop a worker with SIGTERM, a person with Ctrl-C: either way it leaves
+    # quietly, a scheduler removing its heartbeat record at once, so the pages stop promising scheduled
+    # runs, and a generation recording itself as cancelled
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda signum, frame: sys.exit(0))
+    if args.job:
+        job = execute_job(args.job)
+        print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+        return 0
     worker.run_forever()
     return 0
 
@@ -243,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
     worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")
-    worker.add_argument("--job", help="run this one queued cleaning job now, then exit")
+    worker.add_argument("--job", help="run this one queued job (a cleaning or a generation) now, then exit")
     worker.add_argument(
         "--visibility-timeout", type=int, help="seconds a received job stays hidden from other workers"
     )

@@ -5,6 +5,7 @@ Both front ends call these and nothing deeper, so a click and a command do exact
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -38,11 +39,13 @@ AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
-# Why a generation that never finished is cancelled: the page was left or rerun, or the command interrupted.
+# Why a generation that never finished is cancelled: its process was stopped, or its command interrupted.
 GENERATION_STOPPED = (
-    "stopped before it finished (the page was left or rerun, or the command interrupted); "
+    "stopped before it finished (its worker process was stopped, or the command interrupted); "
     "nothing of it was kept"
 )
+# A generation is never run twice at once, nor taken over: it writes raw once, and a lost one is not retried.
+GENERATION_HOLD_SECONDS = 24 * 3600
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
@@ -69,32 +72,41 @@ def waits_for_schedule(job: Job) -> bool:
     return job.state == QUEUED and job.params.get("start") == START_SCHEDULED
 
 
-def generate_job(
-    spec: GenerationSpec, user: str, *, progress: Progress | None = None, settings: Settings | None = None
-) -> GenerationResult:
-    """Generate a data set as a recorded job (visible in the job list, with its row count and timing). A
-    cancel of the job stops it at its next chunk, and nothing of it is kept."""
-    settings = settings or get_settings()
+def queue_generation(spec: GenerationSpec, user: str) -> Job:
+    """Record a generation of ``spec`` for ``user``, queued until run_generation (or a worker) runs it."""
+    paths.check_user(user)
     store = JobStore.default()
     try:
         job_id = new_job_id(KIND_GENERATE)
-        store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict())
-        store.start(job_id)
+        return store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict())[0]
+    finally:
+        store.close()
+
+
+def run_generation(
+    job_id: str, *, progress: Progress | None = None, settings: Settings | None = None
+) -> GenerationResult:
+    """Generate a queued generation job's data set, telling the job record how far it has come after every
+    chunk. A cancel of the job stops it at its next chunk, and nothing of it is kept."""
+    settings = settings or get_settings()
+    store = JobStore.default()
+    try:
+        job = store.start(job_id, lease_seconds=GENERATION_HOLD_SECONDS)  # a second runner gets JobHeld
+        spec = GenerationSpec.from_dict(job.params)
 
         def report(done: float, message: str) -> None:
-            if store.get(job_id).state == CANCELLED:
-                raise JobCancelled(job_id)
+            store.record_progress(job_id, done, message)  # raises JobCancelled once the job is cancelled
             if progress:
                 progress(done, message)
 
         try:
-            result = generate(spec, user, settings=settings, job_id=job_id, progress=report)
+            result = generate(spec, job.user, settings=settings, job_id=job_id, progress=report)
         except JobCancelled:
             raise  # cancelled by its owner or an administrator: it stays so
         except Exception as exc:
-            store.fail(job_id, str(exc) or type(exc).__name__)
+            store.fail(job_id, _message(exc))
             raise
-        except BaseException:  # the page was left or rerun mid-way (Streamlit stops its script), or Ctrl-C
+        except BaseException:  # its process was stopped mid-way (SIGTERM, Ctrl-C)
             store.cancel(job_id, reason=GENERATION_STOPPED)
             raise
         store.record_stage(job_id, "generate", result.seconds)
@@ -102,6 +114,22 @@ def generate_job(
         return result
     finally:
         store.close()
+
+
+def generate_job(
+    spec: GenerationSpec, user: str, *, progress: Progress | None = None, settings: Settings | None = None
+) -> GenerationResult:
+    """Generate a data set now, in this process, as a recorded job (visible in the job list, with its row
+    count and timing)."""
+    return run_generation(queue_generation(spec, user).job_id, progress=progress, settings=settings)
+
+
+def generate_in_background(spec: GenerationSpec, user: str) -> Job:
+    """Record a generation and run it in a worker process of its own, so the caller returns at once; the
+    job record tells how far it has come."""
+    job = queue_generation(spec, user)
+    start_in_background(job.job_id)
+    return job
 
 
 def queues(settings: Settings) -> dict[str, object]:
@@ -167,7 +195,8 @@ def clean_now(
 
 
 def start_in_background(job_id: str) -> None:
-    """Clean a queued job now in a worker process of its own, so the caller returns at once."""
+    """Run a queued job (a cleaning or a generation) now in a worker process of its own, so the caller
+    returns at once."""
     subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
         stdout=subprocess.DEVNULL,
@@ -183,19 +212,24 @@ def execute_job(
     final_attempt: bool = True,
     hold_seconds: int | None = None,
 ) -> Job:
-    """Run one cleaning job now. A transient failure (a service down) on a non-final attempt puts the job
+    """Run one queued job now. A generation is generated (see run_generation), and its failure is recorded
+    on the job. For a cleaning, a transient failure (a service down) on a non-final attempt puts the job
     back in the queue's hands; any other failure ends it failed with the reason.
 
-    The attempt holds the job for ``hold_seconds`` (the route's hold by default): while another attempt
-    holds it, JobHeld is raised and nothing runs. A job that has already ended is returned as it is."""
+    The attempt holds a cleaning job for ``hold_seconds`` (the route's hold by default): while another
+    attempt holds it, JobHeld is raised and nothing runs. A job that has already ended is returned as it is,
+    and so is a generation that another process has begun."""
     settings = settings or get_settings()
     store = JobStore.default()
     try:
         job = store.get(job_id)
-        if job.kind != KIND_CLEAN:
-            raise InvalidInput("job_id", f"{job_id} is a {job.kind} job; only cleaning jobs run")
         if job.state in TERMINAL_STATES:
             return job  # it ended before this run came to it (a second click, a drain behind a click)
+        if job.kind == KIND_GENERATE:
+            if job.state == QUEUED:
+                with contextlib.suppress(Exception):  # recorded on the job, where its owner reads it
+                    run_generation(job_id, settings=settings)
+            return store.get(job_id)
         engine = job.params.get("engine", "pandas")
         store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
         try:

@@ -1,18 +1,23 @@
 """Generate: tables, orders, seed, locales and error rates (overall, per kind, per table); a live preview with
-the injected errors marked, the route the job will take, then the generation itself with a progress bar."""
+the injected errors marked, the route the job will take, then the generation itself, which runs in a process
+of its own while the page follows its progress (and may stop it)."""
 
 import pandas as pd
 import streamlit as st
 
+from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs.store import JobCancelled
-from orchestrator.service import generate_job
+from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
+from orchestrator.service import generate_in_background
+from orchestrator.storage import open_lake
 from orchestrator.ui_support import engine_options, preview, route_of
+
+FOLLOW_SECONDS = 1.0  # how often a running generation's progress is read again
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -120,31 +125,69 @@ if engines.automatic:
 else:
     st.warning(f"{engines.refusal}. On the Pipelines page you may clean it with {', '.join(engines.usable)}.")
 
-if st.button("Generate", type="primary"):
-    bar = st.progress(0.0, text="Starting...")
+
+def _follow(job_id: str) -> None:
+    """The running generation's progress, read again every second; the whole page reruns once it ends."""
+    job = _generation(job_id)
+    if job.state not in ACTIVE_STATES:
+        st.rerun()
+    started = f"Started, {job.progress_text}" if job.progress_text else "Starting"
+    st.progress(job.progress or 0.0, text=f"{started}. It runs in the background: you may leave this page.")
+    if st.button("Stop", key="stop_generation"):
+        store = JobStore.default()
+        try:
+            store.cancel(job_id, user=user)
+        finally:
+            store.close()
+        st.rerun()
+
+
+def _generation(job_id: str) -> Job:
+    store = JobStore.default()
     try:
-        result = generate_job(
-            spec, user, progress=lambda done, message: bar.progress(min(done, 1.0), message)
-        )
-    except JobCancelled as error:
-        bar.empty()
-        st.warning(f"Generation stopped: {error}; nothing of it was kept.")
+        return store.get(job_id, user=user)
+    finally:
+        store.close()
+
+
+def _outcome(job: Job) -> None:
+    """How the user's last generation ended, with what it wrote."""
+    if job.state == CANCELLED:
+        st.warning(f"Generation `{job.job_id}` {job.error or 'was cancelled; nothing of it was kept'}.")
+        return
+    if job.state == FAILED:
+        st.error(f"Generation `{job.job_id}` failed. {job.error}")
+        return
+    manifest = read_manifest(open_lake(settings), job.user, job.job_id)
+    made = manifest["tables"]
+    st.success(
+        f"Generated job `{job.job_id}`: {job.rows_out:,} rows, {manifest['errors_injected']:,} errors "
+        f"injected in {manifest['seconds']:.1f} s."
+    )
+    st.dataframe(
+        pd.DataFrame({"table": list(made), "rows": [t["rows"] for t in made.values()]}), hide_index=True
+    )
+    st.page_link(
+        "pages/pipelines.py", label="Clean it", icon=":material/cleaning:", query_params={"job": job.job_id}
+    )
+
+
+followed = f"generation_of_{user}"  # per user: another may sign in on this browser tab later
+last = _generation(st.session_state[followed]) if followed in st.session_state else None
+running = last is not None and last.state in ACTIVE_STATES
+if st.button(
+    "Generate",
+    type="primary",
+    disabled=running,
+    help="One generation at a time: stop this one or wait for it" if running else None,
+):
+    try:
+        st.session_state[followed] = generate_in_background(spec, user).job_id
     except WorkbenchError as error:
-        bar.empty()
-        st.error(f"Generation failed. {error}")
+        st.error(f"Nothing generated. {error}")
     else:
-        bar.empty()  # the message below says it is done
-        st.success(
-            f"Generated job `{result.job_id}`: {sum(t.rows for t in result.tables.values()):,} rows, "
-            f"{result.errors_injected:,} errors injected in {result.seconds:.1f} s."
-        )
-        st.dataframe(
-            pd.DataFrame({"table": list(result.tables), "rows": [t.rows for t in result.tables.values()]}),
-            hide_index=True,
-        )
-        st.page_link(
-            "pages/pipelines.py",
-            label="Clean it",
-            icon=":material/cleaning:",
-            query_params={"job": result.job_id},
-        )
+        st.rerun()  # the page follows the new job, its button disabled until it ends
+if running:
+    st.fragment(_follow, run_every=FOLLOW_SECONDS)(last.job_id)
+elif last:
+    _outcome(last)

@@ -7,7 +7,16 @@ import streamlit as st
 from orchestrator import quality, worker
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, KIND_CLEAN, QUEUED, Job, JobStore
+from orchestrator.jobs.store import (
+    ACTIVE_STATES,
+    CANCELLED,
+    FAILED,
+    KIND_CLEAN,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobStore,
+)
 from orchestrator.service import Launched, clean_now, waits_for_schedule
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
@@ -110,6 +119,8 @@ def _details(store: JobStore, job: Job) -> None:
         + (f", cleaning `{job.parent_id}`" if job.parent_id else "")
         + f", {job.attempts} attempt(s)."
     )
+    if job.state == RUNNING and job.progress is not None:  # a generation tells how far it has come
+        st.progress(job.progress, text=job.progress_text)
     if job.error:
         (st.error if job.state == FAILED else st.warning)(job.error)
     if job.state == QUEUED and job.route:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore
 from orchestrator.storage import open_lake
-from tests.gen_helpers import live_schedulers, start_scheduler
+from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -90,6 +91,26 @@ def job_count(user: str) -> int:
         return len(store.list_jobs(user))
     finally:
         store.close()
+
+
+def generation_ended(at: AppTest) -> AppTest:
+    """Wait for the generation the page started in a process of its own to end; then the page as it shows
+    the end (a fragment reruns the page once it sees it)."""
+    job_id = at.session_state["generation_of_alice"]
+    deadline = time.monotonic() + 120
+    while stored_job(job_id).state in ACTIVE_STATES:
+        assert time.monotonic() < deadline, stored_job(job_id)
+        time.sleep(0.2)
+    return at.run()
+
+
+def generate_button(at: AppTest):
+    return next(button for button in at.main.button if button.label == "Generate")
+
+
+def progress_bars(at: AppTest) -> list[tuple[int, str]]:
+    """Each progress bar on the page as (percent, text)."""
+    return [(bar.proto.value, bar.proto.text) for bar in at.get("progress")]
 
 
 def texts(elements) -> list[str]:
@@ -170,11 +191,22 @@ def test_generate_previews_routes_and_generates_with_progress():
     at.number_input[0].set_value(150).run()
     at.multiselect[0].set_value(["customers", "orders"]).run()
     assert at.selectbox(key="preview_table").options == ["customers", "orders"]
-    at.main.button[0].click().run()
-    assert at.success[0].value.startswith("Generated job `g-")
-    assert at.get("progress") == []  # the bar goes once the message says it is done
-    assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
+    at.main.button[0].click().run()  # the generation runs in a worker process of its own
+    assert progress_bars(at) == [(0, "Starting. It runs in the background: you may leave this page.")]
     assert job_count("alice") == before + 1
+    generation_ended(at)
+    job_id = at.session_state["generation_of_alice"]
+    manifest = read_manifest(open_lake(get_settings()), "alice", job_id)
+    rows = sum(table["rows"] for table in manifest["tables"].values())
+    assert texts(at.success) == [
+        f"Generated job `{job_id}`: {rows:,} rows, {manifest['errors_injected']:,} errors injected in "
+        f"{manifest['seconds']:.1f} s."
+    ]
+    assert stored_job(job_id).rows_out == rows
+    assert progress_bars(at) == []  # the bar goes once the message says it is done
+    assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
+    at.slider(key="error_rate").set_value(0.2).run()  # the outcome stays while the next one is set up
+    assert texts(at.success)[0].startswith(f"Generated job `{job_id}`")
 
 
 def test_generate_rates_per_table_follow_the_overall_rate_unless_moved():
@@ -190,10 +222,43 @@ def test_generate_rates_per_table_follow_the_overall_rate_unless_moved():
     assert len(at.dataframe[1].value) > 0  # orders keep their errors
 
     at.main.button[0].click().run()
-    job_id = re.search(r"Generated job `(g-[^`]+)`", at.success[0].value)[1]
+    job_id = re.search(r"Generated job `(g-[^`]+)`", generation_ended(at).success[0].value)[1]
     manifest = read_manifest(open_lake(get_settings()), "alice", job_id)
     assert manifest["spec"]["table_rates"] == {"customers": 0.0}
     assert set(manifest["error_rates"]) == {"orders"}  # nothing was injected into customers
+
+
+def test_generate_follows_the_running_generation_and_stop_ends_it(started):
+    at = signed_in("alice", "pages/generate.py")
+    at.number_input[0].set_value(3000).run()
+    at.main.button[0].click().run()
+    job_id = at.session_state["generation_of_alice"]
+    assert started == [job_id]  # handed to a worker process; this test runs it below, in its own process
+    assert generate_button(at).disabled  # one at a time
+    seen = []
+
+    def the_page_meanwhile(done: float, message: str) -> None:
+        seen.append(progress_bars(at.run()))
+        if len(seen) == 1:  # the Jobs page follows it too
+            assert progress_bars(signed_in("alice", "pages/jobs.py", job=job_id)) == [
+                (seen[0][0][0], "customers: 750 rows")
+            ]
+        if len(seen) == 2:
+            at.button(key="stop_generation").click().run()
+
+    with pytest.raises(JobCancelled):  # stopped at the chunk after the click
+        service.run_generation(job_id, progress=the_page_meanwhile)
+    background = "It runs in the background: you may leave this page."
+    assert [bars[0][1] for bars in seen] == [
+        f"Started, customers: 750 rows. {background}",
+        f"Started, sellers: 30 rows. {background}",
+    ]
+    assert 0 < seen[0][0][0] < seen[1][0][0] < 100
+    assert progress_bars(at) == [] and "stop_generation" not in [button.key for button in at.button]
+    assert texts(at.warning) == [f"Generation `{job_id}` was cancelled; nothing of it was kept."]
+    assert not generate_button(at).disabled
+    assert stored_job(job_id).state == "cancelled"
+    assert not (get_settings().data_dir / "raw" / "alice" / job_id).exists()
 
 
 def test_pipelines_clean_once_even_when_clicked_twice(started):

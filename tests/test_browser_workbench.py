@@ -93,6 +93,17 @@ def go_to(page: Page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
 
 
+def set_orders(page: Page, orders: int) -> None:
+    """Type a number of orders on the Generate page and wait until the preview's estimate follows it."""
+    before = page.get_by_text("estimated from the preview").inner_text()
+    field = page.locator('input[aria-label="Orders"]')
+    field.fill(str(orders))
+    field.press("Enter")
+    page.wait_for_function(
+        "before => ![...document.querySelectorAll('p')].some(p => p.innerText === before)", arg=before
+    )
+
+
 def timed(action, until) -> float:
     """Seconds from an action (a click) to the moment `until` returns: the result is on screen."""
     began = time.perf_counter()
@@ -116,14 +127,15 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
 
     go_to(page, "Generate")
     settle(page, "Cleaning will run on")
-    estimate = page.get_by_text("estimated from the preview")
-    before = estimate.inner_text()
-    orders = page.locator('input[aria-label="Orders"]')
-    orders.fill("300")
-    orders.press("Enter")
-    page.wait_for_function(
-        "before => ![...document.querySelectorAll('p')].some(p => p.innerText === before)", arg=before
-    )
+    set_orders(page, 300_000)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text(re.compile(r"^Started, \w+: [\d,]+")).wait_for(timeout=60_000)  # the page follows it
+    shot(page, "1a-generating")
+    page.get_by_role("button", name="Stop").click()
+    settle(page, "was cancelled; nothing of it was kept")
+    shot(page, "1b-stopped")
+
+    set_orders(page, 300)
     settle(page, "the small route")
     shot(page, "1-generate")
     page.get_by_role("button", name="Generate", exact=True).click()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,8 +23,14 @@ from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobCancelled, JobStore
-from orchestrator.service import GENERATION_STOPPED, generate_job
-from tests.gen_helpers import raw_records, truth_records
+from orchestrator.service import (
+    GENERATION_STOPPED,
+    execute_job,
+    generate_job,
+    queue_generation,
+    run_generation,
+)
+from tests.gen_helpers import raw_records, stored_job, truth_records
 
 ROWS = 4000
 
@@ -322,16 +330,16 @@ def _the_job_and_its_events(user: str):
 
 
 def test_a_generation_stopped_mid_way_is_cancelled_not_failed_and_leaves_nothing(data_dir):
-    """Streamlit stops a page's script, inside the progress callback, when the user leaves or reruns it."""
+    """A stopped process raises SystemExit (from the signal handler) or KeyboardInterrupt mid-way."""
 
-    class ScriptStopped(BaseException):  # what Streamlit raises is a BaseException too, not an error
+    class ProcessStopped(BaseException):  # both are BaseExceptions, not errors
         pass
 
     def stop(done: float, message: str) -> None:
         if done > 0:
-            raise ScriptStopped
+            raise ProcessStopped
 
-    with pytest.raises(ScriptStopped):
+    with pytest.raises(ProcessStopped):
         generate_job(GenerationSpec(rows=3000, seed=1, chunk_rows=500), "alice", progress=stop)
     job, events = _the_job_and_its_events("alice")
     assert (job.state, job.error) == ("cancelled", GENERATION_STOPPED)
@@ -359,5 +367,48 @@ def test_a_generation_cancelled_while_it_runs_stops_at_its_next_chunk_and_keeps_
     assert len(calls) == 2  # no chunk after the cancel
     job, events = _the_job_and_its_events("alice")
     assert job.state == "cancelled" and events == []
+    assert not (data_dir / "raw" / "alice" / job.job_id).exists()
+    assert not (data_dir / "truth" / "alice" / job.job_id).exists()
+
+
+def test_a_generation_runs_once_however_often_a_worker_is_started_for_it(data_dir):
+    job = queue_generation(GenerationSpec(rows=600, seed=3, chunk_rows=200), "alice")
+    second = []
+
+    def another_worker(done: float, message: str) -> None:
+        if not second:  # a second worker process for the same job, while the first generates
+            second.append(execute_job(job.job_id))
+
+    run_generation(job.job_id, progress=another_worker)
+    assert (second[0].state, second[0].attempts) == ("running", 1)  # it left the job to the first
+    done = stored_job(job.job_id)
+    assert (done.state, done.attempts, done.progress, done.progress_text) == (
+        "succeeded",
+        1,
+        1.0,
+        "orders: 600 of 600",
+    )
+    assert execute_job(job.job_id) == done  # and once it has ended, a late worker leaves it as it is
+
+
+def test_a_generation_in_a_worker_process_tells_its_progress_and_a_stopped_worker_cancels_it(data_dir):
+    job = queue_generation(GenerationSpec(rows=200_000, seed=4, chunk_rows=2_000), "alice")
+    process = subprocess.Popen(  # as the Generate page starts it
+        [sys.executable, "-m", "orchestrator", "worker", "--job", job.job_id],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (running := stored_job(job.job_id)).progress:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    assert running.state == "running" and running.progress_text.startswith("customers: ")
+    process.send_signal(signal.SIGTERM)  # as make run stops its processes
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (0, "", "")  # quietly
+    stopped = stored_job(job.job_id)
+    assert (stopped.state, stopped.error) == ("cancelled", GENERATION_STOPPED)
     assert not (data_dir / "raw" / "alice" / job.job_id).exists()
     assert not (data_dir / "truth" / "alice" / job.job_id).exists()

@@ -19,6 +19,7 @@ from orchestrator.jobs.store import (
     RUNNING,
     SCHEDULER_SILENT_SECONDS,
     SUCCEEDED,
+    JobCancelled,
     JobHeld,
 )
 from orchestrator.storage.paths import check_job_id
@@ -241,6 +242,26 @@ def test_an_attempt_holds_the_job_for_its_lease_and_a_second_start_changes_nothi
     assert store.get(job.job_id) == second
 
 
+def test_a_running_job_tells_how_far_it_has_come_until_it_is_cancelled(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    job, _ = store.create_job(new_job_id("generate"), "alice", "generate")
+    with pytest.raises(InvalidInput, match="queued; progress is told only while it runs"):
+        store.record_progress(job.job_id, 0.1, "customers: 100 rows")
+    store.start(job.job_id)
+    told = store.record_progress(job.job_id, 0.25, "orders: 250 of 1,000")
+    assert (told.progress, told.progress_text) == (0.25, "orders: 250 of 1,000")
+    assert open_store().get(job.job_id) == told  # the page that follows it, in another process
+    with pytest.raises(InvalidInput, match="done"):
+        store.record_progress(job.job_id, 1.5, "orders: 1,500 of 1,000")
+    assert store.get(job.job_id) == told
+    open_store().cancel(job.job_id, user="alice")  # the owner presses Stop
+    with pytest.raises(JobCancelled):  # the generation's next chunk stops there
+        store.record_progress(job.job_id, 0.5, "orders: 500 of 1,000")
+    stopped = store.get(job.job_id)
+    assert (stopped.state, stopped.progress, stopped.progress_text) == (CANCELLED, 0.25, told.progress_text)
+
+
 def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:
     job, _ = _clean(store)
     store.start(job.job_id, lease_seconds=900)
@@ -310,7 +331,8 @@ def test_a_store_an_earlier_version_made_is_brought_up_to_date_by_every_process_
 ) -> None:
     job, _ = _clean(store)
     running = store.start(job.job_id, engine="pandas")
-    store._conn.cursor().execute("ALTER TABLE jobs DROP COLUMN lease_until")  # as the first stores were made
+    for column in ("lease_until", "progress", "progress_text"):  # as the first stores were made
+        store._conn.cursor().execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     opened, failures = [], []
 
     def open_one() -> None:
@@ -328,6 +350,7 @@ def test_a_store_an_earlier_version_made_is_brought_up_to_date_by_every_process_
     assert opened[0].get(job.job_id) == running
     taken_over = opened[1].start(job.job_id, lease_seconds=60)  # the old worker held no lease
     assert (taken_over.attempts, taken_over.lease_until is not None) == (2, True)
+    assert opened[2].record_progress(job.job_id, 0.5, "read raw").progress == 0.5
 
 
 def test_a_scheduler_is_live_while_it_beats_and_gone_when_it_stops_or_falls_silent(

@@ -83,6 +83,11 @@ class GenerationSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> GenerationSpec:
+        """The spec ``to_dict`` gave, also after a trip through JSON (which turns its tuples into lists)."""
+        return cls(**{**data, "tables": tuple(data["tables"]), "locales": tuple(data["locales"])})
+
     def _check_column_sums(self) -> None:
         for table in TABLES.values():
             for column in table.columns:

@@ -53,6 +53,7 @@ ROUTES = ("small", "large")
 ENGINES = ("pandas", "spark", "databricks", "datafactory")
 
 MAX_ERROR_CHARS = 4000
+MAX_PROGRESS_CHARS = 200
 _KIND_LABEL = {KIND_GENERATE: "Generation", KIND_CLEAN: "Cleaning"}
 # what a finished job of each kind announces, from its recorded counts (generating quarantines nothing)
 _DONE_MESSAGE = {
@@ -80,6 +81,8 @@ _JOB_COLUMNS = (
     "finished_at",
     "updated_at",
     "lease_until",
+    "progress",
+    "progress_text",
     "version",
 )
 _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
@@ -141,6 +144,8 @@ class Job:
     finished_at: datetime | None
     updated_at: datetime
     lease_until: datetime | None  # a running attempt holds the job until then (see JobStore.start)
+    progress: float | None  # share done, 0 to 1, of a running generation (see JobStore.record_progress)
+    progress_text: str | None  # what it is doing, such as "orders: 400,000 of 1,000,000"
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,8 @@ _SQLITE_SCHEMA = (
         rows_in INTEGER, rows_out INTEGER, rows_quarantined INTEGER,
         timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
-        lease_until REAL, version INTEGER NOT NULL, active_key TEXT UNIQUE
+        lease_until REAL, progress REAL, progress_text TEXT, version INTEGER NOT NULL,
+        active_key TEXT UNIQUE
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id)",
@@ -198,7 +204,8 @@ _MYSQL_SCHEMA = (
         rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
         timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
         created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
-        lease_until DOUBLE, version INT NOT NULL, active_key VARCHAR(128),
+        lease_until DOUBLE, progress DOUBLE, progress_text TEXT, version INT NOT NULL,
+        active_key VARCHAR(128),
         UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
         KEY jobs_by_parent (parent_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
@@ -229,7 +236,7 @@ _SQLITE = _Dialect(
     placeholder="?",
     integrity_error=sqlite3.IntegrityError,
     alive=lambda conn: True,  # a local file is never dropped
-    added_columns=(("lease_until", "REAL"),),
+    added_columns=(("lease_until", "REAL"), ("progress", "REAL"), ("progress_text", "TEXT")),
 )
 _MYSQL = _Dialect(
     schema=_MYSQL_SCHEMA,
@@ -237,7 +244,7 @@ _MYSQL = _Dialect(
     placeholder="%s",
     integrity_error=pymysql.err.IntegrityError,
     alive=_mysql_alive,
-    added_columns=(("lease_until", "DOUBLE"),),
+    added_columns=(("lease_until", "DOUBLE"), ("progress", "DOUBLE"), ("progress_text", "TEXT")),
 )
 
 
@@ -522,6 +529,23 @@ class JobStore:
             return {"timings": json.dumps({**job.timings, stage: float(seconds)})}
 
         return self._change(job_id, None, timings)
+
+    def record_progress(self, job_id: str, done: float, text: str) -> Job:
+        """Say how far a running job has come (``done`` from 0 to 1) and what it is doing, for the pages that
+        follow it. A job that was cancelled meanwhile raises JobCancelled, so its worker stops there."""
+        if not isinstance(done, int | float) or not 0 <= done <= 1:
+            raise InvalidInput("done", f"{done!r} must be a share from 0 to 1")
+
+        def progress(job: Job, now: float) -> dict[str, Any]:
+            if job.state == CANCELLED:
+                raise JobCancelled(job_id)
+            if job.state != RUNNING:
+                raise InvalidInput(
+                    "state", f"job {job_id} is {job.state}; progress is told only while it runs"
+                )
+            return {"progress": float(done), "progress_text": text[:MAX_PROGRESS_CHARS]}
+
+        return self._change(job_id, None, progress)
 
     def retry(self, job_id: str, error: str) -> Job:
         """An attempt failed and the queue will deliver the job again: back to queued, error kept."""
