@@ -182,9 +182,11 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from orchestrator import worker
-    from orchestrator.service import execute_job
+    from orchestrator.service import end_lost_generations, execute_job
 
     if args.once:
+        for job in end_lost_generations():
+            print(f"{job.job_id}: {job.state} ({job.error})")
         for route in ("small", "large"):
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))

@@ -46,6 +46,10 @@ GENERATION_STOPPED = (
 )
 # A generation is never run twice at once, nor taken over: it writes raw once, and a lost one is not retried.
 GENERATION_HOLD_SECONDS = 24 * 3600
+# A running generation tells its job record how far it is after every chunk, seconds apart; one silent this
+# long has lost its worker process.
+GENERATION_SILENT_SECONDS = 10 * 60
+GENERATION_LOST = "no worker process finished it (it was stopped, or never started); nothing of it was kept"
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
@@ -114,6 +118,24 @@ def run_generation(
         return result
     finally:
         store.close()
+
+
+def end_lost_generations(
+    settings: Settings | None = None, *, silent_seconds: float = GENERATION_SILENT_SECONDS
+) -> list[Job]:
+    """Fail the generations whose worker process was lost (killed, or its machine restarted) or never
+    started, which would otherwise show as running or queued for ever, and remove what they had written;
+    their owners are told."""
+    lake = open_lake(settings or get_settings())
+    store = JobStore.default()
+    try:
+        lost = store.fail_silent(KIND_GENERATE, silent_seconds, GENERATION_LOST)
+    finally:
+        store.close()
+    for job in lost:
+        lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
+        lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
+    return lost
 
 
 def generate_job(

@@ -24,7 +24,7 @@ from orchestrator.jobs import routing
 from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
-from orchestrator.service import execute_job
+from orchestrator.service import end_lost_generations, execute_job
 
 HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
 
@@ -160,7 +160,8 @@ def run_forever(
     log: Callable[[str], None] = print,
     cycles: int | None = None,
 ) -> None:
-    """Wake at each scheduled time and drain every route due then (``cycles`` bounds it for tests).
+    """Wake at each scheduled time, end the generations whose worker was lost, and drain every route due
+    then (``cycles`` bounds it for tests).
 
     Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first."""
     settings = settings or get_settings()
@@ -172,6 +173,8 @@ def run_forever(
             heartbeat.due(when, routes)
             log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
             sleep(max((when - now()).total_seconds(), 0))
+            for job in end_lost_generations(settings):
+                log(f"{job.job_id}: {job.state} ({job.error})")
             for route in routes:
                 for job in drain(route, settings):
                     log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))

@@ -25,6 +25,7 @@ from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobCancelled, JobStore
 from orchestrator.service import (
     GENERATION_STOPPED,
+    end_lost_generations,
     execute_job,
     generate_job,
     queue_generation,
@@ -391,20 +392,26 @@ def test_a_generation_runs_once_however_often_a_worker_is_started_for_it(data_di
     assert execute_job(job.job_id) == done  # and once it has ended, a late worker leaves it as it is
 
 
-def test_a_generation_in_a_worker_process_tells_its_progress_and_a_stopped_worker_cancels_it(data_dir):
-    job = queue_generation(GenerationSpec(rows=200_000, seed=4, chunk_rows=2_000), "alice")
-    process = subprocess.Popen(  # as the Generate page starts it
-        [sys.executable, "-m", "orchestrator", "worker", "--job", job.job_id],
+def _worker_generating(job_id: str) -> subprocess.Popen:
+    """A worker process for the generation (as the Generate page starts it), once it has told progress."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
         cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (running := stored_job(job.job_id)).progress:
+    while not (running := stored_job(job_id)).progress:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
     assert running.state == "running" and running.progress_text.startswith("customers: ")
+    return process
+
+
+def test_a_generation_in_a_worker_process_tells_its_progress_and_a_stopped_worker_cancels_it(data_dir):
+    job = queue_generation(GenerationSpec(rows=200_000, seed=4, chunk_rows=2_000), "alice")
+    process = _worker_generating(job.job_id)
     process.send_signal(signal.SIGTERM)  # as make run stops its processes
     out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (0, "", "")  # quietly
@@ -412,3 +419,23 @@ def test_a_generation_in_a_worker_process_tells_its_progress_and_a_stopped_worke
     assert (stopped.state, stopped.error) == ("cancelled", GENERATION_STOPPED)
     assert not (data_dir / "raw" / "alice" / job.job_id).exists()
     assert not (data_dir / "truth" / "alice" / job.job_id).exists()
+
+
+def test_a_generation_whose_worker_was_killed_is_failed_and_what_it_wrote_removed(data_dir):
+    job = queue_generation(GenerationSpec(rows=200_000, seed=5, chunk_rows=2_000), "alice")
+    process = _worker_generating(job.job_id)
+    process.kill()  # no chance to clean up, as when its machine restarts
+    process.communicate(timeout=60)
+    assert stored_job(job.job_id).state == "running"
+    assert list((data_dir / "raw" / "alice" / job.job_id).iterdir())  # the files it was writing
+    [ended] = end_lost_generations(silent_seconds=0)  # the scheduler's sweep, not waiting 10 minutes
+    assert (ended.job_id, ended.state, ended.error.split(" (")[0]) == (
+        job.job_id,
+        "failed",
+        "no worker process finished it",
+    )
+    assert stored_job(job.job_id) == ended
+    assert not (data_dir / "raw" / "alice" / job.job_id).exists()
+    assert not (data_dir / "truth" / "alice" / job.job_id).exists()
+    _, events = _the_job_and_its_events("alice")
+    assert [(e.kind, e.message) for e in events] == [("Generation failed", f"{job.job_id}: {ended.error}")]

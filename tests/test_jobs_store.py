@@ -262,6 +262,42 @@ def test_a_running_job_tells_how_far_it_has_come_until_it_is_cancelled(
     assert (stopped.state, stopped.progress, stopped.progress_text) == (CANCELLED, 0.25, told.progress_text)
 
 
+def test_generations_not_heard_from_for_a_while_are_failed_and_their_owners_told(
+    store: JobStore, open_store: StoreFactory
+) -> None:
+    def generation(user: str = "alice") -> str:
+        return store.create_job(new_job_id("generate"), user, "generate")[0].job_id
+
+    lost, never_started, busy, done = generation(), generation("bob"), generation(), generation()
+    for job_id in (lost, busy, done):
+        store.start(job_id)
+    store.succeed(done, rows_out=10, rows_quarantined=0)
+    cleaning, _ = _clean(store)
+    store.start(cleaning.job_id)
+    open_store.clock.advance(500)
+    store.record_progress(busy, 0.5, "orders: 5 of 10")  # its worker is still at it
+    open_store.clock.advance(101)
+    ended = open_store().fail_silent("generate", 600, "no worker finished it")
+    assert sorted(job.job_id for job in ended) == sorted([lost, never_started])
+    assert {job.error for job in ended} == {
+        "no worker finished it (no word from its worker since 2023-11-14 22:13 UTC)"
+    }
+    assert {job_id: store.get(job_id).state for job_id in (lost, never_started, busy, done)} == {
+        lost: FAILED,
+        never_started: FAILED,
+        busy: RUNNING,
+        done: SUCCEEDED,
+    }
+    assert store.get(cleaning.job_id).state == RUNNING  # a cleaning waits for its queue's redelivery
+    told = {(e.user, e.job_id, e.kind) for user in ("alice", "bob") for e in store.list_unseen(user)}
+    assert told == {
+        ("alice", done, "Generation complete"),
+        ("alice", lost, "Generation failed"),
+        ("bob", never_started, "Generation failed"),
+    }
+    assert open_store().fail_silent("generate", 600, "no worker finished it") == []  # once
+
+
 def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:
     job, _ = _clean(store)
     store.start(job.job_id, lease_seconds=900)

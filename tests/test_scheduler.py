@@ -20,7 +20,7 @@ from orchestrator.cli import main
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import JobHeld, JobStore
+from orchestrator.jobs.store import JobHeld, JobStore, new_job_id
 from orchestrator.queues import open_queue
 from orchestrator.service import execute_job, generate_job, launch_clean
 from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
@@ -131,6 +131,25 @@ def test_a_job_queued_for_the_schedule_waits_for_the_scheduler_unless_cleaned_no
     assert refused.value.code == 2
     assert "--scheduled: not allowed with argument --wait" in capsys.readouterr().err
     assert stored_job(waiting).attempts == 0  # nothing ran it yet: the refused request changed nothing
+
+
+def test_the_scheduler_fails_a_generation_whose_worker_was_lost_and_tells_its_owner(data_dir):
+    an_hour_ago = JobStore.default(clock=lambda: time.time() - 3600)
+    try:  # a generation whose worker died an hour ago, without a word since
+        lost = an_hour_ago.create_job(new_job_id("generate"), "alice", "generate")[0]
+        an_hour_ago.start(lost.job_id)
+    finally:
+        an_hour_ago.close()
+    logged = []
+    worker.run_forever(
+        now=lambda: datetime(2026, 12, 5, 9, 55, tzinfo=UTC),
+        sleep=lambda s: None,
+        log=logged.append,
+        cycles=1,
+    )
+    ended = stored_job(lost.job_id)
+    assert ended.state == "failed" and ended.error.startswith(service.GENERATION_LOST)
+    assert f"{lost.job_id}: failed ({ended.error})" in logged
 
 
 def test_a_second_click_after_the_first_run_ended_runs_nothing_and_says_so(data_dir):

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +119,10 @@ class JobHeld(WorkbenchError):
             " it is run again only if that worker has not finished it by then"
         )
         self.until = until
+
+
+class _Heard(Exception):
+    """A job taken for lost was heard from after all (see JobStore.fail_silent)."""
 
 
 @dataclass(frozen=True)
@@ -573,6 +577,31 @@ class JobStore:
     def fail(self, job_id: str, error: str) -> Job:
         """Give up on a job, keeping the error message for its owner."""
         return self._change(job_id, FAILED, lambda job, now: {"error": error[:MAX_ERROR_CHARS]})
+
+    def fail_silent(self, kind: str, silent_seconds: float, reason: str) -> list[Job]:
+        """Fail the queued or running jobs of ``kind`` that nothing has written to for ``silent_seconds``
+        (their worker was lost, or never started), saying ``reason`` and since when; a job heard from
+        meanwhile is left as it is. For jobs a worker takes at once, as a generation is."""
+        _check_choice("kind", kind, KINDS)
+        cutoff = self._clock() - silent_seconds
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+                " WHERE kind = ? AND state IN (?, ?) AND updated_at < ?",
+                (kind, QUEUED, RUNNING, cutoff),
+            ).fetchall()
+
+        def lost(job: Job, now: float) -> dict[str, Any]:
+            if job.state not in ACTIVE_STATES or job.updated_at.timestamp() >= cutoff:
+                raise _Heard
+            return {"error": f"{reason} (no word from its worker since {job.updated_at:%Y-%m-%d %H:%M} UTC)"}
+
+        ended = []
+        for row in rows:
+            with suppress(_Heard, IllegalTransition):  # it moved on after all
+                ended.append(self._change(_job(row)[0].job_id, FAILED, lost))
+        return ended
 
     def cancel(
         self, job_id: str, *, user: str | None = None, is_admin: bool = False, reason: str | None = None
