@@ -2,6 +2,8 @@
 the injected errors marked, the route the job will take, then the generation itself, which runs in a process
 of its own while the page follows its progress (and may stop it)."""
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 import streamlit as st
 
@@ -13,11 +15,12 @@ from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
-from orchestrator.service import generate_in_background
+from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import engine_options, preview, route_of
 
 FOLLOW_SECONDS = 1.0  # how often a running generation's progress is read again
+QUIET_SECONDS = 60  # a generation reports after every chunk, seconds apart: this long without is a worry
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -133,6 +136,12 @@ def _follow(job_id: str) -> None:
         st.rerun()
     started = f"Started, {job.progress_text}" if job.progress_text else "Starting"
     st.progress(job.progress or 0.0, text=f"{started}. It runs in the background: you may leave this page.")
+    if datetime.now(UTC) - job.updated_at > timedelta(seconds=QUIET_SECONDS):
+        st.warning(
+            f"No word from its worker process since {job.updated_at:%H:%M:%S} UTC, though it reports after "
+            "every chunk. If it stays so, stop it and generate again; the scheduler ends it after "
+            f"{GENERATION_SILENT_SECONDS // 60} minutes."
+        )
     if st.button("Stop", key="stop_generation"):
         store = JobStore.default()
         try:

@@ -20,7 +20,7 @@ from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore
+from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore, new_job_id
 from orchestrator.storage import open_lake
 from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
@@ -259,6 +259,23 @@ def test_generate_follows_the_running_generation_and_stop_ends_it(started):
     assert not generate_button(at).disabled
     assert stored_job(job_id).state == "cancelled"
     assert not (get_settings().data_dir / "raw" / "alice" / job_id).exists()
+
+
+def test_generate_warns_when_the_generation_it_follows_falls_silent():
+    two_minutes_ago = JobStore.default(clock=lambda: time.time() - 120)
+    try:  # its worker process never started, or died without a word
+        job_id = two_minutes_ago.create_job(new_job_id("generate"), "alice", "generate")[0].job_id
+    finally:
+        two_minutes_ago.close()
+    at = signed_in("alice", "pages/generate.py")
+    at.session_state["generation_of_alice"] = job_id
+    at.run()
+    assert progress_bars(at)[0][1].startswith("Starting.")
+    [warning] = texts(at.warning)
+    assert warning.startswith("No word from its worker process since ")
+    assert "stop it and generate again; the scheduler ends it after 10 minutes" in warning
+    at.button(key="stop_generation").click().run()
+    assert stored_job(job_id).state == "cancelled"
 
 
 def test_pipelines_clean_once_even_when_clicked_twice(started):
