@@ -239,26 +239,27 @@ def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> 
 
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
-    """One row per job as the job table shows it."""
+    """One row per job as the job table shows it: what it is and how it went first, so they stay in view on a
+    narrow screen; where it ran, when, and the data it cleans after."""
     return pd.DataFrame(
         {
             "job": [j.job_id for j in jobs],
             "user": [j.user for j in jobs],
             "kind": [j.kind for j in jobs],
-            "source": [j.parent_id or "" for j in jobs],
             "state": [j.state for j in jobs],
-            "route": [j.route or "" for j in jobs],
-            "engine": [j.engine or "" for j in jobs],
-            "created": [j.created_at for j in jobs],
+            "rows in": [j.rows_in for j in jobs],
+            "rows out": [j.rows_out for j in jobs],
+            "quarantined": [j.rows_quarantined for j in jobs],
             "seconds": [
                 round((j.finished_at - (j.started_at or j.created_at)).total_seconds(), 1)
                 if j.finished_at
                 else None
                 for j in jobs
             ],
-            "rows in": [j.rows_in for j in jobs],
-            "rows out": [j.rows_out for j in jobs],
-            "quarantined": [j.rows_quarantined for j in jobs],
+            "route": [j.route or "" for j in jobs],
+            "engine": [j.engine or "" for j in jobs],
+            "created (UTC)": [j.created_at.replace(tzinfo=None) for j in jobs],  # shown without "+00:00"
+            "source": [j.parent_id or "" for j in jobs],
         }
     ).astype({"rows in": "Int64", "rows out": "Int64", "quarantined": "Int64"})
 

@@ -26,6 +26,8 @@ try:
 finally:
     store.close()
 if recent:
-    st.dataframe(jobs_frame(recent)[["job", "user", "kind", "state", "created", "rows out"]], hide_index=True)
+    st.dataframe(
+        jobs_frame(recent)[["job", "user", "kind", "state", "created (UTC)", "rows out"]], hide_index=True
+    )
 else:
     st.info("No jobs yet. Generate a data set to start one.")

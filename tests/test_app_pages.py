@@ -365,11 +365,13 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     queued = service.launch_clean("alice", parent).job.job_id
     at = signed_in("alice", "pages/jobs.py", job=queued)
     table = at.dataframe[0].value
-    assert {"job", "state", "route", "engine", "created", "seconds", "rows in", "rows out"} <= set(
+    assert {"job", "state", "route", "engine", "created (UTC)", "seconds", "rows in", "rows out"} <= set(
         table.columns
     )
     assert bobs_job in table["job"].tolist()  # an administrator sees everyone's jobs
     assert table.set_index("job").loc[queued, "state"] == "queued"
+    created = table.set_index("job").loc[queued, "created (UTC)"]  # UTC, named in the header, not each cell
+    assert (created.tzinfo, created) == (None, stored_job(queued).created_at.replace(tzinfo=None))
     assert f"**clean** job of `alice`, **queued**, route small, cleaning `{parent}`, 0 attempt(s)." in texts(
         at.markdown
     )
