@@ -282,15 +282,22 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
     }
     if engine == "spark":
         from orchestrator.runners import spark_target
+        from orchestrator.runners.base import RunStatus
         from orchestrator.runners.local_spark import run_spark_cleaning
 
         target = spark_target(settings)
+
+        def tell(status: RunStatus) -> None:  # where its owner finds the run, on that service's own pages
+            run = {"service": target.runner.name, "run_id": status.run_id, "state": status.state.lower()}
+            store.record_remote_run(job.job_id, **run, url=status.url)
+
         return run_spark_cleaning(
             settings,
             lake,
             target.runner,
             parameters=target.parameters,
             load=not target.loads_outputs,
+            on_status=tell,
             **options,
         )
     return run_cleaning(settings, lake, **options)

@@ -121,6 +121,11 @@ def _details(store: JobStore, job: Job) -> None:
     )
     if job.state == RUNNING and job.progress is not None:  # a generation tells how far it has come
         st.progress(job.progress, text=job.progress_text)
+    if job.remote_run:  # a Spark run cleans it: on which service, and where that service shows the run
+        run = job.remote_run
+        st.markdown(f"Spark run `{run['run_id']}` on **{run['service']}**, last seen {run['state']}.")
+        if run["url"]:
+            st.link_button(f"Open the run on {run['service']}", run["url"], icon=":material/open_in_new:")
     if job.error:
         (st.error if job.state == FAILED else st.warning)(job.error)
     if job.state == QUEUED and job.route:

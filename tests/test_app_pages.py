@@ -278,6 +278,24 @@ def test_generate_warns_when_the_generation_it_follows_falls_silent():
     assert stored_job(job_id).state == "cancelled"
 
 
+def test_jobs_names_the_spark_run_cleaning_a_job_and_links_to_its_page(started):
+    launched = service.launch_clean("alice", generated(), engine="spark").job.job_id
+    store = JobStore.default()
+    try:  # what the worker records while a Databricks run cleans it
+        store.start(launched, engine="spark")
+        url = "https://adb-1.azuredatabricks.net/#job/0/run/4711"
+        store.record_remote_run(launched, service="databricks", run_id="4711", state="running", url=url)
+    finally:
+        store.close()
+    at = signed_in("alice", "pages/jobs.py", job=launched)
+    assert "Spark run `4711` on **databricks**, last seen running." in texts(at.markdown)
+    [button] = at.get("link_button")
+    assert (button.proto.label, button.proto.url) == ("Open the run on databricks", url)
+    bob = signed_in("bob", "pages/jobs.py", job=launched)  # not his job: nothing of it shown
+    assert "Spark run `4711` on **databricks**, last seen running." not in texts(bob.markdown)
+    assert bob.get("link_button") == []
+
+
 def test_pipelines_clean_once_even_when_clicked_twice(started):
     job_id = generated()
     at = signed_in("alice", "pages/pipelines.py", job=job_id)

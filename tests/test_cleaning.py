@@ -306,6 +306,8 @@ def test_run_json_reports_state_route_counts_and_paths(data_dir, capsys):
     assert main(["jobs", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [j["kind"] for j in listed] == ["clean", "generate"]
+    assert listed[1]["progress"] == 1.0 and listed[1]["progress_text"] == "orders: 300 of 300"
+    assert listed[0]["remote_run"] is None  # cleaned in-process, by pandas
 
 
 def test_a_missing_job_is_a_clear_error(data_dir, capsys):

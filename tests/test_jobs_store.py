@@ -298,6 +298,25 @@ def test_generations_not_heard_from_for_a_while_are_failed_and_their_owners_told
     assert open_store().fail_silent("generate", 600, "no worker finished it") == []  # once
 
 
+def test_the_spark_run_cleaning_a_job_is_kept_with_it(store: JobStore, open_store: StoreFactory) -> None:
+    job, _ = _clean(store)
+    run = {
+        "service": "databricks",
+        "run_id": "4711",
+        "url": "https://adb-1.azuredatabricks.net/#job/0/run/4711",
+    }
+    with pytest.raises(InvalidInput, match="queued; its run is told only while it runs"):
+        store.record_remote_run(job.job_id, **run, state="queued")
+    store.start(job.job_id, engine="spark")
+    store.record_remote_run(job.job_id, **run, state="queued")
+    told = open_store().record_remote_run(job.job_id, **run, state="running")  # the worker, polling
+    assert told.remote_run == {**run, "state": "running"}
+    with pytest.raises(InvalidInput, match="run_id"):
+        store.record_remote_run(job.job_id, **{**run, "run_id": ""}, state="running")
+    done = store.succeed(job.job_id, rows_out=1, rows_quarantined=0)
+    assert open_store().get(job.job_id).remote_run == done.remote_run == told.remote_run  # kept
+
+
 def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:
     job, _ = _clean(store)
     store.start(job.job_id, lease_seconds=900)
@@ -367,7 +386,7 @@ def test_a_store_an_earlier_version_made_is_brought_up_to_date_by_every_process_
 ) -> None:
     job, _ = _clean(store)
     running = store.start(job.job_id, engine="pandas")
-    for column in ("lease_until", "progress", "progress_text"):  # as the first stores were made
+    for column in ("lease_until", "progress", "progress_text", "remote_run"):  # as the first stores were made
         store._conn.cursor().execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     opened, failures = [], []
 

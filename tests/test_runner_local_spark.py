@@ -39,6 +39,9 @@ def test_a_large_batch_runs_on_spark_and_succeeds(spark_job):
     assert job.state == "succeeded", job.error
     assert job.engine == "spark"
     assert {"spark", "load_warehouse", "load_operational"} <= set(job.timings)
+    run = job.remote_run  # the run that cleaned it, as its owner finds it on the Jobs page
+    assert (run["service"], run["state"], run["url"]) == ("local_spark", "succeeded", None)
+    assert run["run_id"].startswith(f"{job.job_id}-")
 
 
 def test_outputs_and_manifest_account_for_every_row(spark_job):

@@ -54,15 +54,18 @@ def databricks_job(tmp_path_factory):
         job = execute_job(launched.job.job_id)
         outputs = job_outputs(job)
         settings = get_settings()
-    return root, settings, generated, job, outputs, workspace.received(f"{API}/submit")
+    return root, settings, generated, job, outputs, workspace.received(f"{API}/submit"), workspace.url
 
 
 def test_the_worker_runs_a_large_batch_on_databricks_with_the_job_and_the_clusters_lake(databricks_job):
-    root, _settings, generated, job, _outputs, submits = databricks_job
+    root, _settings, generated, job, _outputs, submits, workspace_url = databricks_job
     assert job.state == "succeeded", job.error
     assert job.route == "large" and job.engine == "spark"
     assert len(submits) == 1
     assert submits[0].headers["authorization"] == f"Bearer {TOKEN}"
+    run = job.remote_run  # where its owner finds the run: the workspace's own page of it
+    assert (run["service"], run["state"]) == ("databricks", "succeeded")
+    assert run["url"] == f"{workspace_url}/#job/0/run/{run['run_id']}"
     task = submits[0].body["tasks"][0]
     assert task["notebook_task"]["notebook_path"] == NOTEBOOK
     assert task["notebook_task"]["base_parameters"] == {
@@ -74,7 +77,7 @@ def test_the_worker_runs_a_large_batch_on_databricks_with_the_job_and_the_cluste
 
 
 def test_the_clusters_outputs_are_loaded_like_any_spark_job(databricks_job):
-    root, settings, generated, job, outputs, _submits = databricks_job
+    root, settings, generated, job, outputs, _submits, _url = databricks_job
     for name, counts in outputs["tables"].items():
         assert counts["rows_in"] == generated.tables[name].rows
         assert pq.read_metadata(root / outputs["silver"][name]).num_rows == counts["rows_out"]

@@ -83,6 +83,7 @@ _JOB_COLUMNS = (
     "lease_until",
     "progress",
     "progress_text",
+    "remote_run",
     "version",
 )
 _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
@@ -150,6 +151,7 @@ class Job:
     lease_until: datetime | None  # a running attempt holds the job until then (see JobStore.start)
     progress: float | None  # share done, 0 to 1, of a running generation (see JobStore.record_progress)
     progress_text: str | None  # what it is doing, such as "orders: 400,000 of 1,000,000"
+    remote_run: dict[str, Any] | None  # the Spark run cleaning it elsewhere (see JobStore.record_remote_run)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ _SQLITE_SCHEMA = (
         rows_in INTEGER, rows_out INTEGER, rows_quarantined INTEGER,
         timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
-        lease_until REAL, progress REAL, progress_text TEXT, version INTEGER NOT NULL,
+        lease_until REAL, progress REAL, progress_text TEXT, remote_run TEXT, version INTEGER NOT NULL,
         active_key TEXT UNIQUE
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
@@ -208,7 +210,7 @@ _MYSQL_SCHEMA = (
         rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
         timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
         created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
-        lease_until DOUBLE, progress DOUBLE, progress_text TEXT, version INT NOT NULL,
+        lease_until DOUBLE, progress DOUBLE, progress_text TEXT, remote_run TEXT, version INT NOT NULL,
         active_key VARCHAR(128),
         UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
         KEY jobs_by_parent (parent_id)
@@ -240,7 +242,12 @@ _SQLITE = _Dialect(
     placeholder="?",
     integrity_error=sqlite3.IntegrityError,
     alive=lambda conn: True,  # a local file is never dropped
-    added_columns=(("lease_until", "REAL"), ("progress", "REAL"), ("progress_text", "TEXT")),
+    added_columns=(
+        ("lease_until", "REAL"),
+        ("progress", "REAL"),
+        ("progress_text", "TEXT"),
+        ("remote_run", "TEXT"),
+    ),
 )
 _MYSQL = _Dialect(
     schema=_MYSQL_SCHEMA,
@@ -248,7 +255,12 @@ _MYSQL = _Dialect(
     placeholder="%s",
     integrity_error=pymysql.err.IntegrityError,
     alive=_mysql_alive,
-    added_columns=(("lease_until", "DOUBLE"), ("progress", "DOUBLE"), ("progress_text", "TEXT")),
+    added_columns=(
+        ("lease_until", "DOUBLE"),
+        ("progress", "DOUBLE"),
+        ("progress_text", "TEXT"),
+        ("remote_run", "TEXT"),
+    ),
 )
 
 
@@ -296,6 +308,7 @@ def _job(row: Sequence[Any]) -> tuple[Job, int]:
     version = values.pop("version")
     values["timings"] = json.loads(values["timings"])
     values["params"] = json.loads(values["params"])
+    values["remote_run"] = json.loads(values["remote_run"]) if values["remote_run"] else None
     for name in ("created_at", "started_at", "finished_at", "updated_at", "lease_until"):
         values[name] = utc_time(values[name])
     return Job(**values), version
@@ -550,6 +563,25 @@ class JobStore:
             return {"progress": float(done), "progress_text": text[:MAX_PROGRESS_CHARS]}
 
         return self._change(job_id, None, progress)
+
+    def record_remote_run(
+        self, job_id: str, *, service: str, run_id: str, state: str, url: str | None = None
+    ) -> Job:
+        """Say which run on which service (local Spark, Databricks, Data Factory) is cleaning a running job,
+        where it stands and where its own page is, so its owner can find it there; kept once the job ends."""
+        for name, value in (("service", service), ("run_id", run_id), ("state", state)):
+            if not isinstance(value, str) or not value:
+                raise InvalidInput(name, f"{value!r} must be a non-empty text")
+
+        def run(job: Job, now: float) -> dict[str, Any]:
+            if job.state != RUNNING:
+                raise InvalidInput(
+                    "state", f"job {job_id} is {job.state}; its run is told only while it runs"
+                )
+            record = {"service": service, "run_id": run_id, "state": state, "url": url}
+            return {"remote_run": json.dumps(record, sort_keys=True)}
+
+        return self._change(job_id, None, run)
 
     def retry(self, job_id: str, error: str) -> Job:
         """An attempt failed and the queue will deliver the job again: back to queued, error kept."""

@@ -196,22 +196,28 @@ def run_spark_cleaning(
     poll_seconds: float = 2.0,
     parameters: Mapping[str, str] | None = None,
     load: bool = True,
+    on_status: Callable[[RunStatus], None] | None = None,
 ) -> CleaningOutcome:
     """Clean one generated job with the notebook on ``runner`` (its run carrying ``parameters`` besides the
     job's identifiers), then load its gold and silver outputs unless the run loaded them itself (``load``
-    false), and write the silver manifest last, as the in-process path does."""
+    false), and write the silver manifest last, as the in-process path does. ``on_status`` hears the run's
+    first status and each change of its state."""
     stage = stage or (lambda _name, _seconds: None)
+    on_status = on_status or (lambda _status: None)
     manifest = read_manifest(lake, user, parent_id)
     started = time.perf_counter()
     request = RunRequest(job_id=job_id, user=user, parent_job_id=parent_id, parameters=dict(parameters or {}))
     status = runner.submit(request)
+    on_status(status)
     while not status.terminal:
         if should_stop():
             runner.cancel(status.run_id)
             wait_for(runner, status.run_id, timeout=60, poll_interval=1)
             raise JobCancelled(job_id)
         time.sleep(poll_seconds)
-        status = runner.status(status.run_id)
+        before, status = status, runner.status(status.run_id)
+        if status.state != before.state:
+            on_status(status)
     if status.state != SUCCEEDED:
         raise RunnerError(f"the {runner.name} run {status.run_id} ended {status.state}: {status.message}")
     stage("spark", time.perf_counter() - started)
