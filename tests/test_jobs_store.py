@@ -305,7 +305,7 @@ def test_the_spark_run_cleaning_a_job_is_kept_with_it(store: JobStore, open_stor
         "run_id": "4711",
         "url": "https://adb-1.azuredatabricks.net/#job/0/run/4711",
     }
-    with pytest.raises(InvalidInput, match="queued; its run is told only while it runs"):
+    with pytest.raises(InvalidInput, match="queued; a run is told once the job started"):
         store.record_remote_run(job.job_id, **run, state="queued")
     store.start(job.job_id, engine="spark")
     store.record_remote_run(job.job_id, **run, state="queued")
@@ -315,6 +315,15 @@ def test_the_spark_run_cleaning_a_job_is_kept_with_it(store: JobStore, open_stor
         store.record_remote_run(job.job_id, **{**run, "run_id": ""}, state="running")
     done = store.succeed(job.job_id, rows_out=1, rows_quarantined=0)
     assert open_store().get(job.job_id).remote_run == done.remote_run == told.remote_run  # kept
+    store.cancel((other := _clean(store, parent="g-other")[0]).job_id)
+    with pytest.raises(InvalidInput, match="cancelled; a run"):  # cancelled before it started: no run
+        store.record_remote_run(other.job_id, **run, state="running")
+    stopping, _ = _clean(store, parent="g-third")
+    store.start(stopping.job_id, engine="spark")
+    store.record_remote_run(stopping.job_id, **run, state="running")
+    store.cancel(stopping.job_id)  # its run ends after the job: the worker says how
+    ended = store.record_remote_run(stopping.job_id, **run, state="cancelled")
+    assert (ended.state, ended.remote_run["state"]) == (CANCELLED, "cancelled")
 
 
 def test_a_failed_attempt_waits_for_a_retry_and_a_final_failure_tells_the_owner(store: JobStore) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import threading
+import time
 
 import duckdb
 import pyarrow.parquet as pq
@@ -12,10 +14,12 @@ import pytest
 
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs.store import JobStore
 from orchestrator.loading.warehouse import warehouse_path
 from orchestrator.runners import CANCELLED, FAILED, RUNNING, RunnerError, RunRequest, wait_for
 from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
+from tests.gen_helpers import stored_job
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,29 @@ def test_a_cancelled_run_ends_cancelled(settings):
     runner.cancel(started.run_id)
     final = wait_for(runner, started.run_id, timeout=30, poll_interval=0.2)
     assert final.state == CANCELLED
+    assert not (settings.data_dir / "silver").exists()
+
+
+def test_a_cancelled_cleaning_job_stops_its_spark_run_and_says_how_the_run_ended(settings, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "10")
+    generated = generate_job(GenerationSpec(rows=50, seed=2, tables=("orders",)), "alice")
+    job_id = launch_clean("alice", generated.job_id).job.job_id
+
+    def cancel_once_the_run_is_under_way() -> None:  # the owner presses Cancel on the Jobs page
+        while (stored_job(job_id).remote_run or {}).get("state") != "running":
+            time.sleep(0.05)
+        store = JobStore.default()
+        try:
+            store.cancel(job_id, user="alice")
+        finally:
+            store.close()
+
+    owner = threading.Thread(target=cancel_once_the_run_is_under_way, daemon=True)
+    owner.start()
+    job = execute_job(job_id)
+    owner.join(timeout=60)
+    assert (job.state, job.engine, job.remote_run["state"]) == ("cancelled", "spark", "cancelled")
+    assert stored_job(job_id) == job
     assert not (settings.data_dir / "silver").exists()
 
 

@@ -567,16 +567,17 @@ class JobStore:
     def record_remote_run(
         self, job_id: str, *, service: str, run_id: str, state: str, url: str | None = None
     ) -> Job:
-        """Say which run on which service (local Spark, Databricks, Data Factory) is cleaning a running job,
-        where it stands and where its own page is, so its owner can find it there; kept once the job ends."""
+        """Say which run on which service (local Spark, Databricks, Data Factory) is cleaning a job, where it
+        stands and where its own page is, so its owner can find it there. Told from the start of the job's
+        attempt on, and after its end too (a cancelled job's run ends after it); kept with the job."""
         for name, value in (("service", service), ("run_id", run_id), ("state", state)):
             if not isinstance(value, str) or not value:
                 raise InvalidInput(name, f"{value!r} must be a non-empty text")
 
         def run(job: Job, now: float) -> dict[str, Any]:
-            if job.state != RUNNING:
+            if job.started_at is None:
                 raise InvalidInput(
-                    "state", f"job {job_id} is {job.state}; its run is told only while it runs"
+                    "state", f"job {job_id} is {job.state}; a run is told once the job started"
                 )
             record = {"service": service, "run_id": run_id, "state": state, "url": url}
             return {"remote_run": json.dumps(record, sort_keys=True)}

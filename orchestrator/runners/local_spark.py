@@ -212,7 +212,7 @@ def run_spark_cleaning(
     while not status.terminal:
         if should_stop():
             runner.cancel(status.run_id)
-            wait_for(runner, status.run_id, timeout=60, poll_interval=1)
+            on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
             raise JobCancelled(job_id)
         time.sleep(poll_seconds)
         before, status = status, runner.status(status.run_id)
