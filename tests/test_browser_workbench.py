@@ -60,6 +60,9 @@ def workbench(tmp_path_factory) -> Iterator[dict]:
         open_user_store().create_first_admin("alice", PASSWORD, PASSWORD)
     big = _cli(env, "generate", "--user", "alice", "--rows", str(BIG_ORDERS))["job_id"]
     cleaned = _cli(env, "run", big, "--wait", "--engine", "pandas")
+    small = _cli(env, "generate", "--user", "alice", "--rows", "40", "--tables", "orders,payments")["job_id"]
+    on_spark = _cli(env, "run", small, "--wait", "--engine", "spark")
+    assert on_spark["state"] == "succeeded", on_spark["error"]
     for job, layer in ((big, "raw"), (cleaned["job_id"], "silver")):
         subprocess.run(
             [sys.executable, "-m", "orchestrator", "quality", job, "--user", "alice", "--layer", layer],
@@ -78,7 +81,7 @@ def workbench(tmp_path_factory) -> Iterator[dict]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(url, process)
-        yield {"url": url, "started": started, "big": cleaned, "data": data}
+        yield {"url": url, "started": started, "big": cleaned, "data": data, "on_spark": on_spark}
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -219,5 +222,13 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
         ),
     )
     shot(page, "8-jobs-table")
+
+    on_spark = workbench["on_spark"]
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Details of").click()
+    page.keyboard.type(on_spark["job_id"])
+    page.keyboard.press("Enter")
+    run = on_spark["remote_run"]
+    settle(page, f"Spark run {run['run_id']} on local_spark, last seen succeeded.")
+    shot(page, "9-jobs-spark-run")
     print(f"quality page of the {big['rows_in']:,}-row job, click to rendered: {quality_seconds:.2f} s")
     print(f"jobs table, click to rendered: {jobs_seconds:.2f} s")
