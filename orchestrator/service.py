@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import pymysql
 
+from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
@@ -273,19 +274,33 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
     if engine not in AVAILABLE_ENGINES:
         raise InvalidInput("engine", f"the {engine} engine is not available in this version")
     lake = open_lake(settings)
+    target = None
+    if engine == "spark":
+        from orchestrator.runners import spark_target
+
+        target = spark_target(settings)
+    if target is None:
+        expected = stages.PANDAS
+    else:
+        expected = stages.SPARK_LOADED_BY_RUN if target.loads_outputs else stages.SPARK
+
+    def stage(name: str, seconds: float) -> None:  # timed, and the share of the engine's stages done told
+        store.record_stage(job.job_id, name, seconds)
+        if name in expected:
+            done = expected.index(name) + 1
+            store.record_progress(job.job_id, done / len(expected), stages.under_way(expected, done))
+
+    store.record_progress(job.job_id, 0.0, stages.under_way(expected, 0))
     options = {
         "user": job.user,
         "parent_id": job.parent_id,
         "job_id": job.job_id,
-        "stage": lambda name, seconds: store.record_stage(job.job_id, name, seconds),
+        "stage": stage,
         "should_stop": lambda: store.get(job.job_id).state == CANCELLED,
     }
-    if engine == "spark":
-        from orchestrator.runners import spark_target
+    if target is not None:
         from orchestrator.runners.base import RunStatus
         from orchestrator.runners.local_spark import run_spark_cleaning
-
-        target = spark_target(settings)
 
         def tell(status: RunStatus) -> None:  # where its owner finds the run, on that service's own pages
             run = {"service": target.runner.name, "run_id": status.run_id, "state": status.state.lower()}

@@ -21,6 +21,7 @@ import pymysql
 from pandas.io.formats.style import Styler
 
 from orchestrator import worker
+from orchestrator.cleaning import stages
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.generator import generate
@@ -264,24 +265,11 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
     ).astype({"rows in": "Int64", "rows out": "Int64", "quarantined": "Int64"})
 
 
-STAGE_LABELS = {  # the stages the pipelines and runners time, as the job view names them
-    "generate": "generate",
-    "read_raw": "read raw",
-    "clean": "clean",
-    "write_silver": "write silver and quarantine",
-    "gold": "build gold",
-    "spark": "clean on Spark",
-    "read_outputs": "read Spark's outputs",
-    "load_warehouse": "load the warehouse",
-    "load_operational": "load the operational database",
-}
-
-
 def timings_frame(job: Job) -> pd.DataFrame:
     """Seconds per stage of a job, in the order the stages ran."""
     return pd.DataFrame(
         {
-            "stage": [STAGE_LABELS.get(name, name.replace("_", " ")) for name in job.timings],
+            "stage": [stages.label(name) for name in job.timings],
             "seconds": list(job.timings.values()),
         }
     )

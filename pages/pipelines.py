@@ -8,7 +8,7 @@ import streamlit as st
 from orchestrator import worker
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, SUCCEEDED, JobStore
+from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, RUNNING, SUCCEEDED, JobStore
 from orchestrator.service import clean_now, job_outputs, launch_clean, waits_for_schedule
 from orchestrator.ui_support import (
     REFRESH_SECONDS,
@@ -119,6 +119,8 @@ def _runs(source_id: str) -> None:
     st.subheader("Cleaning runs of this data")
     st.dataframe(jobs_frame(runs), hide_index=True)
     latest = runs[0]
+    if latest.state == RUNNING and latest.progress is not None:  # the share of its engine's stages done
+        st.progress(latest.progress, text=latest.progress_text)
     st.markdown(f"Destinations of `{latest.job_id}` ({latest.state}):")
     st.dataframe(destinations(settings, latest.user, latest.parent_id, latest.job_id), hide_index=True)
     outputs = job_outputs(latest, settings)

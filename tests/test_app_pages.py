@@ -296,6 +296,20 @@ def test_jobs_names_the_spark_run_cleaning_a_job_and_links_to_its_page(started):
     assert bob.get("link_button") == []
 
 
+def test_pipelines_follows_the_stages_of_a_running_cleaning(started):
+    parent = generated()
+    running = service.launch_clean("alice", parent).job.job_id
+    store = JobStore.default()
+    try:  # what the worker records once three of its six stages are done
+        store.start(running, engine="pandas")
+        store.record_progress(running, 0.5, "now: build gold")
+    finally:
+        store.close()
+    at = signed_in("alice", "pages/pipelines.py", job=parent)
+    assert progress_bars(at) == [(50, "now: build gold")]
+    assert f"Destinations of `{running}` (running):" in texts(at.markdown)
+
+
 def test_pipelines_clean_once_even_when_clicked_twice(started):
     job_id = generated()
     at = signed_in("alice", "pages/pipelines.py", job=job_id)

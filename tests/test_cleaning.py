@@ -264,6 +264,29 @@ def test_mysql_loader_is_transactional_and_idempotent(cleaned, mysql_database, m
         assert cur.fetchone()[0] == len(silver["customers"])
 
 
+def test_a_running_cleaning_tells_which_of_its_stages_it_is_in(data_dir, monkeypatch):
+    generated = generate_job(GenerationSpec(rows=40, seed=3), "alice")
+    told = []
+    record_progress = JobStore.record_progress
+
+    def observed(self, job_id: str, done: float, text: str):  # the real store, watched
+        told.append((round(done, 3), text))
+        return record_progress(self, job_id, done, text)
+
+    monkeypatch.setattr(JobStore, "record_progress", observed)
+    job = execute_job(launch_clean("alice", generated.job_id).job.job_id)
+    assert told == [
+        (0.0, "now: read raw"),
+        (0.167, "now: clean"),
+        (0.333, "now: write silver and quarantine"),
+        (0.5, "now: build gold"),
+        (0.667, "now: load the warehouse"),
+        (0.833, "now: load the operational database"),
+        (1.0, "now: write the silver manifest"),
+    ]
+    assert (job.state, job.progress) == ("succeeded", 1.0)
+
+
 def test_launching_twice_queues_one_job(data_dir, monkeypatch):
     generated = generate_job(GenerationSpec(rows=100, seed=1, tables=("customers", "orders")), "alice")
     first = launch_clean("alice", generated.job_id)

@@ -46,6 +46,7 @@ def test_a_large_batch_runs_on_spark_and_succeeds(spark_job):
     run = job.remote_run  # the run that cleaned it, as its owner finds it on the Jobs page
     assert (run["service"], run["state"], run["url"]) == ("local_spark", "succeeded", None)
     assert run["run_id"].startswith(f"{job.job_id}-")
+    assert (job.progress, job.progress_text) == (1.0, "now: write the silver manifest")  # all its stages
 
 
 def test_outputs_and_manifest_account_for_every_row(spark_job):
