@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import pymysql
 
+from orchestrator import child_environment
 from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
@@ -222,6 +223,9 @@ def start_in_background(job_id: str) -> None:
     returns at once."""
     subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
+        # in the caller's folder, so relative settings (./data, .streamlit/secrets.toml) mean the same, with
+        # the code on the path whichever folder that is (Streamlit puts app.py's folder on its own path only)
+        env=child_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -27,6 +27,7 @@ from orchestrator.service import (
     GENERATION_STOPPED,
     end_lost_generations,
     execute_job,
+    generate_in_background,
     generate_job,
     queue_generation,
     run_generation,
@@ -439,3 +440,16 @@ def test_a_generation_whose_worker_was_killed_is_failed_and_what_it_wrote_remove
     assert not (data_dir / "truth" / "alice" / job.job_id).exists()
     _, events = _the_job_and_its_events("alice")
     assert [(e.kind, e.message) for e in events] == [("Generation failed", f"{job.job_id}: {ended.error}")]
+
+
+def test_a_generation_started_in_the_background_runs_whichever_folder_the_workbench_started_in(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # as `streamlit run /path/to/app.py` from another folder
+    job = generate_in_background(GenerationSpec(rows=30, seed=6), "alice")
+    deadline = time.monotonic() + 90
+    while (done := stored_job(job.job_id)).state in ("queued", "running"):
+        assert time.monotonic() < deadline, done
+        time.sleep(0.1)
+    assert done.state == "succeeded", done.error
+    assert (data_dir / "raw" / "alice" / job.job_id / "manifest.json").is_file()

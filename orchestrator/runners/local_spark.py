@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from orchestrator import REPOSITORY, child_environment
 from orchestrator.cleaning.pipeline import CleaningOutcome, Stage, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
@@ -40,7 +41,6 @@ from orchestrator.runners.base import (
 )
 from orchestrator.storage import Storage, paths
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
 DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
 
@@ -97,11 +97,7 @@ class LocalSparkRunner:
             command += [f"--{key}", value]
         cfg.runs_dir.mkdir(parents=True, exist_ok=True)
         log = cfg.runs_dir / f"{run_id}.log"
-        env = {
-            **os.environ,
-            "SPARK_LOCAL_IP": "127.0.0.1",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p),
-        }
+        env = child_environment(SPARK_LOCAL_IP="127.0.0.1")
         with log.open("wb") as output:
             process = subprocess.Popen(
                 command,
