@@ -11,6 +11,7 @@ from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.generation.catalogue import KINDS
+from orchestrator.generation.generator import size_text
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.generation.spec import GenerationSpec
@@ -116,13 +117,21 @@ if len(errors):
     st.dataframe(errors[["line", "key", "column", "kind", "clean", "dirty"]], hide_index=True)
 
 estimate = sample.estimated_lines(spec.rows)
+size = sample.estimated_bytes(spec.rows)
 route = route_of(estimate, settings)
 engines = engine_options(route)
 st.subheader("Route")
 st.markdown(
-    f"About **{estimate:,} rows** in all (estimated from the preview): the **{route}** route, "
-    f"since up to {settings.small_batch_max_rows:,} rows are small."
+    f"About **{estimate:,} rows** in all, taking about **{size_text(size)}** in the lake (estimated from the "
+    f"preview): the **{route}** route, since up to {settings.small_batch_max_rows:,} rows are small."
 )
+free = open_lake(settings).free_bytes()
+too_big = free is not None and size > free
+if too_big:
+    st.error(
+        f"Nothing can be generated: the lake's disk has {size_text(free)} free, less than this needs. "
+        "Lower the orders, or free space on the disk."
+    )
 if engines.automatic:
     st.markdown(f"Cleaning will run on **{engines.automatic}**.")
 else:
@@ -187,7 +196,7 @@ running = last is not None and last.state in ACTIVE_STATES
 if st.button(
     "Generate",
     type="primary",
-    disabled=running,
+    disabled=running or too_big,
     help="One generation at a time: stop this one or wait for it" if running else None,
 ):
     try:

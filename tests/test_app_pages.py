@@ -21,7 +21,7 @@ from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore, new_job_id
-from orchestrator.storage import open_lake
+from orchestrator.storage import LocalLake, open_lake
 from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,6 +179,8 @@ def test_generate_previews_routes_and_generates_with_progress():
     at.number_input[0].set_value(5000).run()  # orders: about 60k rows, over the small-batch limit
     assert any("the **large** route" in m for m in texts(at.markdown))
     assert "Cleaning will run on **spark**." in texts(at.markdown)
+    [route] = [m for m in texts(at.markdown) if "estimated from the preview" in m]
+    assert re.search(r"taking about \*\*\d+ MB\*\* in the lake", route)  # 5,000 orders: about 10 MB
 
     before = job_count("alice")
     at.number_input[0].set_value(0).run()
@@ -207,6 +209,19 @@ def test_generate_previews_routes_and_generates_with_progress():
     assert at.dataframe[-1].value["table"].tolist() == ["customers", "orders"]
     at.slider(key="error_rate").set_value(0.2).run()  # the outcome stays while the next one is set up
     assert texts(at.success)[0].startswith(f"Generated job `{job_id}`")
+
+
+def test_generate_refuses_a_data_set_larger_than_the_lakes_free_space(monkeypatch):
+    monkeypatch.setattr(LocalLake, "free_bytes", lambda lake: 50_000_000)  # the disk, made small: 50 MB free
+    at = signed_in("alice", "pages/generate.py")
+    at.number_input[0].set_value(20_000).run()  # about 40 MB: it fits
+    assert not at.error and not generate_button(at).disabled
+    at.number_input[0].set_value(100_000).run()  # about 200 MB
+    assert texts(at.error) == [
+        "Nothing can be generated: the lake's disk has 50 MB free, less than this needs. "
+        "Lower the orders, or free space on the disk."
+    ]
+    assert generate_button(at).disabled
 
 
 def test_generate_rates_per_table_follow_the_overall_rate_unless_moved():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from orchestrator.service import (
     queue_generation,
     run_generation,
 )
+from orchestrator.storage import LocalLake
 from tests.gen_helpers import raw_records, stored_job, truth_records
 
 ROWS = 4000
@@ -453,3 +455,36 @@ def test_a_generation_started_in_the_background_runs_whichever_folder_the_workbe
         time.sleep(0.1)
     assert done.state == "succeeded", done.error
     assert (data_dir / "raw" / "alice" / job.job_id / "manifest.json").is_file()
+
+
+class SmallDisk(LocalLake):
+    """The local lake on a disk of ``capacity`` bytes: what is free is the capacity less what its files
+    take (temporary ones included), and the least it was ever found free is kept."""
+
+    def __init__(self, root: Path, capacity: int) -> None:
+        super().__init__(root)
+        self.capacity = capacity
+        self.least_free = capacity
+
+    def free_bytes(self) -> int:
+        taken = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        self.least_free = min(self.least_free, self.capacity - taken)
+        return self.capacity - taken
+
+
+def test_a_generation_that_would_fill_the_disk_stops_before_it_does_and_keeps_nothing(data_dir):
+    disk = SmallDisk(data_dir, capacity=8_000_000)  # about 36 MB are asked for
+    with pytest.raises(InvalidInput) as refused:
+        generate(GenerationSpec(rows=20_000, seed=7, chunk_rows=1_000), "alice", storage=disk)
+    assert refused.value.field == "rows"
+    assert "lower the orders (or free space on the disk)" in str(refused.value)
+    assert re.search(
+        r"after \d+% of the work this generation has taken [\d.]+ [kM]?B of the 7\.\d MB that",
+        str(refused.value),
+    )
+    assert disk.least_free > 0  # stopped in time
+    assert list(disk.list("raw/alice")) == [] and list(disk.list("truth/alice")) == []
+
+    roomy = SmallDisk(data_dir, capacity=2_000_000_000)
+    result = generate(GenerationSpec(rows=20_000, seed=7, chunk_rows=1_000), "alice", storage=roomy)
+    assert sum(t.bytes for t in result.tables.values()) > 8_000_000

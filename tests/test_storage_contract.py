@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import shutil
 import threading
 import time
 import uuid
@@ -165,6 +166,16 @@ def test_delete_prefix_removes_the_folder_and_nothing_beside_it(lake: Storage) -
     lake.delete_prefix("silver/cleaned/alice/job-404")
     assert list(lake.list("silver")) == ["silver/cleaned/alice/job-10/a.parquet"]
     assert lake.exists("silver/cleaned/alice/job-1/a.parquet") is False
+
+
+def test_free_space_is_what_the_disk_has_left_and_a_storage_account_has_no_limit(lake: Storage) -> None:
+    free = lake.free_bytes()
+    if isinstance(lake, LocalLake):
+        root = lake.root
+        disk = shutil.disk_usage(next(p for p in (root, *root.parents) if p.exists()))
+        assert 0 < free <= disk.total  # the disk the lake will be on, before its root folder exists
+    else:
+        assert free is None
 
 
 @pytest.mark.parametrize(

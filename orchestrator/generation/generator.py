@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 import orchestrator
 from orchestrator.config import Settings, get_settings
-from orchestrator.errors import AlreadyExists
+from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue, jsonfmt, tables
 from orchestrator.generation import schema as s
 from orchestrator.generation.corrupt import CORRUPTIONS, Cells
@@ -37,6 +37,9 @@ from orchestrator.storage import Storage, open_lake, paths
 
 Progress = Callable[[float, str], None]
 
+DISK_RESERVE_BYTES = (
+    1_000_000_000  # what a generation leaves free on the lake's disk, at the least (see _Room)
+)
 ANSWER_KEY_SCHEMA = pa.schema(
     [
         ("table", pa.string()),
@@ -332,6 +335,42 @@ def _key_table(table, lines, keys, column, kind, clean, dirty) -> pa.Table:
     )
 
 
+def size_text(size: float) -> str:
+    """A number of bytes as people read it: 512 B, 38 MB, 1.4 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}" if size < 10 * scale else f"{size / scale:,.0f} {unit}"
+    return f"{size:.0f} B"
+
+
+class _Room:
+    """Stops a generation before it fills the lake's disk, which the job store and every other job share. From
+    what the lake has lost since the start and the share of the work done, it projects what the rest takes;
+    when that would leave less than a reserve (1 GB, or a tenth of the space free at the start if less), the
+    generation stops with an error that names the orders to lower."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._start = storage.free_bytes()
+        self._reserve = None if self._start is None else min(DISK_RESERVE_BYTES, self._start // 10)
+
+    def check(self, share: float) -> None:
+        if self._start is None or share <= 0:
+            return
+        free = self._storage.free_bytes()
+        used = max(self._start - free, 0)
+        rest = used / share - used
+        if free - rest < self._reserve:
+            raise InvalidInput(
+                "rows",
+                f"the lake's disk would fill up: after {share:.0%} of the work this generation has taken "
+                f"{size_text(used)} of the {size_text(self._start)} that were free, and the rest needs about "
+                f"{size_text(rest)} more, leaving less than the {size_text(self._reserve)} kept free for the "
+                "job store and other jobs; lower the orders (or free space on the disk). It stopped before "
+                "filling the disk, and nothing of it was kept",
+            )
+
+
 def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
     for first in range(0, total, size):
         yield first, min(first + size, total)
@@ -398,6 +437,7 @@ def generate(
 
 def _write_job(spec, user, job_id, storage, world, wanted, progress, started) -> GenerationResult:
     dirtier = _Dirtier(spec, world)
+    room = _Room(storage)
     counts: Counter = Counter()
     truth_rows: Counter = Counter()
     dimensions = [t for t in wanted if t in tables.DIMENSION_BUILDERS]
@@ -436,6 +476,7 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
             for first, stop in _chunks(spec.dimension_rows(name), spec.chunk_rows):
                 emit(tables.DIMENSION_BUILDERS[name](world, np.arange(first, stop, dtype=np.int64)))
                 done += stop - first
+                room.check(done / work)
                 if progress:
                     progress(done / work, f"{name}: {stop:,} rows")
         if family_tables:
@@ -444,6 +485,7 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
                 for chunk in family.chunk(first, stop).values():
                     emit(chunk)
                 done += stop - first
+                room.check(done / work)
                 if progress:
                     progress(done / work, f"orders: {stop:,} of {spec.rows:,}")
         while pending:

@@ -296,3 +296,7 @@ class AdlsLake:
         for name in self.list(prefix):
             with self._service(f"delete {name}"), contextlib.suppress(ResourceNotFoundError):
                 self._blob(name).delete_blob()
+
+    def free_bytes(self) -> None:
+        """A storage account takes petabytes: no limit a generation could reach."""
+        return None

@@ -49,3 +49,7 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> None:
         """Remove a folder and everything in it (used only to discard a failed job's own partial output)."""
         ...
+
+    def free_bytes(self) -> int | None:
+        """Bytes the lake can still take, or None where no such limit applies (a cloud storage account)."""
+        ...

@@ -95,3 +95,8 @@ class LocalLake:
         base = self.resolve(prefix)
         if base.is_dir():
             shutil.rmtree(base)
+
+    def free_bytes(self) -> int:
+        """Free space on the disk that holds the root (or would, before the root is made)."""
+        folder = next(p for p in (self.root, *self.root.parents) if p.exists())
+        return shutil.disk_usage(folder).free
