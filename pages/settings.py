@@ -7,6 +7,8 @@ import streamlit as st
 
 from orchestrator.config import get_settings, secret_status
 from orchestrator.errors import WorkbenchError
+from orchestrator.generation.generator import size_text
+from orchestrator.storage import open_lake
 from orchestrator.ui_support import connection_checks, schedule_of, scheduler_status
 
 RUNNERS = {
@@ -58,6 +60,10 @@ scheduling, status = scheduler_status(settings)
 if not st.session_state["is_admin"]:  # what the systems hold, whoever it belongs to, is for administrators
     st.caption("Which secrets are set, and the connection tests, are shown to administrators.")
     st.stop()
+
+free = open_lake(settings).free_bytes()
+if free is not None:  # the local lake: what its disk still takes (a generation leaves 1 GB of it free)
+    st.markdown(f"The lake's disk has **{size_text(free)}** free (a job takes about 2 kB per order).")
 
 st.subheader("Secrets")
 st.dataframe(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -592,6 +593,12 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     assert secrets[COOKIE_KEY_ENV] == "set"
     assert secrets["ORCHESTRATOR_MYSQL_PASSWORD"] == "not set"
     assert "k" * 64 not in str(at)
+    [disk] = [m for m in texts(at.markdown) if m.startswith("The lake's disk has")]
+    shown = re.fullmatch(
+        r"The lake's disk has \*\*([\d.,]+) GB\*\* free \(a job takes about 2 kB per order\)\.", disk
+    )
+    free = shutil.disk_usage(get_settings().data_dir).free / 1e9  # read again a moment later: within a GB
+    assert shown and abs(float(shown[1].replace(",", "")) - free) < 1, (disk, free)
     at.main.button[-1].click().run()
     assert texts(at.success)[0].startswith("job store: sqlite job store (SQLite) answers: ")
     assert texts(at.success)[1].startswith("lake: local lake in ")
@@ -607,6 +614,7 @@ def test_settings_keep_secrets_and_connection_tests_for_administrators():
     values = dict(bob.dataframe[0].value.values.tolist())
     assert values["small batches cleaned"] == "every 10 minutes"  # what shapes his jobs, he sees
     assert len(bob.dataframe) == 1  # no secrets table
+    assert not [m for m in texts(bob.markdown) if m.startswith("The lake's disk has")]
     assert "Test connections" not in [b.label for b in bob.button]  # its answers count everyone's jobs
     shown_to = "Which secrets are set, and the connection tests, are shown to administrators."
     assert shown_to in texts(bob.caption)
