@@ -189,10 +189,10 @@ def _worker(args: argparse.Namespace) -> int:
 
     if args.once:
         for job in end_lost_generations():
-            print(f"{job.job_id}: {job.state} ({job.error})")
+            print(worker.job_line(job))
         for route in ("small", "large"):
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
-                print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+                print(worker.job_line(job))
         return 0
     # make run and service managers stop a worker with SIGTERM, a person with Ctrl-C: either way it leaves
     # quietly, a scheduler removing its heartbeat record at once, so the pages stop promising scheduled
@@ -200,8 +200,7 @@ def _worker(args: argparse.Namespace) -> int:
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda signum, frame: sys.exit(0))
     if args.job:
-        job = execute_job(args.job)
-        print(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+        print(worker.job_line(execute_job(args.job)))
         return 0
     worker.run_forever()
     return 0

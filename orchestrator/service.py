@@ -278,15 +278,13 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
     if engine not in AVAILABLE_ENGINES:
         raise InvalidInput("engine", f"the {engine} engine is not available in this version")
     lake = open_lake(settings)
-    target = None
     if engine == "spark":
         from orchestrator.runners import spark_target
 
         target = spark_target(settings)
-    if target is None:
-        expected = stages.PANDAS
-    else:
         expected = stages.SPARK_LOADED_BY_RUN if target.loads_outputs else stages.SPARK
+    else:
+        target, expected = None, stages.PANDAS
 
     def stage(name: str, seconds: float) -> None:  # timed, and the share of the engine's stages done told
         store.record_stage(job.job_id, name, seconds)

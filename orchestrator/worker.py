@@ -66,6 +66,11 @@ def drain(
     return finished
 
 
+def job_line(job: Job) -> str:
+    """How a job ended, as the scheduler's log and the command line print it."""
+    return f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else "")
+
+
 def next_small_run(now: datetime, every_minutes: int) -> datetime:
     """The next multiple of ``every_minutes`` after ``now`` (UTC, counted from midnight)."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -174,9 +179,9 @@ def run_forever(
             log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
             sleep(max((when - now()).total_seconds(), 0))
             for job in end_lost_generations(settings):
-                log(f"{job.job_id}: {job.state} ({job.error})")
+                log(job_line(job))
             for route in routes:
                 for job in drain(route, settings):
-                    log(f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else ""))
+                    log(job_line(job))
             if cycles is not None:
                 cycles -= 1

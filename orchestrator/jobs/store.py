@@ -149,8 +149,8 @@ class Job:
     finished_at: datetime | None
     updated_at: datetime
     lease_until: datetime | None  # a running attempt holds the job until then (see JobStore.start)
-    progress: float | None  # share done, 0 to 1, of a running generation (see JobStore.record_progress)
-    progress_text: str | None  # what it is doing, such as "orders: 400,000 of 1,000,000"
+    progress: float | None  # share done, 0 to 1: a generation's chunks, a cleaning's stages (record_progress)
+    progress_text: str | None  # what it is doing, such as "orders: 400,000 of 1,000,000" or "now: build gold"
     remote_run: dict[str, Any] | None  # the Spark run cleaning it elsewhere (see JobStore.record_remote_run)
 
 
