@@ -164,6 +164,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if job.state != "failed" else 1
 
 
+def _delete(args: argparse.Namespace) -> int:
+    from orchestrator.service import delete_job
+
+    deletion = delete_job(args.job_id, user=args.user, is_admin=args.user is None)
+    if args.json:
+        print(json.dumps({"deleted": [job.job_id for job in deletion.jobs], "pending": deletion.pending}))
+    else:
+        for job in deletion.jobs:
+            print(f"{job.job_id}: deleted ({job.kind} job of {job.user})")
+    if deletion.pending:
+        print(
+            f"warning: some of their data is still to be removed, which the scheduler retries at its next "
+            f"wake (worker --once does it now): {deletion.pending}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _jobs(args: argparse.Namespace) -> int:
     from orchestrator.jobs.store import JobStore
 
@@ -185,11 +203,11 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from orchestrator import worker
-    from orchestrator.service import end_lost_generations, execute_job
+    from orchestrator.service import execute_job
 
     if args.once:
-        for job in end_lost_generations():
-            print(worker.job_line(job))
+        for line in worker.sweep():
+            print(line)
         for route in ("small", "large"):
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(worker.job_line(job))
@@ -245,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(run=_jobs)
+
+    delete = commands.add_parser(
+        "delete",
+        help="delete a finished job from every system (a generation with every cleaning of its data)",
+    )
+    delete.add_argument("job_id", help="the job to delete")
+    delete.add_argument("--user", help="only if it is this user's job (default: whoever owns it)")
+    delete.add_argument("--json", action="store_true", help="print the deleted job ids as one JSON object")
+    delete.set_defaults(run=_delete)
 
     worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
     worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")

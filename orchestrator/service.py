@@ -33,6 +33,8 @@ from orchestrator.jobs.store import (
     JobStore,
     new_job_id,
 )
+from orchestrator.loading import operational, warehouse
+from orchestrator.quality import store as quality_store
 from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
@@ -138,6 +140,76 @@ def end_lost_generations(
         lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
         lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
     return lost
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting a job took away: the job and, for a generation, the cleanings of its data. ``pending``
+    says why some of their data is still to be removed (a service did not answer); the scheduler removes
+    it at its next wake."""
+
+    jobs: tuple[Job, ...]
+    pending: str | None = None
+
+
+def delete_job(
+    job_id: str, *, user: str | None = None, is_admin: bool = False, settings: Settings | None = None
+) -> Deletion:
+    """Delete a finished job of ``user`` (any user's, for an administrator) from every system: its raw files
+    and clean truth for a generation, with every cleaning of them; a cleaning's silver, quarantine and gold
+    files, its warehouse and operational rows; their quality runs; their records and notifications.
+
+    A job that is queued or running, or has a cleaning that is, is refused and nothing changes. Once the
+    job is marked deleted it is gone for every reader, and what a service down keeps back is removed by the
+    scheduler later (see finish_deletions)."""
+    settings = settings or get_settings()
+    store = JobStore.default()
+    try:
+        family = store.mark_deleted(job_id, user=user, is_admin=is_admin)
+    finally:
+        store.close()
+    try:
+        _remove(family, settings)
+    except Exception as exc:  # the jobs stay marked deleted; the next sweep removes the rest
+        return Deletion(tuple(family), pending=_message(exc))
+    return Deletion(tuple(family))
+
+
+def finish_deletions(settings: Settings | None = None) -> list[Job]:
+    """Remove what deleted jobs left behind (a service was down when they were deleted); returns the jobs
+    now gone for good. A service still down leaves them for the next sweep."""
+    store = JobStore.default()
+    try:
+        deleted = store.deleted_jobs()
+    finally:
+        store.close()
+    if deleted:
+        _remove(deleted, settings or get_settings())
+    return deleted
+
+
+def _remove(jobs: list[Job], settings: Settings) -> None:
+    """Remove deleted jobs' data from every system, then their records; each step may be repeated, so a
+    sweep after a failure finishes what this began."""
+    lake = open_lake(settings)
+    cleanings = [job for job in jobs if job.kind == KIND_CLEAN]
+    for job in cleanings:
+        lake.delete_prefix(paths.silver_dir(job.user, job.parent_id, job.job_id))
+        lake.delete_prefix(paths.gold_dir(job.user, job.parent_id, job.job_id))
+    cleaning_ids = [job.job_id for job in cleanings]
+    warehouse.delete_jobs(settings, cleaning_ids)
+    operational.delete_jobs(settings, cleaning_ids)
+    for job in jobs:
+        if job.kind == KIND_GENERATE:
+            lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
+            lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
+    ids = [job.job_id for job in jobs]
+    quality_store.delete_jobs(ids, settings)
+    store = JobStore.default()
+    try:
+        store.purge(ids)
+    finally:
+        store.close()
 
 
 def generate_job(

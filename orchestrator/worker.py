@@ -24,7 +24,7 @@ from orchestrator.jobs import routing
 from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
-from orchestrator.service import end_lost_generations, execute_job
+from orchestrator.service import end_lost_generations, execute_job, finish_deletions
 
 HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
 
@@ -69,6 +69,18 @@ def drain(
 def job_line(job: Job) -> str:
     """How a job ended, as the scheduler's log and the command line print it."""
     return f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else "")
+
+
+def sweep(settings: Settings | None = None) -> list[str]:
+    """What a scheduler does at each wake before it drains: fail the generations whose worker was lost and
+    remove what deleted jobs left behind; returns the lines to log. A service still down is logged and
+    tried again at the next wake."""
+    lines = [job_line(job) for job in end_lost_generations(settings)]
+    try:
+        lines += [f"{job.job_id}: deleted" for job in finish_deletions(settings)]
+    except Exception as exc:  # the scheduler goes on draining; the deletion waits for the next wake
+        lines.append(f"deleted jobs kept back, tried again at the next wake: {type(exc).__name__}: {exc}")
+    return lines
 
 
 def next_small_run(now: datetime, every_minutes: int) -> datetime:
@@ -165,8 +177,8 @@ def run_forever(
     log: Callable[[str], None] = print,
     cycles: int | None = None,
 ) -> None:
-    """Wake at each scheduled time, end the generations whose worker was lost, and drain every route due
-    then (``cycles`` bounds it for tests).
+    """Wake at each scheduled time, sweep (lost generations, deleted jobs' leftovers), and drain every route
+    due then (``cycles`` bounds it for tests).
 
     Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first."""
     settings = settings or get_settings()
@@ -178,8 +190,8 @@ def run_forever(
             heartbeat.due(when, routes)
             log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
             sleep(max((when - now()).total_seconds(), 0))
-            for job in end_lost_generations(settings):
-                log(job_line(job))
+            for line in sweep(settings):
+                log(line)
             for route in routes:
                 for job in drain(route, settings):
                     log(job_line(job))

@@ -177,6 +177,7 @@ class _Dialect:
     placeholder: str
     integrity_error: type[Exception]
     alive: Callable[[Any], bool]  # False when a server dropped the connection, which is then reopened
+    locking: str  # makes a read inside a write transaction lock the rows it reads (SQLite's lock the file)
     added_columns: tuple[tuple[str, str], ...]  # columns newer than the first stores, added where missing
 
 
@@ -188,7 +189,7 @@ _SQLITE_SCHEMA = (
         timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
         lease_until REAL, progress REAL, progress_text TEXT, remote_run TEXT, version INTEGER NOT NULL,
-        active_key TEXT UNIQUE
+        active_key TEXT UNIQUE, deleted_at REAL
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent_id)",
@@ -211,7 +212,7 @@ _MYSQL_SCHEMA = (
         timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
         created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
         lease_until DOUBLE, progress DOUBLE, progress_text TEXT, remote_run TEXT, version INT NOT NULL,
-        active_key VARCHAR(128),
+        active_key VARCHAR(128), deleted_at DOUBLE,
         UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
         KEY jobs_by_parent (parent_id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
@@ -242,11 +243,13 @@ _SQLITE = _Dialect(
     placeholder="?",
     integrity_error=sqlite3.IntegrityError,
     alive=lambda conn: True,  # a local file is never dropped
+    locking="",  # BEGIN IMMEDIATE holds the database's write lock already
     added_columns=(
         ("lease_until", "REAL"),
         ("progress", "REAL"),
         ("progress_text", "TEXT"),
         ("remote_run", "TEXT"),
+        ("deleted_at", "REAL"),
     ),
 )
 _MYSQL = _Dialect(
@@ -255,11 +258,13 @@ _MYSQL = _Dialect(
     placeholder="%s",
     integrity_error=pymysql.err.IntegrityError,
     alive=_mysql_alive,
+    locking=" FOR UPDATE",
     added_columns=(
         ("lease_until", "DOUBLE"),
         ("progress", "DOUBLE"),
         ("progress_text", "TEXT"),
         ("remote_run", "TEXT"),
+        ("deleted_at", "DOUBLE"),
     ),
 )
 
@@ -432,6 +437,8 @@ class JobStore:
             now = self._clock()
             try:
                 with self._cursor(write=True) as cur:
+                    if parent_id is not None:
+                        self._check_parent_kept(cur, parent_id)
                     self._run(
                         cur,
                         "INSERT INTO jobs (job_id, user, kind, parent_id, state, route, engine, rows_in,"
@@ -467,10 +474,21 @@ class JobStore:
                 raise AlreadyExists(f"job {job_id} exists already; choose another job id")
             # The active job finished between the two statements: try again.
 
+    def _check_parent_kept(self, cur: Any, parent_id: str) -> None:
+        """Inside a write transaction: refuse a job for a parent being deleted (see mark_deleted), holding the
+        parent's row so the two cannot cross."""
+        row = self._run(
+            cur, f"SELECT deleted_at FROM jobs WHERE job_id = ?{self._dialect.locking}", (parent_id,)
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            raise NotFound(f"job {parent_id} does not exist (it was deleted)")
+
     def _find(self, job_id: str) -> tuple[Job, int] | None:
         with self._cursor() as cur:
             row = self._run(
-                cur, f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ? AND deleted_at IS NULL",
+                (job_id,),
             ).fetchone()
         return None if row is None else _job(row)
 
@@ -492,12 +510,12 @@ class JobStore:
     ) -> list[Job]:
         """Jobs newest first: the user's own, or everyone's for an admin."""
         _check_choice("kind", kind, KINDS, optional=True)
-        clauses, params = [], []
+        clauses, params = ["deleted_at IS NULL"], []
         for column, value in (("user", None if is_admin else user), ("kind", kind), ("parent_id", parent_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = f"WHERE {' AND '.join(clauses)}"
         with self._cursor() as cur:
             rows = self._run(
                 cur,
@@ -694,6 +712,67 @@ class JobStore:
             " VALUES (?, ?, ?, ?, ?, 0)",
             (job.job_id, job.user, kind, message, now),
         )
+
+    # -- deleting -----------------------------------------------------------------------------------
+
+    def mark_deleted(self, job_id: str, *, user: str | None = None, is_admin: bool = False) -> list[Job]:
+        """Delete a finished job and, for a generation, every cleaning of its data: from now on they are gone
+        for every reader and no cleaning can be launched from them; their notifications go at once. Their
+        data is removed next (see service.delete_job) and their records last (purge). A job, or one of its
+        cleanings, that is queued or running is refused, and nothing changes."""
+        self.get(job_id, user=user, is_admin=is_admin)
+        locking = self._dialect.locking
+        with self._cursor(write=True) as cur:
+            # the job's row first, as a launch from it holds it first (_check_parent_kept): one waits
+            self._run(cur, f"SELECT job_id FROM jobs WHERE job_id = ?{locking}", (job_id,)).fetchall()
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+                f" WHERE (job_id = ? OR parent_id = ?) AND deleted_at IS NULL{locking}",
+                (job_id, job_id),
+            ).fetchall()
+            family = sorted((_job(row)[0] for row in rows), key=lambda j: j.job_id != job_id)
+            if not family or family[0].job_id != job_id:
+                raise NotFound(f"job {job_id} does not exist")
+            for job in family:
+                if job.state in ACTIVE_STATES:
+                    which = "it" if job.job_id == job_id else f"its cleaning {job.job_id}"
+                    raise InvalidInput(
+                        "job_id",
+                        f"job {job_id} cannot be deleted while {which} is {job.state}; cancel "
+                        f"{job.job_id} or wait for it to finish, then delete {job_id}",
+                    )
+            ids = [job.job_id for job in family]
+            marks = ", ".join("?" for _ in ids)
+            self._run(
+                cur,
+                f"UPDATE jobs SET deleted_at = ?, active_key = NULL, version = version + 1"
+                f" WHERE job_id IN ({marks})",
+                (self._clock(), *ids),
+            )
+            self._run(cur, f"DELETE FROM job_events WHERE job_id IN ({marks})", ids)
+        return family
+
+    def deleted_jobs(self) -> list[Job]:
+        """The jobs deleted whose data is not all removed yet, cleanings before the generations they clean."""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE deleted_at IS NOT NULL"
+                " ORDER BY kind, job_id",
+            ).fetchall()
+        return [_job(row)[0] for row in rows]
+
+    def purge(self, job_ids: Sequence[str]) -> int:
+        """Forget deleted jobs once their data is removed; returns how many records went."""
+        if not job_ids:
+            return 0
+        marks = ", ".join("?" for _ in job_ids)
+        with self._cursor(write=True) as cur:
+            self._run(
+                cur, f"DELETE FROM jobs WHERE deleted_at IS NOT NULL AND job_id IN ({marks})", tuple(job_ids)
+            )
+            return cur.rowcount
 
     # -- events --------------------------------------------------------------------------------------
 

@@ -115,6 +115,18 @@ def _mysql(cfg: MySQLSettings) -> pymysql.connections.Connection:
         raise ServiceError(f"{where} is not reachable ({code})", "ORCHESTRATOR_MYSQL_HOST") from None
 
 
+def _silver_tables(cur: Any, mysql: bool) -> list[str]:
+    """The silver tables the operational database holds."""
+    if mysql:
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND LEFT(table_name, 7) = 'silver_'"
+        )
+    else:
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) = 'silver_'")
+    return [name for (name,) in cur.fetchall()]
+
+
 def test_connection(settings: Settings) -> ConnectionCheck:
     """Reach the operational database once and count the job tables in it; a local database that does not
     exist yet is not created here (the first load creates it)."""
@@ -124,18 +136,7 @@ def test_connection(settings: Settings) -> ConnectionCheck:
         )
     try:
         with _connect(settings) as (con, mysql):
-            cur = con.cursor()
-            if mysql:
-                cur.execute(
-                    "SELECT count(*) FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND LEFT(table_name, 7) = 'silver_'"
-                )
-            else:
-                cur.execute(
-                    "SELECT count(*) FROM sqlite_master "
-                    "WHERE type = 'table' AND substr(name, 1, 7) = 'silver_'"
-                )
-            tables = cur.fetchone()[0]
+            tables = len(_silver_tables(con.cursor(), mysql))
     except ServiceError as error:
         return ConnectionCheck(False, str(error), error.field)
     except (pymysql.err.Error, sqlite3.Error) as error:
@@ -186,3 +187,27 @@ def load_silver(settings: Settings, user: str, job_id: str, silver: dict[str, pd
             con.rollback()
             raise
     return loaded
+
+
+def delete_jobs(settings: Settings, job_ids: list[str]) -> int:
+    """Remove these cleaning jobs' rows from every silver table in one transaction; returns the rows
+    removed. A local database that does not exist yet is not created."""
+    if not job_ids or (settings.mysql is None and not sqlite_path(settings).exists()):
+        return 0
+    removed = 0
+    with _connect(settings) as (con, mysql):
+        cur = con.cursor()
+        tables = _silver_tables(cur, mysql)
+        quote, mark = ("`", "%s") if mysql else ('"', "?")
+        marks = ", ".join(mark for _ in job_ids)
+        try:
+            if not mysql:
+                cur.execute("BEGIN IMMEDIATE")
+            for table in tables:
+                cur.execute(f"DELETE FROM {quote}{table}{quote} WHERE job_id IN ({marks})", tuple(job_ids))
+                removed += cur.rowcount
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return removed

@@ -44,6 +44,33 @@ def load_gold(settings: Settings, user: str, job_id: str, gold: dict[str, pd.Dat
     return loaded
 
 
+def delete_jobs(settings: Settings, job_ids: list[str]) -> int:
+    """Remove these cleaning jobs' rows from every gold table in one transaction; returns the rows removed.
+    A warehouse that does not exist yet is not created."""
+    path = warehouse_path(settings)
+    if not job_ids or not path.exists():
+        return 0
+    marks = ", ".join("?" for _ in job_ids)
+    removed = 0
+    with duckdb.connect(str(path)) as con:
+        tables = [
+            name
+            for (name,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE left(table_name, 5) = 'gold_'"
+            ).fetchall()
+        ]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in tables:
+                (count,) = con.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", job_ids).fetchone()
+                removed += count
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return removed
+
+
 def test_connection(settings: Settings) -> ConnectionCheck:
     """Open the warehouse once and count its gold tables; one that does not exist yet is not created here."""
     path = warehouse_path(settings)

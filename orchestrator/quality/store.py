@@ -163,3 +163,19 @@ def history(user: str, job_id: str | None, settings: Settings) -> list[dict]:
         ).fetchall()
     keys = ("run_id", "job_id", "layer", "created_at", "seconds", "failed_rows", "failed_rules")
     return [dict(zip(keys, row, strict=True)) | {"created_at": row[3].isoformat()} for row in rows]
+
+
+def delete_jobs(job_ids: list[str], settings: Settings) -> int:
+    """Forget every stored run of these jobs (and of the layers descending from them) with its metrics;
+    returns how many runs went. A store that does not exist yet is not created."""
+    if not job_ids or not store_path(settings).exists():
+        return 0
+    marks = ", ".join("?" for _ in job_ids)
+    with _connect(settings) as con:
+        con.execute("BEGIN")
+        runs = f"SELECT run_id FROM runs WHERE job_id IN ({marks}) OR source_job_id IN ({marks})"
+        (gone,) = con.execute(f"SELECT count(*) FROM ({runs})", [*job_ids, *job_ids]).fetchone()
+        for table in ("rule_metrics", "column_metrics", "score_metrics", "runs"):
+            con.execute(f"DELETE FROM {table} WHERE run_id IN ({runs})", [*job_ids, *job_ids])
+        con.execute("COMMIT")
+    return gone

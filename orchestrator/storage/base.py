@@ -47,7 +47,7 @@ class Storage(Protocol):
         ...
 
     def delete_prefix(self, prefix: str) -> None:
-        """Remove a folder and everything in it (used only to discard a failed job's own partial output)."""
+        """Remove a folder and everything in it (a failed job's partial output, a deleted job's files)."""
         ...
 
     def free_bytes(self) -> int | None:
