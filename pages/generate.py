@@ -9,7 +9,7 @@ import streamlit as st
 
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
-from orchestrator.errors import WorkbenchError
+from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.generator import size_text
 from orchestrator.generation.pools import LOCALES
@@ -190,8 +190,19 @@ def _outcome(job: Job) -> None:
     )
 
 
+def _last_generation(followed: str) -> Job | None:
+    """The user's last generation on this tab, unless it was deleted since (it is forgotten then)."""
+    if followed not in st.session_state:
+        return None
+    try:
+        return _generation(st.session_state[followed])
+    except NotFound:
+        del st.session_state[followed]
+        return None
+
+
 followed = f"generation_of_{user}"  # per user: another may sign in on this browser tab later
-last = _generation(st.session_state[followed]) if followed in st.session_state else None
+last = _last_generation(followed)
 running = last is not None and last.state in ACTIVE_STATES
 if st.button(
     "Generate",

@@ -1,6 +1,6 @@
 """Jobs: every job of the user (everyone's for an administrator), refreshing itself while jobs run; the
-details of one job with its error, quality summary and files to download; retry of a failed cleaning and
-cancel of a live job."""
+details of one job with its error, quality summary and files to download; retry of a failed cleaning,
+cancel of a live job and delete of a finished one."""
 
 import streamlit as st
 
@@ -17,7 +17,7 @@ from orchestrator.jobs.store import (
     Job,
     JobStore,
 )
-from orchestrator.service import Launched, clean_now, waits_for_schedule
+from orchestrator.service import Launched, clean_now, delete_job, waits_for_schedule
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
@@ -108,6 +108,45 @@ def _actions(store: JobStore, job: Job) -> None:
     retry = job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry")
     if retry and (launched := _clean_now(job)):
         st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
+    if job.state not in ACTIVE_STATES:
+        _delete(store, job)
+
+
+def _delete(store: JobStore, job: Job) -> None:
+    """Delete a finished job from every system, once confirmed; the page then lists the jobs left."""
+    outputs = "silver, quarantine and gold files and rows in the warehouse and the operational database"
+    if job.kind == KIND_CLEAN:
+        what = f"its {outputs}"
+    else:
+        cleanings = len(store.list_jobs(job.user, parent_id=job.job_id))
+        what = "its raw files and clean truth"
+        if cleanings:
+            what += f", its {cleanings} cleaning(s) with their {outputs}"
+    with st.popover("Delete job", icon=":material/delete:"):
+        st.markdown(f"Deletes `{job.job_id}` for good: {what}, the quality runs and the job records.")
+        if not st.button("Delete for good", key="delete_job", type="primary"):
+            return
+        try:
+            deletion = delete_job(job.job_id, user=user, is_admin=is_admin)
+        except WorkbenchError as error:
+            st.error(f"Nothing deleted. {error}")
+            return
+    st.session_state["jobs_deleted"] = deletion
+    del st.query_params["job"]
+    st.rerun()
+
+
+def _deleted_notice() -> None:
+    """What the last delete on this tab took away, once."""
+    deletion = st.session_state.pop("jobs_deleted", None)
+    if deletion is None:
+        return
+    st.success(f"Deleted {', '.join(f'`{job.job_id}`' for job in deletion.jobs)}.")
+    if deletion.pending:
+        st.warning(
+            f"Some of their data is still to be removed: {deletion.pending}. The scheduler removes it at its "
+            "next run."
+        )
 
 
 def _details(store: JobStore, job: Job) -> None:
@@ -161,6 +200,7 @@ def _jobs(asked: str | None) -> None:
         store.close()
 
 
+_deleted_notice()
 asked = st.query_params.get("job")
 if asked:
     store = JobStore.default()

@@ -22,7 +22,7 @@ from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore, new_job_id
-from orchestrator.storage import LocalLake, open_lake
+from orchestrator.storage import LocalLake, open_lake, paths
 from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,6 +452,44 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
 
     bob = signed_in("bob", "pages/jobs.py")
     assert bob.dataframe[0].value["job"].tolist() == [bobs_job]
+
+
+def test_jobs_delete_a_finished_job_for_good_and_the_generate_page_forgets_it(started):
+    parent = generated()
+    cleaning = service.execute_job(service.launch_clean("alice", parent).job.job_id).job_id
+    followed = signed_in("alice", "pages/generate.py")
+    followed.session_state["generation_of_alice"] = parent  # the generation this tab last ran
+    followed.run()
+    assert texts(followed.success)[0].startswith(f"Generated job `{parent}`")
+    busy = generated()
+    queued = service.launch_clean("alice", busy, scheduled=True).job.job_id
+
+    at = signed_in("alice", "pages/jobs.py", job=busy)
+    at.button(key="delete_job").click().run()
+    assert texts(at.error) == [
+        f"Nothing deleted. job_id: job {busy} cannot be deleted while its cleaning {queued} is queued; "
+        f"cancel {queued} or wait for it to finish, then delete {busy}"
+    ]
+    assert {busy, queued} <= set(at.dataframe[0].value["job"])
+
+    at = signed_in("alice", "pages/jobs.py", job=parent)
+    [told] = [m for m in texts(at.markdown) if m.startswith(f"Deletes `{parent}` for good")]
+    assert "its raw files and clean truth, its 1 cleaning(s) with their silver, quarantine and gold" in told
+    at.button(key="delete_job").click().run()
+    assert not at.exception, at.exception
+    assert texts(at.success) == [f"Deleted `{parent}`, `{cleaning}`."]
+    listed = set(at.dataframe[0].value["job"])
+    assert {busy, queued} <= listed and not {parent, cleaning} & listed
+    assert not {parent, cleaning} & set(at.selectbox(key="job_detail").options)
+    assert "job" not in at.query_params or at.query_params["job"] not in (parent, cleaning)
+    assert not open_lake(get_settings()).exists(paths.raw_manifest("alice", parent))
+    at.run()
+    assert texts(at.success) == []  # told once
+
+    followed.run()
+    assert not followed.exception, followed.exception
+    assert not [s for s in texts(followed.success) if parent in s]
+    assert "generation_of_alice" not in followed.session_state
 
 
 def test_jobs_offer_the_files_of_a_finished_job_and_point_at_the_lake_beyond_the_limit(monkeypatch):
