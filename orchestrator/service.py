@@ -157,7 +157,8 @@ def delete_job(
 ) -> Deletion:
     """Delete a finished job of ``user`` (any user's, for an administrator) from every system: its raw files
     and clean truth for a generation, with every cleaning of them; a cleaning's silver, quarantine and gold
-    files, its warehouse and operational rows; their quality runs; their records and notifications.
+    files, its warehouse and operational rows, its local Spark runs' logs; their quality runs; their records
+    and notifications.
 
     A job that is queued or running, or has a cleaning that is, is refused and nothing changes. Once the
     job is marked deleted it is gone for every reader, and what a service down keeps back is removed by the
@@ -191,11 +192,14 @@ def finish_deletions(settings: Settings | None = None) -> list[Job]:
 def _remove(jobs: list[Job], settings: Settings) -> None:
     """Remove deleted jobs' data from every system, then their records; each step may be repeated, so a
     sweep after a failure finishes what this began."""
+    from orchestrator.runners.local_spark import remove_run_logs
+
     lake = open_lake(settings)
     cleanings = [job for job in jobs if job.kind == KIND_CLEAN]
     for job in cleanings:
         lake.delete_prefix(paths.silver_dir(job.user, job.parent_id, job.job_id))
         lake.delete_prefix(paths.gold_dir(job.user, job.parent_id, job.job_id))
+        remove_run_logs(settings, job.job_id)
     cleaning_ids = [job.job_id for job in cleanings]
     warehouse.delete_jobs(settings, cleaning_ids)
     operational.delete_jobs(settings, cleaning_ids)

@@ -24,6 +24,7 @@ from orchestrator.jobs.store import JobStore
 from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
 from orchestrator.quality.store import store_path
+from orchestrator.runners.local_spark import runs_dir
 from orchestrator.service import delete_job, execute_job, generate_job, launch_clean
 from orchestrator.storage import open_lake
 from tests.mariadb import MARIADB
@@ -181,10 +182,15 @@ def test_deleting_a_cleaning_keeps_the_raw_data_it_cleaned_and_the_other_cleanin
     settings = get_settings()
     before = _state(settings)
     first, second = made.cleanings
+    logs = runs_dir(settings)  # as if local Spark had cleaned them: each run's log is named after its job
+    logs.mkdir(parents=True)
+    for job in made.cleanings:
+        (logs / f"{job}-0123abcd.log").write_text(f"run of {job}")
 
     assert cli.main(["delete", first, "--user", "alice", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"deleted": [first], "pending": None}
     assert _state(settings) == _without(before, {first})
+    assert [log.name for log in logs.iterdir()] == [f"{second}-0123abcd.log"]
     assert quality.latest_run("alice", made.generation, "raw") is not None
 
     assert cli.main(["delete", made.generation]) == 0  # by the operator, for whoever owns it
@@ -193,6 +199,7 @@ def test_deleting_a_cleaning_keeps_the_raw_data_it_cleaned_and_the_other_cleanin
         f"{second}: deleted (clean job of alice)",
     ]
     assert _state(settings) == _without(before, made.ids)
+    assert list(logs.iterdir()) == []
 
 
 def test_a_refused_delete_changes_nothing(data_dir, capsys):

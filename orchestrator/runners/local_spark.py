@@ -63,9 +63,20 @@ class LocalSparkConfig:
             )
         return cls(
             lake_root=settings.data_dir,
-            runs_dir=settings.state_dir / "spark-runs",
+            runs_dir=runs_dir(settings),
             driver_memory=lookup(DRIVER_MEMORY_ENV),
         )
+
+
+def runs_dir(settings: Settings) -> Path:
+    """Where local runs' logs go, one per run, named after the run (the job id and a suffix)."""
+    return settings.state_dir / "spark-runs"
+
+
+def remove_run_logs(settings: Settings, job_id: str) -> None:
+    """Remove the logs of every local run of a job (for a deleted job: they quote its data's errors)."""
+    for log in runs_dir(settings).glob(f"{paths.check_job_id(job_id)}-{'?' * 8}.log"):
+        log.unlink(missing_ok=True)
 
 
 @dataclass
@@ -88,7 +99,7 @@ class LocalSparkRunner:
     def submit(self, request: RunRequest) -> RunStatus:
         """Start the notebook in its own process group, its output going to the run's log."""
         cfg = self.config
-        run_id = f"{request.job_id}-{uuid.uuid4().hex[:8]}"
+        run_id = f"{request.job_id}-{uuid.uuid4().hex[:8]}"  # see remove_run_logs
         parameters = {"lake_root": str(cfg.lake_root), **request.run_parameters()}
         if cfg.driver_memory:
             parameters["driver_memory"] = cfg.driver_memory
