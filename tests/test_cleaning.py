@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pymysql
 import pytest
 
 from orchestrator import rules as r
@@ -29,6 +30,7 @@ from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold, warehouse_path
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import LocalLake
+from tests.mariadb import MARIADB
 
 REPAIRABLE = {k for k, kind in catalogue.KINDS.items() if kind.repairable and not kind.row_level}
 
@@ -262,6 +264,44 @@ def test_mysql_loader_is_transactional_and_idempotent(cleaned, mysql_database, m
         assert cur.fetchone()[0] == len(silver["orders"])
         cur.execute("SELECT count(*) FROM silver_customers WHERE job_id = %s", (job.job_id,))
         assert cur.fetchone()[0] == len(silver["customers"])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "mysql"])
+def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_before_it(
+    cleaned, database, request, monkeypatch
+):
+    """Loading a job deletes its earlier rows and deleting a job removes them: with every job's rows in
+    the table, both must go by index, not by reading them all."""
+    root, _generated, job, outputs = cleaned
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+    if database == "mysql":
+        mysql_database = request.getfixturevalue("mysql_database")
+        monkeypatch.setenv("ORCHESTRATOR_MYSQL_HOST", mysql_database.host)
+        monkeypatch.setenv("ORCHESTRATOR_MYSQL_DATABASE", mysql_database.database)
+
+        def run(sql: str) -> list:
+            with pymysql.connect(database=mysql_database.database, autocommit=True, **MARIADB) as con:
+                cur = con.cursor()
+                cur.execute(sql)
+                return list(cur.fetchall())
+
+        drop, plan = "DROP INDEX silver_orders_by_job ON silver_orders", "EXPLAIN DELETE"
+    else:
+
+        def run(sql: str) -> list:
+            con = sqlite3.connect(root / "operational.sqlite", isolation_level=None)
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+
+        drop, plan = "DROP INDEX silver_orders_by_job", "EXPLAIN QUERY PLAN DELETE"
+    settings = get_settings()
+    silver = {"orders": _silver(root, outputs, "orders")}
+    load_silver(settings, job.user, job.job_id, silver)
+    run(drop)
+    load_silver(settings, job.user, job.job_id, silver)  # a table an earlier version made gets it too
+    assert "silver_orders_by_job" in str(run(f"{plan} FROM silver_orders WHERE job_id = 'c-x'"))
 
 
 def test_a_running_cleaning_tells_which_of_its_stages_it_is_in(data_dir, monkeypatch):

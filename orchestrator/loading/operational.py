@@ -166,14 +166,32 @@ def _statements(name: str, mysql: bool) -> tuple[str, str, str]:
     )
 
 
+def _index_jobs(cur: Any, name: str, mysql: bool) -> None:
+    """Index a silver table on ``job_id``: loading a job first deletes its earlier rows, and deleting a job
+    removes them, which without it scan every job's rows (0.49 s against 0.23 s to load 10,000 rows beside
+    2.4 million). Tables made before the index get it too."""
+    index = f"silver_{name}_by_job"
+    if not mysql:
+        cur.execute(f'CREATE INDEX IF NOT EXISTS "{index}" ON "silver_{name}" (job_id)')
+        return
+    cur.execute(  # MySQL has no CREATE INDEX IF NOT EXISTS
+        "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
+        " AND table_name = %s AND index_name = %s",
+        (f"silver_{name}", index),
+    )
+    if not cur.fetchone()[0]:
+        cur.execute(f"CREATE INDEX `{index}` ON `silver_{name}` (job_id)")
+
+
 def load_silver(settings: Settings, user: str, job_id: str, silver: dict[str, pd.DataFrame]) -> int:
     """Replace the job's rows in every silver table in one transaction; returns the rows loaded."""
     loaded = 0
     with _connect(settings) as (con, mysql):
         cur = con.cursor()
         statements = {name: _statements(name, mysql) for name in silver}
-        for create, _, _ in statements.values():
+        for name, (create, _, _) in statements.items():
             cur.execute(create)  # DDL first: MySQL would commit a transaction at each CREATE
+            _index_jobs(cur, name, mysql)
         try:
             if not mysql:
                 cur.execute("BEGIN IMMEDIATE")
