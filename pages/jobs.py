@@ -6,7 +6,7 @@ import streamlit as st
 
 from orchestrator import quality, worker
 from orchestrator.config import get_settings
-from orchestrator.errors import WorkbenchError
+from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.jobs.store import (
     ACTIVE_STATES,
     CANCELLED,
@@ -194,8 +194,13 @@ def _jobs(asked: str | None) -> None:
         if asked and asked not in ids:
             ids.insert(0, asked)
         chosen = st.selectbox("Details of", ids, index=ids.index(asked) if asked else 0, key="job_detail")
+        try:
+            job = store.get(chosen, user=user, is_admin=is_admin)
+        except NotFound:  # deleted since this page was opened (in another tab, say)
+            st.info(f"Job `{chosen}` was deleted.")
+            return
         st.query_params["job"] = chosen
-        _details(store, store.get(chosen, user=user, is_admin=is_admin))
+        _details(store, job)
     finally:
         store.close()
 

@@ -486,6 +486,21 @@ def test_jobs_delete_a_finished_job_for_good_and_the_generate_page_forgets_it(st
     at.run()
     assert texts(at.success) == []  # told once
 
+    kept = generated()
+    other_tab = signed_in("alice", "pages/jobs.py", job=busy)
+    store = JobStore.default()
+    try:
+        store.cancel(queued)
+    finally:
+        store.close()
+    service.delete_job(busy, user="alice")  # deleted while this tab shows it
+    other_tab.run()
+    assert not other_tab.exception, other_tab.exception
+    assert texts(other_tab.error) == [
+        f"job {busy} does not exist. The list below holds the jobs you can open."
+    ]
+    assert kept in set(other_tab.dataframe[0].value["job"])
+
     followed.run()
     assert not followed.exception, followed.exception
     assert not [s for s in texts(followed.success) if parent in s]
