@@ -143,16 +143,21 @@ def test_simultaneous_launches_from_many_connections_create_one_job(open_store: 
 
     def launch(store: JobStore) -> None:
         barrier.wait()
-        job, created = _clean(store)
-        results.append((job.job_id, created))
+        try:
+            job, created = _clean(store)
+        except Exception as exc:  # asserted on below, in the test's own thread
+            results.append((repr(exc), False))
+        else:
+            results.append((job.job_id, created))
 
     threads = [threading.Thread(target=launch, args=(s,)) for s in stores]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(results) == len(stores)
     assert sum(created for _, created in results) == 1
-    assert len({job_id for job_id, _ in results}) == 1
+    assert len({job_id for job_id, _ in results}) == 1, results
     assert len(stores[0].list_jobs("alice")) == 1
 
 

@@ -477,10 +477,12 @@ class JobStore:
     def _check_parent_kept(self, cur: Any, parent_id: str) -> None:
         """Inside a write transaction: refuse a job for a parent being deleted (see mark_deleted), holding the
         parent's row so the two cannot cross."""
-        row = self._run(
-            cur, f"SELECT deleted_at FROM jobs WHERE job_id = ?{self._dialect.locking}", (parent_id,)
-        ).fetchone()
-        if row is not None and row[0] is not None:
+        sql = "SELECT deleted_at FROM jobs WHERE job_id = ?"
+        if self._run(cur, sql, (parent_id,)).fetchone() is None:
+            return  # no such record, none to delete; a locking read of a missing row would lock a gap on
+            # MySQL, where concurrent launches' inserts then deadlock
+        row = self._run(cur, sql + self._dialect.locking, (parent_id,)).fetchone()
+        if row[0] is not None:
             raise NotFound(f"job {parent_id} does not exist (it was deleted)")
 
     def _find(self, job_id: str) -> tuple[Job, int] | None:
