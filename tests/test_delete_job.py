@@ -148,6 +148,7 @@ def _reached_every_system(state: dict, made: Made) -> None:
     for job in made.ids:
         assert any(job in path.split("/") for path in state["lake"]), job
         assert state["quality runs"][job] and state["notifications"][job] and job in state["jobs"]
+    assert state["warehouse"] and state["operational"]
     for cleaning in made.cleanings:
         assert all(counts[cleaning] for counts in state["warehouse"].values()), cleaning
         assert all(counts[cleaning] for counts in state["operational"].values()), cleaning

@@ -478,11 +478,12 @@ class JobStore:
         """Inside a write transaction: refuse a job for a parent being deleted (see mark_deleted), holding the
         parent's row so the two cannot cross."""
         sql = "SELECT deleted_at FROM jobs WHERE job_id = ?"
-        if self._run(cur, sql, (parent_id,)).fetchone() is None:
-            return  # no such record, none to delete; a locking read of a missing row would lock a gap on
-            # MySQL, where concurrent launches' inserts then deadlock
-        row = self._run(cur, sql + self._dialect.locking, (parent_id,)).fetchone()
-        if row[0] is not None:
+        row = self._run(cur, sql, (parent_id,)).fetchone()
+        # lock only a recorded parent: on MySQL a locking read of a missing row locks a gap, where concurrent
+        # launches' inserts then deadlock (and a parent without a record has none to delete)
+        if row is not None and self._dialect.locking:
+            row = self._run(cur, sql + self._dialect.locking, (parent_id,)).fetchone()
+        if row is not None and row[0] is not None:
             raise NotFound(f"job {parent_id} does not exist (it was deleted)")
 
     def _find(self, job_id: str) -> tuple[Job, int] | None:
