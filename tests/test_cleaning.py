@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from orchestrator.cleaning import columns, engine
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
+from orchestrator.errors import ServiceError
 from orchestrator.generation import catalogue
 from orchestrator.generation import schema as s
 from orchestrator.generation.spec import GenerationSpec
@@ -266,15 +268,40 @@ def test_mysql_loader_is_transactional_and_idempotent(cleaned, mysql_database, m
         assert cur.fetchone()[0] == len(silver["customers"])
 
 
-@pytest.mark.parametrize("database", ["sqlite", "mysql"])
-def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_before_it(
-    cleaned, database, request, monkeypatch
-):
-    """Loading a job deletes its earlier rows and deleting a job removes them: with every job's rows in
-    the table, both must go by index, not by reading them all."""
-    root, _generated, job, outputs = cleaned
-    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(root))
-    if database == "mysql":
+OPERATIONAL = ["sqlite", "mysql", "mysql refusing local files"]
+AWKWARD = [
+    "a,b",
+    'say "hi"',
+    "two\nlines",
+    "back\\slash",
+    "NULL",
+    "\\N",
+    "",
+    "tab\there",
+    "it's",
+    "Zoë 東京 😀",
+]
+
+
+@pytest.fixture
+def operational(request, monkeypatch) -> Callable[[str, Path], Callable[[str], list]]:
+    """Points the loader at the operational database under test and returns a function that runs one SQL
+    statement there. A server refusing local files (``local_infile`` off, as on Azure by default) gets
+    rows as INSERTs instead of files; the setting is restored afterwards."""
+    restore = []
+
+    def use(database: str, root: Path) -> Callable[[str], list]:
+        monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+        if database == "sqlite":
+
+            def run(sql: str) -> list:
+                con = sqlite3.connect(root / "operational.sqlite", isolation_level=None)
+                try:
+                    return con.execute(sql).fetchall()
+                finally:
+                    con.close()
+
+            return run
         mysql_database = request.getfixturevalue("mysql_database")
         monkeypatch.setenv("ORCHESTRATOR_MYSQL_HOST", mysql_database.host)
         monkeypatch.setenv("ORCHESTRATOR_MYSQL_DATABASE", mysql_database.database)
@@ -285,16 +312,28 @@ def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_be
                 cur.execute(sql)
                 return list(cur.fetchall())
 
+        if database == "mysql refusing local files":
+            restore.append(run("SELECT @@GLOBAL.local_infile")[0][0])
+            run("SET GLOBAL local_infile = 0")
+        return run
+
+    yield use
+    if restore:
+        with pymysql.connect(**MARIADB) as con:
+            con.cursor().execute(f"SET GLOBAL local_infile = {int(restore[0])}")
+
+
+@pytest.mark.parametrize("database", ["sqlite", "mysql"])
+def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_before_it(
+    cleaned, database, operational
+):
+    """Loading a job deletes its earlier rows and deleting a job removes them: with every job's rows in
+    the table, both must go by index, not by reading them all."""
+    root, _generated, job, outputs = cleaned
+    run = operational(database, root)
+    if database == "mysql":
         drop, plan = "DROP INDEX silver_orders_by_job ON silver_orders", "EXPLAIN DELETE"
     else:
-
-        def run(sql: str) -> list:
-            con = sqlite3.connect(root / "operational.sqlite", isolation_level=None)
-            try:
-                return con.execute(sql).fetchall()
-            finally:
-                con.close()
-
         drop, plan = "DROP INDEX silver_orders_by_job", "EXPLAIN QUERY PLAN DELETE"
     settings = get_settings()
     silver = {"orders": _silver(root, outputs, "orders")}
@@ -302,6 +341,70 @@ def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_be
     run(drop)
     load_silver(settings, job.user, job.job_id, silver)  # a table an earlier version made gets it too
     assert "silver_orders_by_job" in str(run(f"{plan} FROM silver_orders WHERE job_id = 'c-x'"))
+
+
+@pytest.mark.parametrize("database", OPERATIONAL)
+def test_the_operational_rows_hold_the_silver_values(cleaned, database, operational):
+    """Every cell arrives as silver has it: timestamps as UTC text to the second, empty cells as NULL,
+    numbers and text unchanged (text that looks like a null, or holds quotes, commas, new lines,
+    backslashes or any script among it), the rules each row broke beside it."""
+    root, _generated, job, outputs = cleaned
+    run = operational(database, root)
+    names = ("customers", "orders", "shipments")  # text, money, and timestamps that may be empty
+    silver = {name: _silver(root, outputs, name) for name in names}
+    silver["customers"].loc[: len(AWKWARD) - 1, "city"] = AWKWARD
+    files = "SHOW GLOBAL STATUS LIKE 'Com_load'"  # LOAD DATA statements the server has run
+    files_before = run(files) if database != "sqlite" else None
+    load_silver(get_settings(), job.user, job.job_id, silver)
+    if database != "sqlite":  # one file per table where the server accepts them, none where it does not
+        sent = int(run(files)[0][1]) - int(files_before[0][1])
+        assert sent == (len(names) if database == "mysql" else 0)
+
+    def cell(value, column: s.Column):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        if isinstance(value, datetime | pd.Timestamp):
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        if column.type in (s.MONEY, s.DECIMAL1):
+            return round(float(value), 2)
+        return value.item() if isinstance(value, np.generic) else value
+
+    quote = '"' if database == "sqlite" else "`"
+    for name in names:
+        table = s.TABLES[name]
+        columns = [*table.columns, s.Column("_issues", s.TEXT)]  # stored as "issues"
+        listed = ", ".join(f"{quote}{c.name.lstrip('_')}{quote}" for c in columns)
+        stored = run(f"SELECT {listed} FROM silver_{name} WHERE job_id = '{job.job_id}' ORDER BY {table.key}")
+        frame = silver[name].sort_values(table.key)[[c.name for c in columns]]
+        expected = [tuple(map(cell, row, columns)) for row in frame.itertuples(index=False)]
+        assert [tuple(map(cell, row, columns)) for row in stored] == expected
+        assert any(None in row for row in expected) and expected
+    cities = run(f"SELECT city FROM silver_customers WHERE job_id = '{job.job_id}' ORDER BY customer_id")
+    assert [city for (city,) in cities[: len(AWKWARD)]] == AWKWARD
+
+
+@pytest.mark.parametrize("database", OPERATIONAL[1:])  # SQLite's TEXT holds text of any length
+def test_a_value_the_operational_database_cannot_hold_loads_nothing_of_the_job(
+    cleaned, database, operational
+):
+    """A currency longer than its column holds fails the load, however the rows are sent (a file sent to
+    MySQL only warns of it), and the job's rows from before stay as they were, in the tables loaded ahead
+    of the failing one too."""
+    root, _generated, job, outputs = cleaned
+    run = operational(database, root)
+    silver = {name: _silver(root, outputs, name) for name in ("customers", "orders")}
+    load_silver(get_settings(), job.user, job.job_id, silver)
+    where = f"FROM silver_customers WHERE job_id = '{job.job_id}'"
+    cities = f"SELECT city, count(*) {where} GROUP BY city ORDER BY city"
+    before = run(cities)
+    changed = {"customers": silver["customers"].assign(city="Elsewhere"), "orders": silver["orders"].copy()}
+    changed["orders"].loc[len(changed["orders"]) - 1, "currency"] = "X" * 300  # VARCHAR(255)
+    with pytest.raises((ServiceError, pymysql.err.DataError)):
+        load_silver(get_settings(), job.user, job.job_id, changed)
+    assert run(cities) == before
+    assert run(f"SELECT count(*) FROM silver_orders WHERE job_id = '{job.job_id}'")[0][0] == len(
+        silver["orders"]
+    )
 
 
 def test_a_running_cleaning_tells_which_of_its_stages_it_is_in(data_dir, monkeypatch):

