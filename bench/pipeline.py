@@ -1,8 +1,10 @@
-"""Pipeline throughput: a small batch end to end, the pandas cleaning engine, and the local queue.
+"""Pipeline throughput: a small batch end to end, the pandas cleaning engine, the operational load and the
+local queue.
 
 Each measurement prints beside a baseline run in the same process: the small batch and the cleaning
 engine beside reading the same raw files (``read_raw``) and writing them as Parquet without cleaning; the
-queue beside raw SQLite inserts (bench/queues.py). Run from the repository root:
+operational load beside inserting its rows, already converted, with a plain ``executemany``; the queue
+beside raw SQLite inserts (bench/queues.py). Run from the repository root:
 ``.venv/bin/python bench/pipeline.py [--quick]``.
 """
 
@@ -16,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse
 import io
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -24,6 +27,7 @@ from datetime import datetime
 from typing import TypeVar
 from unittest import mock
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,9 +35,11 @@ from bench import queues as queue_bench
 from orchestrator.cleaning.engine import clean
 from orchestrator.cleaning.pipeline import read_manifest, read_raw, run_cleaning
 from orchestrator.config import Settings
+from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import KIND_CLEAN, new_job_id
+from orchestrator.loading.operational import load_silver, row_batches, statements
 from orchestrator.storage import LocalLake
 
 TARGET_BATCH_SECONDS = 1.0
@@ -117,7 +123,7 @@ def cleaning_throughput(settings: Settings, orders: int) -> None:
     read, raw = _timed(lambda: read_raw(lake, manifest))
     write, _ = _timed(lambda: write_parquet(lake, f"baseline/{new_job_id(KIND_CLEAN)}", raw))
     cpu = time.process_time()
-    cleaning, _ = _timed(lambda: clean(raw, as_of))
+    cleaning, results = _timed(lambda: clean(raw, as_of))
     cpu = time.process_time() - cpu
 
     base = read + write
@@ -130,6 +136,36 @@ def cleaning_throughput(settings: Settings, orders: int) -> None:
     print(f"(clean used {cpu:.2f} s of CPU over {cleaning:.2f} s of wall time)")
     fast = rows / cleaning >= TARGET_CLEAN_ROWS_PER_SECOND
     print(f"target: cleaning >= {TARGET_CLEAN_ROWS_PER_SECOND:,} rows/s: {_verdict(fast)}")
+    operational_load(settings, {name: result.silver for name, result in results.items()})
+
+
+def operational_load(settings: Settings, silver: dict[str, pd.DataFrame]) -> None:
+    """``load_silver`` into a fresh SQLite database, beside inserting the same rows, already converted to
+    Python tuples, with a plain ``executemany`` into another: the conversion's cost over SQLite's own."""
+    rows = sum(len(frame) for frame in silver.values())
+    loading, _ = _timed(lambda: load_silver(settings, USER, new_job_id(KIND_CLEAN), silver))
+    tuples = {
+        name: [r for batch in row_batches(frame, s.TABLES[name], USER, "c-x") for r in batch]
+        for name, frame in silver.items()
+    }
+    con = sqlite3.connect(settings.data_dir / "baseline.sqlite", isolation_level=None)
+
+    def insert() -> None:
+        con.execute("BEGIN")
+        for name, values in tuples.items():
+            create, _, statement = statements(name, mysql=False)
+            con.execute(create)
+            con.executemany(statement, values)
+        con.execute("COMMIT")
+
+    try:
+        base, _ = _timed(insert)
+    finally:
+        con.close()
+    print(f"\noperational load (SQLite): {rows:,} silver rows in {len(silver)} tables")
+    print(f"{'step':<30}{'seconds':>9}{'rows/s':>12}{'time/baseline':>15}")
+    print(f"{'baseline: executemany tuples':<30}{base:>9.2f}{rows / base:>12,.0f}{1:>14.2f}x")
+    print(f"{'load_silver':<30}{loading:>9.2f}{rows / loading:>12,.0f}{loading / base:>14.2f}x")
 
 
 def queue_throughput(messages: int) -> None:

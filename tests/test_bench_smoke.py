@@ -42,4 +42,5 @@ def test_generation_bench_prints_engine_beside_naive_faker() -> None:
 def test_pipeline_bench_prints_each_measure_beside_its_baseline() -> None:
     lines = _run("pipeline.py")
     _ratio_lines(lines, "total", "baseline: raw copy", "baseline: read + write", "clean (engine.clean)")
+    _ratio_lines(lines, "baseline: executemany tuples", "load_silver")
     _ratio_lines(lines, "send", "receive (1 per call)", "delete")
