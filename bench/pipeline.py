@@ -105,7 +105,8 @@ def small_batch(settings: Settings, orders: int, repeats: int) -> None:
     baseline = [_timed(lambda: copy_raw(lake, manifest))[0] for _ in range(repeats)]
 
     base = statistics.median(baseline)
-    print(f"\nsmall batch: {orders:,} orders, {rows:,} raw rows in 12 tables; median of {repeats} runs")
+    tables = len(manifest["tables"])
+    print(f"\nsmall batch: {orders:,} orders, {rows:,} raw rows in {tables} tables; median of {repeats} runs")
     print(f"{'stage':<20}{'seconds':>9}{'first run':>11}{'time/baseline':>15}")
     for name in runs[0]:
         median = statistics.median(run[name] for run in runs)
@@ -127,7 +128,7 @@ def cleaning_throughput(settings: Settings, orders: int) -> None:
     cpu = time.process_time() - cpu
 
     base = read + write
-    print(f"\ncleaning engine: {orders:,} orders, {rows:,} raw rows in 12 tables")
+    print(f"\ncleaning engine: {orders:,} orders, {rows:,} raw rows in {len(raw)} tables")
     print(f"{'step':<30}{'seconds':>9}{'rows/s':>12}{'rate/baseline':>15}")
     print(f"{'baseline: read_raw':<30}{read:>9.2f}{rows / read:>12,.0f}")
     print(f"{'baseline: write parquet':<30}{write:>9.2f}{rows / write:>12,.0f}")

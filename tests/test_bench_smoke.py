@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.generation.schema import TABLE_NAMES
+
 ROOT = Path(__file__).resolve().parents[1]
 RATIO = re.compile(r"\d[\d,]*\.\d\dx\b")
 
@@ -44,3 +46,6 @@ def test_pipeline_bench_prints_each_measure_beside_its_baseline() -> None:
     _ratio_lines(lines, "total", "baseline: raw copy", "baseline: read + write", "clean (engine.clean)")
     _ratio_lines(lines, "baseline: executemany tuples", "load_silver")
     _ratio_lines(lines, "send", "receive (1 per call)", "delete")
+    tables = len(TABLE_NAMES)  # the bench generates every table, and each heading counts them
+    for heading in ("small batch", "cleaning engine", "operational load (SQLite)"):
+        assert any(re.match(rf"{re.escape(heading)}: .* in {tables} tables", line) for line in lines), heading
