@@ -62,6 +62,7 @@ class Settings:
     small_batch_max_rows: int = 10_000
     small_every_minutes: int = 10
     large_daily_at_utc: str = "02:00"
+    max_active_generations: int = 2  # per user: each generation is a process that keeps a core busy
     mysql: MySQLSettings | None = None
     job_store: str = "sqlite"  # where job records live: "sqlite" (state folder) or "mysql"
     azure_storage: AzureStorageSettings | None = None
@@ -194,6 +195,7 @@ def get_settings() -> Settings:
         small_batch_max_rows=int_setting("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
         small_every_minutes=int_setting("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
         large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
+        max_active_generations=int_setting("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", 2, 1, 64),
         mysql=_mysql(),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
         azure_storage=_azure_storage(profile),

@@ -26,6 +26,11 @@ class AlreadyExists(WorkbenchError, FileExistsError):
     """A write-once object exists already."""
 
 
+class Busy(WorkbenchError):
+    """A request refused while the user has as many like it in progress as allowed; the message names them
+    and what to wait for."""
+
+
 class ServiceError(WorkbenchError, OSError):
     """An external service (lake, queue, database, runner) could not carry out a request.
 

@@ -80,13 +80,15 @@ def waits_for_schedule(job: Job) -> bool:
     return job.state == QUEUED and job.params.get("start") == START_SCHEDULED
 
 
-def queue_generation(spec: GenerationSpec, user: str) -> Job:
-    """Record a generation of ``spec`` for ``user``, queued until run_generation (or a worker) runs it."""
+def queue_generation(spec: GenerationSpec, user: str, settings: Settings | None = None) -> Job:
+    """Record a generation of ``spec`` for ``user``, queued until run_generation (or a worker) runs it;
+    refused with Busy while the user has as many queued or running as the settings allow."""
     paths.check_user(user)
+    limit = (settings or get_settings()).max_active_generations
     store = JobStore.default()
     try:
         job_id = new_job_id(KIND_GENERATE)
-        return store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict())[0]
+        return store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict(), active_limit=limit)[0]
     finally:
         store.close()
 
@@ -221,7 +223,8 @@ def generate_job(
 ) -> GenerationResult:
     """Generate a data set now, in this process, as a recorded job (visible in the job list, with its row
     count and timing)."""
-    return run_generation(queue_generation(spec, user).job_id, progress=progress, settings=settings)
+    job_id = queue_generation(spec, user, settings).job_id
+    return run_generation(job_id, progress=progress, settings=settings)
 
 
 def generate_in_background(spec: GenerationSpec, user: str) -> Job:

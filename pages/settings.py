@@ -36,6 +36,7 @@ st.dataframe(
                 "small batches cleaned",
                 "large batches cleaned",
                 "large batches run on",
+                "generations at once (per user)",
                 "job store",
             ],
             "value": [
@@ -44,6 +45,7 @@ st.dataframe(
                 schedule_of("small", settings),
                 schedule_of("large", settings),
                 RUNNERS[settings.spark_runner],
+                str(settings.max_active_generations),
                 settings.job_store,
             ],
         }

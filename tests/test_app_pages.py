@@ -294,6 +294,27 @@ def test_generate_warns_when_the_generation_it_follows_falls_silent():
     assert stored_job(job_id).state == "cancelled"
 
 
+def test_generate_refuses_a_generation_over_the_users_limit_and_records_nothing(started):
+    elsewhere = [service.queue_generation(GenerationSpec(rows=100), "bob").job_id for _ in range(2)]
+    try:  # two generations of bob's, from other tabs or the command line, are queued or running
+        at = signed_in("bob", "pages/generate.py")
+        before = job_count("bob")
+        generate_button(at).click().run()
+        [error] = texts(at.error)
+        assert error.startswith("Nothing generated. bob has 2 generations queued or running (")
+        assert all(job_id in error for job_id in elsewhere)
+        assert "cancel one on the Jobs page" in error
+        assert (job_count("bob"), started) == (before, [])
+        assert "generation_of_bob" not in at.session_state  # the page follows nothing
+    finally:
+        store = JobStore.default()
+        try:
+            for job_id in elsewhere:
+                store.cancel(job_id)
+        finally:
+            store.close()
+
+
 def test_jobs_names_the_spark_run_cleaning_a_job_and_links_to_its_page(started):
     launched = service.launch_clean("alice", generated(), engine="spark").job.job_id
     store = JobStore.default()
@@ -642,6 +663,7 @@ def test_pages_say_whether_a_scheduler_is_running_and_forget_it_once_stopped():
 
 def test_settings_show_profile_threshold_schedules_secrets_and_connections(monkeypatch):
     monkeypatch.setenv(COOKIE_KEY_ENV, "k" * 64)
+    monkeypatch.setenv("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", "3")
     at = signed_in("alice", "pages/settings.py")
     values = dict(at.dataframe[0].value.values.tolist())
     assert values["profile"] == "local"
@@ -649,6 +671,7 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     assert values["small batches cleaned"] == "every 10 minutes"
     assert values["large batches cleaned"] == "daily at 02:00 UTC"
     assert values["large batches run on"] == "local Spark"
+    assert values["generations at once (per user)"] == "3"
     secrets = dict(at.dataframe[1].value.values.tolist())
     assert secrets[COOKIE_KEY_ENV] == "set"
     assert secrets["ORCHESTRATOR_MYSQL_PASSWORD"] == "not set"

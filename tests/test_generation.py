@@ -17,6 +17,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.cli import main
 from orchestrator.config import get_settings
 from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue
@@ -455,6 +456,20 @@ def test_a_generation_started_in_the_background_runs_whichever_folder_the_workbe
         time.sleep(0.1)
     assert done.state == "succeeded", done.error
     assert (data_dir / "raw" / "alice" / job.job_id / "manifest.json").is_file()
+
+
+def test_a_generation_over_the_users_limit_exits_non_zero_and_writes_nothing(data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", "1")
+    running = queue_generation(GenerationSpec(rows=100), "alice")  # from the Generate page, say
+    assert main(["generate", "--user", "alice", "--rows", "50", "--json"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: alice has 1 generation queued or running ({running.job_id}), as many as one user may have "
+        "at once; wait for one to finish, or cancel one on the Jobs page, then generate again (the limit is "
+        "ORCHESTRATOR_MAX_ACTIVE_GENERATIONS). Nothing was recorded\n"
+    )
+    assert _the_job_and_its_events("alice")[0].job_id == running.job_id  # the one job alice has
+    assert not (data_dir / "raw").exists()
+    assert main(["generate", "--user", "bob", "--rows", "50", "--json"]) == 0  # bob has none running
 
 
 class SmallDisk(LocalLake):

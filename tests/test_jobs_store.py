@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from orchestrator.errors import AlreadyExists, InvalidInput, NotFound
+from orchestrator.errors import AlreadyExists, Busy, InvalidInput, NotFound
 from orchestrator.jobs import IllegalTransition, JobStore, MySQLSettings, new_job_id
 from orchestrator.jobs.store import (
     CANCELLED,
@@ -159,6 +160,58 @@ def test_simultaneous_launches_from_many_connections_create_one_job(open_store: 
     assert sum(created for _, created in results) == 1
     assert len({job_id for job_id, _ in results}) == 1, results
     assert len(stores[0].list_jobs("alice")) == 1
+
+
+def _generation(store: JobStore, user: str = "alice") -> str:
+    return store.create_job(new_job_id("generate"), user, "generate", active_limit=2)[0].job_id
+
+
+def _refused_naming(store: JobStore, *active: str) -> None:
+    """Another generation of alice's is refused, naming the ones she has queued or running."""
+    with pytest.raises(Busy) as refused:
+        _generation(store)
+    named = re.search(r"alice has 2 generations queued or running \((.*?)\)", str(refused.value))
+    assert named and sorted(named.group(1).split(", ")) == sorted(active), refused.value
+
+
+def test_a_user_has_at_most_the_limit_of_generations_active_and_a_refusal_records_nothing(
+    store: JobStore,
+) -> None:
+    first, second = _generation(store), _generation(store)
+    _refused_naming(store, first, second)
+    assert sorted(j.job_id for j in store.list_jobs("alice")) == sorted([first, second])
+    bob = _generation(store, "bob")  # another user's generations are theirs
+    assert store.get(bob).state == "queued"
+
+    store.start(first)
+    store.succeed(first, rows_out=10, rows_quarantined=0)  # a finished one frees its place
+    third = _generation(store)
+    store.cancel(second, user="alice")  # and so does a cancelled one
+    fourth = _generation(store)
+    _refused_naming(store, third, fourth)
+    assert store.create_job(new_job_id("generate"), "alice", "generate")[1]  # unlimited when not asked
+
+
+def test_simultaneous_generations_from_many_connections_stop_at_the_limit(open_store: StoreFactory) -> None:
+    stores = [open_store() for _ in range(6)]
+    results: list[str] = []
+    barrier = threading.Barrier(len(stores))
+
+    def launch(store: JobStore) -> None:
+        barrier.wait()
+        try:
+            results.append(_generation(store))
+        except Exception as exc:  # asserted on below, in the test's own thread
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=launch, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    created = [r for r in results if r.startswith("g-")]
+    assert (len(results), results.count("Busy"), len(created)) == (6, 4, 2), results
+    assert sorted(j.job_id for j in stores[0].list_jobs("alice")) == sorted(created)
 
 
 def test_a_successful_run_records_counts_timings_and_one_notification(

@@ -22,7 +22,7 @@ import pymysql
 
 from orchestrator.config import MySQLSettings, get_settings
 from orchestrator.dbschema import add_missing_columns
-from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, WorkbenchError
+from orchestrator.errors import AlreadyExists, Busy, InvalidInput, NotFound, WorkbenchError
 from orchestrator.queues.local import connect_sqlite, utc_time
 from orchestrator.storage.paths import check_job_id, check_user
 
@@ -308,6 +308,26 @@ def _check_rows(name: str, value: int | None) -> None:
         raise InvalidInput(name, f"{value!r} must be a whole number of rows, 0 or more")
 
 
+_INSERT_JOB = (
+    "INSERT INTO jobs (job_id, user, kind, parent_id, state, route, engine, rows_in, rows_out,"
+    " rows_quarantined, timings, params, attempts, error, created_at, started_at, finished_at, updated_at,"
+    " version, active_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, '{}', ?, 0, NULL, ?, NULL, NULL, ?, 0, ?)"
+)
+
+
+def _active_keys(kind: str, user: str, parent_id: str | None, active_limit: int | None) -> list[str | None]:
+    """The unique keys a new job may hold while queued or running, tried in turn: a cleaning's one per
+    parent; a limited generation's one per slot of its user; none otherwise."""
+    if kind == KIND_CLEAN:
+        return [f"{kind}:{user}:{parent_id}"]
+    if active_limit is None:
+        return [None]
+    if active_limit < 1:
+        raise InvalidInput("active_limit", f"must be at least 1, not {active_limit}")
+    return [f"{kind}:{user}:{slot}" for slot in range(active_limit)]
+
+
 def _job(row: Sequence[Any]) -> tuple[Job, int]:
     values = dict(zip(_JOB_COLUMNS, row, strict=True))
     version = values.pop("version")
@@ -411,11 +431,13 @@ class JobStore:
         route: str | None = None,
         rows_in: int | None = None,
         params: dict[str, Any] | None = None,
+        active_limit: int | None = None,
     ) -> tuple[Job, bool]:
         """Record a queued job; returns ``(job, created)``.
 
         A cleaning job for a parent that already has a queued or running one is not created twice:
-        the existing job comes back with ``created=False`` (a double click launches one run).
+        the existing job comes back with ``created=False`` (a double click launches one run). With an
+        ``active_limit``, a generation is refused with Busy while its user has that many queued or running.
         """
         check_job_id(job_id)
         check_user(user)
@@ -432,47 +454,44 @@ class JobStore:
             params_text = json.dumps(params or {}, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise InvalidInput("params", f"must be JSON-serialisable ({exc})") from None
-        active_key = f"{kind}:{user}:{parent_id}" if kind == KIND_CLEAN else None
+        keys = _active_keys(kind, user, parent_id, active_limit)
         while True:
-            now = self._clock()
-            try:
-                with self._cursor(write=True) as cur:
-                    if parent_id is not None:
-                        self._check_parent_kept(cur, parent_id)
-                    self._run(
-                        cur,
-                        "INSERT INTO jobs (job_id, user, kind, parent_id, state, route, engine, rows_in,"
-                        " rows_out, rows_quarantined, timings, params, attempts, error, created_at,"
-                        " started_at, finished_at, updated_at, version, active_key)"
-                        " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL, '{}', ?, 0, NULL, ?, NULL, NULL,"
-                        " ?, 0, ?)",
-                        (
-                            job_id,
-                            user,
-                            kind,
-                            parent_id,
-                            QUEUED,
-                            route,
-                            rows_in,
-                            params_text,
-                            now,
-                            now,
-                            active_key,
-                        ),
-                    )
-            except self._dialect.integrity_error:
-                pass
-            else:
+            for key in keys:  # a unique key per active job: a slot taken is an integrity error, at once
+                now = self._clock()
+                values = (job_id, user, kind, parent_id, QUEUED, route, rows_in, params_text, now, now, key)
+                try:
+                    with self._cursor(write=True) as cur:
+                        if parent_id is not None:
+                            self._check_parent_kept(cur, parent_id)
+                        self._run(cur, _INSERT_JOB, values)
+                except self._dialect.integrity_error:
+                    continue
                 return self.get(job_id), True
-            with self._cursor() as cur:
-                row = self._run(
-                    cur, f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE active_key = ?", (active_key,)
-                ).fetchone()
-            if row is not None:
-                return _job(row)[0], False
+            holders = self._holding(keys)
+            if kind == KIND_CLEAN and holders:
+                return holders[0], False
             if self._find(job_id) is not None:
                 raise AlreadyExists(f"job {job_id} exists already; choose another job id")
-            # The active job finished between the two statements: try again.
+            if len(holders) == len(keys):
+                raise Busy(
+                    f"{user} has {len(holders)} generation{'s' * (len(holders) > 1)} queued or running "
+                    f"({', '.join(j.job_id for j in holders)}), as many as one user may have at once; wait "
+                    "for one to finish, or cancel one on the Jobs page, then generate again (the limit is "
+                    "ORCHESTRATOR_MAX_ACTIVE_GENERATIONS). Nothing was recorded"
+                )
+            # an active job finished between the statements: try again
+
+    def _holding(self, keys: Sequence[str | None]) -> list[Job]:
+        """The active jobs holding ``keys``."""
+        held = [key for key in keys if key is not None]
+        if not held:
+            return []
+        marks = ", ".join("?" * len(held))
+        columns = ", ".join(_JOB_COLUMNS)
+        sql = f"SELECT {columns} FROM jobs WHERE active_key IN ({marks}) ORDER BY created_at, job_id"
+        with self._cursor() as cur:
+            rows = self._run(cur, sql, held).fetchall()
+        return [_job(row)[0] for row in rows]
 
     def _check_parent_kept(self, cur: Any, parent_id: str) -> None:
         """Inside a write transaction: refuse a job for a parent being deleted (see mark_deleted), holding the
