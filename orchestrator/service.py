@@ -16,7 +16,7 @@ import pymysql
 
 from orchestrator import child_environment
 from orchestrator.cleaning import stages
-from orchestrator.cleaning.pipeline import CleaningOutcome, read_manifest, run_cleaning
+from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
@@ -265,7 +265,9 @@ def launch_clean(
     """Route a generated job by size and queue its cleaning (for the scheduler, when ``scheduled``); a second
     launch returns the queued or running job."""
     settings = settings or get_settings()
-    manifest = read_manifest(open_lake(settings), user, parent_id)
+    lake = open_lake(settings)
+    manifest = read_manifest(lake, user, parent_id)
+    check_room(settings, lake, manifest)
     total = sum(t["rows"] for t in manifest["tables"].values())
     route = routing.route(total, settings.small_batch_max_rows)
     chosen = resolve_engine(engine, route)
@@ -357,6 +359,7 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
     if engine not in AVAILABLE_ENGINES:
         raise InvalidInput("engine", f"the {engine} engine is not available in this version")
     lake = open_lake(settings)
+    check_room(settings, lake, read_manifest(lake, job.user, job.parent_id))  # the disk may fill after launch
     if engine == "spark":
         from orchestrator.runners import spark_target
 

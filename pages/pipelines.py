@@ -6,10 +6,13 @@ now"); the runs follow a queued or running job without a click."""
 import streamlit as st
 
 from orchestrator import worker
+from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
-from orchestrator.errors import WorkbenchError
+from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.generation.generator import size_text
 from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, RUNNING, SUCCEEDED, JobStore
 from orchestrator.service import clean_now, job_outputs, launch_clean, waits_for_schedule
+from orchestrator.storage import open_lake
 from orchestrator.ui_support import (
     REFRESH_SECONDS,
     destinations,
@@ -79,10 +82,24 @@ try:
     scheduling, status = scheduler_status(settings)
     if not scheduling:
         st.warning(f"Scheduler: {status}.")
+    lake = open_lake(settings)
+    manifest = read_manifest(lake, source.user, source.job_id)
+    try:
+        check_room(settings, lake, manifest)
+    except InvalidInput as error:  # told before a click, as the Generate page tells a data set too large
+        refusal = str(error).split(": ", 1)[1]
+        st.error(f"{refusal[0].upper()}{refusal[1:]}.")
+        full = True
+    else:
+        full = False
+        if (free := lake.free_bytes()) is not None:
+            need = size_text(cleaning_bytes(settings, manifest))
+            st.caption(f"Cleaning writes about {need} on the lake's disk, which has {size_text(free)} free.")
     now_column, later_column = st.columns(2, width=480)
-    clean = now_column.button("Clean now", key="clean_now", type="primary", width="stretch")
+    clean = now_column.button("Clean now", key="clean_now", type="primary", width="stretch", disabled=full)
     # keyed: the label moves with the clock, and a click must survive the rerun that moves it
-    queue = later_column.button(f"Queue for {next_run:%H:%M} UTC", key="queue", width="stretch")
+    queue_label = f"Queue for {next_run:%H:%M} UTC"
+    queue = later_column.button(queue_label, key="queue", width="stretch", disabled=full)
     if clean or queue:
         try:
             if clean:

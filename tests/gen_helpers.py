@@ -52,6 +52,15 @@ def stored_job(job_id: str) -> Job:
         store.close()
 
 
+def stored_jobs(user: str) -> list[Job]:
+    """The user's jobs as the configured job store holds them now, newest first."""
+    store = JobStore.default()
+    try:
+        return store.list_jobs(user)
+    finally:
+        store.close()
+
+
 def raw_records(root: Path, path: str) -> list[dict]:
     with (root / path).open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]

@@ -18,12 +18,13 @@ from streamlit.testing.v1 import AppTest
 from orchestrator import quality, service, ui_support, worker
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
-from orchestrator.cleaning.pipeline import read_manifest
+from orchestrator.cleaning.pipeline import cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
+from orchestrator.generation.generator import size_text
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore, new_job_id
 from orchestrator.storage import LocalLake, open_lake, paths
-from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
+from tests.gen_helpers import live_schedulers, start_scheduler, stored_job, stored_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -87,11 +88,7 @@ def signed_in(user: str, page: str | None = None, **query: str) -> AppTest:
 
 
 def job_count(user: str) -> int:
-    store = JobStore.default()
-    try:
-        return len(store.list_jobs(user))
-    finally:
-        store.close()
+    return len(stored_jobs(user))
 
 
 def generation_ended(at: AppTest) -> AppTest:
@@ -409,6 +406,24 @@ def test_pipelines_queue_a_job_for_the_scheduled_run_or_clean_it_now(started):
     assert finished[queued] == "succeeded"
     at.run()
     assert at.dataframe[0].value["state"].tolist() == ["succeeded"]
+
+
+def test_pipelines_tell_what_a_cleaning_writes_and_refuse_one_the_disk_cannot_hold(started, monkeypatch):
+    job_id = generated()
+    at = signed_in("alice", "pages/pipelines.py", job=job_id)
+    need = cleaning_bytes(get_settings(), read_manifest(open_lake(get_settings()), "alice", job_id))
+    [told] = [c for c in texts(at.caption) if c.startswith("Cleaning writes about")]
+    assert told.startswith(f"Cleaning writes about {size_text(need)} on the lake's disk, which has ")
+    assert not at.button(key="clean_now").disabled
+
+    monkeypatch.setattr(LocalLake, "free_bytes", lambda lake: need)  # other jobs filled the disk
+    at.run()
+    [error] = texts(at.error)
+    told = f"The lake's disk would fill up: cleaning {job_id} writes about {size_text(need)} "
+    assert error.startswith(told) and error.endswith("then clean it again.")
+    assert at.button(key="clean_now").disabled and at.button(key="queue").disabled
+    assert not [c for c in texts(at.caption) if c.startswith("Cleaning writes about")]
+    assert (started, [j.kind for j in stored_jobs("alice") if j.parent_id == job_id]) == ([], [])
 
 
 def test_a_large_batch_is_cleaned_by_spark(monkeypatch):

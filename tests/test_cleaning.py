@@ -20,18 +20,20 @@ import pytest
 from orchestrator import rules as r
 from orchestrator import rules as r_rules
 from orchestrator.cleaning import columns, engine
-from orchestrator.cleaning.pipeline import read_manifest
+from orchestrator.cleaning.pipeline import cleaning_bytes, read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
-from orchestrator.errors import ServiceError
+from orchestrator.errors import InvalidInput, ServiceError
 from orchestrator.generation import catalogue
 from orchestrator.generation import schema as s
+from orchestrator.generation.generator import size_text
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
 from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold, warehouse_path
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import LocalLake
+from tests.gen_helpers import stored_jobs
 from tests.mariadb import MARIADB
 
 REPAIRABLE = {k for k, kind in catalogue.KINDS.items() if kind.repairable and not kind.row_level}
@@ -481,6 +483,41 @@ def test_a_missing_job_is_a_clear_error(data_dir, capsys):
     assert "no generated job g-nothing-here" in capsys.readouterr().err
     assert read_manifest is not None and not (data_dir / "silver").exists()
     assert not LocalLake(data_dir).exists("raw/alice/g-nothing-here/manifest.json")
+
+
+def _disk_of(monkeypatch, free: int) -> None:
+    monkeypatch.setattr(LocalLake, "free_bytes", lambda lake: free)  # the lake's disk, made small
+
+
+def test_a_cleaning_that_would_fill_the_disk_is_refused_and_records_nothing(data_dir, monkeypatch, capsys):
+    generated = generate_job(GenerationSpec(rows=300, seed=1), "alice")
+    manifest = read_manifest(LocalLake(data_dir), "alice", generated.job_id)
+    need = cleaning_bytes(get_settings(), manifest)
+    raw = sum(table.bytes for table in generated.tables.values())
+    assert raw < need < 1.1 * raw  # silver, gold and the warehouse, and the operational database in SQLite
+    _disk_of(monkeypatch, need)
+    with pytest.raises(InvalidInput, match=r"^job_id: the lake's disk would fill up: cleaning ") as refused:
+        launch_clean("alice", generated.job_id)
+    assert f"writes about {size_text(need)} " in str(refused.value)
+    assert main(["run", generated.job_id, "--wait"]) == 2
+    assert capsys.readouterr().err.startswith("error: --job-id: the lake's disk would fill up")
+    assert [j.kind for j in stored_jobs("alice")] == ["generate"]  # nothing recorded
+    assert not (data_dir / "silver").exists() and not (data_dir / "operational.sqlite").exists()
+
+    monkeypatch.setenv("ORCHESTRATOR_MYSQL_HOST", "127.0.0.1")  # the operational database on its own server
+    assert cleaning_bytes(get_settings(), manifest) < 0.25 * need
+    assert launch_clean("alice", generated.job_id).created  # fits beside silver, gold and the warehouse
+
+
+def test_a_queued_cleaning_whose_disk_filled_before_its_run_fails_saying_why(data_dir, monkeypatch):
+    generated = generate_job(GenerationSpec(rows=300, seed=1), "alice")
+    queued = launch_clean("alice", generated.job_id, scheduled=True).job  # room enough at launch
+    manifest = read_manifest(LocalLake(data_dir), "alice", generated.job_id)
+    _disk_of(monkeypatch, cleaning_bytes(get_settings(), manifest))  # other jobs filled the disk since
+    failed = execute_job(queued.job_id)  # the scheduled run
+    assert failed.state == "failed"
+    assert failed.error.startswith(f"job_id: the lake's disk would fill up: cleaning {generated.job_id} ")
+    assert not (data_dir / "silver").exists() and not (data_dir / "operational.sqlite").exists()
 
 
 def test_silver_passes_every_error_rule_of_the_quality_engine(cleaned, monkeypatch):
