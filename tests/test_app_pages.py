@@ -486,8 +486,10 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
         "load the operational database",
     ]
 
-    bob = signed_in("bob", "pages/jobs.py")
-    assert bob.dataframe[0].value["job"].tolist() == [bobs_job]
+    bob = signed_in("bob", "pages/jobs.py")  # bob sees his own jobs, all of them, and no one else's
+    shown = bob.dataframe[0].value["job"].tolist()
+    assert bobs_job in shown and queued not in shown and started[0] not in shown
+    assert shown == [job.job_id for job in stored_jobs("bob")]
 
 
 def test_jobs_delete_a_finished_job_for_good_and_the_generate_page_forgets_it(started):
