@@ -488,7 +488,9 @@ def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
     frame = frame.join(ids, F.col("order_id") == F.col("_known"), "left")
     line, known = F.col("_line"), F.col("_known")
     by_id = Window.orderBy("item_id")
-    after = by_id.rowsBetween(Window.currentRow, Window.unboundedFollowing)
+    # "first at or after" as "last so far" in the opposite order (nulls, first ascending, last descending):
+    # a frame that runs to the end is recomputed for every row, quadratic in the items
+    after = Window.orderBy(F.col("item_id").desc()).rowsBetween(Window.unboundedPreceding, Window.currentRow)
     follows_previous = _true((line > 1) & (F.lag(line).over(by_id) == line - 1))
     starts_next = _true((line == 1) & (F.lead(line).over(by_id) == 2))
     owner = F.coalesce(
@@ -501,8 +503,8 @@ def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
         line,
         owner.alias("_owner"),
         F.last(known, ignorenulls=True).over(by_id.rowsBetween(Window.unboundedPreceding, 0)).alias("_ffill"),
-        F.first(known, ignorenulls=True).over(after).alias("_bfill"),
-        F.first(F.when(known.isNotNull(), F.coalesce(line, F.lit(0))), ignorenulls=True)
+        F.last(known, ignorenulls=True).over(after).alias("_bfill"),
+        F.last(F.when(known.isNotNull(), F.coalesce(line, F.lit(0))), ignorenulls=True)
         .over(after)
         .alias("_next_line"),
     )
