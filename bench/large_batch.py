@@ -1,11 +1,12 @@
 """Large batches: the Spark notebook on local Spark beside the pandas engine, on the same raw orders.
 
-For each size (1M and 5M orders by default; ``--quick``: 20k and 60k) one raw job of the orders table is
-generated, then cleaned end to end (read raw, clean, publish silver, quarantine and gold Parquet) by each
-engine in its own child process, so each one's peak memory is its own. Spark's session start-up is timed
-apart and left out of its seconds. Prints seconds, rows/s and peak resident memory per engine, the
-Spark/pandas time ratio, and where the crossover lies. Run from the repository root:
-``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000]``.
+For each size (1M and 5M orders by default; ``--quick``: 20k and 60k) one raw job of the orders table
+(``--tables all``: the whole 12-table job) is generated, then cleaned end to end (read raw, clean, publish
+silver, quarantine and gold Parquet) by each engine in its own child process, so each one's peak memory
+is its own. Spark's session start-up is timed apart and left out of its seconds. Prints seconds, raw rows/s
+and peak resident memory per engine, the Spark/pandas time ratio, and where the crossover lies. Run from
+the repository root:
+``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000] [--tables all]``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import io
 import itertools
 import json
-import resource
 import subprocess
 import tempfile
 import time
@@ -28,20 +28,16 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.memory import peak_mb
 from orchestrator.config import Settings
+from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.storage import LocalLake, paths
 
 USER = "bench"
-TABLES = ("orders",)
 TARGET_RATIO = 3.0  # Spark seconds / pandas seconds at the largest size, start-up excluded
 TARGET_DRIVER_MB = 500
-
-
-def _peak_mb() -> float:
-    """Peak resident memory of this process (the Python driver; Spark's JVM is another process)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _pandas_worker(root: Path, job_id: str) -> dict:
@@ -62,7 +58,7 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
         (root / "pandas-out").mkdir(exist_ok=True)
         (root / "pandas-out" / f"{name}.parquet").write_bytes(buffer.getvalue())
-    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
 
 
 def _spark_worker(root: Path, job_id: str) -> dict:
@@ -77,7 +73,7 @@ def _spark_worker(root: Path, job_id: str) -> dict:
     start = time.perf_counter()
     notebook.clean_job(spark, root, USER, job_id, "c-bench-spark")
     seconds = time.perf_counter() - start
-    peak = _peak_mb()
+    peak = peak_mb()
     spark.stop()
     return {
         "seconds": seconds,
@@ -117,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--sizes", type=int, nargs="+", help="order counts (default 1M and 5M)")
+    parser.add_argument("--tables", default="orders", help="comma-separated tables, or all (default: orders)")
     parser.add_argument("--worker", choices=("pandas", "spark"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
@@ -126,13 +123,15 @@ def main() -> None:
         print(json.dumps(worker(Path(args.root), args.job)))
         return
     sizes = args.sizes or ([20_000, 60_000] if args.quick else [1_000_000, 5_000_000])
-    print("| orders | engine | seconds | rows/s | peak MB (driver) | spark / pandas |")
+    tables = s.TABLE_NAMES if args.tables == "all" else tuple(args.tables.split(","))
+    print(f"tables: {', '.join(tables)}")
+    print("| orders | engine | seconds | raw rows/s | peak MB (driver) | spark / pandas |")
     print("|---:|---|---:|---:|---:|---:|")
     ratios, driver_peaks = [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as temp:
             root = Path(temp)
-            job = generate(GenerationSpec(rows=size, tables=TABLES), USER, settings=Settings(data_dir=root))
+            job = generate(GenerationSpec(rows=size, tables=tables), USER, settings=Settings(data_dir=root))
             rows = sum(t.rows for t in job.tables.values())
             pandas = _measure("pandas", root, job.job_id)
             spark = _measure("spark", root, job.job_id)
