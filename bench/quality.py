@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.memory import peak_mb
+
 TARGET_RATIO = {1_000_000: 3.0, 10_000_000: 5.0}
 TARGET_ROWS_PER_SECOND = 2_000_000
 TARGET_PEAK_GB = 2.5
@@ -28,7 +30,7 @@ MEMORY_LIMIT = "2GB"
 
 
 def _peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return peak_mb() / 1024
 
 
 def _cpu_seconds() -> float:
