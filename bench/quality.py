@@ -5,7 +5,8 @@ For each size, a raw orders table is generated, then each implementation compute
 other table, with counts and five failing rows each; key uniqueness; exact and near duplicates) in a
 child process of its own, so its peak memory is measured alone. Targets from the issue: at least 3x
 pandas at 1M rows and 5x at 10M, at least 2M rows/s at 10M, samples of every rule within a second at 1M,
-and peak memory under 2.5 GB at 10M.
+and peak memory under 2.5 GB at 10M. Beside them, the floor: the least any profile must do (parse every
+column, count the distinct keys and rows) as one DuckDB query, and its share of the time 2M rows/s allows.
 Run from the repository root: `python -m bench.quality [--rows 1000000,10000000]`.
 """
 
@@ -129,6 +130,28 @@ def _pandas(path: str, as_of: str, out: mp.Queue) -> None:
     )
 
 
+def _floor(path: str, out: mp.Queue) -> None:
+    """The least any profile of the file must do, as one DuckDB query on every thread: parse every column
+    as text and count it, count the distinct keys (uniqueness) and the distinct rows (exact duplicates).
+    Nothing is kept, not even the file's order, and no rule runs: no profile of raw can be faster."""
+    import duckdb
+
+    from orchestrator.generation import schema as s
+    from orchestrator.quality.layers import MAX_OBJECT_BYTES
+
+    columns = [c.name for c in s.TABLES["orders"].columns]
+    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    con.execute(
+        f"SELECT count(*), {', '.join(f'count({c})' for c in columns)}, count(DISTINCT {columns[0]}), "
+        f"count(DISTINCT hash({', '.join(columns)})) FROM read_json('{path}', format='newline_delimited', "
+        f"columns={spec}, maximum_object_size={MAX_OBJECT_BYTES})"
+    ).fetchall()
+    out.put({"seconds": time.perf_counter() - start, "cpu": _cpu_seconds() - cpu})
+
+
 def _child(target, *args) -> dict:
     out: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=target, args=(*args, out))
@@ -171,6 +194,14 @@ def main() -> None:
                 f"  engine  {engine['seconds']:7.2f} s  {lines / engine['seconds']:>12,.0f} rows/s  "
                 f"{engine['cpu']:6.1f} cpu s  peak {engine['peak_gb']:.2f} GB  "
                 f"(rules with samples, and profile, after the read: {engine['after_read']:.2f} s)"
+            )
+            floor = _child(_floor, path)
+            budget = lines / TARGET_ROWS_PER_SECOND
+            print(
+                f"  floor   {floor['seconds']:7.2f} s  {lines / floor['seconds']:>12,.0f} rows/s  "
+                f"{floor['cpu']:6.1f} cpu s  (parse, count, distinct keys and rows: "
+                f"{floor['seconds'] / budget:.0%} of the {budget:.2f} s that {TARGET_ROWS_PER_SECOND:,} "
+                f"rows/s allows; engine {engine['seconds'] / floor['seconds']:.2f}x the floor)"
             )
             if rows > args.pandas_max_rows:
                 print(f"  pandas  not run: above --pandas-max-rows ({args.pandas_max_rows:,})")

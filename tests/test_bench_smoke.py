@@ -34,9 +34,9 @@ def _ratio_lines(lines: list[str], *labels: str) -> None:
 
 
 @pytest.mark.slow
-def test_generation_bench_prints_engine_beside_naive_faker() -> None:
+def test_generation_bench_prints_engine_beside_naive_faker_and_the_floor() -> None:
     lines = _run("generation.py")
-    _ratio_lines(lines, "naive Faker", "engine, vectorised")
+    _ratio_lines(lines, "naive Faker", "engine, vectorised", "floor: format and write")
     assert any(re.match(r"peak memory, .* \d+ MB", line) for line in lines), lines
 
 
