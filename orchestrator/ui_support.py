@@ -276,11 +276,11 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
 
 
 def timings_frame(job: Job) -> pd.DataFrame:
-    """Seconds per stage of a job, in the order the stages ran."""
+    """Seconds per stage of a job, in the order the stages ran (to the hundredth, as people read them)."""
     return pd.DataFrame(
         {
             "stage": [stages.label(name) for name in job.timings],
-            "seconds": list(job.timings.values()),
+            "seconds": [round(seconds, 2) for seconds in job.timings.values()],
         }
     )
 
