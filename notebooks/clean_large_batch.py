@@ -62,6 +62,7 @@ ARROW_ROWS = 1 << 16  # raw lines per Arrow batch sent to a Python worker
 STAGE_ROWS = 1 << 17  # rows per row group of the staged cells a Python worker writes
 BATCH_ROWS = 1 << 16  # rows the driver streams at a time from Spark's parts into an output file
 DRIVER_MEMORY = "4g"  # local Spark's heap: enough for 5M orders
+ITEM_RANGE = 1 << 18  # item ids per window range (see _neighbours)
 
 # COMMAND ----------
 
@@ -486,35 +487,96 @@ def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
         "item_id", "order_id", F.col("line_no").alias("_line"), "line_total"
     )
     frame = frame.join(ids, F.col("order_id") == F.col("_known"), "left")
-    line, known = F.col("_line"), F.col("_known")
-    by_id = Window.orderBy("item_id")
-    # "first at or after" as "last so far" in the opposite order (nulls, first ascending, last descending):
-    # a frame that runs to the end is recomputed for every row, quadratic in the items
-    after = Window.orderBy(F.col("item_id").desc()).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    follows_previous = _true((line > 1) & (F.lag(line).over(by_id) == line - 1))
-    starts_next = _true((line == 1) & (F.lead(line).over(by_id) == 2))
-    owner = F.coalesce(
-        known,
-        F.when(follows_previous, F.lag(known).over(by_id)),
-        F.when(starts_next, F.lead(known).over(by_id)),
+    return _item_sums(_neighbours(frame))
+
+
+def _neighbours(frame: DataFrame) -> DataFrame:
+    """Each item row (``_line``, ``_known``: its order if that order exists) with what the rows around it
+    in item-id order tell: the line and order of the row before and after it (``_prev_*``, ``_next_*``),
+    the last order known at or before it (``_ffill``), and the first known at or after it with that row's
+    line (``_bfill``, ``_bfill_line``; 0 for a known row whose line was lost).
+
+    A window over all items would sort them in one task, which a 5M-order job's 15M items overflow. The
+    rows are windowed in ranges of item ids instead, each range sorted on its own; what a range's edge
+    rows need from beyond it comes from a summary of every range (one row each), windowed across ranges.
+    Nulls sort first in item-id order, so rows without an id form the range before all others."""
+    line, known, item = F.col("_line"), F.col("_known"), F.col("item_id")
+    frame = frame.withColumn("_range", F.coalesce(F.floor(item / ITEM_RANGE), F.lit(-1)))
+    by_id = Window.partitionBy("_range").orderBy("item_id")
+    so_far = by_id.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    # "first at or after" as "last so far" in the opposite order: a frame that runs to the end is
+    # recomputed by Spark for every row, quadratic in the rows
+    after = (
+        Window.partitionBy("_range")
+        .orderBy(item.desc())
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    known_line = F.when(
+        known.isNotNull(), F.struct(known.alias("known"), F.coalesce(line, F.lit(0)).alias("line"))
+    )
+    edge = F.struct(line.alias("line"), known.alias("known"))
+    ranges = frame.groupBy("_range").agg(
+        F.min_by(edge, item).alias("_head"),
+        F.max_by(edge, item).alias("_tail"),
+        F.max_by(known, F.when(known.isNotNull(), item)).alias("_tail_known"),
+        F.min_by(known_line, F.when(known.isNotNull(), item)).alias("_head_known"),
     )
     frame = frame.select(
+        "*",
+        (F.row_number().over(by_id) == 1).alias("_first"),
+        F.lead(F.lit(True)).over(by_id).isNull().alias("_last"),
+        F.lag(line).over(by_id).alias("_prev_line_in"),
+        F.lag(known).over(by_id).alias("_prev_known_in"),
+        F.lead(line).over(by_id).alias("_next_line_in"),
+        F.lead(known).over(by_id).alias("_next_known_in"),
+        F.last(known, ignorenulls=True).over(so_far).alias("_ffill_in"),
+        F.last(known_line, ignorenulls=True).over(after).alias("_bfill_in"),
+    )
+    across = Window.orderBy("_range")  # one row per range: a handful of rows in one task
+    before = across.rowsBetween(Window.unboundedPreceding, -1)
+    later = Window.orderBy(F.col("_range").desc()).rowsBetween(Window.unboundedPreceding, -1)
+    ranges = ranges.select(
+        "_range",
+        F.lag("_tail").over(across).alias("_before"),
+        F.lead("_head").over(across).alias("_after"),
+        F.last("_tail_known", ignorenulls=True).over(before).alias("_ffill_before"),
+        F.last("_head_known", ignorenulls=True).over(later).alias("_bfill_after"),
+    )
+    first, last = F.col("_first"), F.col("_last")
+    bfill = F.coalesce(F.col("_bfill_in"), F.col("_bfill_after"))
+    return frame.join(F.broadcast(ranges), "_range").select(
+        "item_id",
         "line_total",
         line,
-        owner.alias("_owner"),
-        F.last(known, ignorenulls=True).over(by_id.rowsBetween(Window.unboundedPreceding, 0)).alias("_ffill"),
-        F.last(known, ignorenulls=True).over(after).alias("_bfill"),
-        F.last(F.when(known.isNotNull(), F.coalesce(line, F.lit(0))), ignorenulls=True)
-        .over(after)
-        .alias("_next_line"),
+        known,
+        F.when(first, F.col("_before.line")).otherwise(F.col("_prev_line_in")).alias("_prev_line"),
+        F.when(first, F.col("_before.known")).otherwise(F.col("_prev_known_in")).alias("_prev_known"),
+        F.when(last, F.col("_after.line")).otherwise(F.col("_next_line_in")).alias("_next_line"),
+        F.when(last, F.col("_after.known")).otherwise(F.col("_next_known_in")).alias("_next_known"),
+        F.coalesce(F.col("_ffill_in"), F.col("_ffill_before")).alias("_ffill"),
+        bfill["known"].alias("_bfill"),
+        bfill["line"].alias("_bfill_line"),
     )
+
+
+def _item_sums(frame: DataFrame) -> DataFrame:
+    """The complete orders' item sums, from each item row and its neighbours (see _neighbours)."""
+    line, known = F.col("_line"), F.col("_known")
+    follows_previous = _true((line > 1) & (F.col("_prev_line") == line - 1))
+    starts_next = _true((line == 1) & (F.col("_next_line") == 2))
+    owner = F.coalesce(
+        known,
+        F.when(follows_previous, F.col("_prev_known")),
+        F.when(starts_next, F.col("_next_known")),
+    )
+    frame = frame.select("line_total", line, owner.alias("_owner"), "_ffill", "_bfill", "_bfill_line")
     lost = frame.where(F.col("_owner").isNull())
     # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and a
     # lost item cannot belong to the order after it when that order's next known line is its line 1.
     unsure = (
         lost.where(~_true(line == 1))
         .select(F.col("_ffill").alias("_unsure"))
-        .union(lost.where(~_true(F.col("_next_line") == 1)).select(F.col("_bfill").alias("_unsure")))
+        .union(lost.where(~_true(F.col("_bfill_line") == 1)).select(F.col("_bfill").alias("_unsure")))
         .where(F.col("_unsure").isNotNull())
         .distinct()
     )

@@ -7,6 +7,8 @@ import io
 from datetime import datetime
 from types import ModuleType
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -24,10 +26,14 @@ from orchestrator.runners.session import load_notebook
 from orchestrator.storage import LocalLake
 
 USER = "alice"
-CASES = [  # (seed, orders, error rate): together they hold every error kind of the catalogue
-    (11, 300, 0.8),
-    (12, 1200, 0.3),
-    (13, 2000, 0.8),
+# (seed, orders, error rate, item ids per window range): together they hold every error kind of the
+# catalogue. Spark windows the order items in ranges of ids; at its default range a case's items lie in one
+# range, so two cases use small ones: nearly every item then lies at a range's edge, where its neighbours
+# come from the ranges around it.
+CASES = [
+    (11, 300, 0.8, None),
+    (12, 1200, 0.3, 7),
+    (13, 2000, 0.8, 64),
 ]
 
 
@@ -47,7 +53,7 @@ def spark(notebook):
 def cleaned(notebook, spark, tmp_path_factory):
     """Each case generated once and cleaned by both engines: (manifest, pandas tables, Spark tables)."""
     results = {}
-    for seed, rows, rate in CASES:
+    for seed, rows, rate, item_range in CASES:
         root = tmp_path_factory.mktemp(f"lake-{seed}")
         settings = Settings(data_dir=root)
         lake = LocalLake(root)
@@ -65,7 +71,10 @@ def cleaned(notebook, spark, tmp_path_factory):
                 for name, frame in build_gold({n: t.silver for n, t in engine.items()}).items()
             },
         }
-        outputs = notebook.clean_job(spark, root, USER, job.job_id, f"c-parity-{seed}")
+        with pytest.MonkeyPatch.context() as patch:
+            if item_range:
+                patch.setattr(notebook, "ITEM_RANGE", item_range)
+            outputs = notebook.clean_job(spark, root, USER, job.job_id, f"c-parity-{seed}")
         actual = {
             kind: {name: pq.read_table(root / path) for name, path in outputs[kind].items()}
             for kind in ("silver", "quarantine", "gold")
@@ -147,6 +156,54 @@ def test_silver_has_repairs_and_quarantine_names_rules(cleaned):
     rules = {rule for t in actual["quarantine"].values() for rule in t["_rule"].to_pylist()}
     known = {rule.id for rule in r.all_rules()}
     assert rules and rules <= known
+
+
+@pytest.mark.parametrize("item_range", [1, 7, 64, None])
+def test_item_neighbours_are_those_of_one_sort_of_all_items_whatever_the_ranges(notebook, spark, item_range):
+    """Spark sorts the items in ranges of ids; each item's neighbours, forward and backward fills are still
+    those of one sort of all items (pandas here), also where they lie in another range, or several away."""
+    draw = np.random.default_rng(5)
+    ids = np.sort(draw.choice(np.arange(1, 2000), size=600, replace=False))  # gaps, as quarantine leaves
+    rows = len(ids)
+    items = pd.DataFrame(
+        {
+            "item_id": ids,
+            "_line": pd.array(np.where(draw.random(rows) < 0.1, None, draw.integers(1, 6, rows)), "Int64"),
+            "_known": pd.array(np.where(draw.random(rows) < 0.6, None, draw.integers(1, 99, rows)), "Int64"),
+            "line_total": draw.random(rows),
+        }
+    )
+    items.loc[200:320, "_known"] = None  # a run of unknown orders wider than several ranges
+    line, known = items["_line"], items["_known"]
+    expected = pd.DataFrame(
+        {
+            "item_id": ids,
+            "_prev_line": line.shift(1),
+            "_prev_known": known.shift(1),
+            "_next_line": line.shift(-1),
+            "_next_known": known.shift(-1),
+            "_ffill": known.ffill(),
+            "_bfill": known.bfill(),
+            "_bfill_line": line.fillna(0).where(known.notna()).bfill(),
+        }
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        if item_range:
+            patch.setattr(notebook, "ITEM_RANGE", item_range)
+        schema = "item_id long, _line long, _known long, line_total double"
+        records = [
+            (int(i), _whole(n), _whole(k), float(t))
+            for i, n, k, t in zip(ids, line, known, items["line_total"], strict=True)
+        ]
+        shuffled = spark.createDataFrame(records[::-1], schema).repartition(3)  # in no order
+        actual = sorted(notebook._neighbours(shuffled).collect(), key=lambda row: row["item_id"])
+    assert [row["item_id"] for row in actual] == ids.tolist()
+    for column in expected.columns[1:]:
+        assert [row[column] for row in actual] == [_whole(v) for v in expected[column]], column
+
+
+def _whole(value) -> int | None:
+    return None if pd.isna(value) else int(value)
 
 
 def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path):
