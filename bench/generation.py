@@ -144,7 +144,7 @@ def engine_orders(rows: int, data_dir: Path) -> None:
 
 
 def floor_orders(rows: int, out: Path) -> None:
-    """The least any generator of these files must do: clean orders already drawn (numpy arrays) are
+    """The least a generator of these files on Arrow must do: clean orders already drawn (numpy arrays) are
     formatted as JSON Lines with the engine's own Arrow kernels and written, with their Parquet truth. No
     value is drawn from a pool, no error injected, no answer key kept."""
     draw = np.random.default_rng(0)

@@ -135,7 +135,7 @@ def main() -> None:
             rows = sum(t.rows for t in job.tables.values())
             pandas = _measure("pandas", root, job.job_id)
             spark = _measure("spark", root, job.job_id)
-            assert (root / paths.silver_table(USER, job.job_id, "c-bench-spark", "orders")).is_file()
+            assert (root / paths.silver_table(USER, job.job_id, "c-bench-spark", tables[0])).is_file()
         ratio = spark["seconds"] / pandas["seconds"]
         ratios.append((size, ratio))
         driver_peaks.append(spark["peak_mb"])

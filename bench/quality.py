@@ -133,20 +133,20 @@ def _pandas(path: str, as_of: str, out: mp.Queue) -> None:
 def _floor(path: str, out: mp.Queue) -> None:
     """The least any profile of the file must do, as one DuckDB query on every thread: parse every column
     as text and count it, count the distinct keys (uniqueness) and the distinct rows (exact duplicates).
-    Nothing is kept, not even the file's order, and no rule runs: no profile of raw can be faster."""
+    Nothing is kept, not even the file's order, and no rule runs: no DuckDB profile of raw is faster."""
     import duckdb
 
     from orchestrator.generation import schema as s
-    from orchestrator.quality.layers import MAX_OBJECT_BYTES
+    from orchestrator.quality.layers import MAX_OBJECT_BYTES, lit
 
     columns = [c.name for c in s.TABLES["orders"].columns]
-    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+    spec = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns) + "}"
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
     start, cpu = time.perf_counter(), _cpu_seconds()
     con.execute(
         f"SELECT count(*), {', '.join(f'count({c})' for c in columns)}, count(DISTINCT {columns[0]}), "
-        f"count(DISTINCT hash({', '.join(columns)})) FROM read_json('{path}', format='newline_delimited', "
+        f"count(DISTINCT hash({', '.join(columns)})) FROM read_json({lit(path)}, format='newline_delimited', "
         f"columns={spec}, maximum_object_size={MAX_OBJECT_BYTES})"
     ).fetchall()
     out.put({"seconds": time.perf_counter() - start, "cpu": _cpu_seconds() - cpu})
