@@ -7,11 +7,13 @@ keys of the secrets file. Secrets are held in fields excluded from repr() and ne
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import InvalidInput
 
@@ -33,13 +35,35 @@ SECRET_NAMES = (
 
 @dataclass(frozen=True)
 class MySQLSettings:
-    """Where the MySQL (or MariaDB) database lives; the database must exist, the tables are created."""
+    """Where the MySQL (or MariaDB) database lives and how it is reached; the database must exist, the tables
+    are created."""
 
     host: str
     database: str
     user: str
     password: str = field(default="", repr=False)
     port: int = 3306
+    ssl_required: bool = False  # refuse a server that does not offer TLS
+    ssl_verify: bool = False  # check the server's certificate and host name (requires TLS)
+    ssl_ca: str = ""  # the CA file that signs the server's certificate; empty: the system's CAs
+
+    def connect_args(self) -> dict[str, Any]:
+        """pymysql.connect's arguments for this server, TLS included: the one way the job store and the
+        operational database connect to it."""
+        args: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+        }
+        if self.ssl_required or self.ssl_verify:
+            context = ssl.create_default_context(cafile=self.ssl_ca or None)
+            if not self.ssl_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            args["ssl"] = context  # with a context, pymysql refuses a server that does not offer TLS
+        return args
 
 
 @dataclass(frozen=True)
@@ -144,6 +168,15 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _flag(name: str, default: bool) -> bool:
+    """A yes/no setting: true/false, yes/no, on/off or 1/0; anything else names the setting."""
+    text = lookup(name, "true" if default else "false")
+    word = text.strip().lower()
+    if word not in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        raise InvalidInput(name, f"must be true or false (got {text!r})")
+    return word in ("true", "yes", "on", "1")
+
+
 def _daily_time(name: str, default: str) -> str:
     text = lookup(name, default)
     hours, _, minutes = text.partition(":")
@@ -154,16 +187,26 @@ def _daily_time(name: str, default: str) -> str:
     return text.zfill(5)
 
 
-def _mysql() -> MySQLSettings | None:
+def _mysql(profile: str) -> MySQLSettings | None:
+    """The MySQL server, if a host is set. TLS is required and the server's certificate verified by default on
+    the azure profile (Azure Database for MySQL offers TLS) and when a CA file is set."""
     host = lookup("ORCHESTRATOR_MYSQL_HOST")
     if not host:
         return None
+    ca = lookup("ORCHESTRATOR_MYSQL_SSL_CA")
+    if ca and not Path(ca).expanduser().is_file():
+        raise InvalidInput("ORCHESTRATOR_MYSQL_SSL_CA", f"no CA file at {ca!r}")
+    by_default = profile == "azure" or bool(ca)
+    required = _flag("ORCHESTRATOR_MYSQL_SSL", by_default)
     return MySQLSettings(
         host=host,
         database=lookup("ORCHESTRATOR_MYSQL_DATABASE", "workbench"),
         user=lookup("ORCHESTRATOR_MYSQL_USER", "root"),
         password=lookup("ORCHESTRATOR_MYSQL_PASSWORD"),
         port=int_setting("ORCHESTRATOR_MYSQL_PORT", 3306, 1, 65535),
+        ssl_required=required,
+        ssl_verify=_flag("ORCHESTRATOR_MYSQL_SSL_VERIFY", required and by_default),
+        ssl_ca=str(Path(ca).expanduser()) if ca else "",
     )
 
 
@@ -196,7 +239,7 @@ def get_settings() -> Settings:
         small_every_minutes=int_setting("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
         large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
         max_active_generations=int_setting("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", 2, 1, 64),
-        mysql=_mysql(),
+        mysql=_mysql(profile),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
         azure_storage=_azure_storage(profile),
         spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
