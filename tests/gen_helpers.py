@@ -1,5 +1,5 @@
-"""Reading a job back (its record, raw records, clean truth, answer key, duplicate map) and running a real
-scheduler beside a test."""
+"""Reading a job back (its record, raw records, clean truth, answer key, duplicate map), and running a real
+scheduler, or another process holding a DuckDB file, beside a test."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -32,6 +34,30 @@ def start_scheduler() -> subprocess.Popen:
         assert scheduler.poll() is None and time.monotonic() < deadline, scheduler.communicate()
         time.sleep(0.1)
     return scheduler
+
+
+# Opens a DuckDB file (argv 1) to write, or to read with argv 2 "read", says so, and holds it for argv 3
+# seconds, or until a line arrives on its input when that is empty.
+_HOLD = (
+    "import duckdb, sys, time\n"
+    "con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'read')\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[3])) if sys.argv[3] else sys.stdin.readline()\n"
+)
+
+
+@contextmanager
+def duckdb_held(path: Path, *, read_only: bool = False, seconds: float | None = None) -> Iterator[None]:
+    """Another process holding a DuckDB file open (to write unless ``read_only``) from the start of the block
+    for ``seconds``, or to its end; the block ends once that process has let go."""
+    mode = "read" if read_only else "write"
+    args = [sys.executable, "-c", _HOLD, str(path), mode, "" if seconds is None else str(seconds)]
+    holder = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held", "the holding process did not open the file"
+        yield
+    finally:
+        holder.communicate("\n", timeout=60)
 
 
 def live_schedulers() -> list[Scheduler]:

@@ -3,17 +3,18 @@ engines: DuckDB and SQLite files in a data folder, and the MariaDB server for My
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from orchestrator.config import MySQLSettings, Settings, get_settings
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.health import ConnectionCheck
 from orchestrator.loading import operational, warehouse
 from orchestrator.service import execute_job, generate_job, launch_clean
 from orchestrator.ui_support import connection_checks
+from tests.gen_helpers import duckdb_held
 
 
 def test_before_the_first_load_nothing_is_created_and_after_it_the_tables_are_counted(settings: Settings):
@@ -42,23 +43,22 @@ def test_before_the_first_load_nothing_is_created_and_after_it_the_tables_are_co
     )
 
 
-def test_a_warehouse_another_process_holds_is_named_as_busy(settings: Settings):
+def test_the_warehouse_check_reads_beside_other_readers_and_names_a_writer(settings: Settings):
+    """The check opens the warehouse read-only: it counts the tables while another process reads them, and a
+    load writing it is reported in use, not as a fault of the settings."""
     path = warehouse.warehouse_path(settings)
-    path.parent.mkdir(parents=True)
-    hold = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print(1, flush=True); input()"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "1"
+    warehouse.load_gold(settings, "alice", "c-1", {"payment_mix": pd.DataFrame({"orders": [1]})})
+    with duckdb_held(path, read_only=True):
         check = warehouse.test_connection(settings)
-    finally:
-        holder.communicate("\n", timeout=30)
-    assert not check.ok and "held by another process" in check.message and str(path) in check.message
-    assert warehouse.test_connection(settings).ok  # free again
+    assert check == ConnectionCheck(True, f"DuckDB warehouse {path} answers: 1 gold table(s)")
+    with duckdb_held(path):
+        check = warehouse.test_connection(settings)
+    assert check.ok and check.field is None
+    assert check.message == (
+        f"DuckDB warehouse {path} is in use by another process (a load in progress?); loads wait up to 30 s"
+        " for it"
+    )
+    assert warehouse.test_connection(settings).message.endswith("answers: 1 gold table(s)")  # free again
 
 
 def test_a_warehouse_folder_that_cannot_be_written_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -1,5 +1,6 @@
 """Faults on the cleaning path: a worker killed mid-job, a lake that refuses writes, a database that is down,
-raw data that changed. Each ends in a clear state, loses nothing, and the job can be run again."""
+a warehouse another process holds, raw data that changed. Each ends in a clear state, loses nothing, and the
+job can be run again."""
 
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ import time
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.config import get_settings
+from orchestrator.errors import ServiceError
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.loading.warehouse import warehouse_path
+from orchestrator.loading import warehouse
+from orchestrator.loading.warehouse import load_gold, warehouse_path
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import LocalLake
-from tests.gen_helpers import stored_job
+from tests.gen_helpers import duckdb_held, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,6 +148,39 @@ def test_a_database_that_is_down_fails_the_job_and_keeps_what_was_loaded(data_di
     monkeypatch.delenv("ORCHESTRATOR_MYSQL_PORT")
     assert _operational_rows(data_dir, loaded.job_id) == before
     assert execute_job(launch_clean("alice", second.job_id).job.job_id).state == "succeeded"
+
+
+def test_a_load_waits_for_another_process_to_let_go_of_the_warehouse(settings):
+    """DuckDB lets one process write the file: a load that meets another's hold waits and then loads."""
+    path = warehouse_path(settings)
+    first = {"payment_mix": pd.DataFrame({"method": ["card"], "orders": [3]})}
+    load_gold(settings, "alice", "c-first", first)
+    second = {"payment_mix": pd.DataFrame({"method": ["card", "paypal"], "orders": [5, 2]})}
+    with duckdb_held(path, seconds=1.5):
+        assert load_gold(settings, "alice", "c-second", second) == 2
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT job_id, method, orders FROM gold_payment_mix ORDER BY job_id, method")
+        assert rows.fetchall() == [("c-first", "card", 3), ("c-second", "card", 5), ("c-second", "paypal", 2)]
+
+
+def test_a_warehouse_held_past_the_wait_is_a_transient_failure_and_the_job_is_tried_again(
+    data_dir, monkeypatch
+):
+    monkeypatch.setattr(warehouse, "LOCK_WAIT_SECONDS", 0.5)
+    generated = generate_job(GenerationSpec(rows=60, seed=3, tables=("customers", "orders")), "alice")
+    job_id = launch_clean("alice", generated.job_id).job.job_id
+    path = warehouse_path(get_settings())
+    path.parent.mkdir(parents=True)
+    with duckdb_held(path):
+        with pytest.raises(ServiceError, match="is busy"):
+            load_gold(get_settings(), "alice", "c-other", {"payment_mix": pd.DataFrame({"orders": [1]})})
+        job = execute_job(job_id, final_attempt=False)
+    assert job.state == "queued" and job.attempts == 1  # back in the queue's hands, not failed for good
+    assert f"the warehouse {path} is busy" in job.error
+    job = execute_job(job_id)
+    assert job.state == "succeeded" and job.attempts == 2
+    gold_rows = sum(pq.read_metadata(data_dir / p).num_rows for p in job_outputs(job)["gold"].values())
+    assert _warehouse_rows(data_dir, job_id) == gold_rows
 
 
 def test_raw_data_that_changed_since_generation_fails_the_job(data_dir):
