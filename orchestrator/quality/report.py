@@ -1,7 +1,9 @@
 """Reports of a run: self-contained HTML (plotly inlined once, opens offline), JSON, CSV and XLSX.
 
-Samples never hold more than ``sample_rows`` rows, and every value is escaped in HTML (a product name
-holding ``<script>`` renders as text) and stored as text in XLSX (a value starting with ``=`` is no formula).
+Samples never hold more than ``sample_rows`` rows. Values are data, never markup or formulas: escaped in HTML
+(a product name holding ``<script>`` renders as text), stored as text in XLSX (a value starting with ``=`` is
+no formula), and a CSV text cell a spreadsheet would run as a formula starts with ``'``. A report written to a
+path appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import csv
 import html
 import io
 import json
+import os
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -17,6 +21,7 @@ from typing import IO
 import plotly.graph_objects as go
 import plotly.io as pio
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from orchestrator.errors import InvalidInput
 from orchestrator.quality.compare import Comparison
@@ -57,6 +62,9 @@ SCORE_COLUMNS = (
     "dropped",
 )
 WORST_RULES = 15
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_CELL = 32_767  # characters Excel keeps in one cell
 
 
 def report_dict(
@@ -132,15 +140,30 @@ def _write_json(data: dict, out: IO[str]) -> None:
 def _write_csv(data: dict, out: IO[str]) -> None:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_rule_rows(data))
-    writer.writerows(_column_rows(data))
+    for row in (*_rule_rows(data), *_column_rows(data)):
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+
+
+def _csv_cell(value: object) -> object:
+    """Text a spreadsheet would run as a formula gets a leading ``'``, so it opens as text; numbers stay."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _xlsx_text(value: str) -> str:
+    """Text as a cell can hold it: each control character openpyxl refuses becomes a visible escape (BEL is
+    the four characters ``\\x07``), and text over Excel's cell limit is cut, ending with its full length."""
+    text = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    if len(text) > XLSX_MAX_CELL:
+        note = f"… [cut from {len(value):,} characters]"
+        text = text[: XLSX_MAX_CELL - len(note)] + note
+    return text
 
 
 def _sheet(book: Workbook, title: str, header: Iterable[str], rows: Iterable[Iterable]) -> None:
     sheet = book.create_sheet(title)
     sheet.append(list(header))
     for row in rows:
-        sheet.append([v if v is None or isinstance(v, int | float) else str(v) for v in row])
+        sheet.append([v if v is None or isinstance(v, int | float) else _xlsx_text(str(v)) for v in row])
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
             if isinstance(cell.value, str):
@@ -422,20 +445,34 @@ def write_report(
     if format not in FORMATS:
         raise InvalidInput("format", f"{format!r} is not a report format; choose from {', '.join(FORMATS)}")
     data = report_dict(run, comparison, check_sample_rows(sample_rows))
-    binary = format == "xlsx"
     if isinstance(target, str | Path):
-        with open(
-            target, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})
-        ) as out:
-            _WRITERS[format](data, out)
+        _write_file(data, format, Path(target))
         return
-    if not binary and isinstance(target, io.BufferedIOBase | io.RawIOBase):
+    if format != "xlsx" and isinstance(target, io.BufferedIOBase | io.RawIOBase):
         text = io.TextIOWrapper(target, encoding="utf-8", newline="")
         _WRITERS[format](data, text)
         text.flush()
         text.detach()  # the caller's buffer stays open
         return
     _WRITERS[format](data, target)
+
+
+def _write_file(data: dict, format: str, path: Path) -> None:
+    """Write into a new file beside ``path``, then rename it over ``path``: a failure leaves an earlier report
+    whole, and no reader ever sees a partial one."""
+    binary = format == "xlsx"
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(
+            temp, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8", "newline": ""})
+        ) as out:
+            _WRITERS[format](data, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 _WRITERS = {"json": _write_json, "csv": _write_csv, "xlsx": _write_xlsx, "html": _write_html}
