@@ -4,14 +4,24 @@ inert text through profiling, every report format, cleaning and the silver profi
 from __future__ import annotations
 
 import csv
+import html
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from orchestrator.quality import FORMATS, QualityRun, profile_job, write_report
-from orchestrator.storage import LocalLake
+from orchestrator.auth import open_user_store
+from orchestrator.auth.settings import COOKIE_KEY_ENV
+from orchestrator.config import DATA_DIR_ENV, get_settings
+from orchestrator.generation import schema as s
+from orchestrator.generation.spec import GenerationSpec
+from orchestrator.quality import FORMATS, QualityRun, compare, profile_job, write_report
+from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
+from orchestrator.storage import LocalLake, paths
+from tests.test_app_pages import PASSWORD, signed_in
 from tests.test_quality_rules import shop_with, write_raw_job
 
 USER = "alice"
@@ -66,6 +76,23 @@ def _column(path: Path, table: str, column: str) -> dict:
     header = [c.value for c in rows[0]]
     row = next(r for r in rows[1:] if (r[1].value, r[2].value) == (table, column))
     return dict(zip(header, row, strict=True))
+
+
+def _assert_inert(run: QualityRun, format: str, path: Path, comparison=None) -> str:
+    """Write the report and check what a browser or spreadsheet would run is not there; its text back."""
+    target = _report(run, format, path, comparison)
+    if format == "json":
+        assert json.loads(target.read_text(encoding="utf-8"))["run_id"] == run.run_id
+    elif format == "html":
+        page = target.read_text(encoding="utf-8")
+        assert not [tag for tag in TAGS if tag in page]
+    elif format == "csv":
+        assert not _formulas(_csv_cells(target))
+    else:
+        cells = _xlsx_cells(target)
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        assert max(len(str(c.value)) for c in cells) <= XLSX_MAX_CELL
+    return "" if format == "xlsx" else target.read_text(encoding="utf-8")
 
 
 # Hand-built raw: two customers whose last names are the column's minimum and maximum.
@@ -136,3 +163,113 @@ def test_a_report_that_cannot_be_published_leaves_no_temporary_file(settings, tm
     with pytest.raises(OSError):
         write_report(run, format, reports / "taken")
     assert [p.name for p in reports.iterdir()] == ["taken"]
+
+
+# A generated job whose raw text columns were all rewritten with hostile values, then cleaned.
+
+
+def _plant(lake: LocalLake, user: str, job_id: str) -> dict[str, list[str]]:
+    """Rewrite raw so row i of every text column holds HOSTILE[i], and record the new checksums in the
+    manifest (raw is written once by the product; this test plants data in its own lake)."""
+    manifest_path = paths.raw_manifest(user, job_id)
+    manifest = json.loads(lake.resolve(manifest_path).read_text(encoding="utf-8"))
+    planted = {}
+    for name, info in manifest["tables"].items():
+        text = [c.name for c in s.TABLES[name].columns if c.type in s.STRING_TYPES]
+        if not text:
+            continue
+        lines = lake.resolve(info["raw_path"]).read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines]
+        for record, value in zip(records, HOSTILE, strict=False):
+            record.update(dict.fromkeys(text, value))
+        with lake.open_write(info["raw_path"], overwrite=True) as writer:
+            writer.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
+        info["sha256"], info["bytes"] = writer.result.sha256, writer.result.size
+        planted[name] = text
+    with lake.open_write(manifest_path, overwrite=True) as writer:
+        writer.write(json.dumps(manifest, indent=2).encode())
+    return planted
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The planted job, its stored raw profile, its cleaning with pandas and the silver profile; alice may
+    log in to see them."""
+    root = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATA_DIR_ENV, str(root))
+        patch.setenv("ORCHESTRATOR_SECRETS_FILE", str(root / "no-secrets.toml"))
+        patch.delenv(COOKIE_KEY_ENV, raising=False)
+        open_user_store().create_first_admin(USER, PASSWORD, PASSWORD)
+        settings = get_settings()
+        generated = generate_job(GenerationSpec(rows=30, seed=11, tables=TABLES), USER)
+        planted = _plant(LocalLake(root), USER, generated.job_id)
+        raw = profile_job(USER, generated.job_id, "raw", settings, sample_rows=20)
+        cleaning = execute_job(launch_clean(USER, generated.job_id, engine="pandas").job.job_id)
+        silver = profile_job(USER, cleaning.job_id, "silver", settings)
+        yield {
+            "generated": generated,
+            "planted": planted,
+            "raw": raw,
+            "cleaning": cleaning,
+            "outputs": job_outputs(cleaning, settings),
+            "silver": silver,
+        }
+
+
+def test_the_raw_profile_reads_every_planted_value(hostile):
+    columns = {(c.table, c.column): c for t in hostile["raw"].tables for c in t.columns}
+    for table, names in hostile["planted"].items():
+        for name in names:
+            assert columns[table, name].minimum == HOSTILE[0], (table, name)
+    status = hostile["raw"].rule("orders.status.in_set")  # 30 orders: every hostile value, byte for byte
+    assert [sample["status"] for sample in status.samples[: len(HOSTILE)]] == list(HOSTILE)
+    assert columns["orders", "status"].maximum == LONG
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_every_report_of_the_raw_profile_is_inert(hostile, tmp_path, format):
+    text = _assert_inert(hostile["raw"], format, tmp_path)
+    if format == "json":
+        columns = {(c["table"], c["column"]): c for t in json.loads(text)["tables"] for c in t["columns"]}
+        assert (columns["orders", "status"]["minimum"], columns["orders", "status"]["maximum"]) == (
+            HOSTILE[0],
+            LONG,
+        )
+    if format == "html":
+        assert all(html.escape(tag) in text for tag in TAGS)  # shown, as text
+    if format == "csv":
+        assert f"'{HOSTILE[0]}" in _csv_cells(tmp_path / "report.csv")
+
+
+def test_the_xlsx_report_shows_the_planted_minimum_as_escaped_text(hostile, tmp_path):
+    target = _report(hostile["raw"], "xlsx", tmp_path)
+    minimum = _column(target, "customers", "last_name")["minimum"]
+    assert (minimum.data_type, minimum.value) == ("s", "\t\\x07tab, then a bell")
+
+
+def test_cleaning_with_pandas_accounts_for_every_planted_row(hostile):
+    generated, outputs = hostile["generated"], hostile["outputs"]
+    assert hostile["cleaning"].state == "succeeded" and hostile["cleaning"].engine == "pandas"
+    for name, counts in outputs["tables"].items():
+        assert counts["rows_in"] == generated.tables[name].rows, name
+        assert (
+            counts["rows_in"] == counts["rows_out"] + counts["quarantined"] + counts["duplicates_removed"]
+        ), name
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_every_report_of_the_silver_profile_is_inert(hostile, tmp_path, format):
+    silver = hostile["silver"]
+    assert {t.table for t in silver.tables} == set(TABLES)
+    _assert_inert(silver, format, tmp_path, compare(hostile["raw"], silver))
+
+
+def test_the_quality_page_shows_hostile_values_as_text(hostile):
+    at = signed_in(USER, "pages/quality.py", job=hostile["generated"].job_id, layer="raw")
+    next(s for s in at.selectbox if s.label == "Rule").select("orders.status.in_set").run()
+    assert not at.exception
+    samples = next(f.value for f in at.dataframe if {"line", "key", "status"} <= set(f.value.columns))
+    assert samples["status"].tolist()[: len(HOSTILE)] == list(HOSTILE)
+    shown = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.info)]
+    assert not [text for text in shown if "<" in text], shown  # no value reaches markdown
