@@ -169,8 +169,9 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 
 def _flag(name: str, default: bool) -> bool:
-    """A yes/no setting: true/false, yes/no, on/off or 1/0; anything else names the setting."""
-    text = lookup(name, "true" if default else "false")
+    """A yes/no setting: true/false, yes/no, on/off or 1/0, empty for the default; anything else names the
+    setting."""
+    text = lookup(name) or ("true" if default else "false")
     word = text.strip().lower()
     if word not in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         raise InvalidInput(name, f"must be true or false (got {text!r})")

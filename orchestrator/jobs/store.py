@@ -369,15 +369,7 @@ class JobStore:
         """A store in an existing MySQL or MariaDB database."""
 
         def connect() -> pymysql.connections.Connection:
-            return pymysql.connect(
-                host=settings.host,
-                port=settings.port,
-                user=settings.user,
-                password=settings.password,
-                database=settings.database,
-                charset="utf8mb4",
-                autocommit=True,
-            )
+            return pymysql.connect(**settings.connect_args(), charset="utf8mb4", autocommit=True)
 
         return cls(connect, _MYSQL, clock=clock)
 

@@ -12,6 +12,7 @@ batched INSERTs, as SQLite does.
 from __future__ import annotations
 
 import sqlite3
+import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pymysql
+from pymysql.constants.CR import CR_SSL_CONNECTION_ERROR
 
 from orchestrator.config import DATA_DIR_ENV, MySQLSettings, Settings
 from orchestrator.errors import ServiceError
@@ -126,18 +128,28 @@ def _connect(settings: Settings, *, local_files: bool = False) -> Iterator[tuple
 def _mysql(cfg: MySQLSettings, local_files: bool) -> pymysql.connections.Connection:
     try:
         return pymysql.connect(
-            local_infile=local_files,
-            host=cfg.host,
-            port=cfg.port,
-            user=cfg.user,
-            password=cfg.password,
-            database=cfg.database,
-            connect_timeout=5,
-            autocommit=False,
+            **cfg.connect_args(), local_infile=local_files, connect_timeout=5, autocommit=False
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
         where = f"the operational database at {cfg.host}:{cfg.port}"
+        cause = getattr(exc, "original_exception", None)  # what pymysql met while connecting
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise ServiceError(
+                f"{where} did not prove who it is over TLS ({cause.verify_message}); check"
+                " ORCHESTRATOR_MYSQL_SSL_CA (the CA that signs its certificate) and ORCHESTRATOR_MYSQL_HOST"
+                " (the name in it)",
+                "ORCHESTRATOR_MYSQL_SSL_CA",
+            ) from None
+        if code == CR_SSL_CONNECTION_ERROR:  # the server offers no TLS
+            raise ServiceError(
+                f"{where} does not offer TLS, which ORCHESTRATOR_MYSQL_SSL requires", "ORCHESTRATOR_MYSQL_SSL"
+            ) from None
+        if isinstance(cause, ssl.SSLError):
+            raise ServiceError(
+                f"{where} could not set up TLS ({cause.reason}); check ORCHESTRATOR_MYSQL_SSL",
+                "ORCHESTRATOR_MYSQL_SSL",
+            ) from None
         if code == 1045:  # access denied
             raise ServiceError(
                 f"{where} refused user {cfg.user!r}; "
