@@ -1,14 +1,18 @@
-"""TLS on the MySQL connections (the job store's and the operational database's), against
+"""TLS and local files on the MySQL connections (the job store's and the operational database's), against
 real MariaDB servers: one of this module's own that offers TLS, and the shared one, which does not."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pymysql
 import pytest
 
 from orchestrator.config import Settings, get_settings
+from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
 from orchestrator.loading import operational
+from orchestrator.service import execute_job, generate_job, launch_clean
 from tests.mariadb import MARIADB, TLSServer
 
 
@@ -89,3 +93,47 @@ def test_a_server_without_tls_is_refused_when_tls_is_required(data_dir, mysql_da
         JobStore.default()
     monkeypatch.delenv("ORCHESTRATOR_MYSQL_SSL")
     assert operational.test_connection(get_settings()).ok  # the local default does not require it
+
+
+def test_the_loader_sends_the_server_only_the_file_its_statement_loads(
+    data_dir, tmp_path: Path, mariadb_tls, tls_database, monkeypatch
+):
+    """The server names the file LOAD DATA LOCAL reads: a path other than the loader's own gets nothing of
+    that file, whatever the statement, while the loader's own files still go (over TLS)."""
+    settings = _on(monkeypatch, mariadb_tls.port, tls_database, SSL_CA=str(mariadb_tls.ca))
+    ours = tmp_path / "ours.csv"
+    ours.write_text("ours\n")
+    secret = Path("/etc/passwd")
+    assert secret.read_text()
+    load = "LOAD DATA LOCAL INFILE %s INTO TABLE leak (line)"
+    with operational._connect(settings, local_files=True) as (con, _):
+        cur = con.cursor()
+        cur.execute("CREATE TABLE leak (line TEXT)")
+        with pytest.raises(operational.LocalFileRefused, match="'/etc/passwd'"):
+            cur.execute(load, (str(secret),))
+        with con.sending(str(ours)), pytest.raises(operational.LocalFileRefused):
+            cur.execute(load, (str(secret),))  # allowing one file allows no other
+        with con.sending(str(ours)):
+            cur.execute(load, (str(ours),))
+        con.commit()
+        cur.execute("SELECT line FROM leak")
+        assert cur.fetchall() == (("ours",),)
+
+    server = {**MARIADB, "port": mariadb_tls.port, "database": tls_database}
+    loads = "SHOW GLOBAL STATUS LIKE 'Com_load'"  # LOAD DATA statements the server has run
+    with pymysql.connect(**server) as con:
+        cur = con.cursor()
+        cur.execute(loads)
+        before = int(cur.fetchone()[1])
+    job = generate_job(GenerationSpec(rows=40, seed=5, tables=("customers", "orders")), "alice")
+    cleaned = execute_job(launch_clean("alice", job.job_id).job.job_id)
+    assert cleaned.state == "succeeded", cleaned.error
+    with pymysql.connect(**server) as con:
+        cur = con.cursor()
+        cur.execute(loads)
+        assert int(cur.fetchone()[1]) - before == 2  # one file per silver table
+        rows = 0
+        for table in ("silver_customers", "silver_orders"):
+            cur.execute(f"SELECT count(*) FROM {table} WHERE job_id = %s", (cleaned.job_id,))
+            rows += cur.fetchone()[0]
+        assert rows == cleaned.rows_out

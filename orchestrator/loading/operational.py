@@ -6,11 +6,13 @@ loading the same job twice leaves exactly one copy and a load that dies leaves t
 
 A MySQL server that accepts local files (``local_infile``) is sent each table as CSV pieces through
 ``LOAD DATA LOCAL INFILE``, about twice as fast as inserting rows; one that does not gets the rows as
-batched INSERTs, as SQLite does.
+batched INSERTs, as SQLite does. The server names the file it reads, so the loader's connection sends only
+the piece its statement loads and refuses any other path: a compromised server cannot read our files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import ssl
 import tempfile
@@ -25,9 +27,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pymysql
 from pymysql.constants.CR import CR_SSL_CONNECTION_ERROR
+from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
 from orchestrator.config import DATA_DIR_ENV, MySQLSettings, Settings
-from orchestrator.errors import ServiceError
+from orchestrator.errors import ServiceError, WorkbenchError
 from orchestrator.generation import schema as s
 from orchestrator.health import ConnectionCheck
 
@@ -87,7 +90,8 @@ def _load_files(cur: Any, name: str, frame: pd.DataFrame, user: str, job_id: str
         path = str(Path(folder) / f"{name}.csv")
         for batch in _arrow(frame, s.TABLES[name]).to_batches(max_chunksize=FILE_ROWS):
             pa_csv.write_csv(batch, path, options)
-            cur.execute(statement, (path, user, job_id))
+            with cur.connection.sending(path):
+                cur.execute(statement, (path, user, job_id))
             cur.execute("SHOW WARNINGS")  # LOCAL implies IGNORE: a value it cannot read is only a warning
             problem = next((code for level, code, _ in cur.fetchall() if level != "Note"), None)
             if problem is not None:
@@ -104,11 +108,66 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / "operational.sqlite"
 
 
+class LocalFileRefused(WorkbenchError):
+    """The MySQL server asked for a local file other than the one the statement sends; none of it was sent."""
+
+
+class _OneFileResult(pymysql.connections.MySQLResult):
+    """A statement's result that answers the server's request for a local file only with the connection's
+    file of the moment; any other path gets an empty file and fails the statement."""
+
+    def _read_load_local_packet(self, first_packet: MysqlPacket) -> None:
+        conn = self.connection
+        requested = LoadLocalPacketWrapper(first_packet).filename
+        if conn.allowed_file is not None and requested == conn.allowed_file:
+            super()._read_load_local_packet(first_packet)
+            return
+        conn.write_packet(b"")  # an empty file: nothing of the one asked for leaves this machine
+        with contextlib.suppress(pymysql.err.MySQLError):
+            conn._read_packet()  # the server's answer, so the connection stays in step
+        raise LocalFileRefused(
+            f"the operational database asked for the local file {requested.decode(errors='replace')!r},"
+            " which this load does not send; refused, nothing of it was sent"
+        )
+
+
+class _OneFileConnection(pymysql.connections.Connection):
+    """A connection that lets the server read, through LOAD DATA LOCAL, only the one file the statement under
+    way loads: pymysql alone sends whatever path the server names."""
+
+    allowed_file: bytes | None = None  # as the server names it: the path in the connection's encoding
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(local_infile=True, **kwargs)
+
+    @contextmanager
+    def sending(self, path: str) -> Iterator[None]:
+        """Allow the server to read ``path``, and no other file, for the statements inside."""
+        self.allowed_file = path.encode(self.encoding)
+        try:
+            yield
+        finally:
+            self.allowed_file = None
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # pymysql's own, reading every result (a later result set's too) through _OneFileResult
+        self._result = None
+        result = _OneFileResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return result.affected_rows
+
+
 @contextmanager
 def _connect(settings: Settings, *, local_files: bool = False) -> Iterator[tuple[Any, bool]]:
     """A connection to the operational database and whether it is MySQL. ``local_files`` lets MySQL ask
-    for client files (LOAD DATA LOCAL): only the loader's own connection allows it, since the server names
-    the file it wants."""
+    for client files (LOAD DATA LOCAL): only the loader's own connection allows it, and only for the file
+    its statement sends (see _OneFileConnection)."""
     if settings.mysql is not None:
         con = _mysql(settings.mysql, local_files)
         try:
@@ -126,10 +185,9 @@ def _connect(settings: Settings, *, local_files: bool = False) -> Iterator[tuple
 
 
 def _mysql(cfg: MySQLSettings, local_files: bool) -> pymysql.connections.Connection:
+    connection = _OneFileConnection if local_files else pymysql.connections.Connection
     try:
-        return pymysql.connect(
-            **cfg.connect_args(), local_infile=local_files, connect_timeout=5, autocommit=False
-        )
+        return connection(**cfg.connect_args(), connect_timeout=5, autocommit=False)
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
         where = f"the operational database at {cfg.host}:{cfg.port}"
