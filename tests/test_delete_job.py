@@ -70,6 +70,7 @@ def systems(request, data_dir, monkeypatch) -> str:
         monkeypatch.setenv("ORCHESTRATOR_AZURE_FILE_SYSTEM", name)
         monkeypatch.setenv("ORCHESTRATOR_MYSQL_HOST", mysql.host)
         monkeypatch.setenv("ORCHESTRATOR_MYSQL_DATABASE", mysql.database)
+        monkeypatch.setenv("ORCHESTRATOR_MYSQL_SSL", "false")  # required on azure; the test server has no TLS
     return request.param
 
 
