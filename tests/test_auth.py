@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
@@ -16,9 +18,16 @@ from orchestrator.auth import (
     UserStore,
     issue_token,
     load_auth_settings,
+    open_user_store,
     verify_token,
 )
-from orchestrator.auth.settings import COOKIE_KEY_ENV, SESSION_MINUTES_ENV
+from orchestrator.auth.settings import (
+    COOKIE_KEY_ENV,
+    SESSION_MINUTES_ENV,
+    SETUP_TOKEN_ENV,
+    create_first_admin,
+    setup_token,
+)
 from orchestrator.errors import AlreadyExists, InvalidInput
 
 KEY = "k" * 64
@@ -260,6 +269,9 @@ def test_a_users_file_of_an_earlier_version_keeps_its_users_and_sessions(store, 
     session = store.open_session("bob", 60)
     with sqlite3.connect(tmp_path / "users.sqlite") as db:  # as the first versions made it
         db.execute("ALTER TABLE users DROP COLUMN disabled_at")
+        for column in ("idle_until", "idle_minutes", "end_reason"):
+            db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+        db.execute("DROP TABLE login_attempts")
     upgraded = UserStore(tmp_path / "users.sqlite", clock=clock)
     assert upgraded.authenticate("bob", "bobs password 1", LockoutPolicy())
     assert upgraded.active_session(session.id) == session
@@ -281,3 +293,107 @@ def test_a_disabled_account_refuses_its_password_and_its_sessions_until_enabled(
     store.enable("bob")
     assert store.authenticate("bob", "bobs password 1", LockoutPolicy())
     assert store.active_session(session.id) is None  # the sessions ended by the disable stay ended
+
+
+def test_concurrent_logins_are_checked_no_more_often_than_the_lock_allows(store):
+    """Attempts racing each other take their place before the slow password check: of sixteen at once
+    against a limit of five, at most five are checked, the rest are refused as locked, and the lock holds
+    for the right password afterwards."""
+    policy = LockoutPolicy(max_failed_logins=5, lockout_minutes=15)
+    barrier = threading.Barrier(16)
+
+    def attempt(_: int) -> str:
+        barrier.wait()
+        try:
+            return "checked" if store.authenticate("alice", "wrong password", policy) is False else "in"
+        except AccountLocked:
+            return "refused"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(attempt, range(16)))
+    assert outcomes.count("in") == 0
+    assert outcomes.count("checked") < policy.max_failed_logins  # the fifth failure raises as it locks
+    assert outcomes.count("refused") > 16 - policy.max_failed_logins
+    with pytest.raises(AccountLocked, match="try again in 15 minute"):
+        store.authenticate("alice", PASSWORD, policy)
+
+
+def test_a_login_under_way_holds_its_place_and_lets_it_go_when_done(store, clock):
+    """The places taken by attempts in flight count against the limit only while they are under way: a
+    process that died mid-check stops counting after a minute."""
+    policy = LockoutPolicy(max_failed_logins=2)
+    with sqlite3.connect(store.path) as db:  # two attempts of processes that died before they finished
+        db.executemany(
+            "INSERT INTO login_attempts (user, started_at) VALUES ('alice', ?)", [(clock.now,), (clock.now,)]
+        )
+    with pytest.raises(AccountLocked, match="logins under way"):
+        store.authenticate("alice", PASSWORD, policy)
+    clock.now += 61
+    assert store.authenticate("alice", PASSWORD, policy)
+    assert store.authenticate("alice", PASSWORD, policy)  # a finished attempt gives its place back
+
+
+def test_a_session_ends_when_idle_is_renewed_by_work_and_ends_at_its_longest_time(store, clock):
+    session = store.open_session("alice", idle_minutes=30, max_minutes=60)
+    clock.now += 25 * 60
+    assert store.touch(session.id) is not None  # the user works: thirty more minutes from now
+    clock.now += 25 * 60
+    assert store.active_session(session.id) is not None  # 50 minutes after login, 25 after the last work
+    renewed = store.touch(session.id)
+    assert renewed.idle_until == session.expires_at  # never past the longest time
+    clock.now += 10 * 60
+    check = store.check_session(session.id)
+    assert check.session is None
+    assert check.notice == "Your session reached its longest allowed time; log in again."
+    assert store.touch(session.id) is None  # an ended session is not brought back
+
+    idle = store.open_session("alice", idle_minutes=30, max_minutes=60)
+    clock.now += 31 * 60
+    assert store.touch(idle.id) is None
+    assert store.check_session(idle.id).notice == "You were logged out after 30 minutes without activity."
+
+
+@pytest.mark.parametrize(
+    ("end", "notice"),
+    [
+        (lambda s, session: s.revoke_session(session.id), "You were logged out (in another tab"),
+        (lambda s, session: s.disable("bob"), "Your account was disabled by an administrator."),
+        (lambda s, session: s.set_role("bob", "admin"), "Your role was changed by an administrator"),
+        (lambda s, session: s.reset_password("bob", "a new password 1", "a new password 1"), "Your password"),
+    ],
+)
+def test_an_ended_session_says_why(store, end, notice):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    session = store.open_session("bob", 60)
+    assert store.check_session(session.id).role == "user"
+    end(store, session)
+    check = store.check_session(session.id)
+    assert check.session is None and check.notice.startswith(notice)
+    assert store.check_session("no such session").notice == "Your session has ended; log in again."
+
+
+def test_setting_the_role_a_user_has_ends_nothing(store):
+    store.add_user("bob", "bobs password 1", "bobs password 1")
+    session = store.open_session("bob", 60)
+    assert store.set_role("bob", "user") == 0
+    assert store.active_session(session.id) == session
+    assert store.set_role("bob", "admin") == 1
+    assert store.active_session(session.id) is None
+
+
+def test_the_first_administrator_needs_the_setup_token_which_is_then_spent(data_dir, monkeypatch):
+    monkeypatch.delenv(SETUP_TOKEN_ENV, raising=False)
+    users = open_user_store()
+    token = setup_token()
+    token_file = data_dir / "state" / "setup_token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token) == 64
+    assert setup_token() == token  # the same for every process of this data root until spent
+    with pytest.raises(InvalidInput, match="copy it from the output of `make run`") as refused:
+        create_first_admin(users, "guess", "alice", PASSWORD, PASSWORD)
+    assert refused.value.field == "setup token"
+    assert not users.has_users()
+    assert create_first_admin(users, f" {token}\n", "alice", PASSWORD, PASSWORD).is_admin
+    assert not token_file.exists()
+
+    monkeypatch.setenv(SETUP_TOKEN_ENV, "configured token")
+    assert setup_token() == "configured token"

@@ -7,6 +7,7 @@ from orchestrator.auth.store import (
     AccountLocked,
     LockoutPolicy,
     Session,
+    SessionCheck,
     User,
     UserStore,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "AuthSettings",
     "LockoutPolicy",
     "Session",
+    "SessionCheck",
     "User",
     "UserStore",
     "issue_token",

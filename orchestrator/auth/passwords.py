@@ -10,6 +10,10 @@ from orchestrator.errors import InvalidInput
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt reads no further; longer passwords are refused rather than truncated
+PASSWORD_RULES = (
+    f"A password has at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes, "
+    "no space at its start or end, and is not the user name."
+)
 
 
 def check_new_password(user: str, password: str, repeat: str) -> str:

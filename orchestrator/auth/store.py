@@ -35,10 +35,34 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at REAL NOT NULL,
     revoked_at REAL
 );
+CREATE TABLE IF NOT EXISTS login_attempts (
+    id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    started_at REAL NOT NULL
+);
 """
 
+# Newer than the first stores, added where missing. A session ends when idle past ``idle_until`` (renewed
+# while its user works) or at ``expires_at`` whatever happens; ``end_reason`` says why it was revoked.
+_ADDED_USER_COLUMNS = (("disabled_at", "REAL"),)
+_ADDED_SESSION_COLUMNS = (("idle_until", "REAL"), ("idle_minutes", "INTEGER"), ("end_reason", "TEXT"))
+# A login attempt holds its place for this long at most: one whose process died mid-check stops counting.
+ATTEMPT_HOLD_SECONDS = 60
 
-_ADDED_COLUMNS = (("disabled_at", "REAL"),)  # newer than the first stores, added where missing
+# Why a session was revoked (the ``end_reason`` column) and what the signed-out tab is told.
+LOGGED_OUT = "logged_out"
+PASSWORD_CHANGED = "password_changed"
+ROLE_CHANGED = "role_changed"
+DISABLED = "disabled"
+END_NOTICES = {
+    LOGGED_OUT: "You were logged out (in another tab of this browser).",
+    PASSWORD_CHANGED: "Your password was changed, which ends your other sessions; log in with the new one.",
+    ROLE_CHANGED: "Your role was changed by an administrator; log in again to work with it.",
+    DISABLED: "Your account was disabled by an administrator.",
+}
+IDLE_NOTICE = "You were logged out after {minutes} minutes without activity."
+EXPIRED_NOTICE = "Your session reached its longest allowed time; log in again."
+ENDED_NOTICE = "Your session has ended; log in again."
 
 
 class AccountDisabled(WorkbenchError, PermissionError):
@@ -76,12 +100,25 @@ class User:
 
 @dataclass(frozen=True)
 class Session:
-    """A signed-in browser session; its id travels in the cookie and logout revokes it here."""
+    """A signed-in browser session; its id travels in the cookie and logout revokes it here. It ends when
+    idle past ``idle_until`` (moved on by ``touch`` while its user works) or at ``expires_at``."""
 
     id: str
     user: str
     issued_at: float
     expires_at: float
+    idle_until: float
+    idle_minutes: int
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    """A session as the server knows it now: live (``session`` set, with its user's role), or ended with
+    the reason to tell."""
+
+    session: Session | None
+    role: str | None = None
+    notice: str = ""
 
 
 class UserStore:
@@ -94,7 +131,8 @@ class UserStore:
         with closing(sqlite3.connect(self.path, timeout=10)) as db:
             db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a login being recorded
             db.executescript(_SCHEMA)
-            add_missing_columns(db.cursor(), "users", _ADDED_COLUMNS)
+            add_missing_columns(db.cursor(), "users", _ADDED_USER_COLUMNS)
+            add_missing_columns(db.cursor(), "sessions", _ADDED_SESSION_COLUMNS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -149,32 +187,76 @@ class UserStore:
         return User(name, role, now, 0, None, None, password_hash)
 
     def authenticate(self, name: str, password: str, policy: LockoutPolicy) -> bool:
-        """Check a login; failures are counted in the file and lock the account at the policy's limit."""
+        """Check a login; failures are counted in the file and lock the account at the policy's limit.
+
+        The attempt takes its place before the slow password check, in the transaction that reads the lock,
+        so concurrent attempts are checked no more often than the limit allows; a correct password that
+        lands after the account was locked meanwhile is refused."""
         user = self.get(name)
         if user is None:
             password_matches(password, decoy_hash())
             return False
-        now = self.clock()
-        if user.locked_until is not None and user.locked_until > now:
-            raise _locked(name, user.locked_until - now)
-        if password_matches(password, user.password_hash):
-            if user.disabled_at is not None:  # said only to whoever knows the password
-                raise AccountDisabled(f"Account {name!r} is disabled; ask an administrator to enable it.")
+        attempt = self._reserve_attempt(name, policy)
+        matches = False
+        try:
+            matches = password_matches(password, user.password_hash)
+        finally:
             with self._connect() as db:
-                db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", (name,))
-            return True
+                db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt,))
+                locked = not matches and self._count_failure(db, name, policy)
+        if locked:
+            raise _locked(name, policy.lockout_minutes * 60)
+        if not matches:
+            return False
+        now = self.clock()
         with self._connect() as db:
-            (failed,) = db.execute(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ? RETURNING failed_logins",
-                (name,),
+            locked_until, disabled_at = db.execute(
+                "SELECT locked_until, disabled_at FROM users WHERE name = ?", (name,)
             ).fetchone()
-            if failed < policy.max_failed_logins:
-                return False
-            db.execute(
-                "UPDATE users SET failed_logins = 0, locked_until = ? WHERE name = ?",
-                (now + policy.lockout_minutes * 60, name),
-            )
-        raise _locked(name, policy.lockout_minutes * 60)
+            if locked_until is not None and locked_until > now:
+                raise _locked(name, locked_until - now)
+            if disabled_at is not None:  # said only to whoever knows the password
+                raise AccountDisabled(f"Account {name!r} is disabled; ask an administrator to enable it.")
+            db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE name = ?", (name,))
+        return True
+
+    def _reserve_attempt(self, name: str, policy: LockoutPolicy) -> int:
+        """Hold a place for one password check, or refuse it: the account is locked, or as many checks are
+        under way as the failures the lock still allows."""
+        now = self.clock()
+        with self._connect() as db:
+            db.execute("DELETE FROM login_attempts WHERE started_at <= ?", (now - ATTEMPT_HOLD_SECONDS,))
+            failed, locked_until = db.execute(
+                "SELECT failed_logins, locked_until FROM users WHERE name = ?", (name,)
+            ).fetchone()
+            if locked_until is not None and locked_until > now:
+                raise _locked(name, locked_until - now)
+            (under_way,) = db.execute(
+                "SELECT count(*) FROM login_attempts WHERE user = ?", (name,)
+            ).fetchone()
+            if failed + under_way >= policy.max_failed_logins:
+                raise AccountLocked(
+                    f"Account {name!r} has as many logins under way as it may still fail; try again in a "
+                    "minute."
+                )
+            (attempt,) = db.execute(
+                "INSERT INTO login_attempts (user, started_at) VALUES (?, ?) RETURNING id", (name, now)
+            ).fetchone()
+        return attempt
+
+    def _count_failure(self, db: sqlite3.Connection, name: str, policy: LockoutPolicy) -> bool:
+        """Count a wrong password; the failure that reaches the limit locks the account (and says so)."""
+        (failed,) = db.execute(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ? RETURNING failed_logins",
+            (name,),
+        ).fetchone()
+        if failed < policy.max_failed_logins:
+            return False
+        db.execute(
+            "UPDATE users SET failed_logins = 0, locked_until = ? WHERE name = ?",
+            (self.clock() + policy.lockout_minutes * 60, name),
+        )
+        return True
 
     def reset_password(self, name: str, password: str, repeat: str, keep_session: str | None = None) -> int:
         """Give a user a new password (done by an administrator): the lock and failure count are cleared and
@@ -189,11 +271,7 @@ class UserStore:
                 "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE name = ?",
                 (password_hash, name),
             )
-            ended = db.execute(
-                "UPDATE sessions SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL AND id IS NOT ?",
-                (now, name, keep_session),
-            ).rowcount
-        return ended
+            return _end_sessions(db, name, now, PASSWORD_CHANGED, keep=keep_session)
 
     def change_password(
         self,
@@ -215,14 +293,19 @@ class UserStore:
             raise InvalidInput("password", "is your current password; choose a new one")
         return self.reset_password(name, password, repeat, keep_session=keep_session)
 
-    def set_role(self, name: str, role: str) -> None:
-        """Make a user an administrator or a plain user; the last administrator who can sign in stays one."""
+    def set_role(self, name: str, role: str) -> int:
+        """Make a user an administrator or a plain user; the last administrator who can sign in stays one.
+        A change ends the user's sessions, so no open tab goes on with the rights it had. Returns how many
+        sessions ended."""
         _check_role(role)
         self._check_exists(name)
         with self._connect() as db:
             if role != "admin":
                 _keep_an_administrator(db, name, "make them a plain user")
-            db.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+            changed = db.execute(
+                "UPDATE users SET role = ? WHERE name = ? AND role != ?", (role, name, role)
+            ).rowcount
+            return _end_sessions(db, name, self.clock(), ROLE_CHANGED) if changed else 0
 
     def disable(self, name: str) -> int:
         """Stop a user from signing in, ending every session of theirs; their jobs and files stay, and the
@@ -232,9 +315,7 @@ class UserStore:
         with self._connect() as db:
             _keep_an_administrator(db, name, "disable them")
             db.execute("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE name = ?", (now, name))
-            return db.execute(
-                "UPDATE sessions SET revoked_at = ? WHERE user = ? AND revoked_at IS NULL", (now, name)
-            ).rowcount
+            return _end_sessions(db, name, now, DISABLED)
 
     def enable(self, name: str) -> None:
         """Let a disabled user sign in again, with the password they had."""
@@ -252,36 +333,88 @@ class UserStore:
         if self.get(name) is None:
             raise InvalidInput("user", f"there is no user {name!r}; choose one of the accounts listed")
 
-    def open_session(self, user: str, minutes: int) -> Session:
-        """Record a new session for a signed-in user; sessions that have ended are dropped on the way."""
+    def open_session(self, user: str, idle_minutes: int, max_minutes: int | None = None) -> Session:
+        """Record a new session for a signed-in user, ending after ``idle_minutes`` without ``touch`` and
+        after ``max_minutes`` (default: ``idle_minutes``) in any case; ended sessions are dropped here."""
         now = self.clock()
-        session = Session(secrets.token_urlsafe(32), user, now, now + minutes * 60)
+        expires_at = now + (max_minutes or idle_minutes) * 60
+        idle_until = min(expires_at, now + idle_minutes * 60)
+        session = Session(secrets.token_urlsafe(32), user, now, expires_at, idle_until, idle_minutes)
         with self._connect() as db:
-            db.execute("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL", (now,))
             db.execute(
-                "INSERT INTO sessions (id, user, issued_at, expires_at) VALUES (?, ?, ?, ?)",
-                (session.id, session.user, session.issued_at, session.expires_at),
+                "DELETE FROM sessions WHERE expires_at <= ? OR idle_until <= ? OR revoked_at IS NOT NULL",
+                (now, now),
+            )
+            db.execute(
+                "INSERT INTO sessions (id, user, issued_at, expires_at, idle_until, idle_minutes) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session.id, user, now, expires_at, idle_until, idle_minutes),
             )
         return session
 
-    def active_session(self, session_id: str) -> Session | None:
-        """The session if it exists, is not revoked, has not expired and its user still exists."""
+    def check_session(self, session_id: str) -> SessionCheck:
+        """The session as the server knows it now: live with its user's role, or ended and why."""
+        now = self.clock()
         with self._connect() as db:
             row = db.execute(
-                "SELECT s.id, s.user, s.issued_at, s.expires_at "
-                "FROM sessions s JOIN users u ON u.name = s.user "
-                "WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL",
-                (session_id, self.clock()),
+                f"SELECT {_SESSION_COLUMNS}, s.revoked_at, s.end_reason, u.role, u.disabled_at "
+                "FROM sessions s JOIN users u ON u.name = s.user WHERE s.id = ?",
+                (session_id,),
             ).fetchone()
-        return Session(*row) if row else None
+        if row is None:
+            return SessionCheck(None, notice=ENDED_NOTICE)
+        session = Session(*row[:6])
+        revoked_at, end_reason, role, disabled_at = row[6:]
+        if disabled_at is not None:
+            return SessionCheck(None, notice=END_NOTICES[DISABLED])
+        if revoked_at is not None:
+            return SessionCheck(None, notice=END_NOTICES.get(end_reason, ENDED_NOTICE))
+        if session.expires_at <= now:
+            return SessionCheck(None, notice=EXPIRED_NOTICE)
+        if session.idle_until <= now:
+            return SessionCheck(None, notice=IDLE_NOTICE.format(minutes=session.idle_minutes))
+        return SessionCheck(session, role)
+
+    def active_session(self, session_id: str) -> Session | None:
+        """The session if it exists, is not revoked, expired or idle, and its user may sign in."""
+        return self.check_session(session_id).session
+
+    def touch(self, session_id: str) -> Session | None:
+        """Its user is at work: a live session's idle end moves its idle minutes from now (never past its
+        longest time). Returns the session as renewed, or None if it had ended."""
+        now = self.clock()
+        with self._connect() as db:
+            db.execute(
+                "UPDATE sessions SET idle_until = min(expires_at, ? + idle_minutes * 60) "
+                "WHERE id = ? AND revoked_at IS NULL AND idle_until > ? AND expires_at > ?",
+                (now, session_id, now, now),
+            )
+        return self.active_session(session_id)
 
     def revoke_session(self, session_id: str) -> None:
         """Logout: the session id is refused from now on, whoever presents it."""
         with self._connect() as db:
-            db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", (self.clock(), session_id))
+            db.execute(
+                "UPDATE sessions SET revoked_at = ?, end_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                (self.clock(), LOGGED_OUT, session_id),
+            )
 
 
 _USER_COLUMNS = "name, role, created_at, failed_logins, locked_until, disabled_at, password_hash"
+# Sessions of stores older than idle ends last until their end, as they did then.
+_SESSION_COLUMNS = (
+    "s.id, s.user, s.issued_at, s.expires_at, coalesce(s.idle_until, s.expires_at), "
+    "coalesce(s.idle_minutes, round((s.expires_at - s.issued_at) / 60))"
+)
+
+
+def _end_sessions(db: sqlite3.Connection, name: str, now: float, reason: str, keep: str | None = None) -> int:
+    """Revoke every live session of ``name`` (but ``keep``) for ``reason``; returns how many ended."""
+    return db.execute(
+        "UPDATE sessions SET revoked_at = ?, end_reason = ? "
+        "WHERE user = ? AND revoked_at IS NULL AND id IS NOT ?",
+        (now, reason, name, keep),
+    ).rowcount
 
 
 def _locked(name: str, seconds_left: float) -> AccountLocked:

@@ -10,9 +10,12 @@ _ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["sub", "jti", "iat", "exp"]
 
 
-def issue_token(store: UserStore, key: str, user: str, minutes: int) -> tuple[str, Session]:
-    """Open a session for a signed-in user and sign a token that names it."""
-    session = store.open_session(user, minutes)
+def issue_token(
+    store: UserStore, key: str, user: str, minutes: int, max_minutes: int | None = None
+) -> tuple[str, Session]:
+    """Open a session for a signed-in user (ending after ``minutes`` idle, at ``max_minutes`` in any case)
+    and sign a token that names it; the token lives as long as the session may."""
+    session = store.open_session(user, minutes, max_minutes)
     claims = {"sub": user, "jti": session.id, "iat": int(session.issued_at), "exp": int(session.expires_at)}
     return jwt.encode(claims, key, algorithm=_ALGORITHM), session
 
