@@ -13,6 +13,8 @@ Session keys that pages may read (set here on every run; pages never write them)
 from __future__ import annotations
 
 import json
+import sys
+import time
 from functools import partial
 from types import SimpleNamespace
 
@@ -28,14 +30,17 @@ from orchestrator.auth import (
     open_user_store,
     verify_token,
 )
-from orchestrator.auth.settings import COOKIE_NAME
+from orchestrator.auth.passwords import PASSWORD_RULES
+from orchestrator.auth.settings import COOKIE_NAME, create_first_admin, setup_token
+from orchestrator.config import get_settings, private_data_root
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import JobStore
 from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES, SESSION_ID
+from pages._session import NOTICE, session_fragment
 
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
-_NOTICE = "_notice"  # a message for the login screen, e.g. why the user was signed out; kept until a login
-ANNOUNCE_EVERY_SECONDS = 3  # how often a signed-in tab looks for jobs that finished
+ANNOUNCE_EVERY_SECONDS = 3  # how often a signed-in tab looks for jobs that finished and at its session
+IDLE_WARNING_SECONDS = 60  # how long before an idle end the tab warns
 
 
 # The library's cookie model builds extra_streamlit_components' CookieManager, a component that sends the
@@ -72,6 +77,7 @@ class _SessionCookie:
             self._settings.cookie_key,
             st.session_state["username"],
             self._settings.session_minutes,
+            self._settings.session_max_minutes,
         )
         st.session_state[SESSION_ID] = session.id
         st.session_state[_COOKIE_WRITE] = token
@@ -83,12 +89,15 @@ class _SessionCookie:
         st.session_state[_COOKIE_WRITE] = None
 
     def send_pending(self) -> None:
-        """Send the cookie a login or logout asked for to the browser (a logout expires it at once)."""
+        """Send the cookie a login or logout asked for to the browser (a logout expires it at once). It is
+        Secure when the page was served over HTTPS, so it never travels in clear text after that."""
         if _COOKIE_WRITE not in st.session_state:
             return
         token = st.session_state.pop(_COOKIE_WRITE)
-        max_age = 0 if token is None else self._settings.session_minutes * 60
+        max_age = 0 if token is None else self._settings.session_max_minutes * 60
         cookie = f"{COOKIE_NAME}={token or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
+        if (st.context.url or "").startswith("https:"):
+            cookie += "; Secure"
         st.iframe(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=1)
 
 
@@ -104,7 +113,7 @@ def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Aut
         credentials,
         cookie_name=COOKIE_NAME,
         cookie_key=settings.cookie_key,
-        cookie_expiry_days=settings.session_minutes / (24 * 60),
+        cookie_expiry_days=settings.session_max_minutes / (24 * 60),
         auto_hash=False,
         login_sleep_time=0,
     )
@@ -118,26 +127,31 @@ def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Aut
 
 def _first_admin_view(store: UserStore) -> None:
     st.title("Create the first administrator")
-    st.write("No users exist yet. The administrator you create here can add further users.")
+    st.write(
+        "No users exist yet. The administrator you create here can add further users. The setup token was "
+        "printed where the workbench was started (`make run`, or the server log)."
+    )
+    st.caption(PASSWORD_RULES)
     with st.form("first_admin"):
+        token = st.text_input("Setup token", type="password", autocomplete="off")
         name = st.text_input("User name", help="1-32 lower-case letters, digits, '_' or '-'")
         password = st.text_input("Password", type="password", autocomplete="new-password")
         repeat = st.text_input("Repeat password", type="password", autocomplete="new-password")
         submitted = st.form_submit_button("Create administrator")
     if submitted:
         try:
-            user = store.create_first_admin(name, password, repeat)
+            user = create_first_admin(store, token, name, password, repeat)
         except WorkbenchError as error:
             st.error(str(error))
             return
-        st.session_state[_NOTICE] = f"Administrator `{user.name}` created. Log in with it."
+        st.session_state[NOTICE] = f"Administrator `{user.name}` created. Log in with it."
         st.rerun()
 
 
 def _login_view(authenticator: stauth.Authenticate) -> None:
     st.title("Data workbench")
     # Kept (not popped) until a login succeeds, so any rerun of the login page still shows it.
-    if notice := st.session_state.get(_NOTICE):
+    if notice := st.session_state.get(NOTICE):
         st.info(notice)
     fields = {"Form name": "Log in", "Username": "User name", "Password": "Password", "Login": "Log in"}
     try:
@@ -157,11 +171,24 @@ def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) 
     for key in ("user", "is_admin"):
         st.session_state.pop(key, None)
     if notice:
-        st.session_state[_NOTICE] = notice
+        st.session_state[NOTICE] = notice
+
+
+@st.cache_resource
+def _announce_start(data_dir: str) -> None:
+    """Say once per server and data root, in its log, which data root and address are in use, and while no
+    user exists, the setup token the first-administrator form asks for."""
+    private_data_root(get_settings())
+    address = st.get_option("server.address") or "every interface"
+    print(f"Data directory: {data_dir}", file=sys.stderr)
+    print(f"Serving on {address}, port {st.get_option('server.port')}", file=sys.stderr)
+    if not open_user_store().has_users():
+        print(f"Setup token for the first administrator: {setup_token()}", file=sys.stderr)
 
 
 def main() -> None:
     st.set_page_config(page_title="Data workbench", layout="wide")
+    _announce_start(str(get_settings().data_dir))
     try:
         settings = load_auth_settings()
     except WorkbenchError as error:
@@ -174,10 +201,12 @@ def main() -> None:
 
     user = None
     if st.session_state.get("authentication_status"):
-        session = store.active_session(st.session_state.get(SESSION_ID, ""))
-        user = store.get(session.user) if session else None
+        session_id = st.session_state.get(SESSION_ID, "")
+        check = store.check_session(session_id)
+        # a full run is the user at work: it renews the session's idle end
+        user = store.get(check.session.user) if check.session and store.touch(session_id) else None
         if user is None:
-            _end_session(authenticator, "Your session has ended; log in again.")
+            _end_session(authenticator, st.session_state.get(NOTICE) or check.notice)
     with cookie_area:
         cookie.send_pending()
 
@@ -194,7 +223,7 @@ def main() -> None:
         st.navigation(pages, position="hidden").run()
         return
 
-    st.session_state.pop(_NOTICE, None)
+    st.session_state.pop(NOTICE, None)
     st.session_state["user"] = user.name
     st.session_state["is_admin"] = user.is_admin
     pages = [
@@ -208,13 +237,23 @@ def main() -> None:
     if st.sidebar.button("Log out", key="log_out"):
         _end_session(authenticator, "You are logged out.")
         st.rerun()
-    _announce_finished_jobs(user.name)
+    _announce(user.name)
     navigation.run()
 
 
-@st.fragment(run_every=ANNOUNCE_EVERY_SECONDS)
-def _announce_finished_jobs(user: str) -> None:
-    """A toast for each job of the user that finished since the last look, on whatever page is open."""
+@session_fragment(run_every=ANNOUNCE_EVERY_SECONDS)
+def _announce(user: str) -> None:
+    """On whatever page is open: back to the login once the session has ended, a warning with a way to stay
+    signed in a minute before an idle end, and a toast for each job of the user that finished since the
+    last look."""
+    session = open_user_store().active_session(st.session_state.get(SESSION_ID, ""))
+    if session is not None and session.idle_until - time.time() < IDLE_WARNING_SECONDS < (
+        session.expires_at - time.time()
+    ):
+        st.warning("You will be logged out in under a minute without activity.")
+        if st.button("Stay signed in", key="stay_signed_in"):
+            open_user_store().touch(session.id)
+            st.rerun(scope="fragment")
     store = JobStore.default()
     try:
         events = store.list_unseen(user)

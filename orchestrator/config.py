@@ -15,10 +15,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from orchestrator import REPOSITORY
 from orchestrator.errors import InvalidInput
 
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
 SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
+# Found from the repository, not the working folder: a start from another folder must reach the same users,
+# jobs and secrets, never an empty store of its own.
+DEFAULT_DATA_DIR = REPOSITORY / "data"
+DEFAULT_SECRETS_FILE = REPOSITORY / ".streamlit" / "secrets.toml"
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700: the data root holds password hashes and sample rows
 PROFILES = ("local", "azure")
 # Where the spark engine runs the notebook: a local Spark child process, Databricks, the Data Factory
 # pipeline, or this process's own Spark session (a scheduled drain on a cluster: notebooks/drain_queue.py).
@@ -30,6 +36,7 @@ SECRET_NAMES = (
     "DATABRICKS_TOKEN",
     "AZURE_CLIENT_SECRET",
     "ORCHESTRATOR_COOKIE_KEY",
+    "ORCHESTRATOR_SETUP_TOKEN",
 )
 
 
@@ -115,8 +122,9 @@ def _secrets_file(path: str) -> dict:
 
 
 def _secrets() -> dict:
-    """The settings in the secrets file (ORCHESTRATOR_SECRETS_FILE, else .streamlit/secrets.toml)."""
-    return _secrets_file(os.environ.get(SECRETS_FILE_ENV) or ".streamlit/secrets.toml")
+    """The settings in the secrets file (ORCHESTRATOR_SECRETS_FILE, else the repository's
+    .streamlit/secrets.toml, whichever folder the process started in)."""
+    return _secrets_file(os.environ.get(SECRETS_FILE_ENV) or str(DEFAULT_SECRETS_FILE))
 
 
 def lookup(name: str, default: str = "") -> str:
@@ -234,7 +242,7 @@ def get_settings() -> Settings:
     """Read the configuration now (cheap; tests change the environment between calls)."""
     profile = _choice("ORCHESTRATOR_PROFILE", "local", PROFILES)
     return Settings(
-        data_dir=Path(lookup(DATA_DIR_ENV, "data")).expanduser().resolve(),
+        data_dir=Path(lookup(DATA_DIR_ENV, str(DEFAULT_DATA_DIR))).expanduser().resolve(),
         profile=profile,
         small_batch_max_rows=int_setting("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
         small_every_minutes=int_setting("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
@@ -246,3 +254,13 @@ def get_settings() -> Settings:
         spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
         cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
     )
+
+
+def private_data_root(settings: Settings) -> Path:
+    """Make this process create files for its owner alone, and the data root (created if missing, or made so
+    if an older start left it open) readable by its owner alone, so nothing under it is reachable by others.
+    Every entry point calls this before it writes."""
+    os.umask(PRIVATE_UMASK)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
+    return settings.data_dir

@@ -93,8 +93,9 @@ with st.form("access", clear_on_submit=False):
     enable = enable_column.form_submit_button("Enable", help="They can sign in again with their password")
 
     def _set_role() -> str:
-        store.set_role(account, new_role)
-        return f"`{account}` is now {'an administrator' if new_role == 'admin' else 'a plain user'}."
+        ended = store.set_role(account, new_role)
+        role = "an administrator" if new_role == "admin" else "a plain user"
+        return f"`{account}` is now {role}; {ended} session(s) of theirs ended, to sign in again with it."
 
     def _disable() -> str:
         if account == st.session_state["user"]:

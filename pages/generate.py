@@ -19,6 +19,7 @@ from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobSt
 from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import engine_options, preview, route_of
+from pages._session import session_fragment
 
 FOLLOW_SECONDS = 1.0  # how often a running generation's progress is read again
 QUIET_SECONDS = 60  # a generation reports after every chunk, seconds apart: this long without is a worry
@@ -217,6 +218,6 @@ if st.button(
     else:
         st.rerun()  # the page follows the new job, its button disabled until it ends
 if running:
-    st.fragment(_follow, run_every=FOLLOW_SECONDS)(last.job_id)
+    session_fragment(run_every=FOLLOW_SECONDS)(_follow)(last.job_id)
 elif last:
     _outcome(last)

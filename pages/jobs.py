@@ -2,6 +2,8 @@
 details of one job with its error, quality summary and files to download; retry of a failed cleaning,
 cancel of a live job and delete of a finished one."""
 
+from functools import partial
+
 import streamlit as st
 
 from orchestrator import quality, worker
@@ -26,6 +28,7 @@ from orchestrator.ui_support import (
     jobs_frame,
     timings_frame,
 )
+from pages._session import checked_download, session_fragment
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 
@@ -74,7 +77,7 @@ def _downloads(job: Job) -> None:
     for column, bundle in zip(st.columns(len(bundles), width=320 * len(bundles)), bundles, strict=True):
         column.download_button(
             bundle.label,
-            data=lambda bundle=bundle: bundle_file(bundle, settings),
+            data=checked_download(partial(bundle_file, bundle, settings)),
             file_name=bundle.file_name,
             mime="application/zip",
             key=f"download_{bundle.file_name}",
@@ -181,7 +184,7 @@ def _details(store: JobStore, job: Job) -> None:
     _actions(store, job)
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
+@session_fragment(run_every=REFRESH_SECONDS)
 def _jobs(asked: str | None) -> None:
     store = JobStore.default()
     try:

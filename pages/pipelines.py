@@ -23,6 +23,7 @@ from orchestrator.ui_support import (
     schedule_of,
     scheduler_status,
 )
+from pages._session import session_fragment
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -147,7 +148,9 @@ def _runs(source_id: str) -> None:
 
 
 if runs:  # while the newest run is queued or running, the table follows it without a click
-    st.fragment(_runs, run_every=REFRESH_SECONDS if runs[0].state in ACTIVE_STATES else None)(source.job_id)
+    session_fragment(run_every=REFRESH_SECONDS if runs[0].state in ACTIVE_STATES else None)(_runs)(
+        source.job_id
+    )
 else:
     st.caption(
         "A run writes silver, quarantine and gold folders of its own in the lake, then loads the warehouse "

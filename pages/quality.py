@@ -2,6 +2,8 @@
 the score against the answer key, before and after (raw against silver, or any other stored run of the
 owner), the history of stored runs, and download the report (built when clicked)."""
 
+from functools import partial
+
 import plotly.express as px
 import streamlit as st
 
@@ -20,6 +22,7 @@ from orchestrator.ui_support import (
     samples_frame,
     scores_frame,
 )
+from pages._session import checked_download
 
 CHART_ROWS = 25
 
@@ -198,7 +201,7 @@ downloads = st.columns(len(REPORT_MIME))
 for column, (format, mime) in zip(downloads, REPORT_MIME.items(), strict=True):
     column.download_button(
         format.upper(),
-        data=lambda format=format: report_file(run, format, comparison),
+        data=checked_download(partial(report_file, run, format, comparison)),
         file_name=f"quality-{run.job_id}-{run.layer}.{format}",
         mime=mime,
         key=f"report_{format}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -9,11 +11,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from orchestrator.auth import AccountLocked, LockoutPolicy, open_user_store
+from orchestrator.auth.passwords import PASSWORD_RULES
 from orchestrator.auth.settings import (
     COOKIE_KEY_ENV,
     LOCKOUT_MINUTES_ENV,
     MAX_FAILED_LOGINS_ENV,
+    SESSION_MAX_HOURS_ENV,
     SESSION_MINUTES_ENV,
+    setup_token,
 )
 from orchestrator.errors import InvalidInput
 
@@ -60,9 +65,21 @@ def test_first_run_asks_for_the_administrator_then_lets_them_log_in(data_dir):
     assert [t.value for t in at.title] == ["Create the first administrator"]
     assert not at.sidebar.children
 
+    assert [c.value for c in at.caption] == [PASSWORD_RULES]  # the rules come before the first error
     fields = {widget.label: widget for widget in at.text_input}
+    fields["Setup token"].input("a guess")
     fields["User name"].input("alice")
     fields["Password"].input(ADMIN_PASSWORD)
+    fields["Repeat password"].input(ADMIN_PASSWORD)
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == [
+        "setup token: is not this server's; copy it from the output of `make run` (or the server log), or "
+        "from ORCHESTRATOR_SETUP_TOKEN where it is configured"
+    ]
+    assert not open_user_store().has_users()
+
+    fields = {widget.label: widget for widget in at.text_input}
+    fields["Setup token"].input(setup_token())
     fields["Repeat password"].input("another password")
     at.button[0].click().run()
     assert [e.value for e in at.error] == [
@@ -85,6 +102,7 @@ def test_first_run_asks_for_the_administrator_then_lets_them_log_in(data_dir):
     assert [link.label for link in at.page_link][-1] == "Users"  # the home page links the admin's page
     assert [i.value for i in at.info] == ["No jobs yet. Generate a data set to start one."]
     assert (data_dir / "state" / "cookie_key").stat().st_mode & 0o077 == 0
+    assert not (data_dir / "state" / "setup_token").exists()  # spent
 
 
 def test_wrong_password_is_refused_with_a_message(admin_exists):
@@ -122,7 +140,51 @@ def test_a_session_revoked_elsewhere_signs_this_tab_out(admin_exists):
     at = log_in(app(), "alice", ADMIN_PASSWORD)
     open_user_store().revoke_session(at.session_state["_session_id"])
     at.run()
-    assert [i.value for i in at.info] == ["Your session has ended; log in again."]
+    assert [i.value for i in at.info] == ["You were logged out (in another tab of this browser)."]
+    assert shows_login_form(at)
+
+
+@pytest.mark.parametrize(
+    ("change", "notice"),
+    [
+        (lambda users: users.disable("bob"), "Your account was disabled by an administrator."),
+        (
+            lambda users: users.set_role("bob", "admin"),
+            "Your role was changed by an administrator; log in again to work with it.",
+        ),
+        (
+            lambda users: users.reset_password("bob", "a new password 1", "a new password 1"),
+            "Your password was changed, which ends your other sessions; log in with the new one.",
+        ),
+    ],
+)
+def test_an_administrators_change_ends_an_open_tab_with_the_reason(admin_exists, change, notice):
+    open_user_store().add_user("bob", BOB_PASSWORD, BOB_PASSWORD)
+    at = log_in(app(), "bob", BOB_PASSWORD)
+    at.switch_page("pages/jobs.py").run()
+    assert [t.value for t in at.title] == ["Jobs"]
+    change(open_user_store())
+    at.run()
+    assert [i.value for i in at.info] == [notice]
+    assert shows_login_form(at)
+    assert "user" not in at.session_state
+
+
+def test_work_renews_the_session_and_idleness_ends_it_with_the_reason(admin_exists, monkeypatch):
+    monkeypatch.setenv(SESSION_MINUTES_ENV, "2")
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    users = open_user_store()
+    session_id = at.session_state["_session_id"]
+    with sqlite3.connect(users.path) as db:  # as if the user had been idle for 90 seconds
+        db.execute("UPDATE sessions SET idle_until = ? WHERE id = ?", (time.time() + 30, session_id))
+    at.run()  # working: the idle end moves two minutes from now
+    assert users.active_session(session_id).idle_until > time.time() + 100
+    assert [t.value for t in at.sidebar.text] == ["Signed in as alice\nRole: admin"]
+
+    with sqlite3.connect(users.path) as db:  # idle past the end
+        db.execute("UPDATE sessions SET idle_until = ? WHERE id = ?", (time.time() - 1, session_id))
+    at.run()
+    assert [i.value for i in at.info] == ["You were logged out after 2 minutes without activity."]
     assert shows_login_form(at)
 
 
@@ -230,7 +292,7 @@ def test_administrator_changes_roles_and_disables_an_account_but_keeps_one_admin
     assert access("bob", "Disable") == ["`bob` can no longer sign in; 1 session(s) of theirs ended."]
     assert not pd.isna(at.dataframe[0].value.set_index("user").loc["bob", "disabled since"])
     bob.run()  # his open tab is signed out
-    assert [i.value for i in bob.info] == ["Your session has ended; log in again."]
+    assert [i.value for i in bob.info] == ["Your account was disabled by an administrator."]
     again = log_in(app(), "bob", BOB_PASSWORD)
     assert [e.value for e in again.error] == ["Account 'bob' is disabled; ask an administrator to enable it."]
     wrong = log_in(app(), "bob", "not his password")  # says nothing of the account to someone guessing
@@ -238,10 +300,14 @@ def test_administrator_changes_roles_and_disables_an_account_but_keeps_one_admin
     assert users.get("bob").failed_logins == 1  # the guess still counts towards a lock
 
     assert access("bob", "Enable") == ["`bob` can sign in again."]
-    assert access("bob", "Set role", "admin") == ["`bob` is now an administrator."]
+    assert access("bob", "Set role", "admin") == [
+        "`bob` is now an administrator; 0 session(s) of theirs ended, to sign in again with it."
+    ]
     promoted = log_in(app(), "bob", BOB_PASSWORD)
     assert [t.value for t in promoted.sidebar.text] == ["Signed in as bob\nRole: admin"]
-    assert access("alice", "Set role", "user") == ["`alice` is now a plain user."]  # bob is one now
+    assert access("alice", "Set role", "user") == [  # bob is one now
+        "`alice` is now a plain user; 1 session(s) of theirs ended, to sign in again with it."
+    ]
     assert users.get("alice").role == "user"
 
 
@@ -299,11 +365,14 @@ def test_admin_page_refuses_a_signed_in_non_administrator():
 
 def test_session_length_and_key_come_from_the_secrets_file(admin_exists, data_dir, monkeypatch):
     secrets_file = data_dir / "secrets.toml"
-    secrets_file.write_text(f'{COOKIE_KEY_ENV} = "{"s" * 64}"\n{SESSION_MINUTES_ENV} = 5\n')
+    secrets_file.write_text(
+        f'{COOKIE_KEY_ENV} = "{"s" * 64}"\n{SESSION_MINUTES_ENV} = 5\n{SESSION_MAX_HOURS_ENV} = 2\n'
+    )
     monkeypatch.setenv("ORCHESTRATOR_SECRETS_FILE", str(secrets_file))
     at = log_in(app(), "alice", ADMIN_PASSWORD)
     session = open_user_store().active_session(at.session_state["_session_id"])
-    assert session.expires_at - session.issued_at == 5 * 60
+    assert session.idle_minutes == 5 and 4 * 60 < session.idle_until - time.time() <= 5 * 60
+    assert session.expires_at - session.issued_at == 2 * 60 * 60
     assert not (data_dir / "state" / "cookie_key").exists()
 
 
