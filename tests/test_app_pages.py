@@ -5,14 +5,17 @@ One data root serves the module (value pools are built once); each test makes th
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from orchestrator import quality, service, ui_support, worker
@@ -743,3 +746,22 @@ def test_settings_page_names_an_invalid_setting(monkeypatch):
         "such as 02:00 (got '25:00')"
     ]
     assert not at.dataframe
+
+
+def test_a_download_offered_to_a_session_that_has_ended_is_not_built(bobs_job, monkeypatch):
+    """Streamlit builds a deferred download on click without a script run, so the file's builder checks the
+    session itself: a tab whose session ended meanwhile gets no file."""
+    offered: dict[str, object] = {}
+    register = MediaFileManager.add_deferred
+
+    def remember(self, data_callable, *args, **kwargs):
+        offered[kwargs.get("file_name") or args[2]] = data_callable
+        return register(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", remember)
+    at = signed_in("bob", "pages/jobs.py", job=bobs_job)
+    raw = offered[f"{bobs_job}-raw.zip"]
+    assert zipfile.ZipFile(io.BytesIO(raw())).namelist()  # while signed in, the zip is built
+    open_user_store().revoke_session(at.session_state["_session_id"])
+    with pytest.raises(PermissionError, match=r"Download refused\. You were logged out"):
+        raw()
