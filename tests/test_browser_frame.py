@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output"
 PASSWORD = "correct horse battery"
+SETUP_TOKEN = "the setup token of this test server"  # the environment's, as an installer would set it
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -63,6 +64,7 @@ def server(tmp_path_factory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(data / "no-secrets.toml"))
+    env.update(ORCHESTRATOR_SETUP_TOKEN=SETUP_TOKEN)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     command += ["--server.fileWatcherType", "none"]  # edits elsewhere in the tree must not disturb the run
@@ -119,6 +121,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     assert page.get_by_role("heading", name="Users", exact=True).count() == 0
     page.goto(server)  # a plain session for the rest: the redirected one may still be settling its URL
     settle(page, "Create the first administrator")
+    fill(page, "Setup token", SETUP_TOKEN)
     fill(page, "User name", "alice")
     fill(page, "Password", PASSWORD)
     fill(page, "Repeat password", PASSWORD)

@@ -247,3 +247,38 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
     assert on_spark["job_id"] in listed and not {big["parent_id"], big["job_id"]} & set(listed)
     print(f"quality page of the {big['rows_in']:,}-row job, click to rendered: {quality_seconds:.2f} s")
     print(f"jobs table, click to rendered: {jobs_seconds:.2f} s")
+
+
+def test_a_jobs_tab_left_open_is_signed_out_when_its_user_is_disabled(browser: Browser, workbench):  # noqa: F811
+    """The Jobs page refreshes itself: its next tick after an administrator disabled the user shows the login
+    with the reason, and nothing the tab offered (Delete job) can be used any more."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(ORCHESTRATOR_DATA_DIR=str(workbench["data"]))
+    env.update(ORCHESTRATOR_SECRETS_FILE=str(workbench["data"] / "no-secrets.toml"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("ORCHESTRATOR_DATA_DIR", "ORCHESTRATOR_SECRETS_FILE"):
+            patch.setenv(name, env[name])
+        users = open_user_store()
+        users.add_user("bob", PASSWORD, PASSWORD)
+        job = _cli(env, "generate", "--user", "bob", "--rows", "20", "--tables", "orders")["job_id"]
+        page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+        page.goto(workbench["url"])
+        settle(page, "Log in")
+        fill(page, "User name", "bob")
+        fill(page, "Password", PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        settle(page, "Signed in as bob")
+        go_to(page, "Jobs")
+        settle(page, f"Job {job}")
+        page.get_by_role("button", name="Delete job").click()
+        settle(page, "Delete for good")
+        shot(page, "11a-bobs-jobs-open")
+
+        users.disable("bob")
+        page.get_by_text("Your account was disabled by an administrator.").wait_for(timeout=15_000)
+        settle(page, "Log in")
+        shot(page, "11b-disabled-tab-signed-out")
+        assert page.get_by_text("Signed in as bob").count() == 0
+        assert page.get_by_role("button", name="Delete for good").count() == 0
+        listed = _cli(env, "jobs", "--user", "bob")
+        assert [j["job_id"] for j in listed] == [job]  # his job and files stay
