@@ -1,8 +1,10 @@
 """The workbench frame: first-run setup, login, then navigation over the pages with the user in the sidebar.
 
 Login is streamlit-authenticator's form, wired so that passwords are checked against the bcrypt hashes in
-the user store (with lockout), no delay is added to each rerun, and the cookie is a short-lived JWT naming a
-server-side session that logout revokes. No page runs before a login succeeds.
+the user store (with lockout), no delay is added to each rerun, and the cookie is a JWT naming a server-side
+session that idles out, ends at a longest time and is revoked by logout. The cookie is set by the server
+(orchestrator.auth.routes), HttpOnly: `streamlit run app.py` serves this file as an ASGI app (``app`` below)
+with those routes beside the pages. No page runs before a login succeeds.
 
 Session keys that pages may read (set here on every run; pages never write them):
 - ``"user"``: the signed-in user name; a valid lake path segment (see orchestrator.storage.paths.check_user).
@@ -20,17 +22,18 @@ from types import SimpleNamespace
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_authenticator.models import cookie_model as library_cookie_model
 
 from orchestrator.auth import (
     AuthSettings,
     UserStore,
-    issue_token,
     load_auth_settings,
     open_user_store,
     verify_token,
 )
 from orchestrator.auth.passwords import PASSWORD_RULES
+from orchestrator.auth.routes import LOGOUT_PATH, ROUTES, SESSION_PATH
 from orchestrator.auth.settings import COOKIE_NAME, create_first_admin, setup_token
 from orchestrator.config import get_settings, private_data_root
 from orchestrator.errors import WorkbenchError
@@ -53,10 +56,10 @@ class _SessionCookie:
     """Takes the place of the library's cookie model, whose token carries no session id and cannot be revoked.
 
     A cookie is accepted only if verify_token finds a live session for it; logout revokes the session, so a
-    copy of the cookie taken before logout is refused. Cookies are read from the request (st.context) and
-    written by a script in a same-origin frame that sends nothing back, so no write reruns the page. Writes
-    are sent on the run after a login or logout, which is the run that stays on screen long enough for the
-    browser to apply them.
+    copy of the cookie taken before logout is refused. Cookies are read from the request (st.context). The
+    server sets them, HttpOnly: a script in a same-origin frame posts a login's one-time code (or a logout)
+    to the cookie routes and sends nothing back, so no write reruns the page. Writes are sent on the run
+    after a login or logout, which is the run that stays on screen long enough for the browser to send them.
     """
 
     def __init__(self, store: UserStore, settings: AuthSettings) -> None:
@@ -72,15 +75,11 @@ class _SessionCookie:
         return {"username": session.user}
 
     def set_cookie(self) -> None:
-        token, session = issue_token(
-            self._store,
-            self._settings.cookie_key,
-            st.session_state["username"],
-            self._settings.session_minutes,
-            self._settings.session_max_minutes,
+        session = self._store.open_session(
+            st.session_state["username"], self._settings.session_minutes, self._settings.session_max_minutes
         )
         st.session_state[SESSION_ID] = session.id
-        st.session_state[_COOKIE_WRITE] = token
+        st.session_state[_COOKIE_WRITE] = self._store.grant_cookie(session.id)
 
     def delete_cookie(self) -> None:
         session_id = st.session_state.pop(SESSION_ID, None)
@@ -89,16 +88,13 @@ class _SessionCookie:
         st.session_state[_COOKIE_WRITE] = None
 
     def send_pending(self) -> None:
-        """Send the cookie a login or logout asked for to the browser (a logout expires it at once). It is
-        Secure when the page was served over HTTPS, so it never travels in clear text after that."""
+        """Have the server set the cookie a login asked for, or expire it after a logout."""
         if _COOKIE_WRITE not in st.session_state:
             return
-        token = st.session_state.pop(_COOKIE_WRITE)
-        max_age = 0 if token is None else self._settings.session_max_minutes * 60
-        cookie = f"{COOKIE_NAME}={token or ''}; Max-Age={max_age}; Path=/; SameSite=Strict"
-        if (st.context.url or "").startswith("https:"):
-            cookie += "; Secure"
-        st.iframe(f"<script>window.parent.document.cookie = {json.dumps(cookie)};</script>", height=1)
+        code = st.session_state.pop(_COOKIE_WRITE)
+        path, body = (SESSION_PATH, code) if code else (LOGOUT_PATH, "")
+        request = {"method": "POST", "body": body, "credentials": "same-origin", "cache": "no-store"}
+        st.iframe(f"<script>fetch({json.dumps(path)}, {json.dumps(request)});</script>", height=1)
 
 
 def _authenticator(store: UserStore, settings: AuthSettings) -> tuple[stauth.Authenticate, _SessionCookie]:
@@ -174,11 +170,10 @@ def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) 
         st.session_state[NOTICE] = notice
 
 
-@st.cache_resource
-def _announce_start(data_dir: str) -> None:
-    """Say once per server and data root, in its log, which data root and address are in use, and while no
-    user exists, the setup token the first-administrator form asks for."""
-    private_data_root(get_settings())
+def _start_server() -> None:
+    """At server start: keep the data root private, and say in the server's log which data root and address
+    are in use and, while no user exists, the setup token the first-administrator form asks for."""
+    data_dir = private_data_root(get_settings())
     address = st.get_option("server.address") or "every interface"
     print(f"Data directory: {data_dir}", file=sys.stderr)
     print(f"Serving on {address}, port {st.get_option('server.port')}", file=sys.stderr)
@@ -188,7 +183,6 @@ def _announce_start(data_dir: str) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Data workbench", layout="wide")
-    _announce_start(str(get_settings().data_dir))
     try:
         settings = load_auth_settings()
     except WorkbenchError as error:
@@ -264,4 +258,8 @@ def _announce(user: str) -> None:
         store.close()
 
 
-main()
+if get_script_run_ctx() is None:  # imported by `streamlit run` as the ASGI app: the pages and cookie routes
+    _start_server()
+    app = st.App(__file__, routes=ROUTES)
+else:
+    main()

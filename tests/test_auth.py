@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 import threading
@@ -10,17 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import jwt
 import pytest
+from starlette.applications import Starlette
 
 from orchestrator.auth import (
     AccountDisabled,
     AccountLocked,
     LockoutPolicy,
+    Session,
     UserStore,
-    issue_token,
     load_auth_settings,
     open_user_store,
+    sign_session,
     verify_token,
 )
+from orchestrator.auth.routes import LOGOUT_PATH, ROUTES, SESSION_PATH
 from orchestrator.auth.settings import (
     COOKIE_KEY_ENV,
     SESSION_MINUTES_ENV,
@@ -32,6 +36,12 @@ from orchestrator.errors import AlreadyExists, InvalidInput
 
 KEY = "k" * 64
 PASSWORD = "correct horse battery"
+
+
+def issue_token(store: UserStore, key: str, user: str, minutes: int) -> tuple[str, Session]:
+    """A login as the frame makes it: a session, and the token the cookie carries."""
+    session = store.open_session(user, minutes)
+    return sign_session(key, session), session
 
 
 class Clock:
@@ -397,3 +407,58 @@ def test_the_first_administrator_needs_the_setup_token_which_is_then_spent(data_
 
     monkeypatch.setenv(SETUP_TOKEN_ENV, "configured token")
     assert setup_token() == "configured token"
+
+
+def _post(path: str, body: bytes = b"", *, https: bool = False) -> tuple[int, list[str]]:
+    """POST to the cookie routes as the server hosts them (an ASGI call); the status and Set-Cookie lines."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"127.0.0.1")] + ([(b"x-forwarded-proto", b"https")] if https else [])
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("127.0.0.1", 8501),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "http_version": "1.1",
+    }
+    asyncio.run(Starlette(routes=ROUTES)(scope, receive, send))
+    start = sent[0]
+    return start["status"], [v.decode() for k, v in start["headers"] if k == b"set-cookie"]
+
+
+def test_the_server_sets_the_session_cookie_httponly_once_per_login_code(data_dir):
+    users = open_user_store()
+    users.create_first_admin("alice", PASSWORD, PASSWORD)
+    session = users.open_session("alice", 30, 120)
+    code = users.grant_cookie(session.id)
+
+    status, [cookie] = _post(SESSION_PATH, code.encode())
+    assert status == 204
+    token = cookie.split(";")[0].removeprefix("workbench_session=")
+    assert verify_token(users, load_auth_settings().cookie_key, token) == session
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "path=/", "samesite=strict"} <= attributes and "secure" not in attributes
+    assert 119 * 60 < int(next(a for a in attributes if a.startswith("max-age="))[8:]) <= 120 * 60
+
+    assert _post(SESSION_PATH, code.encode()) == (403, [])  # spent
+    assert _post(SESSION_PATH, b"a guessed code") == (403, [])
+    assert _post(SESSION_PATH, b"x" * 1000)[0] == 400
+    over_https = users.grant_cookie(session.id)
+    assert "Secure" in _post(SESSION_PATH, over_https.encode(), https=True)[1][0]
+    users.revoke_session(session.id)
+    assert _post(SESSION_PATH, users.grant_cookie(session.id).encode()) == (403, [])  # no cookie for it
+
+    status, [expired] = _post(LOGOUT_PATH)
+    assert status == 204 and "Max-Age=0" in expired and "HttpOnly" in expired

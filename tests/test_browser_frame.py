@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,7 +109,16 @@ def shot(page: Page, name: str) -> None:
 
 
 def session_cookie(page: Page) -> dict | None:
-    return next((c for c in page.context.cookies() if c["name"] == "workbench_session"), None)
+    return next((c for c in page.context.cookies() if c["name"] == "workbench_session" and c["value"]), None)
+
+
+def cookie_becomes(page: Page, present: bool) -> dict | None:
+    """Wait until the browser holds the session cookie (or no longer does); the server sets it."""
+    deadline = time.monotonic() + 30
+    while (session_cookie(page) is not None) != present:
+        assert time.monotonic() < deadline, f"the session cookie is {'missing' if present else 'still set'}"
+        page.wait_for_timeout(100)
+    return session_cookie(page)
 
 
 def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
@@ -133,9 +143,9 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     fill(page, "Password", PASSWORD)
     page.get_by_role("button", name="Log in").click()
     settle(page, "Signed in as alice")
-    page.wait_for_function("document.cookie.includes('workbench_session=')", timeout=30_000)
-    copied = session_cookie(page)
-    assert copied is not None and copied["sameSite"] == "Strict"
+    copied = cookie_becomes(page, present=True)
+    assert copied["sameSite"] == "Strict" and copied["httpOnly"]
+    assert "workbench_session" not in page.evaluate("document.cookie")  # no script of the page reads it
     shot(page, "2-home")
     assert page.get_by_text("Deploy", exact=True).count() == 0  # the developer's toolbar is not the product's
 
@@ -160,7 +170,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
 
     page.get_by_role("button", name="Log out").click()
     # Back at the login form, told why, with the cookie gone.
-    page.wait_for_function("!document.cookie.includes('workbench_session=')", timeout=30_000)
+    cookie_becomes(page, present=False)
     settle(page, "You are logged out.")
     page.wait_for_timeout(1_000)  # the notice stays: nothing reruns the page behind the user's back
     assert page.get_by_text("You are logged out.").count() == 1

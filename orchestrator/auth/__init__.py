@@ -11,7 +11,7 @@ from orchestrator.auth.store import (
     User,
     UserStore,
 )
-from orchestrator.auth.tokens import issue_token, verify_token
+from orchestrator.auth.tokens import sign_session, verify_token
 
 __all__ = [
     "ROLES",
@@ -23,8 +23,8 @@ __all__ = [
     "SessionCheck",
     "User",
     "UserStore",
-    "issue_token",
     "load_auth_settings",
     "open_user_store",
+    "sign_session",
     "verify_token",
 ]

@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at REAL NOT NULL,
     revoked_at REAL
 );
+CREATE TABLE IF NOT EXISTS cookie_grants (
+    code TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS login_attempts (
     id INTEGER PRIMARY KEY,
     user TEXT NOT NULL,
@@ -48,6 +53,8 @@ _ADDED_USER_COLUMNS = (("disabled_at", "REAL"),)
 _ADDED_SESSION_COLUMNS = (("idle_until", "REAL"), ("idle_minutes", "INTEGER"), ("end_reason", "TEXT"))
 # A login attempt holds its place for this long at most: one whose process died mid-check stops counting.
 ATTEMPT_HOLD_SECONDS = 60
+# How long the browser has to exchange a login's one-time code for its session cookie.
+GRANT_SECONDS = 60
 
 # Why a session was revoked (the ``end_reason`` column) and what the signed-out tab is told.
 LOGGED_OUT = "logged_out"
@@ -390,6 +397,29 @@ class UserStore:
                 (now, session_id, now, now),
             )
         return self.active_session(session_id)
+
+    def grant_cookie(self, session_id: str) -> str:
+        """A one-time code the browser exchanges for the session's cookie (see orchestrator.auth.routes), so
+        the page never holds the token itself."""
+        code = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._connect() as db:
+            db.execute("DELETE FROM cookie_grants WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO cookie_grants (code, session_id, expires_at) VALUES (?, ?, ?)",
+                (code, session_id, now + GRANT_SECONDS),
+            )
+        return code
+
+    def redeem_grant(self, code: str) -> Session | None:
+        """The live session a code was granted for, once: the code is spent whatever the answer."""
+        with self._connect() as db:
+            row = db.execute(
+                "DELETE FROM cookie_grants WHERE code = ? RETURNING session_id, expires_at", (code,)
+            ).fetchone()
+        if row is None or row[1] <= self.clock():
+            return None
+        return self.active_session(row[0])
 
     def revoke_session(self, session_id: str) -> None:
         """Logout: the session id is refused from now on, whoever presents it."""

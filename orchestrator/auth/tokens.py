@@ -1,4 +1,4 @@
-"""The session cookie: a short-lived HS256 JWT whose id (jti) must name a live session in the user store."""
+"""The session cookie: an HS256 JWT whose id (jti) must name a live session in the user store."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ _ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["sub", "jti", "iat", "exp"]
 
 
-def issue_token(
-    store: UserStore, key: str, user: str, minutes: int, max_minutes: int | None = None
-) -> tuple[str, Session]:
-    """Open a session for a signed-in user (ending after ``minutes`` idle, at ``max_minutes`` in any case)
-    and sign a token that names it; the token lives as long as the session may."""
-    session = store.open_session(user, minutes, max_minutes)
-    claims = {"sub": user, "jti": session.id, "iat": int(session.issued_at), "exp": int(session.expires_at)}
-    return jwt.encode(claims, key, algorithm=_ALGORITHM), session
+def sign_session(key: str, session: Session) -> str:
+    """The token that names ``session``, valid until the session's longest time."""
+    claims = {
+        "sub": session.user,
+        "jti": session.id,
+        "iat": int(session.issued_at),
+        "exp": int(session.expires_at),
+    }
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
 def verify_token(store: UserStore, key: str, token: str) -> Session | None:
