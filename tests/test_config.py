@@ -4,13 +4,24 @@ profile."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
 
-from orchestrator.config import SECRETS_FILE_ENV, Lookup, get_settings
+from orchestrator.auth import load_auth_settings, open_user_store
+from orchestrator.config import (
+    DATA_DIR_ENV,
+    DEFAULT_SECRETS_FILE,
+    SECRETS_FILE_ENV,
+    Lookup,
+    get_settings,
+    private_data_root,
+)
 from orchestrator.errors import InvalidInput
+from orchestrator.jobs.store import JobStore
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 READERS = (
@@ -80,3 +91,36 @@ def test_mysql_tls_is_required_and_verified_by_default_on_azure_and_with_a_ca_fi
         with pytest.raises(InvalidInput, match=rf"^{name}: {re.escape(said)}"):
             get_settings()
         monkeypatch.delenv(name)
+
+
+def test_the_data_root_and_what_is_written_under_it_are_private(tmp_path, monkeypatch):
+    """Password hashes, jobs and sample rows are for the workbench's own user: a data root an older start
+    left open is closed, and every database and file created after is readable by its owner alone."""
+    root = tmp_path / "data"
+    root.mkdir(mode=0o755)
+    monkeypatch.setenv(DATA_DIR_ENV, str(root))
+    monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
+    before = os.umask(0o022)
+    try:
+        assert private_data_root(get_settings()) == root
+        users = open_user_store()
+        users.create_first_admin("alice", "correct horse battery", "correct horse battery")
+        JobStore.default().close()
+        load_auth_settings()  # the generated cookie key
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    written = list(root.rglob("*"))
+    assert {p.name for p in written} >= {"state", "users.sqlite", "jobs.sqlite", "cookie_key"}
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_the_data_root_and_secrets_are_found_from_the_repository_whatever_the_working_folder(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(SECRETS_FILE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert get_settings().data_dir == REPOSITORY / "data"
+    assert DEFAULT_SECRETS_FILE == REPOSITORY / ".streamlit" / "secrets.toml"
