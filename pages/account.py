@@ -3,7 +3,7 @@
 import streamlit as st
 
 from orchestrator.auth import load_auth_settings, open_user_store
-from orchestrator.auth.passwords import MIN_PASSWORD_CHARS
+from orchestrator.auth.passwords import MIN_PASSWORD_CHARS, PASSWORD_RULES
 from orchestrator.errors import WorkbenchError
 from orchestrator.ui_support import SESSION_ID
 
@@ -16,6 +16,7 @@ account = store.get(user)
 st.markdown(f"Signed in as `{user}`, role **{account.role}**.")
 
 with st.form("change_password", clear_on_submit=True):
+    st.caption(PASSWORD_RULES)
     st.subheader("Change your password")
     current = st.text_input("Current password", type="password", autocomplete="current-password")
     password = st.text_input(

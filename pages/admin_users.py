@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from orchestrator.auth import ROLES, open_user_store
-from orchestrator.auth.passwords import MIN_PASSWORD_CHARS
+from orchestrator.auth.passwords import MIN_PASSWORD_CHARS, PASSWORD_RULES
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.ui_support import SESSION_ID
 
@@ -42,6 +42,7 @@ def _carry_out(action: Callable[[], str] | None) -> bool:
 store = open_user_store()
 with st.form("add_user", clear_on_submit=False):
     st.subheader("Add a user")
+    st.caption(PASSWORD_RULES)
     name = st.text_input(
         "User name", help="1-32 lower-case letters, digits, '_' or '-'; also their lake folder"
     )
@@ -83,8 +84,15 @@ with st.form("manage_user", clear_on_submit=False):
 
 with st.form("access", clear_on_submit=False):
     st.subheader("Role and access")
-    account = st.selectbox("Account", [user.name for user in users], key="access_account")
-    new_role = st.selectbox("Role", ROLES, key="access_role")
+    # Nothing is chosen until the administrator chooses: a click must never act on a preselected account.
+    account = st.selectbox(
+        "Account",
+        [user.name for user in users],
+        index=None,
+        placeholder="Choose an account",
+        key="access_account",
+    )
+    new_role = st.selectbox("Role", ROLES, index=None, placeholder="Choose a role", key="access_role")
     role_column, disable_column, enable_column = st.columns(3)
     set_role = role_column.form_submit_button("Set role")
     disable = disable_column.form_submit_button(
@@ -92,19 +100,26 @@ with st.form("access", clear_on_submit=False):
     )
     enable = enable_column.form_submit_button("Enable", help="They can sign in again with their password")
 
+    def _chosen() -> str:
+        if account is None:
+            raise InvalidInput("account", "choose the account to change first")
+        return account
+
     def _set_role() -> str:
-        ended = store.set_role(account, new_role)
+        if new_role is None:
+            raise InvalidInput("role", "choose the role to give first")
+        ended = store.set_role(_chosen(), new_role)
         role = "an administrator" if new_role == "admin" else "a plain user"
         return f"`{account}` is now {role}; {ended} session(s) of theirs ended, to sign in again with it."
 
     def _disable() -> str:
-        if account == st.session_state["user"]:
+        if _chosen() == st.session_state["user"]:
             raise InvalidInput("user", "you cannot disable your own account; another administrator can")
         ended = store.disable(account)
         return f"`{account}` can no longer sign in; {ended} session(s) of theirs ended."
 
     def _enable() -> str:
-        store.enable(account)
+        store.enable(_chosen())
         return f"`{account}` can sign in again."
 
     if _carry_out(_set_role if set_role else _disable if disable else _enable if enable else None):

@@ -383,3 +383,17 @@ def test_an_unusable_cookie_key_stops_the_app_with_a_clear_message(admin_exists,
         "The login settings are invalid. ORCHESTRATOR_COOKIE_KEY: the cookie key has 8 characters"
     )
     assert not at.text_input
+
+
+def test_the_role_and_access_form_acts_on_nothing_until_an_account_is_chosen(admin_exists):
+    open_user_store().add_user("bob", BOB_PASSWORD, BOB_PASSWORD)
+    at = log_in(app(), "alice", ADMIN_PASSWORD)
+    at.switch_page("pages/admin_users.py").run()
+    assert PASSWORD_RULES in [c.value for c in at.caption]  # stated before any password is typed
+    assert (at.selectbox(key="access_account").value, at.selectbox(key="access_role").value) == (None, None)
+    next(b for b in at.button if b.label == "Disable").click().run()
+    assert [e.value for e in at.error] == ["account: choose the account to change first"]
+    at.selectbox(key="access_account").select("bob")
+    next(b for b in at.button if b.label == "Set role").click().run()
+    assert [e.value for e in at.error] == ["role: choose the role to give first"]
+    assert open_user_store().get("bob").role == "user" and open_user_store().get("bob").disabled_at is None
