@@ -14,10 +14,36 @@ from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.schema import TABLE_NAMES
 
 EXIT_USAGE = 2
+# The option a user types for each field the engine's checks name, per command. A field that is none of the
+# command's options (a setting such as ORCHESTRATOR_SMALL_BATCH_MAX_ROWS, a job's state) keeps its own name;
+# ``job_id`` is the positional argument, named as in the usage line.
+OPTIONS: dict[str, dict[str, str]] = {
+    "generate": {
+        "user": "--user",
+        "tables": "--tables",
+        "rows": "--rows",
+        "error_rate": "--error-rate",
+        "seed": "--seed",
+        "kind_rates": "--kind-rate",
+        "table_rates": "--table-rate",
+        "locales": "--locales",
+        "chunk_rows": "--chunk-rows",
+    },
+    "run": {"job_id": "job_id", "user": "--user"},
+    "delete": {"job_id": "job_id"},
+    "worker": {"visibility_timeout": "--visibility-timeout"},
+    "quality": {
+        "job_id": "job_id",
+        "user": "--user",
+        "compare_job": "--compare-job",
+        "output": "-o/--output",
+        "sample_rows": "--samples",
+    },
+}
 
 
-def _pairs(option: str, text: str | None) -> dict[str, float]:
-    """Parse ``name=rate,name=rate``."""
+def _pairs(field: str, text: str | None) -> dict[str, float]:
+    """Parse ``name=rate,name=rate`` for the spec's ``field``."""
     result: dict[str, float] = {}
     for item in filter(None, (text or "").split(",")):
         name, sep, value = item.partition("=")
@@ -26,7 +52,7 @@ def _pairs(option: str, text: str | None) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep:
-            raise InvalidInput(option, f"{item!r} is not NAME=RATE (for example missing=0.05)")
+            raise InvalidInput(field, f"{item!r} is not NAME=RATE (for example missing=0.05)")
     return result
 
 
@@ -46,8 +72,8 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         tables=_names(args.tables),
         error_rate=args.error_rate,
-        kind_rates=_pairs("kind_rate", args.kind_rate),
-        table_rates=_pairs("table_rate", args.table_rate),
+        kind_rates=_pairs("kind_rates", args.kind_rate),
+        table_rates=_pairs("table_rates", args.table_rate),
         locales=_names(args.locales),
         chunk_rows=args.chunk_rows,
     )
@@ -75,7 +101,15 @@ def _quality(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from orchestrator import quality
+    from orchestrator.storage.paths import check_job_id
 
+    if args.format == "xlsx" and not args.output:
+        raise InvalidInput("output", "an xlsx report is binary; name a file with -o")
+    if args.compare_job:
+        try:
+            check_job_id(args.compare_job)
+        except InvalidInput as exc:
+            raise InvalidInput("compare_job", _reason(exc)) from None
     user = args.user or _job_owner(args.job_id)
     with tqdm(total=100, unit="%", desc="profiling", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
 
@@ -93,8 +127,6 @@ def _quality(args: argparse.Namespace) -> int:
     if args.output:
         quality.write_report(run, args.format, args.output, comparison, args.samples)
         print(f"{args.format} report of {run.job_id} ({run.layer}) written to {args.output}", file=sys.stderr)
-    elif args.format == "xlsx":
-        raise InvalidInput("output", "an xlsx report is binary; name a file with -o")
     else:
         quality.write_report(run, args.format, sys.stdout, comparison, args.samples)
     return 0
@@ -294,15 +326,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reason(exc: InvalidInput) -> str:
+    """What is wrong with the input, without the field the message begins with."""
+    return str(exc).removeprefix(f"{exc.field}: ")
+
+
+def _named(command: str, exc: InvalidInput) -> str:
+    """An input error naming the option as the user typed it (``--kind-rate: missing must be ...``)."""
+    field, _, item = exc.field.partition(".")
+    option = OPTIONS[command].get(field)
+    if option is None:
+        return str(exc)
+    return f"{option}: {item + ' ' if item else ''}{_reason(exc)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except InvalidInput as exc:
-        print(
-            f"error: --{exc.field.split('.')[0].replace('_', '-')}: {str(exc).split(': ', 1)[1]}",
-            file=sys.stderr,
-        )
+        print(f"error: {_named(args.command, exc)}", file=sys.stderr)
         return EXIT_USAGE
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

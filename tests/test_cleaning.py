@@ -500,7 +500,7 @@ def test_a_cleaning_that_would_fill_the_disk_is_refused_and_records_nothing(data
         launch_clean("alice", generated.job_id)
     assert f"writes about {size_text(need)} " in str(refused.value)
     assert main(["run", generated.job_id, "--wait"]) == 2
-    assert capsys.readouterr().err.startswith("error: --job-id: the lake's disk would fill up")
+    assert capsys.readouterr().err.startswith("error: job_id: the lake's disk would fill up")
     assert [j.kind for j in stored_jobs("alice")] == ["generate"]  # nothing recorded
     assert not (data_dir / "silver").exists() and not (data_dir / "operational.sqlite").exists()
 

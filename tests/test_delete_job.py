@@ -218,7 +218,7 @@ def test_a_refused_delete_changes_nothing(data_dir, capsys):
         assert refused.value.field == "job_id"
         assert f"cancel {queued} or wait for it to finish" in str(refused.value)
     assert cli.main(["delete", made.generation]) == 2
-    assert capsys.readouterr().err.startswith(f"error: --job-id: job {made.generation} cannot be deleted")
+    assert capsys.readouterr().err.startswith(f"error: job_id: job {made.generation} cannot be deleted")
     assert _state(settings) == before
 
 

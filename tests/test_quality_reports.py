@@ -100,7 +100,7 @@ def test_cli_prints_json_and_writes_files(settings, run, capsys, tmp_path):
             f"job {JOB} of user alice has no silver",
         ),
         (["quality", JOB, "--user", "alice", "--format", "xlsx"], 2, "--output: an xlsx report is binary"),
-        (["quality", JOB, "--user", "alice", "--samples", "500"], 2, "--sample-rows: must be a whole number"),
+        (["quality", JOB, "--user", "alice", "--samples", "500"], 2, "--samples: must be a whole number"),
     ],
 )
 def test_cli_errors_are_clear_and_without_traceback(settings, run, capsys, args, code, message):
