@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
@@ -103,7 +105,8 @@ def _quality(args: argparse.Namespace) -> int:
     from orchestrator import quality
     from orchestrator.storage.paths import check_job_id
 
-    if args.format == "xlsx" and not args.output:
+    output = _report_file(args.output, args.force) if args.output else None
+    if output is None and args.format == "xlsx":
         raise InvalidInput("output", "an xlsx report is binary; name a file with -o")
     if args.compare_job:
         try:
@@ -124,12 +127,51 @@ def _quality(args: argparse.Namespace) -> int:
             user, args.compare_job or args.job_id, args.compare_layer or args.layer, sample_rows=args.samples
         )
         comparison = quality.compare(other, run)
-    if args.output:
-        quality.write_report(run, args.format, args.output, comparison, args.samples)
-        print(f"{args.format} report of {run.job_id} ({run.layer}) written to {args.output}", file=sys.stderr)
-    else:
+    if output is None:
         quality.write_report(run, args.format, sys.stdout, comparison, args.samples)
+        return 0
+    output = _report_file(args.output, args.force)  # again: a file may have appeared while profiling
+    try:
+        quality.write_report(run, args.format, output, comparison, args.samples)
+    except OSError as exc:
+        raise InvalidInput("output", f"cannot write {output}: {exc.strerror}; name another file") from None
+    print(f"{args.format} report of {run.job_id} ({run.layer}) written to {args.output}", file=sys.stderr)
     return 0
+
+
+def _report_file(output: str, force: bool) -> Path:
+    """The file ``-o`` names, symlinks and ``..`` resolved; refused before any work when writing it would
+    replace the workbench's own data (anything under the data folder), replace a file without ``--force``,
+    or fail (not a file, a missing folder, a folder this process cannot write in)."""
+    from orchestrator.config import get_settings
+
+    path = Path(output).resolve()
+    data_dir = get_settings().data_dir
+    if path == data_dir or data_dir in path.parents:
+        raise InvalidInput(
+            "output",
+            f"{output} is inside the workbench's data folder {data_dir}, whose files only the workbench "
+            "writes; name a file outside it",
+        )
+    if path.is_dir():
+        raise InvalidInput("output", f"{output} is a folder; name a file in it instead")
+    if path.exists() and not path.is_file():
+        raise InvalidInput("output", f"{output} is not a regular file; name a file")
+    if path.exists() and not force:
+        raise InvalidInput(
+            "output", f"{output} exists already; add --force to replace it, or name another file"
+        )
+    if not path.parent.is_dir():
+        raise InvalidInput(
+            "output", f"the folder {path.parent} does not exist; create it, or name a file in another folder"
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InvalidInput(
+            "output",
+            f"this user may not create files in the folder {path.parent}; name a file in a folder you can "
+            "write in",
+        )
+    return path
 
 
 def _job_owner(job_id: str) -> str:
@@ -319,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     qual.add_argument("--layer", choices=("raw", "silver", "gold"), default="raw")
     qual.add_argument("--format", choices=("json", "html", "csv", "xlsx"), default="json")
     qual.add_argument("-o", "--output", help="file to write (default: standard output; required for xlsx)")
+    qual.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     qual.add_argument("--samples", type=int, default=5, help="failing rows shown per rule (0-100, default 5)")
     qual.add_argument("--compare-layer", choices=("raw", "silver", "gold"), help="add a before/after section")
     qual.add_argument("--compare-job", help="compare with this job (same user) instead of another layer")
