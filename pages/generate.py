@@ -31,28 +31,44 @@ user = st.session_state["user"]
 settings = get_settings()
 
 
+BY_HAND = "rates_set_by_hand"  # session_state: keys of the rate sliders the user moved; the others follow
+MOVED = "_rates_moved"  # session_state: rate sliders whose value changed in this interaction
+RATE_MOVED = "_error_rate_moved"  # session_state: the overall rate changed in this interaction
+
+
 def _default(kind: str, error_rate: float) -> float:
     return round(error_rate * KINDS[kind].weight, 3)
 
 
-def _follow_overall_rate() -> None:
-    """Kinds and tables not set by hand follow the overall rate; those the user moved keep their value."""
-    before, after = st.session_state["_last_error_rate"], st.session_state["error_rate"]
-    for kind in KINDS:
-        if st.session_state.get(f"kind_{kind}", _default(kind, before)) == _default(kind, before):
-            st.session_state[f"kind_{kind}"] = _default(kind, after)
-    for table in TABLE_NAMES:
-        if st.session_state.get(f"table_{table}", before) == before:
-            st.session_state[f"table_{table}"] = after
-    st.session_state["_last_error_rate"] = after
+def _moved(key: str) -> None:
+    """A rate slider's value changed (its on_change): the user moved it, unless the overall rate moved too."""
+    st.session_state.setdefault(MOVED, set()).add(key)
+
+
+def _rate_moved() -> None:
+    st.session_state[RATE_MOVED] = True
+
+
+def _follow_overall_rate(error_rate: float) -> None:
+    """Every kind and table rate the user has not moved takes its default for ``error_rate``, set before the
+    sliders are drawn, so they follow however quickly and in whatever order the overall rate moved.
+
+    A rate slider that changes together with the overall rate was not moved by the user: a browser that had
+    not yet drawn the last values sends its old ones back with the next step of the overall slider."""
+    moved = st.session_state.pop(MOVED, set())
+    by_hand = st.session_state.setdefault(BY_HAND, set())
+    if not st.session_state.pop(RATE_MOVED, False):
+        by_hand |= moved
+    defaults = {f"kind_{kind}": _default(kind, error_rate) for kind in KINDS}
+    defaults |= {f"table_{table}": error_rate for table in TABLE_NAMES}
+    for key, default in defaults.items():
+        if key not in by_hand or key not in st.session_state:  # a table left out of the job forgets its rate
+            by_hand.discard(key)
+            st.session_state[key] = default
 
 
 st.session_state.setdefault("error_rate", 0.3)
-st.session_state.setdefault("_last_error_rate", st.session_state["error_rate"])
-for _kind in KINDS:
-    st.session_state.setdefault(f"kind_{_kind}", _default(_kind, st.session_state["error_rate"]))
-for _table in TABLE_NAMES:
-    st.session_state.setdefault(f"table_{_table}", st.session_state["error_rate"])
+_follow_overall_rate(st.session_state["error_rate"])
 left, right = st.columns(2)
 with left:
     tables = st.multiselect("Tables", TABLE_NAMES, default=list(TABLE_NAMES))
@@ -60,9 +76,7 @@ with left:
     seed = st.number_input("Seed", value=0, step=1, help="The same seed and settings give the same data")
     locales = st.multiselect("Locales", list(LOCALES), default=list(LOCALES))
 with right:
-    error_rate = st.slider(
-        "Error rate", 0.0, 1.0, step=0.01, key="error_rate", on_change=_follow_overall_rate
-    )
+    error_rate = st.slider("Error rate", 0.0, 1.0, step=0.01, key="error_rate", on_change=_rate_moved)
     with st.expander("Rates per error kind"):
         st.caption("Each kind starts at the error rate times its weight; a kind you move keeps its rate.")
         chosen = {
@@ -74,6 +88,8 @@ with right:
                 format="%.3f",
                 key=f"kind_{kind}",
                 help=info.description,
+                on_change=_moved,
+                args=(f"kind_{kind}",),
             )
             for kind, info in KINDS.items()
         }
@@ -82,9 +98,15 @@ with right:
             "Each table starts at the error rate; a table you move keeps its rate. Its kinds are its rate "
             "times their weight, except a kind whose rate you set above."
         )
-        per_table = {table: st.slider(table, 0.0, 1.0, step=0.01, key=f"table_{table}") for table in tables}
-kind_rates = {kind: rate for kind, rate in chosen.items() if rate != _default(kind, error_rate)}
-table_rates = {table: rate for table, rate in per_table.items() if rate != error_rate}
+        per_table = {
+            table: st.slider(
+                table, 0.0, 1.0, step=0.01, key=f"table_{table}", on_change=_moved, args=(f"table_{table}",)
+            )
+            for table in tables
+        }
+by_hand = st.session_state[BY_HAND]
+kind_rates = {kind: rate for kind, rate in chosen.items() if f"kind_{kind}" in by_hand}
+table_rates = {table: rate for table, rate in per_table.items() if f"table_{table}" in by_hand}
 
 try:
     spec = GenerationSpec(
