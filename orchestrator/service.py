@@ -284,7 +284,8 @@ def launch_clean(
         )
     finally:
         store.close()
-    return Launched(launch.job, launch.created, chosen)
+    # a job found already queued or running keeps the engine it was launched with
+    return Launched(launch.job, launch.created, launch.job.params.get("engine", chosen))
 
 
 def clean_now(

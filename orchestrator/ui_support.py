@@ -28,7 +28,7 @@ from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.health import ConnectionCheck
 from orchestrator.jobs import routing
-from orchestrator.jobs.store import KIND_GENERATE, SUCCEEDED, Job, JobStore
+from orchestrator.jobs.store import KIND_CLEAN, KIND_GENERATE, SUCCEEDED, Job, JobStore
 from orchestrator.loading import operational, warehouse
 from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
@@ -225,6 +225,93 @@ def engine_options(route: str) -> EngineChoice:
         except InvalidInput:
             continue
     return EngineChoice(automatic, refusal, usable)
+
+
+ENGINE_LABELS = {"auto": "auto", "pandas": "pandas", "spark": "Spark"}  # as the pages name them
+
+
+def route_reason(total_rows: int, settings: Settings) -> str:
+    """Why a batch takes its route and engine, as the pages say it: "24,310 raw rows > 10,000: the large
+    route, Spark"."""
+    route = route_of(total_rows, settings)
+    sign = "≤" if route == "small" else ">"
+    automatic = engine_options(route).automatic
+    engine = f", {ENGINE_LABELS[automatic]}" if automatic else ""
+    return f"{total_rows:,} raw rows {sign} {settings.small_batch_max_rows:,}: the {route} route{engine}"
+
+
+# What a cleaning takes on an engine with no past run to learn from, as (fixed seconds, seconds per raw row),
+# from bench/README.md: pandas about half a second plus 3 s per million rows; local Spark about a minute
+# (session start and query planning) plus 15 s per million rows.
+DEFAULT_ENGINE_COSTS = {"pandas": (0.5, 3e-6), "spark": (60.0, 15e-6)}
+COST_HISTORY = 200  # the newest cleanings an estimate looks at
+
+
+@dataclass(frozen=True)
+class EngineCost:
+    """What a cleaning takes on one engine: a fixed cost plus seconds per raw row, fitted to ``runs`` past
+    cleanings on it (none: the default guess)."""
+
+    engine: str
+    fixed_seconds: float
+    seconds_per_row: float
+    runs: int
+
+    def seconds(self, rows: int) -> float:
+        """Expected seconds of a cleaning of ``rows`` raw rows."""
+        return self.fixed_seconds + self.seconds_per_row * rows
+
+    @property
+    def basis(self) -> str:
+        """Where the estimate comes from, as the pages say it."""
+        if not self.runs:
+            return "no past runs; a guess"
+        return f"from {self.runs} past run{'s' if self.runs > 1 else ''}"
+
+
+def fit_cost(engine: str, samples: list[tuple[int, float]]) -> EngineCost:
+    """The least-squares line of seconds on raw rows through ``samples`` (rows, seconds), neither cost below
+    zero: a negative slope is flattened, a negative fixed cost makes the line pass through zero. Runs of one
+    size only cannot tell the slope, so they keep the default's cost per row."""
+    fixed, per_row = DEFAULT_ENGINE_COSTS[engine]
+    if not samples:
+        return EngineCost(engine, fixed, per_row, 0)
+    count = len(samples)
+    mean_rows = sum(rows for rows, _ in samples) / count
+    mean_seconds = sum(seconds for _, seconds in samples) / count
+    spread = sum((rows - mean_rows) ** 2 for rows, _ in samples)
+    if spread:
+        covariance = sum((rows - mean_rows) * (seconds - mean_seconds) for rows, seconds in samples)
+        per_row = max(covariance / spread, 0.0)
+    fixed = mean_seconds - per_row * mean_rows
+    if fixed < 0:
+        fixed = 0.0
+        per_row = sum(rows * seconds for rows, seconds in samples) / sum(rows * rows for rows, _ in samples)
+    return EngineCost(engine, fixed, per_row, count)
+
+
+def engine_costs() -> dict[str, EngineCost]:
+    """Each engine's cost, fitted to the newest succeeded cleanings of anyone on it: the seconds of their
+    stages (the last attempt's) against their raw rows."""
+    store = JobStore.default()
+    try:
+        cleanings = store.list_jobs("", is_admin=True, kind=KIND_CLEAN, limit=COST_HISTORY)
+    finally:
+        store.close()
+    samples: dict[str, list[tuple[int, float]]] = {engine: [] for engine in DEFAULT_ENGINE_COSTS}
+    for job in cleanings:
+        if job.state == SUCCEEDED and job.engine in samples and job.rows_in is not None and job.timings:
+            samples[job.engine].append((job.rows_in, sum(job.timings.values())))
+    return {engine: fit_cost(engine, found) for engine, found in samples.items()}
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read it: 0.6 s, 58 s, 4 min."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:,.0f} min"
 
 
 def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> pd.DataFrame:

@@ -1,7 +1,8 @@
-"""Pipelines: clean a generated job with one click, now or at its route's next scheduled run, seeing the
-route, the engine and where the output goes. A second click while the job's cleaning is queued or running
-shows that run instead of starting another (a job queued for the scheduler is started at once by "Clean
-now"); the runs follow a queued or running job without a click."""
+"""Pipelines: clean a generated job with one click, now or at its route's next scheduled run, seeing why
+the route was chosen, the time each engine is expected to take (the route's own by default, or another one
+picked) and where the output goes. A second click while the job's cleaning is queued or running shows that
+run instead of starting another (a job queued for the scheduler is started at once by "Clean now"); the
+runs follow a queued or running job without a click."""
 
 import streamlit as st
 
@@ -14,12 +15,16 @@ from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, RU
 from orchestrator.service import clean_now, job_outputs, launch_clean, waits_for_schedule
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import (
+    ENGINE_LABELS,
     REFRESH_SECONDS,
     destinations,
+    duration_text,
+    engine_costs,
     engine_options,
     jobs_frame,
     outputs_frame,
     route_of,
+    route_reason,
     schedule_of,
     scheduler_status,
 )
@@ -62,18 +67,34 @@ try:
         st.error(f"Job {source.job_id} is {source.state}; only a finished generation can be cleaned.")
         st.stop()
 
-    route = route_of(source.rows_out or 0, settings)
+    rows = source.rows_out or 0
+    route = route_of(rows, settings)
     engines = engine_options(route)
-    st.markdown(
-        f"**{source.rows_out or 0:,} rows** go to the **{route}** route "
-        f"(up to {settings.small_batch_max_rows:,} rows are small)."
-    )
-    if engines.automatic:
-        engine = "auto"
-        st.markdown(f"Engine: **{engines.automatic}**.")
-    else:
+    st.markdown(f"Route: **{route_reason(rows, settings)}**.")
+    if not engines.automatic:
         st.warning(engines.refusal)
-        engine = st.radio("Engine", engines.usable, horizontal=True)
+    costs = engine_costs()
+    choices = (["auto"] if engines.automatic else []) + engines.usable
+
+    def expected(choice: str) -> str:
+        """The time a choice is expected to take on this data, with the engine "auto" stands for."""
+        engine = engines.automatic if choice == "auto" else choice
+        seconds = f"about {duration_text(costs[engine].seconds(rows))}"
+        return f"{ENGINE_LABELS[engine]}, {seconds}" if choice == "auto" else seconds
+
+    engine = st.radio(
+        "Engine",
+        choices,
+        format_func=ENGINE_LABELS.get,
+        captions=[expected(choice) for choice in choices],
+        horizontal=True,
+        key=f"engine_of_{source.job_id}",  # kept per job, whatever the times shown beside it
+        help="auto takes the route's engine; pandas cleans in one process, Spark in a Spark run",
+    )
+    st.caption(
+        f"Expected times for the job's {rows:,} raw rows. "
+        + " ".join(f"{ENGINE_LABELS[e]}: {costs[e].basis}." for e in engines.usable)
+    )
 
     next_run = worker.next_run(route, settings)
     st.markdown(
@@ -114,7 +135,7 @@ try:
             if launched.started and launched.created:
                 st.success(f"{named} launched on {launched.engine}; it runs in the background.")
             elif launched.started:
-                st.success(f"{named} was waiting for the scheduled run; it runs now.")
+                st.success(f"{named} was waiting for the scheduled run; it runs now, on {launched.engine}.")
             elif launched.created:
                 st.success(f"{named} is queued; the scheduler cleans it on {launched.engine} at {at}.")
             else:

@@ -351,7 +351,9 @@ def test_pipelines_clean_once_even_when_clicked_twice(started):
     job_id = generated()
     at = signed_in("alice", "pages/pipelines.py", job=job_id)
     assert at.selectbox[0].value == job_id
-    assert "Engine: **pandas**." in texts(at.markdown)
+    assert any(m.endswith(" ≤ 10,000: the small route, pandas**.") for m in texts(at.markdown))
+    engine = at.radio(key=f"engine_of_{job_id}")
+    assert (engine.value, engine.proto.captions[0].startswith("pandas, about ")) == ("auto", True)
     at.main.button[0].click().run()
     assert at.success[0].value.endswith("launched on pandas; it runs in the background.")
     at.main.button[0].click().run()
@@ -403,7 +405,9 @@ def test_pipelines_queue_a_job_for_the_scheduled_run_or_clean_it_now(started):
     assert started == [queued]
 
     at.button(key="clean_now").click().run()  # the waiting job starts at once, and no second job is made
-    assert texts(at.success) == [f"Cleaning job `{queued}` was waiting for the scheduled run; it runs now."]
+    assert texts(at.success) == [
+        f"Cleaning job `{queued}` was waiting for the scheduled run; it runs now, on pandas."
+    ]
     assert started == [queued, queued] and at.dataframe[0].value["job"].tolist() == [queued]
     finished = {job.job_id: job.state for job in worker.drain("small")}  # the click's run, or the scheduler
     assert finished[queued] == "succeeded"
@@ -432,8 +436,8 @@ def test_pipelines_tell_what_a_cleaning_writes_and_refuse_one_the_disk_cannot_ho
 def test_a_large_batch_is_cleaned_by_spark(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "100")
     at = signed_in("alice", "pages/pipelines.py", job=generated(rows=60))
-    assert any("go to the **large** route" in m for m in texts(at.markdown))
-    assert "Engine: **spark**." in texts(at.markdown)
+    assert any(m.endswith(" raw rows > 100: the large route, Spark**.") for m in texts(at.markdown))
+    assert at.radio[0].value == "auto" and at.radio[0].proto.captions[0].startswith("Spark, about ")
     assert [w for w in texts(at.warning) if not w.startswith("Scheduler:")] == []  # spark is not refused
 
 
