@@ -1,6 +1,7 @@
 """Jobs: every job of the user (everyone's for an administrator), refreshing itself while jobs run; the
-details of one job with its error, quality summary and files to download; retry of a failed cleaning,
-cancel of a live job and delete of a finished one."""
+details of one job with its error, quality summary and files to download; retry of a failed cleaning
+(which opens the new job), cancel of a live job and delete of a finished one. What an action did is told
+above the details until another job is chosen or another action taken."""
 
 from functools import partial
 
@@ -31,6 +32,8 @@ from orchestrator.ui_support import (
 from pages._session import checked_download, session_fragment
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
+NOTICE = "jobs_notice"  # session_state: what the last action on this tab did, and to which job
+OPEN = "jobs_open"  # session_state: the job whose details the next run opens
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -87,30 +90,66 @@ def _downloads(job: Job) -> None:
         )
 
 
+def _tell(job_id: str, level: str, text: str, *, while_live: bool = False) -> None:
+    """Keep what an action did, to be shown above the details of ``job_id`` (opened on the next run) until
+    another job is chosen or another action taken; ``while_live``, only while that job is queued or
+    running, since the message says it runs."""
+    st.session_state[NOTICE] = {"job": job_id, "level": level, "text": text, "while_live": while_live}
+    st.session_state[OPEN] = job_id
+
+
+def _notice(job: Job) -> None:
+    """What the last action on this tab did, while its job is the one shown (see _tell)."""
+    notice = st.session_state.get(NOTICE)
+    if notice is None:
+        return
+    if notice["job"] != job.job_id or (notice["while_live"] and job.state not in ACTIVE_STATES):
+        del st.session_state[NOTICE]  # the user moved on, or the run it tells of has ended
+        return
+    {"success": st.success, "info": st.info, "error": st.error}[notice["level"]](notice["text"])
+
+
 def _clean_now(job: Job) -> Launched | None:
-    """Clean the data ``job`` cleans, now, with its engine; None (and the reason shown) if refused."""
+    """Clean the data ``job`` cleans, now, with its engine; None (and why, told) if refused."""
     try:
         return clean_now(job.user, job.parent_id, engine=job.params.get("engine", "auto"))
     except WorkbenchError as error:
-        st.error(f"Nothing launched. {error}")
+        _tell(job.job_id, "error", f"Nothing launched. {error}")
         return None
 
 
+def _tell_launch(launched: Launched, started: str) -> None:
+    """Tell ``started`` if the click started the cleaning, else that it was already on its way."""
+    job = launched.job
+    if launched.started:
+        _tell(job.job_id, "success", started, while_live=True)
+        return
+    state = f"{job.state}{' for the scheduled run' if waits_for_schedule(job) else ''}"
+    text = f"Cleaning job `{job.job_id}` of this data is already {state}; no second run was started."
+    _tell(job.job_id, "info", text, while_live=True)
+
+
 def _actions(store: JobStore, job: Job) -> None:
-    clean = waits_for_schedule(job) and st.button("Clean now", key="clean_now", type="primary")
-    if clean and (launched := _clean_now(job)):
-        st.success(f"Cleaning job `{launched.job.job_id}` runs now instead of at the scheduled run.")
-        return  # cancelling it is decided on the next refresh, which shows it running
+    """Clean now, cancel and retry, each told above the details until the user moves on; then delete."""
+    if waits_for_schedule(job) and st.button("Clean now", key="clean_now", type="primary"):
+        if launched := _clean_now(job):
+            _tell_launch(
+                launched, f"Cleaning job `{launched.job.job_id}` runs now instead of at the scheduled run."
+            )
+        st.rerun()
     if job.state in ACTIVE_STATES and st.button("Cancel", key="cancel"):
         try:
-            job = store.cancel(job.job_id, user=user, is_admin=is_admin)
+            store.cancel(job.job_id, user=user, is_admin=is_admin)
         except WorkbenchError as error:
-            st.error(f"Not cancelled. {error}")
+            _tell(job.job_id, "error", f"Not cancelled. {error}")
         else:
-            st.success(f"Job `{job.job_id}` is cancelled.")
-    retry = job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry")
-    if retry and (launched := _clean_now(job)):
-        st.success(f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`.")
+            _tell(job.job_id, "success", f"Job `{job.job_id}` is cancelled.")
+        st.rerun()
+    if job.kind == KIND_CLEAN and job.state in (FAILED, CANCELLED) and st.button("Retry", key="retry"):
+        if launched := _clean_now(job):
+            again = f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`"
+            _tell_launch(launched, f"{again}, a retry of `{job.job_id}`.")
+        st.rerun()
     if job.state not in ACTIVE_STATES:
         _delete(store, job)
 
@@ -135,6 +174,7 @@ def _delete(store: JobStore, job: Job) -> None:
             st.error(f"Nothing deleted. {error}")
             return
     st.session_state["jobs_deleted"] = deletion
+    st.session_state.pop(NOTICE, None)
     del st.query_params["job"]
     st.rerun()
 
@@ -196,13 +236,17 @@ def _jobs(asked: str | None) -> None:
         ids = [j.job_id for j in listed]
         if asked and asked not in ids:
             ids.insert(0, asked)
-        chosen = st.selectbox("Details of", ids, index=ids.index(asked) if asked else 0, key="job_detail")
+        index = ids.index(asked) if asked else 0
+        if (opened := st.session_state.pop(OPEN, None)) in ids:  # the job an action started, or acted on
+            st.session_state["job_detail"], index = opened, 0  # the state chooses; no default beside it
+        chosen = st.selectbox("Details of", ids, index=index, key="job_detail")
         try:
             job = store.get(chosen, user=user, is_admin=is_admin)
         except NotFound:  # deleted since this page was opened (in another tab, say)
             st.info(f"Job `{chosen}` was deleted.")
             return
         st.query_params["job"] = chosen
+        _notice(job)
         _details(store, job)
     finally:
         store.close()

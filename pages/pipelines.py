@@ -2,7 +2,8 @@
 the route was chosen, the time each engine is expected to take (the route's own by default, or another one
 picked) and where the output goes. A second click while the job's cleaning is queued or running shows that
 run instead of starting another (a job queued for the scheduler is started at once by "Clean now"); the
-runs follow a queued or running job without a click."""
+runs follow a queued or running job without a click, and what a click launched is told until that run
+ends."""
 
 import streamlit as st
 
@@ -11,8 +12,16 @@ from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_mani
 from orchestrator.config import get_settings
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.generator import size_text
-from orchestrator.jobs.store import ACTIVE_STATES, KIND_CLEAN, KIND_GENERATE, RUNNING, SUCCEEDED, JobStore
-from orchestrator.service import clean_now, job_outputs, launch_clean, waits_for_schedule
+from orchestrator.jobs.store import (
+    ACTIVE_STATES,
+    KIND_CLEAN,
+    KIND_GENERATE,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    JobStore,
+)
+from orchestrator.service import Launched, clean_now, job_outputs, launch_clean, waits_for_schedule
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import (
     ENGINE_LABELS,
@@ -29,6 +38,8 @@ from orchestrator.ui_support import (
     scheduler_status,
 )
 from pages._session import session_fragment
+
+LAUNCH = "pipelines_launch"  # session_state: the last launch on this tab, told while its run is live
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -131,21 +142,34 @@ try:
         except WorkbenchError as error:
             st.error(f"Nothing launched. {error}")
         else:
-            named, at = f"Cleaning job `{launched.job.job_id}`", f"{next_run:%H:%M} UTC"
-            if launched.started and launched.created:
-                st.success(f"{named} launched on {launched.engine}; it runs in the background.")
-            elif launched.started:
-                st.success(f"{named} was waiting for the scheduled run; it runs now, on {launched.engine}.")
-            elif launched.created:
-                st.success(f"{named} is queued; the scheduler cleans it on {launched.engine} at {at}.")
-            else:
-                waiting = " for the scheduled run" if waits_for_schedule(launched.job) else ""
-                state = f"{launched.job.state}{waiting}"
-                st.info(f"{named} of this data is already {state}; no second run was started.")
+            st.session_state[LAUNCH] = {"source": source.job_id, "launched": launched, "at": next_run}
 
     runs = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=source.job_id)
 finally:
     store.close()
+
+
+def _launch_notice(source_id: str, runs: list[Job]) -> None:
+    """What the last click on this tab launched for this data, for as long as that run is queued or
+    running; once it ends, or other data is chosen, the runs table says the rest."""
+    notice = st.session_state.get(LAUNCH)
+    if notice is None or notice["source"] != source_id:
+        return
+    launched: Launched = notice["launched"]
+    job = next((run for run in runs if run.job_id == launched.job.job_id), None)
+    if job is None or job.state not in ACTIVE_STATES:
+        del st.session_state[LAUNCH]
+        return
+    named, at = f"Cleaning job `{job.job_id}`", f"{notice['at']:%H:%M} UTC"
+    if launched.started and launched.created:
+        st.success(f"{named} launched on {launched.engine}; it runs in the background.")
+    elif launched.started:
+        st.success(f"{named} was waiting for the scheduled run; it runs now, on {launched.engine}.")
+    elif launched.created:
+        st.success(f"{named} is queued; the scheduler cleans it on {launched.engine} at {at}.")
+    else:
+        state = f"{job.state}{' for the scheduled run' if waits_for_schedule(job) else ''}"
+        st.info(f"{named} of this data is already {state}; no second run was started.")
 
 
 def _runs(source_id: str) -> None:
@@ -155,6 +179,7 @@ def _runs(source_id: str) -> None:
         runs = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=source_id)
     finally:
         store.close()
+    _launch_notice(source_id, runs)
     st.subheader("Cleaning runs of this data")
     st.dataframe(jobs_frame(runs), hide_index=True)
     latest = runs[0]

@@ -1,5 +1,6 @@
 """The choices the pages leave to the user, through AppTest: the error rates that follow the overall rate
-unless moved by hand, and the engine of a cleaning with the time each is expected to take.
+unless moved by hand, the engine of a cleaning with the time each is expected to take, and what Cancel,
+Retry and Clean now did, told until the user moves on.
 
 The module has a data root of its own (the fixtures of tests/test_app_pages.py), so the past cleanings the
 estimates learn from are the ones made here.
@@ -11,6 +12,7 @@ from orchestrator import service
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.jobs.store import JobStore, new_job_id
+from orchestrator.storage import LocalLake
 from orchestrator.ui_support import DEFAULT_ENGINE_COSTS, duration_text, fit_cost
 from tests import test_app_pages
 from tests.gen_helpers import stored_job
@@ -146,6 +148,22 @@ def test_pipelines_say_why_the_route_and_let_the_engine_be_chosen_with_its_expec
     assert " pandas: from " in told and told.endswith(" Spark: from 2 past runs.")
 
 
+def test_pipelines_tell_of_a_run_already_on_its_way_only_while_it_is(started):
+    job_id = generated(rows=40)
+    at = signed_in("alice", "pages/pipelines.py", job=job_id)
+    at.button(key="queue").click().run()
+    [queued] = at.dataframe[0].value["job"].tolist()
+    at.button(key="queue").click().run()
+    already = f"Cleaning job `{queued}` of this data is already queued for the scheduled run"
+    assert texts(at.info) == [f"{already}; no second run was started."]
+    at.run()  # told while the run waits
+    assert texts(at.info) == [f"{already}; no second run was started."]
+    service.execute_job(queued)
+    at.run()
+    assert texts(at.info) == [] and texts(at.success) == []
+    assert at.dataframe[0].value["state"].tolist() == ["succeeded"]
+
+
 def test_pipelines_say_which_engine_a_waiting_run_keeps(started):
     job_id = generated(rows=40)
     at = signed_in("alice", "pages/pipelines.py", job=job_id)
@@ -161,3 +179,62 @@ def test_pipelines_say_which_engine_a_waiting_run_keeps(started):
         f"Cleaning job `{queued}` was waiting for the scheduled run; it runs now, on spark."
     ]
     assert (started, stored_job(queued).params["engine"]) == ([queued], "spark")
+
+
+def test_jobs_tell_what_cancel_and_retry_did_until_the_user_moves_on(started):
+    parent = generated()
+    queued = service.launch_clean("alice", parent).job.job_id
+    at = signed_in("alice", "pages/jobs.py", job=queued)
+    at.button(key="cancel").click().run()
+    cancelled = f"Job `{queued}` is cancelled."
+    assert texts(at.success) == [cancelled]
+    at.run()  # a refresh: still told
+    assert texts(at.success) == [cancelled]
+    assert (
+        f"**clean** job of `alice`, **cancelled**, route small, cleaning `{parent}`, 0 attempt(s)."
+        in texts(at.markdown)
+    )
+
+    at.button(key="retry").click().run()
+    [again] = started
+    assert at.selectbox(key="job_detail").value == again and at.query_params["job"] == again  # opened
+    retried = f"Cleaning of `{parent}` runs again as `{again}`, a retry of `{queued}`."
+    assert texts(at.success) == [retried]  # the cancel is no longer told: another action was taken
+    at.run()
+    assert texts(at.success) == [retried]
+
+    at.selectbox(key="job_detail").set_value(queued).run()  # another job: the message goes
+    assert texts(at.success) == []
+    at.selectbox(key="job_detail").set_value(again).run()
+    assert texts(at.success) == []
+
+    elsewhere = service.launch_clean("alice", parent).job.job_id  # a second tab, say, cleans it again
+    assert elsewhere == again
+    at.selectbox(key="job_detail").set_value(queued).run()
+    at.button(key="retry").click().run()
+    already = f"Cleaning job `{again}` of this data is already queued; no second run was started."
+    assert texts(at.info)[0] == already and at.selectbox(key="job_detail").value == again
+    assert started == [again]
+    service.execute_job(again)
+    at.run()  # the run it told of has ended
+    assert already not in texts(at.info)
+    assert stored_job(again).state == "succeeded"
+
+
+def test_jobs_tell_why_a_retry_launched_nothing_until_the_user_moves_on(started, monkeypatch):
+    parent = generated()
+    failed = service.launch_clean("alice", parent).job.job_id
+    store = JobStore.default()
+    try:
+        store.fail(failed, "the warehouse did not answer")
+    finally:
+        store.close()
+    at = signed_in("alice", "pages/jobs.py", job=failed)
+    monkeypatch.setattr(LocalLake, "free_bytes", lambda lake: 1000)  # other jobs filled the disk
+    at.button(key="retry").click().run()
+    [refused, own] = texts(at.error)  # above the details, with the job's own error
+    assert refused.startswith(f"Nothing launched. job_id: the lake's disk would fill up: cleaning {parent} ")
+    assert own == "the warehouse did not answer"
+    at.run()
+    assert texts(at.error) == [refused, own]
+    assert at.selectbox(key="job_detail").value == failed and started == []
