@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator import stopping
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
@@ -286,15 +288,15 @@ def _worker(args: argparse.Namespace) -> int:
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(worker.job_line(job))
         return 0
-    # make run and service managers stop a worker with SIGTERM, a person with Ctrl-C: either way it leaves
-    # quietly, a scheduler removing its heartbeat record at once, so the pages stop promising scheduled
-    # runs, and a generation recording itself as cancelled
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: sys.exit(0))
-    if args.job:
-        print(worker.job_line(execute_job(args.job)))
-        return 0
-    worker.run_forever()
+    # make run and service managers stop a worker with SIGTERM, a person with Ctrl-C: either way (see
+    # orchestrator.stopping) it leaves quietly, a scheduler removing its heartbeat record at once, so the
+    # pages stop promising scheduled runs, a generation recording itself as cancelled and a cleaning going
+    # back to its queue
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.job:
+            print(worker.job_line(execute_job(args.job)))
+        else:
+            worker.run_forever()
     return 0
 
 
@@ -385,11 +387,17 @@ def _named(command: str, exc: InvalidInput) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except InvalidInput as exc:
-        print(f"error: {_named(args.command, exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with stopping.stop_signals_raise():
+        try:
+            return args.run(args)
+        except (Exception, KeyboardInterrupt) as exc:
+            if (signum := stopping.received()) is not None:  # however the stop surfaced
+                print(f"error: stopped by {signal.Signals(signum).name} before it finished", file=sys.stderr)
+                return 128 + signum
+            if isinstance(exc, InvalidInput):
+                print(f"error: {_named(args.command, exc)}", file=sys.stderr)
+                return EXIT_USAGE
+            if isinstance(exc, WorkbenchError):
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            raise

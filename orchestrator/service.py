@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import pymysql
 
-from orchestrator import child_environment
+from orchestrator import child_environment, stopping
 from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
@@ -28,6 +28,7 @@ from orchestrator.jobs.store import (
     KIND_GENERATE,
     QUEUED,
     TERMINAL_STATES,
+    IllegalTransition,
     Job,
     JobCancelled,
     JobStore,
@@ -54,6 +55,11 @@ GENERATION_HOLD_SECONDS = 24 * 3600
 # long has lost its worker process.
 GENERATION_SILENT_SECONDS = 10 * 60
 GENERATION_LOST = "no worker process finished it (it was stopped, or never started); nothing of it was kept"
+# Why a cleaning is queued again: its attempt's process was stopped, and its queue delivers it again.
+CLEANING_STOPPED = (
+    "stopped before it finished (its worker process was stopped, or the command interrupted); the scheduler "
+    "cleans it again at a later run"
+)
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
@@ -342,7 +348,8 @@ def execute_job(
         engine = job.params.get("engine", "pandas")
         store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
         try:
-            outcome = _run(settings, store, job, engine)
+            with stopping.stop_over_errors():  # a stop DuckDB reported as its own error is still a stop
+                outcome = _run(settings, store, job, engine)
         except JobCancelled:
             return store.get(job_id)
         except TRANSIENT_ERRORS as exc:
@@ -351,6 +358,10 @@ def execute_job(
             return store.retry(job_id, _message(exc))
         except Exception as exc:
             return store.fail(job_id, _message(exc))
+        except BaseException:  # its process was stopped (SIGTERM, Ctrl-C): no longer held, not failed
+            with contextlib.suppress(IllegalTransition):  # it ended meanwhile (cancelled by its owner)
+                store.retry(job_id, CLEANING_STOPPED)
+            raise
         return store.succeed(job_id, rows_out=outcome.rows_out, rows_quarantined=outcome.quarantined)
     finally:
         store.close()

@@ -1,21 +1,40 @@
-"""The command line: where `quality -o` may write, options named as typed."""
+"""The command line: where `quality -o` may write, stop signals handled as Ctrl-C, options named as typed."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
+import re
+import select
 import shutil
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from orchestrator import cli
+from orchestrator import cli, stopping
 from orchestrator.cli import main
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs.store import Job
 from orchestrator.quality import run_history
-from orchestrator.service import generate_job, queue_generation
+from orchestrator.service import (
+    CLEANING_STOPPED,
+    GENERATION_STOPPED,
+    generate_job,
+    launch_clean,
+    queue_generation,
+)
+from tests.gen_helpers import stored_job, stored_jobs
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEADLINE_SECONDS = 180  # bounds every wait for a child process; none is expected to come near it
@@ -128,6 +147,180 @@ def test_a_report_in_a_folder_the_user_may_not_write_in_is_refused_before_profil
     )
     assert list(folder.iterdir()) == []
     assert _nothing_profiled()
+
+
+# -- stop signals -------------------------------------------------------------------------------------------
+
+
+def _wait_for(process: subprocess.Popen, ready: Callable[[], object]) -> None:
+    """Poll until ``ready()`` is true, failing if the process ends first."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not ready():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+
+
+def _leftovers(data_dir: Path) -> list[Path]:
+    """Temporary files (written under a dot name, then renamed into place) anywhere in the data root."""
+    return [p for p in data_dir.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+STOPS = pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+
+
+@STOPS
+def test_a_stopped_generate_is_cancelled_keeps_nothing_and_frees_the_users_slot(data_dir, monkeypatch, stop):
+    monkeypatch.setenv("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", "1")
+    process = _orchestrator(
+        "generate", "--user", "alice", "--rows", "300000", "--chunk-rows", "2000", "--json"
+    )
+
+    def generating() -> Job | None:
+        return next((job for job in stored_jobs("alice") if job.state == "running" and job.progress), None)
+
+    _wait_for(process, generating)
+    job_id = generating().job_id
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=DEADLINE_SECONDS)
+    assert (process.returncode, out) == (128 + stop, "")
+    assert err.endswith(f"error: stopped by {stop.name} before it finished\n") and "Traceback" not in err
+    stopped = stored_job(job_id)
+    assert (stopped.state, stopped.error) == ("cancelled", GENERATION_STOPPED)
+    assert _files(data_dir / "raw") == [] and _files(data_dir / "truth") == []
+    assert _leftovers(data_dir) == []
+    queue_generation(GenerationSpec(rows=50), "alice")  # not refused: alice's one generation slot is free
+
+
+@pytest.mark.parametrize("command", ["run --wait", "worker --job"])
+def test_a_stopped_cleaning_goes_back_to_its_queue_and_a_later_run_cleans_it(data_dir, command):
+    parent = generate_job(GenerationSpec(rows=30_000, seed=2, chunk_rows=10_000), "alice").job_id
+    if command == "run --wait":
+        process = _orchestrator("run", parent, "--wait", "--engine", "pandas")
+    else:  # what "Clean now" on the Pipelines page starts
+        process = _orchestrator("worker", "--job", launch_clean("alice", parent, engine="pandas").job.job_id)
+
+    def cleaning() -> Job | None:
+        return next(
+            (job for job in stored_jobs("alice") if job.kind == "clean" and job.state == "running"), None
+        )
+
+    _wait_for(process, cleaning)
+    job_id = cleaning().job_id
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=DEADLINE_SECONDS)
+    assert "Traceback" not in err
+    if command == "run --wait":
+        assert (process.returncode, err) == (143, "error: stopped by SIGTERM before it finished\n")
+    else:
+        assert (process.returncode, out, err) == (0, "", "")  # a worker leaves quietly
+    stopped = stored_job(job_id)
+    assert (stopped.state, stopped.error) == ("queued", CLEANING_STOPPED)  # neither failed nor held
+    assert _leftovers(data_dir) == []
+    assert main(["worker", "--once"]) == 0  # the scheduler's next run
+    assert stored_job(job_id).state == "succeeded"
+
+
+def _stop_this_process() -> int:
+    os.kill(os.getpid(), signal.SIGTERM)
+    return 0
+
+
+def test_a_stop_that_duckdb_reports_as_an_error_of_its_own_is_still_a_stop():
+    """A stop arriving while DuckDB runs may come back as a DuckDB error; a cleaning that took it for a
+    failure would be recorded failed, never to be retried, and its worker would go on draining."""
+    con = duckdb.connect(config={"threads": 1})  # the function runs in this thread, so the signal stops it
+    con.create_function("stop_this_process", _stop_this_process, [], "INTEGER", side_effects=True)
+    with stopping.stop_signals_raise(), pytest.raises(duckdb.Error, match="KeyboardInterrupt"):
+        con.sql("SELECT stop_this_process()").fetchall()
+    with (
+        stopping.stop_signals_raise(),
+        pytest.raises(KeyboardInterrupt) as stopped,
+        stopping.stop_over_errors(),
+    ):
+        con.sql("SELECT stop_this_process()").fetchall()
+    assert isinstance(stopped.value.__cause__, duckdb.Error)
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The live processes whose command line mentions ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # it ended meanwhile
+            continue
+    return found
+
+
+def test_a_stopped_run_on_spark_stops_its_spark_run_too(data_dir, monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "10")
+    parent = generate_job(GenerationSpec(rows=50, seed=4, tables=("orders",)), "alice").job_id
+    process = _orchestrator("run", parent, "--wait", "--engine", "spark")
+
+    def spark_running() -> Job | None:
+        return next(
+            (job for job in stored_jobs("alice") if (job.remote_run or {}).get("state") == "running"), None
+        )
+
+    _wait_for(process, spark_running)
+    job_id = spark_running().job_id
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=DEADLINE_SECONDS)
+    assert (process.returncode, out, err) == (143, "", "error: stopped by SIGTERM before it finished\n")
+    left = _processes_naming(job_id)
+    for pid in left:  # after a failure, not to leave the notebook and its JVM (its process group) running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    assert left == []  # the notebook and its JVM went with it
+    assert (stored_job(job_id).state, stored_job(job_id).error) == ("queued", CLEANING_STOPPED)
+    assert not (data_dir / "silver").exists()
+
+
+def test_a_stopped_quality_run_writes_and_stores_nothing(data_dir, tmp_path):
+    job_id = generate_job(GenerationSpec(rows=30_000, seed=3, chunk_rows=10_000), "alice").job_id
+    report = tmp_path / "out" / "report.json"
+    report.parent.mkdir()
+    terminal, its_side = pty.openpty()  # on a terminal, the command shows how far its profiling has come
+    fcntl.ioctl(its_side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 lines of 100
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "quality", job_id, "--user", "alice", "-o", str(report)],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=its_side,
+        text=True,
+    )
+    os.close(its_side)
+    shown: list[str] = []
+
+    def read_terminal() -> None:
+        while select.select([terminal], [], [], 0)[0]:
+            try:
+                shown.append(os.read(terminal, 1 << 16).decode(errors="replace"))
+            except OSError:  # the command has ended and closed its side
+                return
+
+    def profiling() -> bool:  # its progress bar is past 0%
+        read_terminal()
+        return re.search(r"profiling: +[1-9]", "".join(shown)) is not None
+
+    try:
+        _wait_for(process, profiling)
+        process.send_signal(signal.SIGTERM)
+        out = process.stdout.read()
+        process.wait(timeout=DEADLINE_SECONDS)
+        read_terminal()
+    finally:
+        os.close(terminal)
+    assert (process.returncode, out) == (143, "")
+    assert "error: stopped by SIGTERM before it finished" in shown[-1] and "Traceback" not in "".join(shown)
+    assert list(report.parent.iterdir()) == []
+    assert _nothing_profiled()
+    assert _leftovers(data_dir) == []
 
 
 # -- options named as typed ---------------------------------------------------------------------------------

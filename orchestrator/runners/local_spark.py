@@ -216,15 +216,19 @@ def run_spark_cleaning(
     request = RunRequest(job_id=job_id, user=user, parent_job_id=parent_id, parameters=dict(parameters or {}))
     status = runner.submit(request)
     on_status(status)
-    while not status.terminal:
-        if should_stop():
-            runner.cancel(status.run_id)
-            on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
-            raise JobCancelled(job_id)
-        time.sleep(poll_seconds)
-        before, status = status, runner.status(status.run_id)
-        if status.state != before.state:
-            on_status(status)
+    try:
+        while not status.terminal:
+            if should_stop():
+                runner.cancel(status.run_id)
+                on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
+                raise JobCancelled(job_id)
+            time.sleep(poll_seconds)
+            before, status = status, runner.status(status.run_id)
+            if status.state != before.state:
+                on_status(status)
+    except KeyboardInterrupt:  # this process was stopped (SIGTERM, Ctrl-C): its run must not go on writing
+        runner.cancel(status.run_id)
+        raise
     if status.state != SUCCEEDED:
         raise RunnerError(f"the {runner.name} run {status.run_id} ended {status.state}: {status.message}")
     stage("spark", time.perf_counter() - started)
