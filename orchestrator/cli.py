@@ -389,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with stopping.stop_signals_raise():
         try:
+            from orchestrator.config import get_settings, private_data_root
+
+            private_data_root(get_settings())  # what this command writes is for the data root's owner alone
             return args.run(args)
         except (Exception, KeyboardInterrupt) as exc:
             if (signum := stopping.received()) is not None:  # however the stop surfaced

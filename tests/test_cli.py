@@ -11,6 +11,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -382,3 +383,23 @@ def test_a_bad_setting_is_named_as_the_setting(data_dir, monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "error: ORCHESTRATOR_SMALL_BATCH_MAX_ROWS: must be a whole number from 1 to 100,000,000 (got '0')\n"
     )
+
+
+def test_what_a_command_writes_under_the_data_root_is_for_its_owner_alone(tmp_path):
+    """A generation from the command line, started with an open umask, leaves its data root 0700 and every
+    file under it 0600: raw data, truth, the job store and the pools."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(tmp_path / "none.toml"))
+    done = subprocess.run(
+        ["sh", "-c", f"umask 022 && exec {sys.executable} -m orchestrator generate --user alice --rows 20"],
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    written = [path for path in data.rglob("*") if path.is_file()]
+    assert {"orders.jsonl", "jobs.sqlite", "manifest.json"} <= {path.name for path in written}
+    assert [path for path in written if stat.S_IMODE(path.stat().st_mode) & 0o077] == []
