@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.quality import compare, profile_job, write_report
+from orchestrator.quality import QualityRun, compare, profile_job, write_report
 from orchestrator.storage import LocalLake
 from tests.test_quality_rules import shop_with, write_raw_job
 
@@ -23,7 +23,7 @@ NASTY = "<script>alert(1)</script>"
 def run(settings):
     shop = shop_with(
         products={0: {"name": NASTY}},
-        customers={0: {"segment": "=1+1"}, 1: {"segment": "gold"}},
+        customers={0: {"segment": "=1+1"}, 1: {"segment": "gold", "city": None}},
         orders={0: {"total_amount": "N/A"}},
     )
     write_raw_job(LocalLake(settings.data_dir), "alice", JOB, shop)
@@ -33,24 +33,59 @@ def run(settings):
 def test_json_report_is_the_versioned_run_with_capped_samples(run, tmp_path):
     write_report(run, "json", tmp_path / "r.json", sample_rows=1)
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["sample_rows"] == 1
     segment = next(x for x in data["rules"] if x["rule_id"] == "customers.segment.in_set")
     assert (segment["failed"], len(segment["samples"])) == (2, 1)
+
+
+def test_json_report_counts_errors_apart_from_warnings(run, tmp_path):
+    write_report(run, "json", tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    errors = [x for x in data["rules"] if x["severity"] == "error" and x["status"] != "skipped"]
+    assert data["summary"]["error"] == {
+        "rules": len(errors),
+        "failing": 3,  # the product name, the segment (two rows), the total
+        "skipped": sum(x["severity"] == "error" and x["status"] == "skipped" for x in data["rules"]),
+        "failed_rows": sum(x["failed"] for x in errors),
+    }
+    assert (data["summary"]["warning"]["failing"], data["summary"]["warning"]["failed_rows"]) == (1, 1)
+    nulls = {(c["table"], c["column"]): c["nulls"] for t in data["tables"] for c in t["columns"]}
+    assert nulls["customers", "customer_id"] == "error"  # a row without its key is unusable
+    assert nulls["customers", "city"] == "warning"  # incomplete
+    assert nulls["orders", "coupon_id"] == "allowed"  # most orders have no coupon, by design
+
+
+def test_a_run_stored_under_the_previous_schema_reads_back_with_the_new_fields(run):
+    stored = run.to_dict()
+    del stored["summary"]
+    for table in stored["tables"]:
+        for column in table["columns"]:
+            del column["nulls"]
+    stored["schema_version"] = 2
+    read = QualityRun.from_dict(json.loads(json.dumps(stored)))
+    assert read == run
+    assert read.to_dict()["summary"] == run.to_dict()["summary"]
 
 
 def test_csv_has_one_row_per_rule_and_column_with_the_json_numbers(run):
     buffer = io.StringIO()
     write_report(run, "csv", buffer)
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    assert len(rows) == len(run.rules) + sum(len(t.columns) for t in run.tables)
+    assert len(rows) == 2 + len(run.rules) + sum(len(t.columns) for t in run.tables)
     by_name = {r["name"]: r for r in rows}
     assert (
         by_name["products.name.canonical_text"]["failed"]
         == str(run.rule("products.name.canonical_text").failed)
         == "1"
     )
+    assert by_name["customers.city.not_null"]["severity"] == "warning"
     assert by_name["total_amount"]["completeness"] == "1.0"
+    fields = ("section", "name", "severity", "rules_failing", "failed")
+    assert [tuple(r[f] for f in fields) for r in rows[:2]] == [
+        ("summary", "error rules", "error", "3", "4"),  # rules failing, and their failing rows
+        ("summary", "warning rules", "warning", "1", "1"),
+    ]
 
 
 def test_xlsx_has_a_sheet_per_section_and_keeps_text_as_text(run, tmp_path):
@@ -60,9 +95,25 @@ def test_xlsx_has_a_sheet_per_section_and_keeps_text_as_text(run, tmp_path):
     rules = list(book["Rules"].iter_rows(values_only=True))
     header = rules[0]
     row = next(r for r in rules if r[header.index("name")] == "customers.segment.in_set")
-    assert row[header.index("failed")] == 2
+    assert (row[header.index("failed")], row[header.index("severity")]) == (2, "error")
     samples = [r[4] for r in book["Samples"].iter_rows(min_row=2, values_only=True)]
     assert any('"=1+1"' in s for s in samples)  # stored as text, not as a formula
+    summary = dict(book["Summary"].iter_rows(min_row=2, values_only=True))
+    assert (summary["error rules failing"], summary["warning rules failing"]) == (3, 1)
+    assert (summary["rows failing error rules"], summary["rows failing warning rules"]) == (4, 1)
+
+
+def test_xlsx_comparison_sheets_are_headed_before_and_after(settings, run, tmp_path):
+    before = profile_job("alice", JOB, "raw", settings, save=False)
+    write_report(run, "xlsx", tmp_path / "r.xlsx", comparison=compare(before, run))
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    rules = [c.value for c in book["Comparison"][1]]
+    assert {"rule", "severity", "failing before", "failing after", "status before", "share after"} <= set(
+        rules
+    )
+    columns = [c.value for c in book["Comparison columns"][1]]
+    assert {"completeness before", "completeness after", "distinct before", "distinct after"} <= set(columns)
+    assert not [h for h in rules + columns if h.endswith(("_a", "_b"))]
 
 
 def test_html_report_is_self_contained_and_escapes_values(settings, run, tmp_path):

@@ -6,11 +6,27 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.quality.model import QualityRun
 
+# The fields of a comparison headed as people read them, wherever it is shown (the page, the XLSX report).
+HEADINGS = {
+    "rule_id": "rule",
+    "status_a": "status before",
+    "status_b": "status after",
+    "failed_a": "failing before",
+    "failed_b": "failing after",
+    "share_a": "share before",  # of the rows, so jobs of different sizes compare
+    "share_b": "share after",
+    "completeness_a": "completeness before",
+    "completeness_b": "completeness after",
+    "distinct_a": "distinct before",
+    "distinct_b": "distinct after",
+}
+
 
 @dataclass
 class RuleDelta:
     rule_id: str
     table: str
+    severity: str
     status_a: str
     status_b: str
     failed_a: int
@@ -65,6 +81,7 @@ def compare(run_a: QualityRun, run_b: QualityRun) -> Comparison:
             RuleDelta(
                 rule_id,
                 ref.table,
+                ref.severity,
                 a.status if a else "absent",
                 b.status if b else "absent",
                 a.failed if a else 0,

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 2
+from orchestrator.rules import ERROR, NOT_NULL, WARNING
+
+SCHEMA_VERSION = 3
 DEFAULT_SAMPLE_ROWS = 5
 MAX_SAMPLE_ROWS = 100
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+SEVERITIES = (ERROR, WARNING)
+NULL_ALLOWED = "allowed"  # a column its rules let be null: empty by design, not incomplete
 
 
 @dataclass
@@ -97,6 +101,16 @@ class Score:
     totals: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SeveritySummary:
+    """How the rules of one severity went: an error fails silver, a warning is reported only."""
+
+    rules: int  # rules that ran (passed or failed)
+    failing: int
+    skipped: int
+    failed_rows: int  # rows failing, summed over the rules (a row failing two rules counts twice)
+
+
 @dataclass
 class QualityRun:
     """One profiling run of one layer of one job."""
@@ -115,13 +129,23 @@ class QualityRun:
     score: Score | None = None
 
     def to_dict(self) -> dict:
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        """The versioned JSON: the run's fields, with the severity summary and each column's ``nulls``."""
+        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        data["summary"] = {severity: asdict(counts) for severity, counts in self.summary().items()}
+        nulls = self.nulls()
+        for table in data["tables"]:
+            for column in table["columns"]:
+                column["nulls"] = nulls[column["table"], column["column"]]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> QualityRun:
+        """A run from its JSON (any schema version); fields derived from the rules are derived again."""
         plain = {f.name: data.get(f.name) for f in fields(cls)}
         plain["tables"] = [
-            TableProfile(**{**t, "columns": [ColumnProfile(**c) for c in t["columns"]]})
+            TableProfile(
+                **{**t, "columns": [ColumnProfile(**_fields_of(ColumnProfile, c)) for c in t["columns"]]}
+            )
             for t in data["tables"]
         ]
         plain["rules"] = [RuleResult(**rule) for rule in data["rules"]]
@@ -132,6 +156,41 @@ class QualityRun:
 
     def rule(self, rule_id: str) -> RuleResult:
         return next(r for r in self.rules if r.rule_id == rule_id)
+
+    def failing(self) -> list[RuleResult]:
+        """The failing rules, most rows failing first (ties in the order the rules are declared)."""
+        return sorted((r for r in self.rules if r.status == FAILED), key=lambda r: -r.failed)
+
+    def summary(self) -> dict[str, SeveritySummary]:
+        """Per severity, errors first: rules that ran, those failing, those skipped, their failing rows."""
+        ruled = {severity: [r for r in self.rules if r.severity == severity] for severity in SEVERITIES}
+        return {
+            severity: SeveritySummary(
+                rules=sum(r.status != SKIPPED for r in mine),
+                failing=sum(r.status == FAILED for r in mine),
+                skipped=sum(r.status == SKIPPED for r in mine),
+                failed_rows=sum(r.failed for r in mine),
+            )
+            for severity, mine in ruled.items()
+        }
+
+    def nulls(self) -> dict[tuple[str, str], str | None]:
+        """Per (table, column): what a missing value is. The severity of the column's not_null rule;
+        ``allowed`` where its table has rules but none asks for a value (a coupon most orders lack);
+        None where no rule covers the table (gold)."""
+        ruled = {r.table for r in self.rules}
+        asked = {(r.table, r.columns[0]): r.severity for r in self.rules if r.check == NOT_NULL}
+        return {
+            (c.table, c.column): asked.get((c.table, c.column), NULL_ALLOWED if c.table in ruled else None)
+            for t in self.tables
+            for c in t.columns
+        }
+
+
+def _fields_of(cls: type, data: dict) -> dict:
+    """The entries of ``data`` that are fields of the dataclass ``cls`` (derived ones are left out)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def ratio(part: int, whole: int) -> float:

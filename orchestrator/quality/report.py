@@ -24,12 +24,13 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from orchestrator.errors import InvalidInput
-from orchestrator.quality.compare import Comparison
+from orchestrator.quality.compare import HEADINGS, Comparison
 from orchestrator.quality.engine import check_sample_rows
 from orchestrator.quality.model import DEFAULT_SAMPLE_ROWS, FAILED, QualityRun
+from orchestrator.rules import ERROR, WARNING
 
 FORMATS = ("json", "html", "csv", "xlsx")
-CSV_COLUMNS = (
+SHEET_COLUMNS = (
     "section",
     "table",
     "name",
@@ -45,7 +46,10 @@ CSV_COLUMNS = (
     "distinct",
     "minimum",
     "maximum",
+    "nulls",
 )
+SUMMARY_COLUMNS = ("rules", "rules_failing", "rules_skipped")  # of the summary rows, one per severity
+CSV_COLUMNS = (*SHEET_COLUMNS, *SUMMARY_COLUMNS)
 SCORE_COLUMNS = (
     "kind",
     "injected",
@@ -77,6 +81,22 @@ def report_dict(
     data["sample_rows"] = min(sample_rows, run.sample_rows)
     data["comparison"] = comparison.to_dict() if comparison else None
     return data
+
+
+def _summary_rows(data: dict) -> list[dict]:
+    """One row per severity: the rules that ran, failed and were skipped, and the rows failing them."""
+    return [
+        {
+            "section": "summary",
+            "name": f"{severity} rules",
+            "severity": severity,
+            "failed": counts["failed_rows"],
+            "rules": counts["rules"],
+            "rules_failing": counts["failing"],
+            "rules_skipped": counts["skipped"],
+        }
+        for severity, counts in data["summary"].items()
+    ]
 
 
 def _rule_rows(data: dict) -> list[dict]:
@@ -111,6 +131,7 @@ def _column_rows(data: dict) -> list[dict]:
             "distinct": c["distinct"],
             "minimum": c["minimum"],
             "maximum": c["maximum"],
+            "nulls": c["nulls"],
         }
         for t in data["tables"]
         for c in t["columns"]
@@ -140,7 +161,7 @@ def _write_json(data: dict, out: IO[str]) -> None:
 def _write_csv(data: dict, out: IO[str]) -> None:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in (*_rule_rows(data), *_column_rows(data)):
+    for row in (*_summary_rows(data), *_rule_rows(data), *_column_rows(data)):
         writer.writerow({k: _csv_cell(v) for k, v in row.items()})
 
 
@@ -188,10 +209,17 @@ def _write_xlsx(data: dict, out: IO[bytes]) -> None:
             "schema_version",
         )
     ]
+    for severity, counts in data["summary"].items():
+        summary += [
+            (f"{severity} rules run", counts["rules"]),
+            (f"{severity} rules failing", counts["failing"]),
+            (f"{severity} rules skipped", counts["skipped"]),
+            (f"rows failing {severity} rules", counts["failed_rows"]),
+        ]
     summary += [(f"rows: {t['table']}", t["rows"]) for t in data["tables"]]
     _sheet(book, "Summary", ("item", "value"), summary)
-    _sheet(book, "Rules", CSV_COLUMNS, ([r.get(c) for c in CSV_COLUMNS] for r in _rule_rows(data)))
-    _sheet(book, "Columns", CSV_COLUMNS, ([r.get(c) for c in CSV_COLUMNS] for r in _column_rows(data)))
+    _sheet(book, "Rules", SHEET_COLUMNS, ([r.get(c) for c in SHEET_COLUMNS] for r in _rule_rows(data)))
+    _sheet(book, "Columns", SHEET_COLUMNS, ([r.get(c) for c in SHEET_COLUMNS] for r in _column_rows(data)))
     samples = _sample_rows(data)
     _sheet(
         book, "Samples", ("rule_id", "table", "line", "key", "values"), (list(s.values()) for s in samples)
@@ -201,10 +229,10 @@ def _write_xlsx(data: dict, out: IO[bytes]) -> None:
             book, "Score", SCORE_COLUMNS, ([k.get(c) for c in SCORE_COLUMNS] for k in data["score"]["kinds"])
         )
     if data["comparison"]:
-        rules = data["comparison"]["rules"]
-        _sheet(
-            book, "Comparison", list(rules[0]) if rules else ["rule_id"], (list(r.values()) for r in rules)
-        )
+        for title, part in (("Comparison", "rules"), ("Comparison columns", "columns")):
+            rows = data["comparison"][part]
+            fields = list(rows[0]) if rows else ["table"]
+            _sheet(book, title, [HEADINGS.get(f, f) for f in fields], ([r[f] for f in fields] for r in rows))
     book.save(out)
 
 
@@ -224,8 +252,9 @@ class _Charts:
         self._first = True
 
     def __call__(self, figure: go.Figure) -> str:
+        bars = {y for trace in figure.data for y in trace.y or []}
         figure.update_layout(
-            height=max(320, 24 * len(figure.data[0].y or [])) if figure.data else 320,
+            height=max(320, 24 * len(bars)),
             margin={"l": 260, "r": 20, "t": 40, "b": 40},
         )
         fragment = pio.to_html(figure, full_html=False, include_plotlyjs=self._first)
@@ -233,27 +262,45 @@ class _Charts:
         return fragment
 
 
+_SEVERITY_TITLES = {ERROR: "Errors failing", WARNING: "Warnings failing"}
+SEVERITY_COLOURS = {ERROR: "#c62828", WARNING: "#ef8f00"}
+
+
+def _failing_section(severity: str, failing: list[dict], chart: _Charts) -> list[str]:
+    """The failing rules of one severity, most rows failing first: a chart of the worst and a table."""
+    parts = [f"<h2>{_SEVERITY_TITLES[severity]}</h2>"]
+    if not failing:
+        return [*parts, f"<p>No {severity} rule fails.</p>"]
+    worst = failing[:WORST_RULES][::-1]
+    bar = go.Bar(
+        x=[x["failed"] for x in worst],
+        y=[x["rule_id"] for x in worst],
+        text=[f"{x['failed']:,} ({x['share']:.1%})" for x in worst],
+        textposition="outside",
+        cliponaxis=False,
+        orientation="h",
+        marker_color=SEVERITY_COLOURS[severity],
+    )
+    parts.append(chart(go.Figure(bar, layout_title_text=f"rows failing, {severity} rules")))
+    rows = [(x["rule_id"], x["checked"], x["failed"], f"{x['share']:.2%}", x["description"]) for x in failing]
+    parts.append(_table(("rule", "rows checked", "rows failing", "share", "description"), rows))
+    return parts
+
+
 def _write_html(data: dict, out: IO[str]) -> None:
     chart = _Charts()
     e = html.escape
-    failing = sorted((x for x in data["rules"] if x["status"] == FAILED), key=lambda x: -x["share"])
-    total_failed = sum(x["failed"] for x in data["rules"])
+    summary = data["summary"]
+    order = list(summary)  # errors first
+    failing = sorted(
+        (x for x in data["rules"] if x["status"] == FAILED),
+        key=lambda x: (order.index(x["severity"]), -x["failed"]),
+    )
     parts = [
         f"<h1>Data quality: {e(data['job_id'])} ({e(data['layer'])})</h1>",
         "<h2>Summary</h2>",
         _table(
-            (
-                "user",
-                "job",
-                "layer",
-                "source job",
-                "run",
-                "created",
-                "as of",
-                "tables",
-                "rules failing",
-                "failing rows",
-            ),
+            ("user", "job", "layer", "source job", "run", "created", "as of", "tables"),
             [
                 (
                     data["user"],
@@ -264,9 +311,19 @@ def _write_html(data: dict, out: IO[str]) -> None:
                     data["created_at"],
                     data["as_of"],
                     len(data["tables"]),
-                    len(failing),
-                    total_failed,
                 )
+            ],
+        ),
+        _table(
+            ("severity", "rules failing", "rows failing", "rules skipped"),
+            [
+                (
+                    severity,
+                    f"{counts['failing']:,} of {counts['rules']:,}",
+                    f"{counts['failed_rows']:,}",
+                    counts["skipped"],
+                )
+                for severity, counts in summary.items()
             ],
         ),
         _table(
@@ -276,37 +333,9 @@ def _write_html(data: dict, out: IO[str]) -> None:
                 for t in data["tables"]
             ],
         ),
-        "<h2>Worst rules</h2>",
     ]
-    worst = failing[:WORST_RULES]
-    parts.append(
-        chart(
-            go.Figure(
-                go.Bar(
-                    x=[x["share"] for x in worst][::-1],
-                    y=[x["rule_id"] for x in worst][::-1],
-                    orientation="h",
-                ),
-                layout_title_text="share of rows failing",
-            )
-        )
-    )
-    parts.append(
-        _table(
-            ("rule", "severity", "checked", "failed", "share", "description"),
-            [
-                (
-                    x["rule_id"],
-                    x["severity"],
-                    x["checked"],
-                    x["failed"],
-                    f"{x['share']:.2%}",
-                    x["description"],
-                )
-                for x in failing
-            ],
-        )
-    )
+    for severity in summary:
+        parts += _failing_section(severity, [x for x in failing if x["severity"] == severity], chart)
     score = data["score"]
     if score:
         parts.append(f"<h2>Score against the truth ({e(score['layer'])})</h2>")
@@ -334,7 +363,18 @@ def _write_html(data: dict, out: IO[str]) -> None:
     parts.append("<h2>Columns</h2>")
     parts.append(
         _table(
-            ("table", "column", "kind", "rows", "completeness", "distinct", "min", "max", "top values"),
+            (
+                "table",
+                "column",
+                "kind",
+                "rows",
+                "completeness",
+                "a missing value is",
+                "distinct",
+                "min",
+                "max",
+                "top values",
+            ),
             [
                 (
                     c["table"],
@@ -342,6 +382,7 @@ def _write_html(data: dict, out: IO[str]) -> None:
                     c["kind"],
                     c["rows"],
                     f"{c['completeness']:.2%}",
+                    c["nulls"],
                     c["distinct"],
                     c["minimum"],
                     c["maximum"],
@@ -356,7 +397,7 @@ def _write_html(data: dict, out: IO[str]) -> None:
     for x in failing:
         if x["samples"]:
             columns = [k for k in x["samples"][0] if k not in ("line", "key")]
-            parts.append(f"<h3>{e(x['rule_id'])}</h3>")
+            parts.append(f"<h3>{e(x['rule_id'])}</h3><p>{e(x['severity'])}: {e(x['description'])}</p>")
             parts.append(
                 _table(
                     ("line", "key", *columns),
@@ -393,9 +434,25 @@ def _write_html(data: dict, out: IO[str]) -> None:
         )
         parts.append(
             _table(
-                ("rule", "before", "after", "change", "status before", "status after"),
+                (
+                    "rule",
+                    "severity",
+                    "failing before",
+                    "failing after",
+                    "change",
+                    "status before",
+                    "status after",
+                ),
                 [
-                    (x["rule_id"], x["failed_a"], x["failed_b"], x["change"], x["status_a"], x["status_b"])
+                    (
+                        x["rule_id"],
+                        x["severity"],
+                        x["failed_a"],
+                        x["failed_b"],
+                        x["change"],
+                        x["status_a"],
+                        x["status_b"],
+                    )
                     for x in changed
                 ],
             )
