@@ -5,6 +5,7 @@ The calls the UI and the pipeline use:
 - ``profile_job(user, job_id, layer)`` profiles a layer (scored against the truth if any) and stores it;
 - ``latest_run(user, job_id, layer)`` / ``load_run(run_id)`` / ``run_history(user)`` read stored runs;
 - ``compare(run_a, run_b)`` sets two runs side by side;
+- ``failing_rows(run, rule_id)`` reads a rule's failing rows whole, with raw lines and answer-key entries;
 - ``score_raw`` / ``score_silver`` score a layer without profiling it;
 - ``write_report(run, format, target)`` exports a run.
 """
@@ -20,6 +21,7 @@ from orchestrator.quality.engine import Progress, Session, check_sample_rows, pr
 from orchestrator.quality.layers import LAYERS, RAW, SILVER, UnreadableFile, locate
 from orchestrator.quality.model import DEFAULT_SAMPLE_ROWS, QualityRun, Score
 from orchestrator.quality.report import FORMATS, write_report
+from orchestrator.quality.rows import FailingRow, failing_rows
 from orchestrator.quality.scoring import score_raw_session, score_silver_session
 from orchestrator.storage import open_lake, paths
 
@@ -28,10 +30,12 @@ __all__ = [
     "FORMATS",
     "LAYERS",
     "Comparison",
+    "FailingRow",
     "QualityRun",
     "Score",
     "UnreadableFile",
     "compare",
+    "failing_rows",
     "latest_run",
     "load_run",
     "profile_job",

@@ -12,6 +12,7 @@ import codecs
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -278,13 +279,22 @@ def _is_numeric(duck_type: str) -> bool:
     }
 
 
-def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
-    """Read one raw JSON Lines file into a numbered, text-typed table; a malformed line is named."""
+def _raw_spec(table: s.Table) -> str:
+    """The columns argument reading every column of a schema table from JSON as text."""
+    return "{" + ", ".join(f"{lit(c.name)}: 'VARCHAR'" for c in table.columns) + "}"
+
+
+def _schema_table(name: str, lake_path: str) -> s.Table:
     table = s.TABLES.get(name)
     if table is None:
         raise UnreadableFile(f"{lake_path}: {name!r} is not a table of the shop schema")
+    return table
+
+
+def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
+    """Read one raw JSON Lines file into a numbered, text-typed table; a malformed line is named."""
+    table = _schema_table(name, lake_path)
     infos, parsed = zip(*(_raw_column(c) for c in table.columns), strict=True)
-    spec = "{" + ", ".join(f"{lit(c.name)}: 'VARCHAR'" for c in table.columns) + "}"
     extra = "".join(f", {p}" for p in parsed)
     relation, stored = f"q_{name}", q(f"q_{name}__lines")
     # The file is read in parallel into a table whose rows keep the file's order, so a row's ``rowid`` is
@@ -296,7 +306,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stored} AS "
             f"SELECT {', '.join(q(c.name) for c in table.columns)}{extra} "
-            f"FROM read_json({lit(file)}, format='newline_delimited', columns={spec}, "
+            f"FROM read_json({lit(file)}, format='newline_delimited', columns={_raw_spec(table)}, "
             f"maximum_object_size={MAX_OBJECT_BYTES})"
         )
     except duckdb.Error as exc:
@@ -309,8 +319,42 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
     return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
 
 
-def load_parquet(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
-    """Read one Parquet file into a numbered table (row order of the file); schema tables get parsed twins."""
+def raw_rows(
+    con: duckdb.DuckDBPyConnection, storage: Storage, name: str, lake_path: str, lines: Iterable[int]
+) -> dict[int, dict[str, str | None]]:
+    """Every column, as text the way the profile reads it, of some lines of a raw JSON Lines file, by 0-based
+    line (blank lines uncounted, as in the profile); the file is read only as far as the lines asked for."""
+    table = _schema_table(name, lake_path)
+    wanted = set(lines)
+    found: dict[int, bytes] = {}
+    with storage.open_read(lake_path) as handle:
+        line = 0
+        for text in handle:
+            if len(found) == len(wanted):
+                break
+            if not text.strip():
+                continue
+            if line in wanted:
+                found[line] = text
+            line += 1
+    if not found:
+        return {}
+    try:
+        texts = [text.decode("utf-8") for text in found.values()]
+        parsed = con.execute(
+            f"SELECT n, from_json(t::JSON, {lit(json.dumps(dict.fromkeys(table.column_names, 'VARCHAR')))}) "
+            "FROM (SELECT unnest(?) AS n, unnest(?) AS t)",
+            [list(found), texts],
+        ).fetchall()
+    except (UnicodeDecodeError, duckdb.Error) as exc:
+        raise UnreadableFile(f"{lake_path}: {str(exc).splitlines()[0]}") from None
+    return dict(parsed)
+
+
+def _parquet_columns(
+    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str
+) -> tuple[str, list[ColumnInfo], list[str]]:
+    """A Parquet file's source (rows numbered as ``file_row_number``), its columns and their SELECT parts."""
     source = f"read_parquet({lit(file)}, file_row_number=true)"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
@@ -327,12 +371,35 @@ def load_parquet(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path
         info, sql = _typed_column(column_name, duck_type, schema_cols.get(column_name))
         infos.append(info)
         select.append(sql)
+    return source, infos, select
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
+    """Read one Parquet file into a numbered table (row order of the file); schema tables get parsed twins."""
+    source, infos, select = _parquet_columns(con, name, file, lake_path)
     relation = f"q_{name}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS "
         f"SELECT file_row_number AS __line, {', '.join(select)} FROM {source}"
     )
-    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
+    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, s.TABLES.get(name))
+
+
+def parquet_rows(
+    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str, lines: Iterable[int]
+) -> dict[int, dict[str, str | None]]:
+    """Every column, as the profile reads it (text), of some rows of a Parquet file, by 0-based row."""
+    wanted = sorted(set(lines))
+    if not wanted:
+        return {}
+    source, infos, select = _parquet_columns(con, name, file, lake_path)
+    struct = "{" + ", ".join(f"{lit(i.name)}: {i.text}" for i in infos) + "}"
+    return dict(
+        con.execute(
+            f"SELECT file_row_number, {struct} FROM (SELECT file_row_number, {', '.join(select)} "
+            f"FROM {source} WHERE file_row_number IN ({', '.join(map(str, wanted))}))"
+        ).fetchall()
+    )
 
 
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
