@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -32,7 +32,10 @@ from orchestrator.jobs.store import KIND_CLEAN, KIND_GENERATE, SUCCEEDED, Job, J
 from orchestrator.loading import operational, warehouse
 from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
-from orchestrator.quality import Comparison, QualityRun, write_report
+from orchestrator.quality import Comparison, FailingRow, QualityRun, write_report
+from orchestrator.quality.compare import HEADINGS
+from orchestrator.quality.layers import RAW, SILVER
+from orchestrator.quality.model import RuleResult
 from orchestrator.queues import open_queue
 from orchestrator.runners import spark_target
 from orchestrator.service import ENGINE_CHOICES, resolve_engine
@@ -387,26 +390,92 @@ def outputs_frame(outputs: dict) -> pd.DataFrame:
     return frame.rename(columns=OUTPUT_COUNTS).rename_axis("table").reset_index()
 
 
+def failing_text(run: QualityRun) -> str:
+    """How many rules of each severity fail, as a sentence reads it: "0 of 181 error rules and 27 of 49
+    warning rules fail"."""
+    counts = [f"{c.failing:,} of {c.rules:,} {severity} rules" for severity, c in run.summary().items()]
+    return " and ".join(counts) + " fail"
+
+
 def rules_frame(run: QualityRun) -> pd.DataFrame:
-    """One row per rule: what it checks, what it found; headed as a person reads it."""
+    """One row per rule: what it checks, what it found; headed as a person reads it (no rows for a layer no
+    rule covers, as gold)."""
+    headings = [f.name for f in fields(RuleResult) if f.name != "samples"]
     return (
-        pd.DataFrame([{k: v for k, v in asdict(rule).items() if k != "samples"} for rule in run.rules])
+        pd.DataFrame([asdict(rule) for rule in run.rules], columns=headings)
         .assign(columns=lambda f: f["columns"].map(", ".join), kinds=lambda f: f["kinds"].map(", ".join))
-        .rename(columns={"rule_id": "rule", "kinds": "error kinds"})
+        .rename(
+            columns={
+                "rule_id": "rule",
+                "kinds": "error kinds",
+                "checked": "rows checked",
+                "failed": "rows failing",
+                "share": "share failing",
+            }
+        )
     )
 
 
+MISSING = "a missing value is"  # heading: error, warning, allowed (null by design) or "" (no rules: gold)
+
+
 def columns_frame(run: QualityRun) -> pd.DataFrame:
+    """One row per column of the layer: its profile, and what a missing value of it is by the rules."""
+    nulls = run.nulls()
     return pd.DataFrame(
-        [{k: v for k, v in asdict(c).items() if k != "top"} for t in run.tables for c in t.columns]
+        [
+            {k: v for k, v in asdict(c).items() if k != "top"} | {MISSING: nulls[c.table, c.column] or ""}
+            for t in run.tables
+            for c in t.columns
+        ]
     ).astype({"minimum": str, "maximum": str})
 
 
 def samples_frame(run: QualityRun, rule_id: str) -> pd.DataFrame:
-    """The failing rows a rule kept, values as text."""
+    """The failing cells a rule kept with the run (line, key and the rule's columns), values as text."""
     return pd.DataFrame(
         [{k: _cell(v) for k, v in s.items()} for s in run.rule(rule_id).samples], dtype=object
     )
+
+
+def failing_rows_frame(run: QualityRun, rule_id: str, rows: list[FailingRow]) -> pd.DataFrame:
+    """A rule's failing rows whole, one per row: line (on silver, the raw line it came from), key, the rule's
+    columns, then every other column of the row, values as text."""
+    rule = run.rule(rule_id)
+    keys = {s["line"]: s.get("key") for s in rule.samples}
+    records = []
+    for row in rows:
+        record = {"line": row.line}
+        if run.layer == SILVER:
+            record["raw line"] = row.raw_line
+        record["key"] = keys.get(row.line)
+        values = dict(row.values)
+        record |= {c: values.pop(c) for c in rule.columns if c in values} | values
+        records.append(record)
+    frame = pd.DataFrame(records, dtype=object)
+    return frame.astype({"raw line": "Int64"}) if "raw line" in frame else frame
+
+
+def row_frame(run: QualityRun, rule_id: str, row: FailingRow) -> Styler:
+    """One failing row column by column: on silver the raw value beside the cleaned one, and the answer
+    key's entry for the cell (kind, clean and dirty value as JSON text; a whole-row entry first); the
+    rule's columns coloured."""
+    columns = run.rule(rule_id).columns
+    answers = {a["column"]: a for a in row.answers}
+    names: list[str | None] = list(row.values)
+    if None in answers:  # a duplicate: the whole line
+        names.insert(0, None)
+    sides = {"raw": row.raw, "cleaned": row.values} if run.layer == SILVER else {"value": row.values}
+    records = []
+    for name in names:
+        record = {"column": name if name is not None else "(whole row)"}
+        record |= {side: values.get(name) for side, values in sides.items()}
+        if run.layer in (RAW, SILVER):
+            answer = answers.get(name, {})
+            record |= {f"answer key: {field}": answer.get(field) for field in ("kind", "clean", "dirty")}
+        records.append(record)
+    frame = pd.DataFrame(records, dtype=object)
+    return frame.style.apply(lambda r: [HIGHLIGHT if r["column"] in columns else ""] * len(r), axis=1)
 
 
 SCORE_COLUMNS = {
@@ -443,17 +512,21 @@ def comparison_choices(history: list[dict], job: Job, layer: str) -> dict[str, s
 
 
 def history_frame(history: list[dict]) -> pd.DataFrame:
-    """The stored runs of a user, newest first, as the history table shows them."""
+    """The stored runs of a user, newest first, as the history table shows them: errors and warnings apart,
+    the time profiled in UTC."""
     columns = {
         "run_id": "run",
         "job_id": "job",
         "layer": "layer",
         "created_at": "profiled",
         "seconds": "seconds",
-        "failed_rules": "rules failing",
-        "failed_rows": "failing rows",
+        "failed_errors": "errors failing",
+        "failed_warnings": "warnings failing",
+        "error_rows": "rows failing errors",
+        "warning_rows": "rows failing warnings",
     }
-    return pd.DataFrame(history, columns=list(columns)).rename(columns=columns)
+    frame = pd.DataFrame(history, columns=list(columns)).rename(columns=columns)
+    return frame.assign(profiled=pd.to_datetime(frame["profiled"], utc=True))
 
 
 def comparison_frame(comparison: Comparison) -> pd.DataFrame:
@@ -465,6 +538,7 @@ def comparison_frame(comparison: Comparison) -> pd.DataFrame:
     columns = [
         "rule_id",
         "table",
+        "severity",
         "status_a",
         "status_b",
         "failed_a",
@@ -473,21 +547,7 @@ def comparison_frame(comparison: Comparison) -> pd.DataFrame:
         "share_a",
         "share_b",
     ]
-    return (
-        changed.sort_values("change")
-        .reset_index(drop=True)[columns]
-        .rename(
-            columns={
-                "rule_id": "rule",
-                "status_a": "status before",
-                "status_b": "status after",
-                "failed_a": "failing before",
-                "failed_b": "failing after",
-                "share_a": "share before",  # of the rows, so jobs of different sizes compare
-                "share_b": "share after",
-            }
-        )
-    )
+    return changed.sort_values("change").reset_index(drop=True)[columns].rename(columns=HEADINGS)
 
 
 def column_comparison_frame(comparison: Comparison) -> pd.DataFrame:
@@ -508,14 +568,7 @@ def column_comparison_frame(comparison: Comparison) -> pd.DataFrame:
         .drop(columns="_order")
         .reset_index(drop=True)
         .astype({"distinct_a": "Int64", "distinct_b": "Int64"})
-        .rename(
-            columns={
-                "completeness_a": "completeness before",
-                "completeness_b": "completeness after",
-                "distinct_a": "distinct before",
-                "distinct_b": "distinct after",
-            }
-        )
+        .rename(columns=HEADINGS)
     )
 
 

@@ -25,6 +25,7 @@ from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
     bundle_file,
+    failing_text,
     job_bundles,
     jobs_frame,
     timings_frame,
@@ -47,8 +48,7 @@ def _quality_summary(job: Job) -> None:
     if run is None:
         st.caption(f"The {layer} layer of this job has not been profiled yet.")
     else:
-        failed = sum(r.status == "failed" for r in run.rules)
-        summary = f"Quality of {layer}: {failed} of {len(run.rules)} rules fail"
+        summary = f"Quality of {layer}: {failing_text(run)}"
         if run.score:
             summary += "; " + ", ".join(
                 f"{SCORE_LABELS[name]} {value:.1%}"

@@ -1,23 +1,33 @@
-"""Data quality: profile a layer of a job; headline scores, per-column and per-rule charts, failing rows,
-the score against the answer key, before and after (raw against silver, or any other stored run of the
-owner), the history of stored runs, and download the report (built when clicked)."""
+"""Data quality: profile a layer of a job; headline scores with errors and warnings apart, per-column and
+per-rule charts, failing rows whole (raw beside cleaned, with the answer key), the score against the answer
+key, before and after (raw against silver, or any other stored run of the owner), the history of stored runs,
+and download the report (built when clicked)."""
 
+from datetime import datetime
 from functools import partial
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from orchestrator import quality
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import KIND_CLEAN, SUCCEEDED, JobStore
+from orchestrator.quality.model import NULL_ALLOWED, SEVERITIES
+from orchestrator.quality.report import SEVERITY_COLOURS
+from orchestrator.rules import ERROR, WARNING
 from orchestrator.ui_support import (
+    MISSING,
     REPORT_MIME,
     column_comparison_frame,
     columns_frame,
     comparison_choices,
     comparison_frame,
+    failing_rows_frame,
     history_frame,
     report_file,
+    row_frame,
     rules_frame,
     samples_frame,
     scores_frame,
@@ -25,6 +35,89 @@ from orchestrator.ui_support import (
 from pages._session import checked_download
 
 CHART_ROWS = 25
+SEVERITY_MEANINGS = {
+    ERROR: "a row failing one is unusable, and silver must pass every one",
+    WARNING: "an incomplete optional value, reported only: cleaning keeps the row and sets a value it "
+    "cannot repair to null",
+}
+_PERCENT = st.column_config.NumberColumn(format="percent")
+_COUNT = st.column_config.NumberColumn(format="localized")
+_STATE = st.column_config.TextColumn(width=100)
+# How the tables of this page show a column, by heading: counts with thousands separators, shares as
+# percentages, states wide enough to read, times in UTC.
+COLUMN_CONFIG = {
+    **dict.fromkeys(
+        (
+            "share failing",
+            "completeness",
+            "recall",
+            "precision",
+            "share before",
+            "share after",
+            "completeness before",
+            "completeness after",
+        ),
+        _PERCENT,
+    ),
+    **dict.fromkeys(
+        (
+            "rows",
+            "present",
+            "distinct",
+            "rows checked",
+            "rows failing",
+            "injected",
+            "judgeable",
+            "detected",
+            "flagged",
+            "correct flags",
+            "fixed",
+            "nulled",
+            "remaining",
+            "quarantined",
+            "dropped",
+            "failing before",
+            "failing after",
+            "change",
+            "distinct before",
+            "distinct after",
+            "errors failing",
+            "warnings failing",
+            "rows failing errors",
+            "rows failing warnings",
+        ),
+        _COUNT,
+    ),
+    **dict.fromkeys(("status", "status before", "status after", "severity", "layer"), _STATE),
+    "description": st.column_config.TextColumn(width="large"),
+    "run": st.column_config.TextColumn(width="medium"),
+    "job": st.column_config.TextColumn(width="medium"),
+    MISSING: st.column_config.TextColumn(
+        width=110,
+        help="error: the row is unusable without it; warning: reported as incomplete; "
+        "allowed: null by design, no rule asks for a value",
+    ),
+    "profiled": st.column_config.DatetimeColumn(
+        format="localized", timezone="UTC", help="When the run was profiled, in UTC"
+    ),
+    "answer key: kind": st.column_config.TextColumn(help="The error the generator injected in this cell"),
+    "answer key: clean": st.column_config.TextColumn(help="The cell's true value, as JSON text"),
+    "answer key: dirty": st.column_config.TextColumn(help="What the generator wrote to raw, as JSON text"),
+}
+
+
+def _table(frame: pd.DataFrame | Styler) -> None:
+    """A table of this page, each column shown as COLUMN_CONFIG says."""
+    headings = frame.columns if isinstance(frame, pd.DataFrame) else frame.data.columns
+    config = {heading: COLUMN_CONFIG[heading] for heading in headings if heading in COLUMN_CONFIG}
+    st.dataframe(frame, hide_index=True, column_config=config)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading the failing rows...")
+def _failing_rows(run_id: str, rule_id: str, _run: quality.QualityRun) -> list[quality.FailingRow]:
+    """A rule's failing rows whole, read once per run and rule (the run's id names its data)."""
+    return quality.failing_rows(_run, rule_id)
+
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
@@ -89,25 +182,33 @@ if run is None:
         st.rerun()
     st.stop()
 
-failing = [r for r in run.rules if r.status == "failed"]
-metrics = st.columns(5)
+summary = run.summary()
+metrics = st.columns(6)
 metrics[0].metric("Rows", f"{sum(t.rows for t in run.tables):,}")
 metrics[1].metric("Tables", len(run.tables))
-metrics[2].metric("Rules failing", f"{len(failing)} of {len(run.rules)}")
+for column, severity in zip(metrics[2:4], SEVERITIES, strict=True):
+    counts = summary[severity]
+    column.metric(
+        f"{severity.capitalize()}s failing",
+        f"{counts.failing:,} of {counts.rules:,}",
+        help=f"Rules of severity {severity} that fail, of those that ran ({counts.skipped:,} skipped): "
+        f"{SEVERITY_MEANINGS[severity]}. {counts.failed_rows:,} failing rows, summed over the rules.",
+    )
 if run.score and run.score.layer == "raw":
-    metrics[3].metric("Recall of the rules", f"{run.score.totals['recall']:.1%}")
-    metrics[4].metric("Precision of the rules", f"{run.score.totals['precision']:.1%}")
+    metrics[4].metric("Recall of the rules", f"{run.score.totals['recall']:.1%}")
+    metrics[5].metric("Precision of the rules", f"{run.score.totals['precision']:.1%}")
 elif run.score:
-    metrics[3].metric("Cell accuracy", f"{run.score.totals['cell_accuracy']:.1%}")
+    metrics[4].metric("Cell accuracy", f"{run.score.totals['cell_accuracy']:.1%}")
     totals = run.score.totals
-    metrics[4].metric(
+    metrics[5].metric(
         "Wrong values left",
         f"{totals['remaining']:,}",
         help=f"of {totals['injected']:,} injected errors: {totals['fixed']:,} fixed, "
         f"{totals['nulled']:,} set aside as null (caught, not repairable), "
         "the rest quarantined with their rows",
     )
-st.caption(f"Profiled {run.created_at} in {run.seconds:.1f} s (run {run.run_id}).")
+profiled = datetime.fromisoformat(run.created_at)
+st.caption(f"Profiled {profiled:%Y-%m-%d %H:%M} UTC in {run.seconds:.1f} s (run {run.run_id}).")
 if st.button("Profile again"):
     _profile(job.job_id, layer)
     st.rerun()
@@ -118,34 +219,117 @@ chart_left, chart_right = st.columns(2)
 with chart_left:
     st.subheader("Completeness per column")
     data = columns[~columns["column"].str.startswith("_")]  # not silver's bookkeeping (_issues, _raw_line)
-    worst = data.assign(name=data["table"] + "." + data["column"]).nsmallest(CHART_ROWS, "completeness")
-    figure = px.bar(worst, x="completeness", y="name", orientation="h", range_x=[0, 1])
-    figure.update_layout(yaxis={"autorange": "reversed", "title": None}, height=600, margin={"t": 10})
+    by_design = data[MISSING] == NULL_ALLOWED
+    named = data.assign(name=data["table"] + "." + data["column"])
+    worst = named[~by_design].nsmallest(CHART_ROWS, "completeness")
+    figure = px.bar(
+        worst,
+        x="completeness",
+        y="name",
+        orientation="h",
+        range_x=[0, 1],
+        color=MISSING,
+        color_discrete_map=SEVERITY_COLOURS,
+        hover_data={"present": ":,", "rows": ":,"},
+    )
+    figure.update_layout(
+        xaxis={"tickformat": ".0%"},
+        yaxis={"categoryorder": "array", "categoryarray": list(worst["name"]), "autorange": "reversed"},
+        yaxis_title=None,
+        height=600,
+        margin={"t": 10},
+    )
     st.plotly_chart(figure, key="columns_chart")
+    if by_design.any():
+        apart = named[by_design].sort_values("completeness")
+        st.caption(
+            "Left out, empty by design (no rule asks for a value): "
+            + ", ".join(
+                f"{n} ({c:.0%} present)" for n, c in zip(apart["name"], apart["completeness"], strict=True)
+            )
+            + "."
+        )
 with chart_right:
     st.subheader("Failing rows per rule")
-    top = rules[rules["failed"] > 0].nlargest(CHART_ROWS, "share")
-    figure = px.bar(top, x="share", y="rule", orientation="h", color="severity", hover_data=["failed"])
-    figure.update_layout(yaxis={"autorange": "reversed", "title": None}, height=600, margin={"t": 10})
+    failed = rules[rules["rows failing"] > 0]
+    order = failed["severity"].map(list(SEVERITIES).index)  # errors first, then by rows failing
+    ranked = failed.assign(_order=order).sort_values(["_order", "rows failing"], ascending=[True, False])
+    each = CHART_ROWS // max(ranked["severity"].nunique(), 1)  # warnings never crowd out every error
+    top = ranked.groupby("severity", sort=False).head(each)
+    figure = px.bar(
+        top,
+        x="rows failing",
+        y="rule",
+        orientation="h",
+        color="severity",
+        color_discrete_map=SEVERITY_COLOURS,
+        category_orders={"severity": list(SEVERITIES)},
+        text="rows failing",
+        hover_data={"share failing": ":.2%"},
+    )
+    figure.update_traces(texttemplate="%{x:,}", textposition="outside", cliponaxis=False)
+    figure.update_layout(
+        yaxis={"categoryorder": "array", "categoryarray": list(top["rule"]), "autorange": "reversed"},
+        yaxis_title=None,
+        height=600,
+        margin={"t": 10},
+    )
     st.plotly_chart(figure, key="rules_chart")
+    if len(top) < len(ranked):
+        st.caption(
+            f"The {each} rules of each severity failing the most rows; all {len(ranked):,} failing rules are "
+            "under Failing rows."
+        )
 
 with st.expander("All rules and columns"):
-    st.dataframe(rules, hide_index=True)
-    st.dataframe(columns, hide_index=True)
+    _table(rules)
+    _table(columns)
 
 st.subheader("Failing rows")
+failing = run.failing()
 if failing:
     rule_id = st.selectbox(
-        "Rule", [r.rule_id for r in failing], format_func=lambda r: f"{r} ({run.rule(r).failed:,} rows)"
+        "Rule",
+        [r.rule_id for r in failing],
+        format_func=lambda r: f"{r} ({run.rule(r).failed:,} rows, {run.rule(r).severity})",
     )
-    st.caption(run.rule(rule_id).description)
-    st.dataframe(samples_frame(run, rule_id), hide_index=True)
+    rule = run.rule(rule_id)
+    st.caption(
+        f"{rule.severity.capitalize()} rule: {rule.description}. {rule.failed:,} rows fail "
+        f"({rule.share:.2%} of the table); the first {len(rule.samples):,} are kept with the run."
+    )
+    try:
+        rows = _failing_rows(run.run_id, rule_id, run)
+    except WorkbenchError as error:
+        st.warning(f"The whole rows cannot be read: {error}. The failing cells kept with the run:")
+        _table(samples_frame(run, rule_id))
+        rows = []
+    else:
+        _table(failing_rows_frame(run, rule_id, rows))
+    if rows:
+        by_line = {row.line: row for row in rows}
+        keys = {sample["line"]: sample.get("key") for sample in rule.samples}
+        line = st.selectbox(
+            "Row",
+            list(by_line),
+            format_func=lambda n: (
+                f"line {n}"
+                + (f" (raw line {by_line[n].raw_line})" if layer == "silver" else "")
+                + f", key {keys.get(n)}"
+            ),
+        )
+        shown = by_line[line]
+        whole = "The raw line beside the cleaned row" if layer == "silver" else "The whole row"
+        st.caption(f"{whole}, column by column; the rule's columns are coloured.")
+        if run.score and not shown.answers:
+            st.caption("The answer key holds no error for this line.")
+        _table(row_frame(run, rule_id, shown))
 else:
     st.success("No rule fails on this layer.")
 
 if run.score:
     st.subheader("Against the answer key")
-    st.dataframe(scores_frame(run), hide_index=True)
+    _table(scores_frame(run))
 
 st.subheader("Before and after")
 history = quality.run_history(job.user)
@@ -180,21 +364,22 @@ if against:
     st.query_params["against"] = against
     before = quality.load_run(against)
     comparison = quality.compare(before, run)
-    sides = st.columns(2)
-    for side, shown, when in zip(sides, (before, run), ("Before", "After"), strict=True):
-        side.metric(
-            f"{when}: {shown.layer} of {shown.job_id}, rules failing",
-            sum(r.status == "failed" for r in shown.rules),
-            help=f"Failing rows summed over all rules: {sum(r.failed for r in shown.rules):,}; "
-            f"rows: {sum(t.rows for t in shown.tables):,}",
-        )
-    st.dataframe(comparison_frame(comparison), hide_index=True)
+    for when, compared in (("Before", before), ("After", run)):
+        counts = compared.summary()
+        for side, severity in zip(st.columns(2), (ERROR, WARNING), strict=True):
+            side.metric(
+                f"{when}: {compared.layer} of {compared.job_id}, {severity}s failing",
+                f"{counts[severity].failing:,} of {counts[severity].rules:,}",
+                help=f"Failing rows summed over the {severity} rules: {counts[severity].failed_rows:,}; "
+                f"rows: {sum(t.rows for t in compared.tables):,}",
+            )
+    _table(comparison_frame(comparison))
     st.caption("Columns whose completeness or distinct count changed")
-    st.dataframe(column_comparison_frame(comparison), hide_index=True)
+    _table(column_comparison_frame(comparison))
 else:
     st.query_params.pop("against", None)
 with st.expander(f"History: every stored run of {job.user} ({len(history)})"):
-    st.dataframe(history_frame(history), hide_index=True)
+    _table(history_frame(history))
 
 st.subheader("Reports")
 downloads = st.columns(len(REPORT_MIME))

@@ -14,6 +14,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
@@ -578,7 +580,8 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     at.main.button[0].click().run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Rules failing"].endswith(" of " + str(len(at.dataframe[0].value)))
+    ran = [int(metrics[f"{kind}s failing"].split(" of ")[1]) for kind in ("Error", "Warning")]
+    assert sum(ran) == len(at.dataframe[0].value)  # every rule ran, counted under its severity
     assert metrics["Cell accuracy"].endswith("%")
     assert len(at.get("plotly_chart")) == 2
     charted = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["y"]
@@ -607,7 +610,7 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
     for marker in ("severity", "judgeable", "completeness"):  # the rules, the scores, the columns
         headings = frame_with(at, marker).columns
         assert not [h for h in headings if "_" in h], headings  # headed for people, not with field names
-    assert [s.label for s in at.selectbox] == ["Job", "Layer", "Rule", "Compare with"]
+    assert [s.label for s in at.selectbox] == ["Job", "Layer", "Rule", "Row", "Compare with"]
     assert "against" not in at.query_params and not at.error  # a layer is not compared with itself
     samples = at.dataframe[2].value
     assert {"line", "key"} <= set(samples.columns) and 0 < len(samples) <= 5
@@ -616,6 +619,9 @@ def test_quality_profiles_charts_samples_scores_comparison_and_reports():
         shown = texts(signed_in("alice", "pages/jobs.py", job=job).markdown)
         summary = [m for m in shown if m.startswith("Quality of")]
         assert len(summary) == 1 and wanted in summary[0] and "_" not in summary[0], summary
+        assert re.search(
+            r": [\d,]+ of [\d,]+ error rules and [\d,]+ of [\d,]+ warning rules fail;", summary[0]
+        )
 
 
 def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_job):
@@ -633,8 +639,12 @@ def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_
 
     compared.select(runs[dirty].run_id).run()
     assert not at.exception
-    labels = [m.label for m in at.metric if "rules failing" in m.label]
-    assert labels == [f"Before: raw of {dirty}, rules failing", f"After: raw of {cleaner}, rules failing"]
+    labels = [m.label for m in at.metric if m.label.startswith(("Before", "After"))]
+    assert labels == [
+        f"{when}: raw of {job}, {severity}s failing"
+        for when, job in (("Before", dirty), ("After", cleaner))
+        for severity in ("error", "warning")
+    ]
     assert at.query_params["against"] == runs[dirty].run_id
     rules = frame_with(at, "failing before")
     assert rules["change"].sum() < 0  # a tenth of the errors fail fewer rows than three tenths
@@ -642,11 +652,13 @@ def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_
         rules["share after"] > rules["share before"]
     ).sum()
 
-    stored = frame_with(at, "rules failing").set_index("run")
+    stored = frame_with(at, "errors failing").set_index("run")
     assert {runs[dirty].run_id, runs[cleaner].run_id} <= set(stored.index) and bobs.run_id not in stored.index
     for run in runs.values():
-        assert stored.loc[run.run_id, "rules failing"] == sum(r.status == "failed" for r in run.rules)
-        assert stored.loc[run.run_id, "failing rows"] == sum(r.failed for r in run.rules)
+        for severity in ("error", "warning"):
+            mine = [r for r in run.rules if r.severity == severity]
+            assert stored.loc[run.run_id, f"{severity}s failing"] == sum(r.status == "failed" for r in mine)
+            assert stored.loc[run.run_id, f"rows failing {severity}s"] == sum(r.failed for r in mine)
 
     for stranger in (bobs.run_id, "q-20990101t000000-000000"):
         shared = signed_in("alice", "pages/quality.py", job=cleaner, layer="raw", against=stranger)
@@ -658,6 +670,131 @@ def test_quality_compares_with_and_lists_the_stored_runs_of_its_owner_only(bobs_
     bob = signed_in("bob", "pages/quality.py", job=bobs_job, layer="raw")
     theirs = next(s for s in bob.selectbox if s.label == "Compare with")
     assert theirs.options == [] and theirs.placeholder == "no other run is stored yet"
+
+
+@pytest.fixture(scope="module")
+def profiled() -> dict:
+    """A job of alice cleaned with pandas, its silver and raw profiled; only warnings fail on its silver."""
+    parent = generated(rows=120)
+    cleaning = service.execute_job(service.launch_clean("alice", parent).job.job_id).job_id
+    return {
+        "parent": parent,
+        "cleaning": cleaning,
+        "silver": quality.profile_job("alice", cleaning, "silver"),
+        "raw": quality.profile_job("alice", parent, "raw"),
+    }
+
+
+def column_config(frame) -> dict:
+    """How a table on the page is told to show each column."""
+    return json.loads(frame.proto.columns)
+
+
+def rule_picker(at: AppTest):
+    return next(s for s in at.selectbox if s.label == "Rule")
+
+
+def raw_line(parent: str, table: str, line: int) -> dict:
+    """One line of a job's raw file, parsed here, apart from the code under test."""
+    text = LocalLake(get_settings().data_dir).resolve(paths.raw_table("alice", parent, table)).read_text()
+    return json.loads(text.splitlines()[line])
+
+
+def answer_key(parent: str, table: str, line: int) -> dict[str, str]:
+    """{column: kind} of what the generator injected in one raw line."""
+    path = LocalLake(get_settings().data_dir).resolve(paths.answer_key("alice", parent))
+    key = pq.read_table(path).to_pandas()
+    found = key[(key["table"] == table) & (key["line"] == line)]
+    return dict(zip(found["column"], found["kind"], strict=True))
+
+
+def test_quality_headline_counts_errors_apart_from_warnings(profiled):
+    silver = profiled["silver"]
+    failing = [r for r in silver.rules if r.status == "failed"]
+    assert failing and {r.severity for r in failing} == {"warning"}  # what cleaning nulled on purpose
+    at = signed_in("alice", "pages/quality.py", job=profiled["cleaning"], layer="silver")
+    metrics = {m.label: m.value for m in at.metric}
+    errors, warnings = (sum(r.severity == s for r in silver.rules) for s in ("error", "warning"))
+    assert metrics["Errors failing"] == f"0 of {errors}"
+    assert metrics["Warnings failing"] == f"{len(failing)} of {warnings}"
+    rules_chart = json.loads(at.get("plotly_chart")[1].proto.spec)["data"]
+    assert [trace["name"] for trace in rules_chart] == ["warning"]
+
+    columns_chart = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    charted = {name for trace in columns_chart for name in trace["y"]}
+    assert "events.session_id" in charted  # missing where a value is asked for: incomplete
+    assert "orders.coupon_id" not in charted  # most orders have no coupon: empty by design
+    [apart] = [c for c in texts(at.caption) if c.startswith("Left out, empty by design")]
+    assert "orders.coupon_id (" in apart
+
+    shown = texts(signed_in("alice", "pages/jobs.py", job=profiled["cleaning"]).markdown)
+    [summary] = [m for m in shown if m.startswith("Quality of")]
+    assert summary.startswith(
+        f"Quality of silver: 0 of {errors} error rules and {len(failing)} of {warnings} warning rules fail;"
+    )
+
+
+def test_quality_lists_the_failing_rules_with_the_most_failing_rows_first(profiled):
+    raw = profiled["raw"]
+    at = signed_in("alice", "pages/quality.py", job=profiled["parent"], layer="raw")
+    options = rule_picker(at).options
+    failed = [raw.rule(rule_id.split(" (")[0]).failed for rule_id in options]
+    assert len(options) == sum(r.status == "failed" for r in raw.rules)
+    assert failed == sorted(failed, reverse=True) and failed[0] > failed[-1]
+    assert options[0] == f"{raw.failing()[0].rule_id} ({failed[0]:,} rows, {raw.failing()[0].severity})"
+
+
+def test_quality_shows_a_failing_raw_row_whole_with_its_answer_key_entry(profiled):
+    parent, raw = profiled["parent"], profiled["raw"]
+    rule = raw.rule("orders.currency.in_set")
+    at = signed_in("alice", "pages/quality.py", job=parent, layer="raw")
+    rule_picker(at).set_value(rule.rule_id).run()
+    assert not at.exception
+    whole = frame_with(at, "line")
+    assert whole["line"].tolist() == [s["line"] for s in rule.samples]
+    assert set(raw_line(parent, "orders", 0)) <= set(whole.columns)  # every column of the raw line
+
+    line = next(s["line"] for s in rule.samples if "currency" in answer_key(parent, "orders", s["line"]))
+    next(s for s in at.selectbox if s.label == "Row").set_value(line).run()
+    cells = frame_with(at, "answer key: kind").set_index("column")
+    record = raw_line(parent, "orders", line)
+    assert cells.loc["currency", "value"] == record["currency"]
+    assert cells["answer key: kind"].dropna().to_dict() == answer_key(parent, "orders", line)
+
+
+def test_quality_sets_the_raw_line_beside_the_cleaned_row_on_silver(profiled):
+    parent, silver = profiled["parent"], profiled["silver"]
+    rule = silver.rule("orders.order_ts.not_null")
+    at = signed_in("alice", "pages/quality.py", job=profiled["cleaning"], layer="silver")
+    rule_picker(at).set_value(rule.rule_id).run()
+    assert not at.exception
+    whole = frame_with(at, "raw line")
+    assert whole["line"].tolist() == [s["line"] for s in rule.samples]
+    assert set(raw_line(parent, "orders", 0)) <= set(whole.columns)
+
+    cells = frame_with(at, "cleaned").set_index("column")  # the first failing row
+    line = int(whole["raw line"][0])
+    record, injected = raw_line(parent, "orders", line), answer_key(parent, "orders", line)
+    assert pd.isna(cells.loc["order_ts", "cleaned"])  # set aside as null by cleaning
+    assert cells.loc["order_ts", "raw"] == record["order_ts"] is not None  # what raw held
+    assert cells.loc["customer_id", "raw"] == str(record["customer_id"])
+    assert "order_ts" in injected
+    assert cells["answer key: kind"].dropna().to_dict() == injected
+
+
+def test_quality_tables_show_counts_and_shares_as_people_read_them(profiled):
+    at = signed_in("alice", "pages/quality.py", job=profiled["parent"], layer="raw")
+    scores = column_config(next(f for f in at.dataframe if "recall" in f.value.columns))
+    assert scores["recall"]["type_config"]["format"] == "percent"  # 100%, not 1
+    assert scores["injected"]["type_config"]["format"] == "localized"  # 1,234
+    rules = column_config(next(f for f in at.dataframe if "share failing" in f.value.columns))
+    assert rules["share failing"]["type_config"]["format"] == "percent"
+    assert rules["rows failing"]["type_config"]["format"] == "localized"
+    columns = column_config(next(f for f in at.dataframe if "completeness" in f.value.columns))
+    assert columns["completeness"]["type_config"]["format"] == "percent"
+    history = next(f for f in at.dataframe if "profiled" in f.value.columns)
+    assert str(history.value["profiled"].dt.tz) == "UTC"
+    assert "UTC" in column_config(history)["profiled"]["help"]
 
 
 def test_pages_say_whether_a_scheduler_is_running_and_forget_it_once_stopped():

@@ -18,6 +18,7 @@ import duckdb
 from orchestrator.config import Settings
 from orchestrator.errors import NotFound
 from orchestrator.quality.model import QualityRun
+from orchestrator.rules import ERROR, WARNING
 
 _LOCK_WAIT_SECONDS = 10.0
 _DDL = (
@@ -151,17 +152,31 @@ def latest(user: str, job_id: str, layer: str, settings: Settings) -> QualityRun
 
 
 def history(user: str, job_id: str | None, settings: Settings) -> list[dict]:
-    """The stored runs of a user (of one job, if given), newest first, with their failing-row totals."""
+    """The stored runs of a user (of one job, if given), newest first, with their failing rules and the
+    rows failing them, errors and warnings apart."""
+    per_severity = (
+        "count(m.rule_id) FILTER (WHERE m.status = 'failed' AND m.severity = ?), "
+        "coalesce(sum(m.failed) FILTER (WHERE m.severity = ?), 0)"
+    )
     with _connect(settings) as con:
         rows = con.execute(
-            "SELECT r.run_id, r.job_id, r.layer, r.created_at, r.seconds, "
-            "coalesce(sum(m.failed), 0), count(m.rule_id) FILTER (WHERE m.status = 'failed') "
+            f"SELECT r.run_id, r.job_id, r.layer, r.created_at, r.seconds, {per_severity}, {per_severity} "
             "FROM runs r LEFT JOIN rule_metrics m USING (run_id) WHERE r.user_name = ? "
             "AND (CAST(? AS VARCHAR) IS NULL OR r.job_id = ?) "
             "GROUP BY ALL ORDER BY r.created_at DESC, r.run_id DESC",
-            [user, job_id, job_id],
+            [ERROR, ERROR, WARNING, WARNING, user, job_id, job_id],
         ).fetchall()
-    keys = ("run_id", "job_id", "layer", "created_at", "seconds", "failed_rows", "failed_rules")
+    keys = (
+        "run_id",
+        "job_id",
+        "layer",
+        "created_at",
+        "seconds",
+        "failed_errors",
+        "error_rows",
+        "failed_warnings",
+        "warning_rows",
+    )
     return [dict(zip(keys, row, strict=True)) | {"created_at": row[3].isoformat()} for row in rows]
 
 
