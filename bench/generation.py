@@ -35,8 +35,8 @@ from faker import Faker
 
 from bench.memory import peak_mb
 from orchestrator.config import Settings
+from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue, jsonfmt
-from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from bench.memory import peak_mb
 from orchestrator.config import Settings
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.storage import LocalLake, paths

@@ -35,7 +35,7 @@ from bench import queues as queue_bench
 from orchestrator.cleaning.engine import clean
 from orchestrator.cleaning.pipeline import read_manifest, read_raw, run_cleaning
 from orchestrator.config import Settings
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import KIND_CLEAN, new_job_id

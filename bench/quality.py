@@ -70,8 +70,8 @@ def _engine(root: str, job_id: str, out: mp.Queue) -> None:
 def _pandas(path: str, as_of: str, out: mp.Queue) -> None:
     import pandas as pd
 
-    from orchestrator import rules as r
-    from orchestrator.generation import schema as s
+    from orchestrator.domain import rules as r
+    from orchestrator.domain import shop as s
 
     start, cpu = time.perf_counter(), _cpu_seconds()
     df = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
@@ -136,7 +136,7 @@ def _floor(path: str, out: mp.Queue) -> None:
     Nothing is kept, not even the file's order, and no rule runs: no DuckDB profile of raw is faster."""
     import duckdb
 
-    from orchestrator.generation import schema as s
+    from orchestrator.domain import shop as s
     from orchestrator.quality.layers import MAX_OBJECT_BYTES, lit
 
     columns = [c.name for c in s.TABLES["orders"].columns]

@@ -9,11 +9,11 @@ import streamlit as st
 
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
+from orchestrator.domain.shop import TABLE_NAMES
+from orchestrator.domain.sizes import size_text
 from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
-from orchestrator.generation.generator import size_text
 from orchestrator.generation.pools import LOCALES
-from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
 from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background

@@ -25,7 +25,7 @@ from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.cleaning.pipeline import cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
-from orchestrator.generation.generator import size_text
+from orchestrator.domain.sizes import size_text
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, JobCancelled, JobStore, new_job_id
 from orchestrator.storage import LocalLake, open_lake, paths

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.generation.schema import TABLE_NAMES
+from orchestrator.domain.shop import TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 RATIO = re.compile(r"\d[\d,]*\.\d\dx\b")

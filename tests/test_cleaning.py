@@ -17,16 +17,16 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 
-from orchestrator import rules as r
-from orchestrator import rules as r_rules
 from orchestrator.cleaning import columns, engine
 from orchestrator.cleaning.pipeline import cleaning_bytes, read_manifest
 from orchestrator.cli import main
 from orchestrator.config import get_settings
+from orchestrator.domain import rules as r
+from orchestrator.domain import rules as r_rules
+from orchestrator.domain import shop as s
+from orchestrator.domain.sizes import size_text
 from orchestrator.errors import InvalidInput, ServiceError
 from orchestrator.generation import catalogue
-from orchestrator.generation import schema as s
-from orchestrator.generation.generator import size_text
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
 from orchestrator.loading.operational import load_silver

@@ -19,9 +19,9 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.config import get_settings
+from orchestrator.domain import shop as s
 from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue
-from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobCancelled, JobStore

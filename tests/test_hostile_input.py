@@ -16,7 +16,7 @@ import pytest
 from orchestrator.auth import open_user_store
 from orchestrator.auth.settings import COOKIE_KEY_ENV
 from orchestrator.config import DATA_DIR_ENV, get_settings
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.quality import FORMATS, QualityRun, compare, profile_job, write_report
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.quality import UnreadableFile, layers, profile_job
 from orchestrator.quality.model import FAILED, PASSED, SKIPPED
 from orchestrator.storage import LocalLake, paths

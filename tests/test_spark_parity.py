@@ -13,13 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator import rules as r
 from orchestrator.cleaning.engine import clean
 from orchestrator.cleaning.gold import build_gold
 from orchestrator.cleaning.pipeline import read_manifest, read_raw
 from orchestrator.config import Settings
+from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
-from orchestrator.generation import schema as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.runners.session import load_notebook

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator import rules as r
-from orchestrator.generation import schema as s
+from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 INTEGER = r"^-?[0-9]+(\.0+)?$"

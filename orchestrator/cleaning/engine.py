@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator import rules as r
 from orchestrator.cleaning.columns import Cleaned, clean_column
-from orchestrator.generation import schema as s
+from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 
 # Parents before children (the schema lists tables that way), so references meet cleaned parents.
 ORDER = s.TABLE_NAMES

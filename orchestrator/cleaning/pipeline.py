@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 from orchestrator.cleaning.engine import TableResult, clean
 from orchestrator.cleaning.gold import build_gold
 from orchestrator.config import Settings
+from orchestrator.domain import shop as s
+from orchestrator.domain.sizes import DISK_RESERVE_BYTES, size_text
 from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
-from orchestrator.generation import schema as s
-from orchestrator.generation.generator import DISK_RESERVE_BYTES, size_text
 from orchestrator.jobs.store import JobCancelled
 from orchestrator.loading.operational import load_silver
 from orchestrator.loading.warehouse import load_gold

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestrator.domain import shop as s
+from orchestrator.domain.rules import closest_value
 from orchestrator.generation import jsonfmt
-from orchestrator.generation import schema as s
 from orchestrator.generation.rng import Stream
-from orchestrator.rules import closest_value
 
 STR = np.dtypes.StringDType()
 ATTEMPTS = 6

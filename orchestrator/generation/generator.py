@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 
 import orchestrator
 from orchestrator.config import Settings, get_settings
+from orchestrator.domain import shop as s
+from orchestrator.domain.sizes import DISK_RESERVE_BYTES, size_text
 from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue, jsonfmt, tables
-from orchestrator.generation import schema as s
 from orchestrator.generation.corrupt import CORRUPTIONS, Cells
 from orchestrator.generation.pools import load_pools
 from orchestrator.generation.spec import GenerationSpec
@@ -37,9 +38,6 @@ from orchestrator.storage import Storage, open_lake, paths
 
 Progress = Callable[[float, str], None]
 
-DISK_RESERVE_BYTES = (
-    1_000_000_000  # what a generation leaves free on the lake's disk, at the least (see _Room)
-)
 ANSWER_KEY_SCHEMA = pa.schema(
     [
         ("table", pa.string()),
@@ -335,14 +333,6 @@ def _key_table(table, lines, keys, column, kind, clean, dirty) -> pa.Table:
     )
 
 
-def size_text(size: float) -> str:
-    """A number of bytes as people read it: 512 B, 38 MB, 1.4 GB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}" if size < 10 * scale else f"{size / scale:,.0f} {unit}"
-    return f"{size:.0f} B"
-
-
 class _Room:
     """Stops a generation before it fills the lake's disk, which the job store and every other job share. From
     what the lake has lost since the start and the share of the work done, it projects what the rest takes;
@@ -502,6 +492,9 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
         )
         for t in wanted
     }
+    contract_path = paths.raw_contract(user, job_id)
+    with storage.open_write(contract_path) as handle:
+        handle.write(s.SOURCE.text.encode())
     seconds = time.perf_counter() - started
     manifest = {
         "manifest_version": 1,
@@ -509,6 +502,12 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
         "user": user,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "spec": spec.to_dict(),
+        "contract": {
+            "id": s.CONTRACT.id,
+            "version": s.CONTRACT.version,
+            "path": contract_path,
+            "sha256": s.SOURCE.sha256,
+        },
         "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat(),
         "versions": _versions(),
         "tables": {t: vars(r) for t, r in results.items()},

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from fractions import Fraction
 
+from orchestrator.domain.shop import TABLE_NAMES, TABLES
 from orchestrator.errors import InvalidInput
 from orchestrator.generation import catalogue
 from orchestrator.generation.pools import LOCALES
-from orchestrator.generation.schema import TABLE_NAMES, TABLES
 
 MAX_ROWS = 100_000_000
 # Dimension sizes per order. Children of a dimension pick a parent among the first ceil((i+1) * ratio)

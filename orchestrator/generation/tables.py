@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.generation.pools import LOCALE_WEIGHTS, LOCALES, Pools, ascii_names
 from orchestrator.generation.rng import Stream
 from orchestrator.generation.spec import DIMENSION_RATIOS, GenerationSpec

@@ -30,8 +30,8 @@ from pymysql.constants.CR import CR_SSL_CONNECTION_ERROR
 from pymysql.protocol import LoadLocalPacketWrapper, MysqlPacket
 
 from orchestrator.config import DATA_DIR_ENV, MySQLSettings, Settings
+from orchestrator.domain import shop as s
 from orchestrator.errors import ServiceError, WorkbenchError
-from orchestrator.generation import schema as s
 from orchestrator.health import ConnectionCheck
 
 BATCH_ROWS = 5_000

@@ -1,4 +1,4 @@
-"""SQL of each rule check of orchestrator.rules over a loaded layer.
+"""SQL of each rule check of orchestrator.domain.rules over a loaded layer.
 
 A column check is a pair of row expressions (judged, failed). A set check (keys, references and the
 cross-table rules) is a pair of queries returning the ``__line`` of the rows it judged and of those that
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator import rules as r
+from orchestrator.domain import rules as r
 from orchestrator.quality.layers import ColumnInfo, LoadedTable, lit, q
 
 _STRAY_SPACE = r"^\s|\s$|\s\s|\t"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from orchestrator import rules as r
+from orchestrator.domain import rules as r
 from orchestrator.errors import InvalidInput
 from orchestrator.quality import checks
 from orchestrator.quality.layers import (

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestrator.domain import shop as s
 from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
-from orchestrator.generation import schema as s
 from orchestrator.storage import LocalLake, Storage, paths
 
 RAW, SILVER, GOLD = "raw", "silver", "gold"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from orchestrator.rules import ERROR, NOT_NULL, WARNING
+from orchestrator.domain.rules import ERROR, NOT_NULL, WARNING
 
 SCHEMA_VERSION = 3
 DEFAULT_SAMPLE_ROWS = 5

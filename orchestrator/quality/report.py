@@ -23,11 +23,11 @@ import plotly.io as pio
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from orchestrator.domain.rules import ERROR, WARNING
 from orchestrator.errors import InvalidInput
 from orchestrator.quality.compare import HEADINGS, Comparison
 from orchestrator.quality.engine import check_sample_rows
 from orchestrator.quality.model import DEFAULT_SAMPLE_ROWS, FAILED, QualityRun
-from orchestrator.rules import ERROR, WARNING
 
 FORMATS = ("json", "html", "csv", "xlsx")
 SHEET_COLUMNS = (

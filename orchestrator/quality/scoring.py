@@ -14,9 +14,9 @@ quarantined (its row was set aside) or dropped (its row is gone).
 
 from __future__ import annotations
 
-from orchestrator import rules as r
+from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
-from orchestrator.generation import schema as s
 from orchestrator.quality.engine import Session
 from orchestrator.quality.layers import NUMBER, TIME, LoadedTable, lit, q
 from orchestrator.quality.model import KindScore, Score, ratio

@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 
 from orchestrator.config import Settings
+from orchestrator.domain.rules import ERROR, WARNING
 from orchestrator.errors import NotFound
 from orchestrator.quality.model import QualityRun
-from orchestrator.rules import ERROR, WARNING
 
 _LOCK_WAIT_SECONDS = 10.0
 _DDL = (

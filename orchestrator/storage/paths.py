@@ -58,6 +58,11 @@ def raw_table(user: str, job_id: str, table: str) -> str:
     return f"{raw_dir(user, job_id)}/{check_name('table', table)}.jsonl"
 
 
+def raw_contract(user: str, job_id: str) -> str:
+    """The copy of the contract a generation followed, so profiling and cleaning it read exactly that one."""
+    return f"{raw_dir(user, job_id)}/contract.yaml"
+
+
 def raw_manifest(user: str, job_id: str) -> str:
     """Written last: a raw job exists for readers only once its manifest does."""
     return f"{raw_dir(user, job_id)}/manifest.json"

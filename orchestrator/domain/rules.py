@@ -1,7 +1,8 @@
 """What "valid" means, declared once: the rules the quality engine checks and the cleaning engines enforce.
 
-Rules are derived from the table schema (orchestrator.generation.schema), so a column's type, range,
-allowed values and references are written in exactly one place. Each rule names the error kinds of the
+Rules are derived from the data set's contract (orchestrator.domain.shop reads contracts/shop.yaml): a
+column's type, range, allowed values and references, and each constraint across columns and tables, are
+written in exactly one place. Each rule names the error kinds of the
 generator's catalogue it is meant to catch, which is how detection is scored against the answer key.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
+from orchestrator.domain.model import Constraint
 
 # Severity: silver passes every error rule; a warning (an incomplete optional value) is reported only.
 ERROR, WARNING = "error", "warning"
@@ -141,52 +143,21 @@ def _table_rules(table: s.Table) -> list[Rule]:
     return rules
 
 
-CROSS_TABLE_RULES = (
-    Rule(
-        "orders.order_ts.order_after_signup",
-        "orders",
-        ("order_ts",),
-        ORDER_AFTER_SIGNUP,
-        {"other": "customers"},
-        ERROR,
-        ("order_before_signup",),
-        "an order is placed after its customer signed up "
-        "(judged only where order_ts, customer_id and the customer's signup_at pass their own rules)",
-    ),
-    Rule(
-        "orders.total_amount.total_matches_items",
-        "orders",
-        ("total_amount",),
-        TOTAL_MATCHES_ITEMS,
-        {"other": "order_items"},
-        ERROR,
-        ("total_mismatch",),
-        "an order's total equals the sum of its items' line totals (judged only where the total and every "
-        "item pass their own rules and the items are complete: line numbers 1..n, and the next item id "
-        "starts another order)",
-    ),
-    Rule(
-        "shipments.shipped_at.shipped_after_order",
-        "shipments",
-        ("shipped_at",),
-        SHIPPED_AFTER_ORDER,
-        {"other": "orders"},
-        ERROR,
-        (),
-        "a shipment leaves after its order was placed "
-        "(judged only where shipped_at, order_id and the order's order_ts pass their own rules)",
-    ),
-    Rule(
-        "order_items.line_total.line_total",
-        "order_items",
-        ("line_total", "quantity", "unit_price"),
-        LINE_TOTAL,
-        {},
-        WARNING,
-        (),
-        "a line total is quantity times unit price",
-    ),
-)
+def _constraint_rule(constraint: Constraint) -> Rule:
+    """The rule that checks a declared constraint; its check is the constraint's id."""
+    return Rule(
+        f"{constraint.table}.{constraint.column}.{constraint.id}",
+        constraint.table,
+        (constraint.column, *constraint.terms),
+        constraint.id,
+        {"other": constraint.other_table} if constraint.other else {},
+        constraint.severity,
+        constraint.catches,
+        constraint.description,
+    )
+
+
+CROSS_TABLE_RULES = tuple(_constraint_rule(constraint) for constraint in s.CONTRACT.constraints)
 
 
 @cache

@@ -1,0 +1,399 @@
+"""Data contracts in the Open Data Contract Standard (ODCS) v3.1: read, validate, write.
+
+A contract is checked twice: against the standard's own JSON Schema (shipped by the
+``open-data-contract-standard`` package), then for what the workbench needs to generate and check the data
+(keys, references, constraints). Every error names the YAML path of the field and what to change. What the
+standard cannot say goes in ``customProperties``, in the vocabulary of docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from orchestrator.domain import model as m
+from orchestrator.errors import InvalidInput
+
+API_VERSION = "v3.1.0"
+BUILT_IN = Path(__file__).resolve().parents[2] / "contracts"  # the contracts the workbench ships
+MAX_CONTRACT_BYTES = 5_000_000
+
+# customProperties of the vocabulary (docs/contracts.md): where each may appear.
+CONTRACT_PROPERTIES = ("drivingTable",)
+TABLE_PROPERTIES = ("businessKey", "parent", "constraints")
+COLUMN_PROPERTIES = ("kind", "case", "essential")
+_DEFAULT_PATTERNS = {m.EMAIL: m.EMAIL_PATTERN, m.PHONE: m.PHONE_PATTERN, m.TIMESTAMP: m.TIMESTAMP_PATTERN}
+_STEPS = {m.MONEY: 0.01, m.DECIMAL1: 0.1}
+
+
+class ContractError(InvalidInput):
+    """A contract that cannot be used; ``field`` is the YAML path of what to change."""
+
+
+@dataclass(frozen=True)
+class ContractSource:
+    """A contract as read: the parsed model and the exact text it came from, with its sha256."""
+
+    contract: m.Contract
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@cache
+def _standard_schema() -> dict:
+    with resources.files("open_data_contract_standard").joinpath("schema.json").open() as handle:
+        return json.load(handle)
+
+
+def _where(path: Iterable[Any], document: Any) -> str:
+    """A JSON path as the user finds it in the YAML: ``schema[orders].properties[total_amount].minimum``."""
+    parts: list[str] = []
+    node = document
+    for step in path:
+        if isinstance(step, int):
+            name = node[step].get("name") if isinstance(node, list) and isinstance(node[step], dict) else None
+            parts[-1] += f"[{name}]" if name else f"[{step}]"
+        else:
+            parts.append(str(step))
+        node = node[step] if isinstance(node, (list, dict)) else None
+    return ".".join(parts) or "(the document)"
+
+
+def validate_standard(document: Any) -> None:
+    """Refuse a document the ODCS v3.1 JSON Schema refuses, naming the path of the first error."""
+    if not isinstance(document, dict):
+        raise ContractError("(the document)", "is not a YAML mapping; start from docs/contracts.md")
+    validator = jsonschema.Draft201909Validator(_standard_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(e.path)))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ContractError(
+            _where(error.absolute_path, document),
+            f"{error.message} (the ODCS {API_VERSION} schema refuses it)",
+        )
+
+
+def _custom(element: Mapping, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for index, item in enumerate(element.get("customProperties") or ()):
+        name = item.get("property")
+        if name in allowed:
+            found[name] = item.get("value")
+        elif name is not None and name[:1].islower() and name in _ALL_PROPERTIES:
+            raise ContractError(
+                f"{where}.customProperties[{index}]", f"{name!r} belongs elsewhere; see docs/contracts.md"
+            )
+    return found
+
+
+_ALL_PROPERTIES = frozenset(CONTRACT_PROPERTIES + TABLE_PROPERTIES + COLUMN_PROPERTIES)
+
+
+def _valid_values(prop: Mapping) -> tuple[str, ...]:
+    for check in prop.get("quality") or ():
+        if check.get("metric") == "invalidValues" and "validValues" in (check.get("arguments") or {}):
+            return tuple(str(value) for value in check["arguments"]["validValues"])
+    return ()
+
+
+def _references(prop: Mapping) -> str | None:
+    for relation in prop.get("relationships") or ():
+        if relation.get("type", "foreignKey") == "foreignKey" and relation.get("to"):
+            return str(relation["to"]).partition(".")[0]
+    return None
+
+
+def _inferred_kind(prop: Mapping, options: Mapping, values: tuple[str, ...], references: str | None) -> str:
+    """The column kind a property that does not name one has: from its key, reference, type and name."""
+    name = str(prop["name"]).lower()
+    logical = prop.get("logicalType", "string")
+    if prop.get("primaryKey"):
+        return m.ID
+    if references:
+        return m.FK
+    if logical in ("date", "timestamp"):
+        return m.TIMESTAMP
+    if logical == "integer":
+        return m.INT
+    if logical == "number":
+        return m.MONEY if options.get("multipleOf") == 0.01 else m.DECIMAL1
+    if values:
+        return m.CATEGORY
+    if options.get("format") == "email" or name == "email" or name.endswith("_email"):
+        return m.EMAIL
+    if name == "phone" or name.endswith("_phone"):
+        return m.PHONE
+    return m.CODE if options.get("pattern") else m.TEXT
+
+
+def _column(prop: Mapping, where: str) -> m.Column:
+    custom = _custom(prop, COLUMN_PROPERTIES, where)
+    options = prop.get("logicalTypeOptions") or {}
+    values = _valid_values(prop)
+    references = _references(prop)
+    kind = custom.get("kind") or _inferred_kind(prop, options, values, references)
+    if kind not in m.KINDS:
+        raise ContractError(f"{where}.customProperties.kind", f"{kind!r} is not one of {', '.join(m.KINDS)}")
+    case = custom.get("case")
+    if case is not None and case not in m.CASES:
+        raise ContractError(f"{where}.customProperties.case", f"{case!r} is not one of {', '.join(m.CASES)}")
+    if kind == m.CATEGORY and not values:
+        raise ContractError(
+            f"{where}.quality", "a category needs its allowed values: metric invalidValues with validValues"
+        )
+    if kind == m.FK and references is None:
+        raise ContractError(f"{where}.relationships", "a foreign key needs a relationship to TABLE.COLUMN")
+    return m.Column(
+        name=str(prop["name"]),
+        type=kind,
+        nullable=not prop.get("required", False) and not prop.get("primaryKey", False),
+        references=references,
+        categories=values,
+        case=case,
+        minimum=options.get("minimum"),
+        maximum=options.get("maximum"),
+        pattern=options.get("pattern") or _DEFAULT_PATTERNS.get(kind),
+        required=bool(custom.get("essential", False)),
+    )
+
+
+def _constraint(table: str, item: Mapping, where: str) -> m.Constraint:
+    if not isinstance(item, Mapping) or item.get("kind") not in m.CONSTRAINT_KINDS:
+        raise ContractError(f"{where}.kind", f"is not one of {', '.join(m.CONSTRAINT_KINDS)}")
+    for name in ("id", "column"):
+        if not item.get(name):
+            raise ContractError(f"{where}.{name}", "is missing")
+    return m.Constraint(
+        id=str(item["id"]),
+        kind=str(item["kind"]),
+        table=table,
+        column=str(item["column"]),
+        other=str(item.get("other", "")),
+        via=str(item.get("via", "")),
+        terms=tuple(item.get("terms") or ()),
+        severity=str(item.get("severity", "error")),
+        catches=tuple(item.get("catches") or ()),
+        description=str(item.get("description", "")),
+    )
+
+
+def _table(element: Mapping, where: str) -> tuple[m.Table, list[m.Constraint]]:
+    custom = _custom(element, TABLE_PROPERTIES, where)
+    props = element.get("properties") or []
+    if not props:
+        raise ContractError(f"{where}.properties", "a table needs at least one column")
+    columns = tuple(_column(prop, f"{where}.properties[{prop['name']}]") for prop in props)
+    keys = [c.name for c, p in zip(columns, props, strict=True) if p.get("primaryKey")]
+    if keys != [columns[0].name]:
+        raise ContractError(
+            f"{where}.properties", "the first column, and only it, must be the primary key (primaryKey: true)"
+        )
+    business_key = tuple(custom.get("businessKey") or keys)
+    table = m.Table(
+        name=str(element["name"]),
+        columns=columns,
+        business_key=business_key,
+        parent=custom.get("parent"),
+        description=str(element.get("description", "")),
+    )
+    constraints = [
+        _constraint(table.name, item, f"{where}.customProperties.constraints[{index}]")
+        for index, item in enumerate(custom.get("constraints") or ())
+    ]
+    return table, constraints
+
+
+def _check_links(contract: m.Contract) -> None:
+    """References, keys, parents and constraints name tables and columns that exist."""
+    tables = contract.tables
+    for table in tables.values():
+        where = f"schema[{table.name}]"
+        for name in table.business_key:
+            if name not in table.column_names:
+                raise ContractError(f"{where}.customProperties.businessKey", f"{name!r} is not a column")
+        if table.parent is not None and table.parent not in tables:
+            raise ContractError(f"{where}.customProperties.parent", f"{table.parent!r} is not a table")
+        for column in table.columns:
+            if column.references is not None and column.references not in tables:
+                raise ContractError(
+                    f"{where}.properties[{column.name}].relationships",
+                    f"{column.references!r} is not a table of this contract",
+                )
+    for constraint in contract.constraints:
+        where = f"schema[{constraint.table}].customProperties.constraints[{constraint.id}]"
+        named = [(constraint.table, name) for name in (constraint.column, *constraint.terms)]
+        if constraint.other:
+            named.append((constraint.other_table, constraint.other_column))
+        for table, column in named:
+            if table not in tables or column not in tables[table].column_names:
+                raise ContractError(where, f"{table}.{column} is not a column of this contract")
+    if contract.driving_table and contract.driving_table not in tables:
+        raise ContractError("customProperties.drivingTable", f"{contract.driving_table!r} is not a table")
+
+
+def parse_contract(text: str) -> ContractSource:
+    """A contract from its YAML text, validated; ContractError names the path of what to change."""
+    if len(text.encode()) > MAX_CONTRACT_BYTES:
+        raise ContractError("(the document)", f"is larger than {MAX_CONTRACT_BYTES:,} bytes")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(the document)"
+        raise ContractError(line, f"is not valid YAML: {getattr(error, 'problem', error)}") from None
+    validate_standard(document)
+    tables: dict[str, m.Table] = {}
+    constraints: list[m.Constraint] = []
+    for element in document.get("schema") or ():
+        where = f"schema[{element['name']}]"
+        if element["name"] in tables:
+            raise ContractError(where, "names a table twice; give each table one schema object")
+        table, declared = _table(element, where)
+        tables[table.name] = table
+        constraints += declared
+    if not tables:
+        raise ContractError("schema", "declares no table; add at least one schema object")
+    custom = _custom(document, CONTRACT_PROPERTIES, "")
+    description = document.get("description") or {}
+    contract = m.Contract(
+        id=str(document["id"]),
+        name=str(document.get("name") or document["id"]),
+        version=str(document["version"]),
+        tables=tables,
+        constraints=tuple(constraints),
+        description=str(description.get("purpose", "")) if isinstance(description, Mapping) else "",
+        driving_table=str(custom.get("drivingTable") or next(iter(tables))),
+    )
+    _check_links(contract)
+    return ContractSource(contract, text)
+
+
+def read_contract(path: Path) -> ContractSource:
+    """A contract file, validated (see parse_contract)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ContractError("path", f"{path} cannot be read: {error.strerror}") from None
+    return parse_contract(text)
+
+
+def built_in_names() -> tuple[str, ...]:
+    """The contracts the workbench ships, by name (their file names without .yaml)."""
+    return tuple(sorted(path.stem for path in BUILT_IN.glob("*.yaml")))
+
+
+@cache
+def built_in(name: str) -> ContractSource:
+    """A contract the workbench ships."""
+    if name not in built_in_names():
+        raise ContractError(
+            "contract", f"{name!r} is not a built-in contract; choose one of {', '.join(built_in_names())}"
+        )
+    return read_contract(BUILT_IN / f"{name}.yaml")
+
+
+def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> dict[str, Any]:
+    logical = {
+        m.ID: "integer",
+        m.FK: "integer",
+        m.INT: "integer",
+        m.MONEY: "number",
+        m.DECIMAL1: "number",
+        m.TIMESTAMP: "timestamp",
+    }.get(column.type, "string")
+    prop: dict[str, Any] = {"name": column.name, "logicalType": logical}
+    if column.name == table.key:
+        prop["primaryKey"] = True
+    prop["required"] = not column.nullable
+    options: dict[str, Any] = {}
+    if column.type in _STEPS:
+        options["multipleOf"] = _STEPS[column.type]
+    for name in ("minimum", "maximum"):
+        if getattr(column, name) is not None:
+            options[name] = getattr(column, name)
+    if column.type == m.EMAIL:
+        options["format"] = "email"
+    if column.pattern and column.pattern != _DEFAULT_PATTERNS.get(column.type):
+        options["pattern"] = column.pattern
+    if options:
+        prop["logicalTypeOptions"] = options
+    if column.references:
+        key = contract.tables[column.references].key
+        prop["relationships"] = [{"type": "foreignKey", "to": f"{column.references}.{key}"}]
+    if column.categories:
+        prop["quality"] = [
+            {"metric": "invalidValues", "arguments": {"validValues": list(column.categories)}, "mustBe": 0}
+        ]
+    custom = [{"property": "kind", "value": column.type}]
+    if column.case:
+        custom.append({"property": "case", "value": column.case})
+    if column.required:
+        custom.append({"property": "essential", "value": True})
+    prop["customProperties"] = custom
+    return prop
+
+
+def _constraint_document(constraint: m.Constraint) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": constraint.id, "kind": constraint.kind, "column": constraint.column}
+    if constraint.via:
+        item["via"] = constraint.via
+    if constraint.other:
+        item["other"] = constraint.other
+    if constraint.terms:
+        item["terms"] = list(constraint.terms)
+    item["severity"] = constraint.severity
+    if constraint.catches:
+        item["catches"] = list(constraint.catches)
+    if constraint.description:
+        item["description"] = constraint.description
+    return item
+
+
+def contract_document(contract: m.Contract) -> dict[str, Any]:
+    """The ODCS v3.1 document that declares ``contract`` (parse_contract reads it back to the same model)."""
+    schema = []
+    for table in contract.tables.values():
+        element: dict[str, Any] = {"name": table.name, "physicalType": "table"}
+        if table.description:
+            element["description"] = table.description
+        element["properties"] = [_column_document(contract, table, column) for column in table.columns]
+        custom: list[dict[str, Any]] = [{"property": "businessKey", "value": list(table.business_key)}]
+        if table.parent:
+            custom.append({"property": "parent", "value": table.parent})
+        declared = [_constraint_document(c) for c in contract.constraints if c.table == table.name]
+        if declared:
+            custom.append({"property": "constraints", "value": declared})
+        element["customProperties"] = custom
+        schema.append(element)
+    document: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "DataContract",
+        "id": contract.id,
+        "name": contract.name,
+        "version": contract.version,
+        "status": "active",
+    }
+    if contract.description:
+        document["description"] = {"purpose": contract.description}
+    document["schema"] = schema
+    document["customProperties"] = [{"property": "drivingTable", "value": contract.driving_table}]
+    return document
+
+
+def dump_contract(contract: m.Contract) -> str:
+    """``contract`` as ODCS YAML text, valid against the standard's schema."""
+    document = contract_document(contract)
+    validate_standard(document)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)

@@ -1,0 +1,124 @@
+"""What a data set is, as a contract declares it: tables, columns with the rule each value obeys, keys,
+references and constraints across columns and tables. Imports no engine and no Faker.
+
+Column kinds say how a value is held and checked. Money is held as integer cents, decimal1 as integer
+tenths, timestamps as epoch seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ID, FK, INT, MONEY, DECIMAL1, TIMESTAMP, TEXT, CATEGORY, EMAIL, PHONE, CODE = (
+    "id",
+    "fk",
+    "int",
+    "money",
+    "decimal1",
+    "timestamp",
+    "text",
+    "category",
+    "email",
+    "phone",
+    "code",
+)
+KINDS = (ID, FK, INT, MONEY, DECIMAL1, TIMESTAMP, TEXT, CATEGORY, EMAIL, PHONE, CODE)
+NUMERIC_TYPES = frozenset({INT, MONEY, DECIMAL1})
+STRING_TYPES = frozenset({TEXT, CATEGORY, EMAIL, PHONE, CODE})
+CASES = ("title", "lower", "upper")
+
+EMAIL_PATTERN = r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$"
+PHONE_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+
+# Constraints across columns and tables: one operation each, named by its kind.
+AFTER = "after"  # a timestamp lies after another one reached through a reference
+AGGREGATE = "aggregate"  # a value equals the sum of a column over the rows that reference its row
+ROW = "row"  # within a row: a value equals the product of two others
+CONSTRAINT_KINDS = (AFTER, AGGREGATE, ROW)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column and the rule its values obey."""
+
+    name: str
+    type: str
+    nullable: bool = False  # clean data may hold nulls here
+    references: str | None = None  # table whose primary key a foreign key points at
+    categories: tuple[str, ...] = ()
+    case: str | None = None  # canonical case ("title", "lower", "upper"); None: case is free
+    minimum: float | None = None  # valid range, in the column's own unit (e.g. 0.01 for money)
+    maximum: float | None = None
+    pattern: str | None = None  # regular expression a valid value matches
+    required: bool = False  # a row without a valid value here is unusable (keys are always required)
+
+    @property
+    def is_required(self) -> bool:
+        return self.required or (self.type in (ID, FK) and not self.nullable)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table; rows are keyed by ``key`` (its first column) and de-duplicated on ``business_key``."""
+
+    name: str
+    columns: tuple[Column, ...]
+    business_key: tuple[str, ...]
+    parent: str | None = None  # generated per row of this table (None: a table with its own count)
+    description: str = ""
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+
+    @property
+    def key(self) -> str:
+        return self.columns[0].name
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A declared rule across columns or tables (see CONSTRAINT_KINDS). ``column`` of ``table`` is the value
+    it judges; ``via`` is the reference followed (after: this table's foreign key; aggregate: the other
+    table's column that refers back); ``other`` is the ``table.column`` it is compared with; ``terms`` are
+    the row's columns a ROW value follows."""
+
+    id: str
+    kind: str
+    table: str
+    column: str
+    other: str = ""
+    via: str = ""
+    terms: tuple[str, ...] = ()
+    severity: str = "error"
+    catches: tuple[str, ...] = ()  # error kinds of the catalogue it detects
+    description: str = ""
+
+    @property
+    def other_table(self) -> str:
+        return self.other.partition(".")[0]
+
+    @property
+    def other_column(self) -> str:
+        return self.other.partition(".")[2]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A data set as its contract declares it, in the order of its tables."""
+
+    id: str
+    name: str
+    version: str
+    tables: dict[str, Table]
+    constraints: tuple[Constraint, ...] = ()
+    description: str = ""
+    driving_table: str = ""  # what ``--rows`` counts
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(self.tables)
