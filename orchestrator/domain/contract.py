@@ -28,9 +28,10 @@ BUILT_IN = Path(__file__).resolve().parents[2] / "contracts"  # the contracts th
 MAX_CONTRACT_BYTES = 5_000_000
 
 # customProperties of the vocabulary (docs/contracts.md): where each may appear.
-CONTRACT_PROPERTIES = ("drivingTable",)
-TABLE_PROPERTIES = ("businessKey", "parent", "constraints")
-COLUMN_PROPERTIES = ("kind", "case", "essential")
+CONTRACT_PROPERTIES = ("drivingTable", "generator")
+TABLE_PROPERTIES = ("businessKey", "parent", "constraints", "volume")
+COLUMN_PROPERTIES = ("kind", "case", "essential", "generate")
+GENERATORS = ("shop",)  # built-in generators a contract may name instead of the generic one
 _DEFAULT_PATTERNS = {m.EMAIL: m.EMAIL_PATTERN, m.PHONE: m.PHONE_PATTERN, m.TIMESTAMP: m.TIMESTAMP_PATTERN}
 _STEPS = {m.MONEY: 0.01, m.DECIMAL1: 0.1}
 
@@ -101,6 +102,14 @@ def _custom(element: Mapping, allowed: tuple[str, ...], where: str) -> dict[str,
 _ALL_PROPERTIES = frozenset(CONTRACT_PROPERTIES + TABLE_PROPERTIES + COLUMN_PROPERTIES)
 
 
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ContractError(where, "must be a mapping of names to values; see docs/contracts.md")
+    return dict(value)
+
+
 def _valid_values(prop: Mapping) -> tuple[str, ...]:
     for check in prop.get("quality") or ():
         if check.get("metric") == "invalidValues" and "validValues" in (check.get("arguments") or {}):
@@ -166,6 +175,8 @@ def _column(prop: Mapping, where: str) -> m.Column:
         maximum=options.get("maximum"),
         pattern=options.get("pattern") or _DEFAULT_PATTERNS.get(kind),
         required=bool(custom.get("essential", False)),
+        generate=_mapping(custom.get("generate"), f"{where}.customProperties.generate"),
+        declared_type=str(prop.get("logicalType", "")),
     )
 
 
@@ -183,6 +194,7 @@ def _constraint(table: str, item: Mapping, where: str) -> m.Constraint:
         other=str(item.get("other", "")),
         via=str(item.get("via", "")),
         terms=tuple(item.get("terms") or ()),
+        group=str(item.get("group", "")),
         severity=str(item.get("severity", "error")),
         catches=tuple(item.get("catches") or ()),
         description=str(item.get("description", "")),
@@ -207,6 +219,7 @@ def _table(element: Mapping, where: str) -> tuple[m.Table, list[m.Constraint]]:
         business_key=business_key,
         parent=custom.get("parent"),
         description=str(element.get("description", "")),
+        volume=_mapping(custom.get("volume"), f"{where}.customProperties.volume"),
     )
     constraints = [
         _constraint(table.name, item, f"{where}.customProperties.constraints[{index}]")
@@ -233,7 +246,8 @@ def _check_links(contract: m.Contract) -> None:
                 )
     for constraint in contract.constraints:
         where = f"schema[{constraint.table}].customProperties.constraints[{constraint.id}]"
-        named = [(constraint.table, name) for name in (constraint.column, *constraint.terms)]
+        own = (constraint.column, *constraint.terms, *([constraint.group] if constraint.group else []))
+        named = [(constraint.table, name) for name in own]
         if constraint.other:
             named.append((constraint.other_table, constraint.other_column))
         for table, column in named:
@@ -241,6 +255,17 @@ def _check_links(contract: m.Contract) -> None:
                 raise ContractError(where, f"{table}.{column} is not a column of this contract")
     if contract.driving_table and contract.driving_table not in tables:
         raise ContractError("customProperties.drivingTable", f"{contract.driving_table!r} is not a table")
+    if contract.generator and contract.generator not in GENERATORS:
+        raise ContractError(
+            "customProperties.generator",
+            f"{contract.generator!r} is not a built-in generator; leave it out for the generic one",
+        )
+    for table in tables.values():
+        per = table.volume.get("per")
+        if per is not None and per not in tables:
+            raise ContractError(
+                f"schema[{table.name}].customProperties.volume.per", f"{per!r} is not a table"
+            )
 
 
 def parse_contract(text: str) -> ContractSource:
@@ -275,6 +300,7 @@ def parse_contract(text: str) -> ContractSource:
         constraints=tuple(constraints),
         description=str(description.get("purpose", "")) if isinstance(description, Mapping) else "",
         driving_table=str(custom.get("drivingTable") or next(iter(tables))),
+        generator=str(custom.get("generator") or ""),
     )
     _check_links(contract)
     return ContractSource(contract, text)
@@ -341,6 +367,8 @@ def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> 
         custom.append({"property": "case", "value": column.case})
     if column.required:
         custom.append({"property": "essential", "value": True})
+    if column.generate:
+        custom.append({"property": "generate", "value": column.generate})
     prop["customProperties"] = custom
     return prop
 
@@ -353,6 +381,8 @@ def _constraint_document(constraint: m.Constraint) -> dict[str, Any]:
         item["other"] = constraint.other
     if constraint.terms:
         item["terms"] = list(constraint.terms)
+    if constraint.group:
+        item["group"] = constraint.group
     item["severity"] = constraint.severity
     if constraint.catches:
         item["catches"] = list(constraint.catches)
@@ -372,6 +402,8 @@ def contract_document(contract: m.Contract) -> dict[str, Any]:
         custom: list[dict[str, Any]] = [{"property": "businessKey", "value": list(table.business_key)}]
         if table.parent:
             custom.append({"property": "parent", "value": table.parent})
+        if table.volume:
+            custom.append({"property": "volume", "value": table.volume})
         declared = [_constraint_document(c) for c in contract.constraints if c.table == table.name]
         if declared:
             custom.append({"property": "constraints", "value": declared})
@@ -389,6 +421,8 @@ def contract_document(contract: m.Contract) -> dict[str, Any]:
         document["description"] = {"purpose": contract.description}
     document["schema"] = schema
     document["customProperties"] = [{"property": "drivingTable", "value": contract.driving_table}]
+    if contract.generator:
+        document["customProperties"].append({"property": "generator", "value": contract.generator})
     return document
 
 

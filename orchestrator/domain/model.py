@@ -8,6 +8,7 @@ tenths, timestamps as epoch seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 ID, FK, INT, MONEY, DECIMAL1, TIMESTAMP, TEXT, CATEGORY, EMAIL, PHONE, CODE = (
     "id",
@@ -34,8 +35,10 @@ TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 # Constraints across columns and tables: one operation each, named by its kind.
 AFTER = "after"  # a timestamp lies after another one reached through a reference
 AGGREGATE = "aggregate"  # a value equals the sum of a column over the rows that reference its row
-ROW = "row"  # within a row: a value equals the product of two others
-CONSTRAINT_KINDS = (AFTER, AGGREGATE, ROW)
+ROW = "row"  # within a row: a value equals the product of others
+BALANCE = "balance"  # the rows that share a group sum to zero (a transfer's two legs)
+SEQUENCE = "sequence"  # within a group, the value rises with the row key (time-ordered readings)
+CONSTRAINT_KINDS = (AFTER, AGGREGATE, ROW, BALANCE, SEQUENCE)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class Column:
     maximum: float | None = None
     pattern: str | None = None  # regular expression a valid value matches
     required: bool = False  # a row without a valid value here is unusable (keys are always required)
+    # how to draw clean values (docs/contracts.md: generate)
+    generate: dict[str, Any] = field(default_factory=dict, hash=False)
+    declared_type: str = ""  # the logicalType the contract gave (object, array, ... are generated as text)
 
     @property
     def is_required(self) -> bool:
@@ -67,6 +73,7 @@ class Table:
     business_key: tuple[str, ...]
     parent: str | None = None  # generated per row of this table (None: a table with its own count)
     description: str = ""
+    volume: dict[str, Any] = field(default_factory=dict, hash=False)  # how many rows (docs/contracts.md)
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,7 +92,8 @@ class Constraint:
     """A declared rule across columns or tables (see CONSTRAINT_KINDS). ``column`` of ``table`` is the value
     it judges; ``via`` is the reference followed (after: this table's foreign key; aggregate: the other
     table's column that refers back); ``other`` is the ``table.column`` it is compared with; ``terms`` are
-    the row's columns a ROW value follows."""
+    the row's columns a ROW value follows; ``group`` is the column whose equal values form a BALANCE or
+    SEQUENCE group."""
 
     id: str
     kind: str
@@ -94,6 +102,7 @@ class Constraint:
     other: str = ""
     via: str = ""
     terms: tuple[str, ...] = ()
+    group: str = ""
     severity: str = "error"
     catches: tuple[str, ...] = ()  # error kinds of the catalogue it detects
     description: str = ""
@@ -118,6 +127,7 @@ class Contract:
     constraints: tuple[Constraint, ...] = ()
     description: str = ""
     driving_table: str = ""  # what ``--rows`` counts
+    generator: str = ""  # a built-in generator of the workbench's (the shop's) instead of the generic one
 
     @property
     def table_names(self) -> tuple[str, ...]:
