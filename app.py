@@ -37,8 +37,7 @@ from orchestrator.auth.routes import LOGOUT_PATH, ROUTES, SESSION_PATH
 from orchestrator.auth.settings import COOKIE_NAME, create_first_admin, setup_token
 from orchestrator.config import get_settings, private_data_root
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import JobStore
-from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES, SESSION_ID
+from orchestrator.page_table import ADMIN_PAGES, HOME, PAGES, SESSION_ID
 from pages._session import NOTICE, session_fragment
 
 _COOKIE_WRITE = "_cookie_write"  # a cookie change to send to the browser on the next run
@@ -248,6 +247,8 @@ def _announce(user: str) -> None:
         if st.button("Stay signed in", key="stay_signed_in"):
             open_user_store().touch(session.id)
             st.rerun(scope="fragment")
+    from orchestrator.jobs.store import JobStore  # the engine loads after login, not for the login page
+
     store = JobStore.default()
     try:
         events = store.list_unseen(user)

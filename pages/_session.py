@@ -16,7 +16,7 @@ import streamlit as st
 
 from orchestrator.auth import SessionCheck, open_user_store
 from orchestrator.auth.store import END_NOTICES, ROLE_CHANGED
-from orchestrator.ui_support import SESSION_ID
+from orchestrator.page_table import SESSION_ID
 
 NOTICE = "_notice"  # session_state key: a message for the login screen, such as why the user was signed out
 

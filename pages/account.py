@@ -5,7 +5,7 @@ import streamlit as st
 from orchestrator.auth import load_auth_settings, open_user_store
 from orchestrator.auth.passwords import MIN_PASSWORD_CHARS, PASSWORD_RULES
 from orchestrator.errors import WorkbenchError
-from orchestrator.ui_support import SESSION_ID
+from orchestrator.page_table import SESSION_ID
 
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")

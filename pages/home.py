@@ -3,7 +3,8 @@
 import streamlit as st
 
 from orchestrator.jobs.store import JobStore
-from orchestrator.ui_support import ADMIN_PAGES, HOME, PAGES, jobs_frame
+from orchestrator.page_table import ADMIN_PAGES, HOME, PAGES
+from orchestrator.ui_support import jobs_frame
 
 RECENT_JOBS = 5
 
