@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from orchestrator.storage import Storage, paths
 from orchestrator.storage.paths import check_user
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+USER_REF = re.compile(r"^[a-z0-9_-]{1,32}/[a-z0-9][a-z0-9_-]{0,47}$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def _folder(settings: Settings, user: str) -> Path:
 
 def check_name(name: str) -> str:
     """A user contract's name: 1-48 lower-case letters, digits, '_' or '-', not starting with '_' or '-'."""
-    if not NAME.match(name or ""):
+    if not NAME.fullmatch(name or ""):
         raise ContractError(
             "name", f"{name!r} is not a contract name; use 1-48 lower-case letters, digits, _ or -"
         )
@@ -60,21 +62,28 @@ def save(user: str, name: str, text: str, settings: Settings | None = None) -> C
     source = parse_contract(text)
     folder = _folder(settings, user)
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.yaml.tmp"
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, folder / f"{name}.yaml")
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, folder / f"{name}.yaml")
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return ContractEntry(f"{user}/{name}", user, source)
 
 
 def delete(ref: str, user: str, is_admin: bool = False, settings: Settings | None = None) -> None:
     """Remove a user's own contract; jobs generated from it keep their copies."""
+    if ref in built_in_names():
+        raise ContractError("contract", f"{ref!r} is built in; only your own contracts can be deleted")
     path = _own_path(ref, user, is_admin, settings or get_settings())
     path.unlink()
 
 
 def _own_path(ref: str, user: str, is_admin: bool, settings: Settings) -> Path:
+    """The file of the contract ``USER/NAME`` if ``user`` may reach it; any other reference is not found."""
     owner, _, name = ref.partition("/")
-    if not name or (owner != user and not is_admin):
+    if not USER_REF.fullmatch(ref) or (owner != user and not is_admin):
         raise NotFound(f"contract {ref} does not exist")
     path = _folder(settings, owner) / f"{name}.yaml"
     if not path.is_file():
@@ -94,14 +103,11 @@ def listed(user: str, is_admin: bool = False, settings: Settings | None = None) 
     return entries
 
 
-USER_REF = re.compile(r"^[a-z0-9_-]{1,32}/[a-z0-9][a-z0-9_-]{0,47}$")
-
-
 def resolve(ref: str, user: str, is_admin: bool = False, settings: Settings | None = None) -> ContractSource:
     """The contract a reference names, validated: a built-in's name, a user's ``USER/NAME`` or a file."""
     if ref in built_in_names():
         return built_in(ref)
-    if USER_REF.match(ref) and not Path(ref).is_file():
+    if USER_REF.fullmatch(ref) and not Path(ref).is_file():
         return read_contract(_own_path(ref, user, is_admin, settings or get_settings()))
     if Path(ref).is_file():
         return read_contract(Path(ref))
