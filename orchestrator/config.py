@@ -1,7 +1,9 @@
 """The one place that reads configuration: the environment first, then .streamlit/secrets.toml.
 
 Every setting has an environment name (``ORCHESTRATOR_...``); the same names may be written as top-level
-keys of the secrets file. Secrets are held in fields excluded from repr() and never logged.
+keys of the secrets file. Secrets are held in fields excluded from repr() and never logged. The routing
+threshold and the schedules (EDITABLE) may also be stored by an administrator on the Settings page, in the job
+store's database; the environment and the secrets file win over a stored value.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import os
 import ssl
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import REPOSITORY
 from orchestrator.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from orchestrator.jobs.store import StoredSetting
 
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
 SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
@@ -157,9 +162,8 @@ def secret_status() -> dict[str, bool]:
     return {name: bool(lookup(name)) for name in SECRET_NAMES}
 
 
-def int_setting(name: str, default: int, low: int, high: int) -> int:
-    """A whole-number setting in [low, high]; anything else names the setting and its range."""
-    text = lookup(name, str(default))
+def whole_number(name: str, text: str, low: int, high: int) -> int:
+    """``text`` as a whole number in [low, high]; anything else names the setting and its range."""
     try:
         value = int(text)
     except ValueError:
@@ -167,6 +171,11 @@ def int_setting(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidInput(name, f"must be a whole number from {low:,} to {high:,} (got {text!r})")
     return value
+
+
+def int_setting(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting in [low, high]; anything else names the setting and its range."""
+    return whole_number(name, lookup(name, str(default)), low, high)
 
 
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -186,8 +195,8 @@ def _flag(name: str, default: bool) -> bool:
     return word in ("true", "yes", "on", "1")
 
 
-def _daily_time(name: str, default: str) -> str:
-    text = lookup(name, default)
+def daily_time(name: str, text: str) -> str:
+    """``text`` as a UTC time of day, HH:MM; anything else names the setting and the form it takes."""
     hours, _, minutes = text.partition(":")
     if not (
         hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2
@@ -238,15 +247,88 @@ def _azure_storage(profile: str) -> AzureStorageSettings | None:
     return settings
 
 
+@dataclass(frozen=True)
+class Editable:
+    """A setting administrators may also change on the Settings page, stored in the job store's database so
+    that every process of the deployment sees it; a value in the environment or the secrets file wins."""
+
+    name: str  # its environment name, which also names it in messages
+    field: str  # its attribute of Settings, whose default is its default
+    label: str  # how the Settings page names it
+    bounds: tuple[int, int] | None = None  # a whole number in this range; None: a UTC time of day, HH:MM
+
+    @property
+    def default(self) -> int | str:
+        """The value when neither the environment nor an administrator sets it."""
+        return getattr(Settings, self.field)  # a dataclass keeps a field's default as its class attribute
+
+    @property
+    def hint(self) -> str:
+        """What the setting takes, as a form says it."""
+        if self.bounds is None:
+            return "a UTC time as HH:MM, such as 02:00"
+        return f"a whole number from {self.bounds[0]:,} to {self.bounds[1]:,}"
+
+    def value_of(self, text: str) -> int | str:
+        """The value ``text`` stands for, checked as the environment's is; a bad one names the setting."""
+        if self.bounds is None:
+            return daily_time(self.name, text)
+        return whole_number(self.name, text, *self.bounds)
+
+
+EDITABLE = (
+    Editable(
+        "ORCHESTRATOR_SMALL_BATCH_MAX_ROWS",
+        "small_batch_max_rows",
+        "small-batch limit (rows)",
+        (1, 100_000_000),
+    ),
+    Editable(
+        "ORCHESTRATOR_SMALL_EVERY_MINUTES",
+        "small_every_minutes",
+        "small batches every (minutes)",
+        (1, 24 * 60),
+    ),
+    Editable("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "large_daily_at_utc", "large batches daily at (UTC)"),
+)
+ENVIRONMENT, STORED, DEFAULT = "environment", "stored", "default"  # where an editable setting's value is from
+
+
+@dataclass(frozen=True)
+class EditableValue:
+    """An editable setting's value now, and where it comes from."""
+
+    setting: Editable
+    value: int | str
+    source: str  # ENVIRONMENT (the environment or the secrets file), STORED or DEFAULT
+    stored: StoredSetting | None = None  # who stored it and when, if it comes from the store
+
+
+def editable_values(settings: Settings) -> list[EditableValue]:
+    """The EDITABLE settings as they hold now: the environment or the secrets file wins, then the value an
+    administrator stored in ``settings``' job store (read again at most every few seconds), then the
+    default."""
+    from orchestrator.jobs.store import read_stored_settings  # here: the job store imports this module
+
+    stored = read_stored_settings(settings)
+    values = []
+    for setting in EDITABLE:
+        if text := lookup(setting.name):
+            values.append(EditableValue(setting, setting.value_of(text), ENVIRONMENT))
+        elif kept := stored.get(setting.name):
+            values.append(EditableValue(setting, setting.value_of(kept.value), STORED, kept))
+        else:
+            values.append(EditableValue(setting, setting.default, DEFAULT))
+    return values
+
+
 def get_settings() -> Settings:
-    """Read the configuration now (cheap; tests change the environment between calls)."""
+    """Read the configuration now (cheap: the stored settings are kept for a few seconds; tests change the
+    environment between calls)."""
     profile = _choice("ORCHESTRATOR_PROFILE", "local", PROFILES)
-    return Settings(
+    settings = Settings(
         data_dir=Path(lookup(DATA_DIR_ENV, str(DEFAULT_DATA_DIR))).expanduser().resolve(),
         profile=profile,
-        small_batch_max_rows=int_setting("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", 10_000, 1, 100_000_000),
-        small_every_minutes=int_setting("ORCHESTRATOR_SMALL_EVERY_MINUTES", 10, 1, 24 * 60),
-        large_daily_at_utc=_daily_time("ORCHESTRATOR_LARGE_DAILY_AT_UTC", "02:00"),
         max_active_generations=int_setting("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", 2, 1, 64),
         mysql=_mysql(profile),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
@@ -254,6 +336,7 @@ def get_settings() -> Settings:
         spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
         cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
     )
+    return replace(settings, **{value.setting.field: value.value for value in editable_values(settings)})
 
 
 def private_data_root(settings: Settings) -> Path:

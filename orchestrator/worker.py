@@ -27,6 +27,7 @@ from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
 from orchestrator.service import end_lost_generations, execute_job, finish_deletions
 
 HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
+RESCHEDULE_SECONDS = 60  # while it waits, the scheduler reads its schedule again at least this often
 
 
 def drain(
@@ -180,20 +181,31 @@ def run_forever(
     """Wake at each scheduled time, sweep (lost generations, deleted jobs' leftovers), and drain every route
     due then (``cycles`` bounds it for tests).
 
-    Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first."""
-    settings = settings or get_settings()
+    Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first. Without
+    ``settings`` the configuration is read again every RESCHEDULE_SECONDS while it waits (not in the last
+    of them before a wake), so a schedule an administrator changes on the Settings page moves the next
+    wake without a restart."""
     with Heartbeat(log=log) as heartbeat:
+        told: tuple[datetime, list[str]] | None = None
         while cycles is None or cycles > 0:
-            due = next_runs(now(), settings)
+            current = settings or get_settings()
+            due = next_runs(now(), current)
             when = min(due.values())
             routes = [route for route, at in due.items() if at == when]
-            heartbeat.due(when, routes)
-            log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
-            sleep(max((when - now()).total_seconds(), 0))
-            for line in sweep(settings):
+            if (when, routes) != told:
+                told = (when, routes)
+                heartbeat.due(when, routes)
+                log(f"next: {queues_named(routes)} at {when:%Y-%m-%d %H:%M} UTC")
+            wait = (when - now()).total_seconds()
+            if wait > RESCHEDULE_SECONDS:
+                # look again soon, and a whole RESCHEDULE_SECONDS before the wake at the latest
+                sleep(min(RESCHEDULE_SECONDS, wait - RESCHEDULE_SECONDS))
+                continue
+            sleep(max(wait, 0))
+            for line in sweep(current):
                 log(line)
             for route in routes:
-                for job in drain(route, settings):
+                for job in drain(route, current):
                     log(job_line(job))
             if cycles is not None:
                 cycles -= 1

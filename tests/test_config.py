@@ -25,7 +25,7 @@ from orchestrator.jobs.store import JobStore
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 READERS = (
-    r"(?:lookup|text_setting|number_setting|int_setting|_choice|_daily_time|_flag)"
+    r"(?:lookup|text_setting|number_setting|int_setting|_choice|Editable|_flag)"
     r"\(\s*(?:env,\s*)?\"([A-Z0-9_]+)\""
 )
 

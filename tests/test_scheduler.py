@@ -10,12 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from orchestrator import service, worker
+from orchestrator.auth import open_user_store
 from orchestrator.cli import main
 from orchestrator.config import get_settings
 from orchestrator.generation.spec import GenerationSpec
@@ -26,6 +27,21 @@ from orchestrator.service import execute_job, generate_job, launch_clean
 from tests.gen_helpers import live_schedulers, start_scheduler, stored_job
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Clock:
+    """The scheduler's clock, moved on by its sleeps alone."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.at += timedelta(seconds=seconds)
 
 
 def _messages(route: str) -> int:
@@ -56,6 +72,45 @@ def test_a_configured_schedule_moves_the_runs(data_dir, monkeypatch):
     assert {route: f"{when:%H:%M}" for route, when in due.items()} == {"small": "19:30", "large": "21:30"}
 
 
+def _store_as_alice(values: dict[str, str]) -> None:
+    """alice, an administrator, saves ``values`` as the Settings page does."""
+    users = open_user_store()
+    if not users.has_users():
+        users.create_first_admin("alice", "correct horse battery", "correct horse battery")
+    store = JobStore.default()
+    try:
+        store.set_settings(values, user="alice")
+    finally:
+        store.close()
+
+
+def test_the_next_runs_follow_a_schedule_an_administrator_stored(data_dir):
+    _store_as_alice({"ORCHESTRATOR_SMALL_EVERY_MINUTES": "720", "ORCHESTRATOR_LARGE_DAILY_AT_UTC": "21:30"})
+    small, large = worker.next_run("small", get_settings()), worker.next_run("large", get_settings())
+    assert f"{small:%H:%M:%S}" in {"00:00:00", "12:00:00"}  # twice a day
+    assert f"{large:%H:%M}" == "21:30"
+    assert 0 < (large - datetime.now(UTC)).total_seconds() <= 24 * 3600
+
+
+def test_a_waiting_scheduler_follows_a_schedule_stored_meanwhile_without_a_restart(data_dir):
+    clock, logged = Clock(datetime(2026, 12, 4, 19, 3, tzinfo=UTC)), []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if len(clock.slept) == 1:  # while it waits for 19:10, the large batches move to 19:20 ...
+            _store_as_alice(
+                {"ORCHESTRATOR_SMALL_EVERY_MINUTES": "45", "ORCHESTRATOR_LARGE_DAILY_AT_UTC": "19:20"}
+            )
+
+    worker.run_forever(now=clock.now, sleep=sleep, log=logged.append, cycles=1)
+    assert logged == [  # ... and the small ones to every 45 minutes, the next at 19:30
+        "next: small queue at 2026-12-04 19:10 UTC",
+        "next: large queue at 2026-12-04 19:20 UTC",
+    ]
+    assert clock.at == datetime(2026, 12, 4, 19, 20, tzinfo=UTC)  # it drained at 19:20, not at 19:10
+    assert max(clock.slept) <= worker.RESCHEDULE_SECONDS
+
+
 def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SMALL_BATCH_MAX_ROWS", "1000")
     small = generate_job(GenerationSpec(rows=20, seed=1), "alice")
@@ -65,16 +120,15 @@ def test_at_two_both_queues_are_drained_not_only_the_small_one(data_dir, monkeyp
         "large": launch_clean("alice", large.job_id, engine="pandas").job,
     }
     assert {route: job.route for route, job in queued.items()} == {"small": "small", "large": "large"}
-    slept, logged, heard = [], [], []
+    clock, logged, heard = Clock(datetime(2026, 12, 5, 1, 55, tzinfo=UTC)), [], set()
 
     def sleep(seconds: float) -> None:  # while it waits, the pages see it and what it will drain when
-        slept.append(seconds)
-        heard.extend((s.routes, s.next_at) for s in live_schedulers())
+        clock.sleep(seconds)
+        heard.update((s.routes, s.next_at) for s in live_schedulers())
 
-    five_to_two = datetime(2026, 12, 5, 1, 55, tzinfo=UTC)
-    worker.run_forever(now=lambda: five_to_two, sleep=sleep, log=logged.append, cycles=1)
-    assert slept == [300.0]
-    assert heard == [(("small", "large"), datetime(2026, 12, 5, 2, 0, tzinfo=UTC))]
+    worker.run_forever(now=clock.now, sleep=sleep, log=logged.append, cycles=1)
+    assert sum(clock.slept) == 300.0  # read the schedule again every minute meanwhile
+    assert heard == {(("small", "large"), datetime(2026, 12, 5, 2, 0, tzinfo=UTC))}
     assert live_schedulers() == []  # it stopped cleanly: forgotten at once
     assert logged[0] == "next: small and large queues at 2026-12-05 02:00 UTC"
     assert {route: stored_job(job.job_id).state for route, job in queued.items()} == {
@@ -140,13 +194,8 @@ def test_the_scheduler_fails_a_generation_whose_worker_was_lost_and_tells_its_ow
         an_hour_ago.start(lost.job_id)
     finally:
         an_hour_ago.close()
-    logged = []
-    worker.run_forever(
-        now=lambda: datetime(2026, 12, 5, 9, 55, tzinfo=UTC),
-        sleep=lambda s: None,
-        log=logged.append,
-        cycles=1,
-    )
+    logged, clock = [], Clock(datetime(2026, 12, 5, 9, 55, tzinfo=UTC))
+    worker.run_forever(now=clock.now, sleep=clock.sleep, log=logged.append, cycles=1)
     ended = stored_job(lost.job_id)
     assert ended.state == "failed" and ended.error.startswith(service.GENERATION_LOST)
     assert f"{lost.job_id}: failed ({ended.error})" in logged

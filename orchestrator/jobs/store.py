@@ -11,7 +11,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,7 @@ from typing import Any
 
 import pymysql
 
-from orchestrator.config import MySQLSettings, get_settings
+from orchestrator.config import EDITABLE, MySQLSettings, Settings, get_settings, lookup
 from orchestrator.dbschema import add_missing_columns
 from orchestrator.errors import AlreadyExists, Busy, InvalidInput, NotFound, WorkbenchError
 from orchestrator.queues.local import connect_sqlite, utc_time
@@ -90,6 +90,9 @@ _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at",
 _SCHEDULER_COLUMNS = ("scheduler_id", "host", "pid", "started_at", "seen_at", "next_at", "routes")
 SCHEDULER_SILENT_SECONDS = 120  # a scheduler not heard from for this long is taken to be gone
 _SCHEDULER_FORGOTTEN_SECONDS = 24 * 3600  # the record of a lost scheduler is removed after this long
+_STORED_SETTING_COLUMNS = ("name", "value", "set_by", "set_at")
+_SETTING_CHANGE_COLUMNS = ("change_id", "name", "old_value", "new_value", "changed_by", "changed_at")
+STORED_SETTINGS_SECONDS = 5.0  # how long a process keeps the stored settings before it reads them again
 
 
 class IllegalTransition(InvalidInput):
@@ -120,6 +123,10 @@ class JobHeld(WorkbenchError):
             " it is run again only if that worker has not finished it by then"
         )
         self.until = until
+
+
+class NotAdministrator(WorkbenchError, PermissionError):
+    """A change only administrators may make was asked for by someone else."""
 
 
 class _Heard(Exception):
@@ -168,6 +175,28 @@ class Event:
 
 
 @dataclass(frozen=True)
+class StoredSetting:
+    """A setting's value an administrator stored on the Settings page (see config.EDITABLE)."""
+
+    name: str
+    value: str
+    set_by: str
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    """One change of a stored setting, as the audit keeps it: who changed what, when, from what to what."""
+
+    change_id: int
+    name: str
+    old_value: str  # the stored value before, or the default if none was stored
+    new_value: str
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
 class _Dialect:
     """What differs between SQLite and MySQL: table definitions, how a write transaction starts,
     the placeholder and the integrity error class. Everything else is one SQL text."""
@@ -202,6 +231,13 @@ _SQLITE_SCHEMA = (
         scheduler_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at REAL NOT NULL,
         seen_at REAL NOT NULL, next_at REAL NOT NULL, routes TEXT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS stored_settings (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, set_by TEXT NOT NULL, set_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS setting_changes (
+        change_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, old_value TEXT NOT NULL,
+        new_value TEXT NOT NULL, changed_by TEXT NOT NULL, changed_at REAL NOT NULL
+    )""",
 )
 
 _MYSQL_SCHEMA = (
@@ -225,6 +261,15 @@ _MYSQL_SCHEMA = (
         scheduler_id VARCHAR(64) NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL, pid INT NOT NULL,
         started_at DOUBLE NOT NULL, seen_at DOUBLE NOT NULL, next_at DOUBLE NOT NULL,
         routes VARCHAR(32) NOT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS stored_settings (
+        name VARCHAR(64) NOT NULL PRIMARY KEY, value VARCHAR(255) NOT NULL, set_by VARCHAR(32) NOT NULL,
+        set_at DOUBLE NOT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS setting_changes (
+        change_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL,
+        old_value VARCHAR(255) NOT NULL, new_value VARCHAR(255) NOT NULL, changed_by VARCHAR(32) NOT NULL,
+        changed_at DOUBLE NOT NULL
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
 )
 
@@ -374,16 +419,17 @@ class JobStore:
         return cls(connect, _MYSQL, clock=clock)
 
     @classmethod
-    def default(cls, *, clock: Clock = time.time) -> JobStore:
-        """The configured store: the embedded ``state/jobs.sqlite``, or MySQL when chosen."""
-        settings = get_settings()
+    def default(cls, *, clock: Clock = time.time, settings: Settings | None = None) -> JobStore:
+        """The configured store (of ``settings``, else of get_settings()): the embedded
+        ``state/jobs.sqlite``, or MySQL when chosen."""
+        settings = settings or get_settings()
         if settings.job_store == "mysql":
             if settings.mysql is None:
                 raise InvalidInput(
                     "ORCHESTRATOR_MYSQL_HOST", "the mysql job store needs ORCHESTRATOR_MYSQL_HOST"
                 )
             return cls.mysql(settings.mysql, clock=clock)
-        return cls.sqlite(settings.state_dir / "jobs.sqlite", clock=clock)
+        return cls.sqlite(_sqlite_path(settings), clock=clock)
 
     def close(self) -> None:
         """Release the database connection."""
@@ -857,3 +903,118 @@ class JobStore:
                 (self._clock() - SCHEDULER_SILENT_SECONDS,),
             ).fetchall()
         return [_scheduler(row) for row in rows]
+
+    # -- stored settings -----------------------------------------------------------------------------
+
+    def stored_settings(self) -> dict[str, StoredSetting]:
+        """The settings administrators stored, by environment name."""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur, f"SELECT {', '.join(_STORED_SETTING_COLUMNS)} FROM stored_settings"
+            ).fetchall()
+        return {row[0]: _stored_setting(row) for row in rows}
+
+    def set_settings(self, values: Mapping[str, str], *, user: str) -> list[SettingChange]:
+        """Store new values of editable settings (config.EDITABLE, by environment name) as ``user``, all or
+        none, and audit each change; returns the changes (a value stored already is left as it is). Refused,
+        storing nothing: unless ``user`` is an administrator now (asked of the user store, never taken from
+        the caller), for a setting the environment or the secrets file sets (it wins) and for a bad value."""
+        editable = {setting.name: setting for setting in EDITABLE}
+        for name in values:
+            if name not in editable:
+                raise InvalidInput(name, f"is not a stored setting; those are {', '.join(editable)}")
+        _check_administrator(user, ", ".join(values) or "the stored settings")
+        texts = {}
+        for name, text in values.items():
+            if lookup(name):
+                raise InvalidInput(
+                    name,
+                    "is set in the environment or the secrets file, which wins over a stored value; "
+                    "change it there",
+                )
+            texts[name] = str(editable[name].value_of(text))
+        now = self._clock()
+        changes = []
+        with self._cursor(write=True) as cur:
+            for name, text in texts.items():
+                row = self._run(
+                    cur, f"SELECT value FROM stored_settings WHERE name = ?{self._dialect.locking}", (name,)
+                ).fetchone()
+                if row and row[0] == text:
+                    continue
+                old = row[0] if row else str(editable[name].default)
+                self._run(cur, "DELETE FROM stored_settings WHERE name = ?", (name,))
+                self._run(
+                    cur,
+                    f"INSERT INTO stored_settings ({', '.join(_STORED_SETTING_COLUMNS)}) VALUES (?, ?, ?, ?)",
+                    (name, text, user, now),
+                )
+                self._run(
+                    cur,
+                    "INSERT INTO setting_changes (name, old_value, new_value, changed_by, changed_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (name, old, text, user, now),
+                )
+                changes.append(SettingChange(cur.lastrowid, name, old, text, user, utc_time(now)))
+        _stored_read.clear()  # this process uses the new values at once, the others within seconds
+        return changes
+
+    def setting_changes(self, limit: int = 20) -> list[SettingChange]:
+        """The last ``limit`` changes of stored settings, the latest first."""
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_SETTING_CHANGE_COLUMNS)} FROM setting_changes"
+                " ORDER BY change_id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_setting_change(row) for row in rows]
+
+
+def _stored_setting(row: Sequence[Any]) -> StoredSetting:
+    values = dict(zip(_STORED_SETTING_COLUMNS, row, strict=True))
+    return StoredSetting(**{**values, "set_at": utc_time(values["set_at"])})
+
+
+def _setting_change(row: Sequence[Any]) -> SettingChange:
+    values = dict(zip(_SETTING_CHANGE_COLUMNS, row, strict=True))
+    return SettingChange(**{**values, "changed_at": utc_time(values["changed_at"])})
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    """The embedded job store's database file."""
+    return settings.state_dir / "jobs.sqlite"
+
+
+def _check_administrator(user: str, what: str) -> None:
+    """Refuse unless ``user`` is an administrator who may sign in, as the user store knows them now."""
+    from orchestrator.auth import open_user_store  # only here: a drain on a cluster needs no user store
+
+    account = open_user_store().get(user)
+    if account is None or account.disabled_at is not None or not account.is_admin:
+        raise NotAdministrator(f"{user!r} is not an administrator, and only one can change {what}; ask one")
+
+
+_stored_read: dict[Hashable, tuple[float, dict[str, StoredSetting]]] = {}  # by database: when read, what
+
+
+def read_stored_settings(settings: Settings) -> dict[str, StoredSetting]:
+    """The settings administrators stored in ``settings``' job store, kept for STORED_SETTINGS_SECONDS since
+    get_settings asks for them often. A SQLite store not created yet holds none (and is not created here);
+    a store that cannot be reached leaves the values read last, and is asked again after that time."""
+    where = (settings.job_store, settings.data_dir, settings.mysql)
+    now = time.monotonic()
+    read_at, values = _stored_read.get(where, (None, {}))
+    if read_at is not None and now - read_at < STORED_SETTINGS_SECONDS:
+        return values
+    if settings.job_store == "mysql" or _sqlite_path(settings).exists():
+        try:
+            store = JobStore.default(settings=settings)
+            try:
+                values = store.stored_settings()
+            finally:
+                store.close()
+        except (WorkbenchError, OSError, sqlite3.Error, pymysql.err.Error):
+            pass  # unreachable now: the Settings page, which opens the store itself, shows why
+    _stored_read[where] = (now, values)
+    return values
