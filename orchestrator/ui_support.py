@@ -284,9 +284,10 @@ def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> 
     )
 
 
-def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
+def jobs_frame(jobs: list[Job], timezone: str = "UTC") -> pd.DataFrame:
     """One row per job as the job table shows it: what it is and how it went first, so they stay in view on a
-    narrow screen; where it ran, when, and the data it cleans after."""
+    narrow screen; where it ran, when (in ``timezone``, the reader's), and the data it cleans after."""
+    created = pd.Series([j.created_at for j in jobs], dtype="datetime64[us, UTC]")
     return pd.DataFrame(
         {
             "job": [j.job_id for j in jobs],
@@ -304,7 +305,7 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
             ],
             "route": [j.route or "" for j in jobs],
             "engine": [j.engine or "" for j in jobs],
-            "created (UTC)": [j.created_at.replace(tzinfo=None) for j in jobs],  # shown without "+00:00"
+            "created": created.dt.tz_convert(timezone).dt.tz_localize(None),  # shown without "+01:00"
             "source": [j.parent_id or "" for j in jobs],
         }
     ).astype({"rows in": "Int64", "rows out": "Int64", "quarantined": "Int64"})

@@ -137,6 +137,7 @@ st.caption(
 st.dataframe(sample.highlighted(shown), hide_index=True)
 errors = sample.answer_key[sample.answer_key["table"] == shown]
 if len(errors):
+    st.markdown(f"**Answer key of this preview: the {len(errors):,} errors injected into {shown}**")
     st.dataframe(errors[["line", "key", "column", "kind", "clean", "dirty"]], hide_index=True)
 
 estimate = sample.estimated_lines(spec.rows)

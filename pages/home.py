@@ -4,7 +4,7 @@ import streamlit as st
 
 from orchestrator.jobs.store import JobStore
 from orchestrator.page_table import ADMIN_PAGES, HOME, PAGES
-from orchestrator.ui_support import jobs_frame
+from pages._tables import show_jobs
 
 RECENT_JOBS = 5
 
@@ -27,8 +27,6 @@ try:
 finally:
     store.close()
 if recent:
-    st.dataframe(
-        jobs_frame(recent)[["job", "user", "kind", "state", "created (UTC)", "rows out"]], hide_index=True
-    )
+    show_jobs(recent, ["job", "user", "kind", "state", "created", "rows out"])
 else:
     st.info("No jobs yet. Generate a data set to start one.")

@@ -159,6 +159,8 @@ def test_generate_previews_routes_and_generates_with_progress():
     )  # injected errors are coloured
     errors = at.dataframe[1].value
     assert set(errors["kind"]) >= {"missing", "whitespace"}
+    heading = f"**Answer key of this preview: the {len(errors):,} errors injected into customers**"
+    assert heading in texts(at.markdown)  # the second table says what it is
     # each error names its row by line and by key, and the preview row on that line holds that key
     keys = preview.value["customer_id"].astype(str)
     assert [keys.iloc[line] for line in errors["line"]] == list(errors["key"].astype(str))
@@ -458,13 +460,14 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     queued = service.launch_clean("alice", parent).job.job_id
     at = signed_in("alice", "pages/jobs.py", job=queued)
     table = at.dataframe[0].value
-    assert {"job", "state", "route", "engine", "created (UTC)", "seconds", "rows in", "rows out"} <= set(
+    assert {"job", "state", "route", "engine", "created", "seconds", "rows in", "rows out"} <= set(
         table.columns
     )
     assert bobs_job in table["job"].tolist()  # an administrator sees everyone's jobs
     assert table.set_index("job").loc[queued, "state"] == "queued"
-    created = table.set_index("job").loc[queued, "created (UTC)"]  # UTC, named in the header, not each cell
+    created = table.set_index("job").loc[queued, "created"]  # the browser's zone (UTC here), in the help
     assert (created.tzinfo, created) == (None, stored_job(queued).created_at.replace(tzinfo=None))
+    assert at.dataframe[0].proto.columns and "your time zone (UTC)" in at.dataframe[0].proto.columns
     assert f"**clean** job of `alice`, **queued**, route small, cleaning `{parent}`, 0 attempt(s)." in texts(
         at.markdown
     )
