@@ -3,6 +3,7 @@ ahead of a launch, the destinations of a cleaning job, and the tables and report
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -35,6 +36,7 @@ from orchestrator.quality import Comparison, FailingRow, QualityRun, write_repor
 from orchestrator.quality.compare import HEADINGS
 from orchestrator.quality.layers import RAW, SILVER
 from orchestrator.quality.model import RuleResult
+from orchestrator.quality.report import csv_cell
 from orchestrator.queues import open_queue
 from orchestrator.runners import spark_target
 from orchestrator.service import ENGINE_CHOICES, resolve_engine
@@ -527,11 +529,12 @@ def report_file(run: QualityRun, format: str, comparison: Comparison | None = No
 
 @dataclass(frozen=True)
 class Bundle:
-    """Files of a finished job offered as one zip download: lake folders, each file under its lake path."""
+    """Files of a finished job offered as one zip download: each lake folder's files under a short folder of
+    the zip (``silver/``, ``gold/``; none for raw), so the archive opens without the lake's long paths."""
 
     label: str
     file_name: str
-    folders: tuple[str, ...]
+    folders: tuple[tuple[str, str], ...]  # (lake folder, folder in the zip)
 
 
 def job_bundles(job: Job) -> list[Bundle]:
@@ -540,29 +543,57 @@ def job_bundles(job: Job) -> list[Bundle]:
         return []
     if job.kind == KIND_GENERATE:
         return [
-            Bundle("Raw data", f"{job.job_id}-raw.zip", (paths.raw_dir(job.user, job.job_id),)),
+            Bundle("Raw data", f"{job.job_id}-raw", ((paths.raw_dir(job.user, job.job_id), ""),)),
             Bundle(
                 "Answer key and truth",
-                f"{job.job_id}-answer-key.zip",
-                (paths.truth_dir(job.user, job.job_id),),
+                f"{job.job_id}-answer-key",
+                ((paths.truth_dir(job.user, job.job_id), ""),),
             ),
         ]
     folders = (
-        paths.silver_dir(job.user, job.parent_id, job.job_id),
-        paths.gold_dir(job.user, job.parent_id, job.job_id),
+        (paths.silver_dir(job.user, job.parent_id, job.job_id), "silver/"),
+        (paths.gold_dir(job.user, job.parent_id, job.job_id), "gold/"),
     )
-    return [Bundle("Silver, quarantine and gold", f"{job.job_id}-cleaned.zip", folders)]
+    return [Bundle("Silver, quarantine and gold", f"{job.job_id}-cleaned", folders)]
 
 
-def bundle_file(bundle: Bundle, settings: Settings) -> bytes:
-    """The bundle's files as the bytes of a zip, read from the lake as they are stored."""
+def _csv_rows(path: str, data: bytes) -> tuple[list[str], list[dict]] | None:
+    """A table file's rows for CSV: JSON Lines as written (every value as its text), Parquet as stored."""
+    if path.endswith(".jsonl"):
+        rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+        columns = list(dict.fromkeys(name for row in rows for name in row))
+        return columns, [{k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()} for r in rows]
+    if path.endswith(".parquet"):
+        frame = pq.read_table(io.BytesIO(data)).to_pandas()
+        return list(frame.columns), frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return None
+
+
+def bundle_file(bundle: Bundle, settings: Settings, as_csv: bool = False) -> bytes:
+    """The bundle's files as the bytes of a zip: as stored in the lake, or with every table as CSV (a text
+    cell a spreadsheet would run as a formula starts with ' there, as in the reports)."""
     lake = open_lake(settings)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for folder in bundle.folders:
+        for folder, prefix in bundle.folders:
             for path in lake.list(folder):
-                with lake.open_read(path) as source, archive.open(path, "w", force_zip64=True) as target:
-                    shutil.copyfileobj(source, target, 1 << 20)
+                name = prefix + path[len(folder) + 1 :]
+                if not as_csv:
+                    with lake.open_read(path) as source, archive.open(name, "w", force_zip64=True) as target:
+                        shutil.copyfileobj(source, target, 1 << 20)
+                    continue
+                with lake.open_read(path) as source:
+                    data = source.read()
+                table = _csv_rows(path, data)
+                if table is None:  # the manifest and the contract stay as they are
+                    archive.writestr(name, data)
+                    continue
+                columns, rows = table
+                text = io.StringIO()
+                writer = csv.DictWriter(text, columns, lineterminator="\n")
+                writer.writeheader()
+                writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+                archive.writestr(name.rsplit(".", 1)[0] + ".csv", text.getvalue())
     return buffer.getvalue()
 
 

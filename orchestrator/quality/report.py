@@ -162,10 +162,10 @@ def _write_csv(data: dict, out: IO[str]) -> None:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in (*_summary_rows(data), *_rule_rows(data), *_column_rows(data)):
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
 
 
-def _csv_cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     """Text a spreadsheet would run as a formula gets a leading ``'``, so it opens as text; numbers stay."""
     return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
