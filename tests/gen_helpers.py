@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.jobs.store import Job, JobStore, Scheduler
 
 
