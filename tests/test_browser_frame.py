@@ -198,3 +198,16 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     assert linked.url == f"{server}/users"
     assert linked.get_by_role("heading", name="Users", exact=True).count() == 1
     shot(linked, "6-link-opened-after-login")
+
+    # A link with its query, opened in a fresh browser, keeps both through the login's reruns.
+    deep = browser.new_context().new_page()
+    deep.goto(f"{server}/data-quality?job=g-20260101t000000-abcdef&layer=raw")
+    settle(deep, "Log in")
+    fill(deep, "User name", "alice")
+    fill(deep, "Password", PASSWORD)
+    deep.get_by_role("button", name="Log in").click()
+    settle(deep, "Data quality")
+    deep.wait_for_timeout(1_000)  # a late rerun of the login would land on Home now
+    assert deep.url == f"{server}/data-quality?job=g-20260101t000000-abcdef&layer=raw"
+    assert deep.get_by_text("Signed in as alice").count() == 1
+    shot(deep, "7-deep-link-with-query")
