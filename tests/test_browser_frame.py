@@ -103,6 +103,15 @@ def fill(page: Page, label: str, value: str) -> None:
     field.blur()
 
 
+def log_in(page: Page, user: str, then: str) -> None:
+    """Log in on the login form on screen, and wait until ``then`` shows."""
+    settle(page, "Log in")
+    fill(page, "User name", user)
+    fill(page, "Password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    settle(page, then)
+
+
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"frame-{name}.png"), full_page=True)
@@ -139,10 +148,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     settle(page, "Administrator alice created")
     shot(page, "1-login")
 
-    fill(page, "User name", "alice")
-    fill(page, "Password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    settle(page, "Signed in as alice")
+    log_in(page, "alice", "Signed in as alice")
     copied = cookie_becomes(page, present=True)
     assert copied["sameSite"] == "Strict" and copied["httpOnly"]
     assert "workbench_session" not in page.evaluate("document.cookie")  # no script of the page reads it
@@ -190,11 +196,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     # A link to a page, opened signed out, is the page shown after login.
     linked = browser.new_context().new_page()
     linked.goto(f"{server}/users")
-    settle(linked, "Log in")
-    fill(linked, "User name", "alice")
-    fill(linked, "Password", PASSWORD)
-    linked.get_by_role("button", name="Log in").click()
-    settle(linked, "Add a user")
+    log_in(linked, "alice", "Add a user")
     assert linked.url == f"{server}/users"
     assert linked.get_by_role("heading", name="Users", exact=True).count() == 1
     shot(linked, "6-link-opened-after-login")
@@ -202,11 +204,7 @@ def test_first_run_login_cookie_and_logout_in_a_real_browser(server, browser):
     # A link with its query, opened in a fresh browser, keeps both through the login's reruns.
     deep = browser.new_context().new_page()
     deep.goto(f"{server}/data-quality?job=g-20260101t000000-abcdef&layer=raw")
-    settle(deep, "Log in")
-    fill(deep, "User name", "alice")
-    fill(deep, "Password", PASSWORD)
-    deep.get_by_role("button", name="Log in").click()
-    settle(deep, "Data quality")
+    log_in(deep, "alice", "Data quality")
     deep.wait_for_timeout(1_000)  # a late rerun of the login would land on Home now
     assert deep.url == f"{server}/data-quality?job=g-20260101t000000-abcdef&layer=raw"
     assert deep.get_by_text("Signed in as alice").count() == 1
