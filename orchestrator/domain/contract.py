@@ -198,6 +198,9 @@ def _constraint(table: str, item: Mapping, where: str) -> m.Constraint:
         severity=str(item.get("severity", "error")),
         catches=tuple(item.get("catches") or ()),
         description=str(item.get("description", "")),
+        complete_when={
+            str(k): str(v) for k, v in _mapping(item.get("complete_when"), f"{where}.complete_when").items()
+        },
     )
 
 
@@ -250,6 +253,12 @@ def _check_links(contract: m.Contract) -> None:
         named = [(constraint.table, name) for name in own]
         if constraint.other:
             named.append((constraint.other_table, constraint.other_column))
+        if constraint.complete_when:
+            if constraint.kind != m.AGGREGATE or set(constraint.complete_when) != {"sequence"}:
+                raise ContractError(
+                    f"{where}.complete_when", "only an aggregate may say it, as {sequence: COLUMN}"
+                )
+            named.append((constraint.other_table, constraint.complete_when["sequence"]))
         for table, column in named:
             if table not in tables or column not in tables[table].column_names:
                 raise ContractError(where, f"{table}.{column} is not a column of this contract")
@@ -383,6 +392,8 @@ def _constraint_document(constraint: m.Constraint) -> dict[str, Any]:
         item["terms"] = list(constraint.terms)
     if constraint.group:
         item["group"] = constraint.group
+    if constraint.complete_when:
+        item["complete_when"] = dict(constraint.complete_when)
     item["severity"] = constraint.severity
     if constraint.catches:
         item["catches"] = list(constraint.catches)

@@ -93,7 +93,8 @@ class Constraint:
     it judges; ``via`` is the reference followed (after: this table's foreign key; aggregate: the other
     table's column that refers back); ``other`` is the ``table.column`` it is compared with; ``terms`` are
     the row's columns a ROW value follows; ``group`` is the column whose equal values form a BALANCE or
-    SEQUENCE group."""
+    SEQUENCE group; ``complete_when`` (AGGREGATE only) says when a row's referring rows are known to be all
+    there: ``{"sequence": COLUMN}``, the other table's column numbering them 1..n in the order of its key."""
 
     id: str
     kind: str
@@ -106,6 +107,7 @@ class Constraint:
     severity: str = "error"
     catches: tuple[str, ...] = ()  # error kinds of the catalogue it detects
     description: str = ""
+    complete_when: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def other_table(self) -> str:

@@ -1,9 +1,10 @@
 """What "valid" means, declared once: the rules the quality engine checks and the cleaning engines enforce.
 
-Rules are derived from the data set's contract (orchestrator.domain.shop reads contracts/shop.yaml): a
-column's type, range, allowed values and references, and each constraint across columns and tables, are
-written in exactly one place. Each rule names the error kinds of the
-generator's catalogue it is meant to catch, which is how detection is scored against the answer key.
+Rules are derived from a data set's contract (``rules_of``): a column's type, range, allowed values and
+references, and each constraint across columns and tables, are written in exactly one place. A constraint's
+rule checks the one operation of its kind (``after``, ``aggregate``, ``row``, ``balance``, ``sequence``).
+Each rule names the error kinds of the generator's catalogue it is meant to catch, which is how detection is
+scored against the answer key. ``rules_for`` and ``all_rules`` are the shop's (contracts/shop.yaml).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from orchestrator.domain import shop as s
-from orchestrator.domain.model import Constraint
+from orchestrator.domain import model as m
+from orchestrator.domain import shop
 
 # Severity: silver passes every error rule; a warning (an incomplete optional value) is reported only.
 ERROR, WARNING = "error", "warning"
@@ -28,6 +29,8 @@ IN_SET = "in_set"  # one of the allowed values, exactly (case and spacing includ
 CANONICAL_TEXT = "canonical_text"  # no stray spaces; in the column's canonical case if it has one
 UNIQUE = "unique"  # no two rows share the value(s)
 FOREIGN_KEY = "foreign_key"  # the referenced row exists
+# A constraint's rule is checked by its kind (orchestrator.domain.model.CONSTRAINT_KINDS); its id is the
+# constraint's. The shop's constraint ids, with which its cleaning engines name the rules they repair:
 ORDER_AFTER_SIGNUP = "order_after_signup"
 TOTAL_MATCHES_ITEMS = "total_matches_items"
 SHIPPED_AFTER_ORDER = "shipped_after_order"
@@ -55,7 +58,7 @@ class Rule:
         return self.columns[0]
 
 
-def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
+def _column_rules(table: m.Table, col: m.Column) -> list[Rule]:
     t, c = table.name, col.name
     rules: list[Rule] = []
 
@@ -66,9 +69,9 @@ def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
         # A missing key or essential fact makes the row unusable (error: cleaning quarantines it); a missing
         # attribute is reported as incomplete (warning: cleaning keeps the row with the value null).
         add(NOT_NULL, ("missing",), f"{c} is present", ERROR if col.is_required else WARNING)
-    if col.type in (s.ID, s.FK, *s.NUMERIC_TYPES):
+    if col.type in (m.ID, m.FK, *m.NUMERIC_TYPES):
         add(NUMERIC, ("wrong_type",), f"{c} is a number")
-    if col.type in s.NUMERIC_TYPES and (col.minimum is not None or col.maximum is not None):
+    if col.type in m.NUMERIC_TYPES and (col.minimum is not None or col.maximum is not None):
         add(
             RANGE,
             ("negative", "zero", "outlier"),
@@ -76,17 +79,16 @@ def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
             minimum=col.minimum,
             maximum=col.maximum,
         )
-    if col.type == s.TIMESTAMP:
+    if col.type == m.TIMESTAMP:
         add(TIMESTAMP, ("wrong_type", "impossible_date"), f"{c} is an ISO-8601 UTC timestamp of a real date")
         add(NOT_FUTURE, ("future_date",), f"{c} is not after the data set's as-of time")
-    if col.pattern and col.type != s.TIMESTAMP:
+    if col.pattern and col.type != m.TIMESTAMP:
         kinds = {
-            s.EMAIL: ("email_malformed", "whitespace", "case"),
-            s.PHONE: ("phone_malformed", "phone_format", "whitespace"),
-            s.CODE: ("whitespace", "case"),
-        }[col.type]
+            m.EMAIL: ("email_malformed", "whitespace", "case"),
+            m.PHONE: ("phone_malformed", "phone_format", "whitespace"),
+        }.get(col.type, ("whitespace", "case"))
         add(PATTERN, kinds, f"{c} matches {col.pattern}", pattern=col.pattern)
-    if col.type == s.CATEGORY:
+    if col.type == m.CATEGORY:
         add(
             IN_SET,
             ("whitespace", "case", "typo", "unknown_category"),
@@ -94,14 +96,14 @@ def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
             values=col.categories,
             case=col.case,
         )
-    if col.type == s.TEXT:
+    if col.type == m.TEXT:
         add(
             CANONICAL_TEXT,
             ("whitespace", "case") if col.case else ("whitespace",),
             f"{c} has no stray spaces" + (f" and is in {col.case} case" if col.case else ""),
             case=col.case,
         )
-    if col.type == s.FK:
+    if col.type == m.FK:
         add(
             FOREIGN_KEY,
             ("orphan_fk",),
@@ -111,7 +113,7 @@ def _column_rules(table: s.Table, col: s.Column) -> list[Rule]:
     return rules
 
 
-def _table_rules(table: s.Table) -> list[Rule]:
+def _table_rules(table: m.Table) -> list[Rule]:
     t = table.name
     rules = [
         Rule(
@@ -143,31 +145,47 @@ def _table_rules(table: s.Table) -> list[Rule]:
     return rules
 
 
-def _constraint_rule(constraint: Constraint) -> Rule:
-    """The rule that checks a declared constraint; its check is the constraint's id."""
+@cache
+def table_rules(table: m.Table) -> tuple[Rule, ...]:
+    """The rules a table's own declaration gives: its keys' uniqueness and every column's rules."""
+    return tuple(_table_rules(table))
+
+
+def _constraint_rule(constraint: m.Constraint) -> Rule:
+    """The rule that checks a declared constraint: the operation of its kind, on its columns (params hold
+    the whole constraint)."""
     return Rule(
         f"{constraint.table}.{constraint.column}.{constraint.id}",
         constraint.table,
         (constraint.column, *constraint.terms),
-        constraint.id,
-        {"other": constraint.other_table} if constraint.other else {},
+        constraint.kind,
+        {"constraint": constraint},
         constraint.severity,
         constraint.catches,
         constraint.description,
     )
 
 
-CROSS_TABLE_RULES = tuple(_constraint_rule(constraint) for constraint in s.CONTRACT.constraints)
+def rules_of(contract: m.Contract) -> dict[str, tuple[Rule, ...]]:
+    """Every rule of each table of a contract, by table in the contract's order: the table's own, then
+    its constraints' (which apply only when the tables they name are there)."""
+    return {
+        name: table_rules(table) + tuple(_constraint_rule(c) for c in contract.constraints if c.table == name)
+        for name, table in contract.tables.items()
+    }
 
 
-@cache
+_SHOP_RULES = rules_of(shop.CONTRACT)
+
+
 def rules_for(table: str) -> tuple[Rule, ...]:
-    """Every rule of one table, cross-table ones included (they apply only when the other table exists)."""
-    return tuple(_table_rules(s.TABLES[table])) + tuple(r for r in CROSS_TABLE_RULES if r.table == table)
+    """Every rule of one of the shop's tables, cross-table ones included."""
+    return _SHOP_RULES[table]
 
 
 def all_rules() -> tuple[Rule, ...]:
-    return tuple(rule for name in s.TABLE_NAMES for rule in rules_for(name))
+    """Every rule of the shop, table by table."""
+    return tuple(rule for rules in _SHOP_RULES.values() for rule in rules)
 
 
 def _one_edit(a: str, b: str) -> bool:

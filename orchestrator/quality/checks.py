@@ -1,9 +1,11 @@
 """SQL of each rule check of orchestrator.domain.rules over a loaded layer.
 
 A column check is a pair of row expressions (judged, failed). A set check (keys, references and the
-cross-table rules) is a pair of queries returning the ``__line`` of the rows it judged and of those that
-failed. Every check judges only values that are present and parsable: a missing or malformed value is
-the business of the not_null, numeric and timestamp rules alone, so one bad cell is reported once.
+constraints across rows and tables) is a pair of queries returning the ``__line`` of the rows it judged and
+of those that failed. Every check judges only values that are present and parsable: a missing or malformed
+value is the business of the not_null, numeric and timestamp rules alone, so one bad cell is reported once.
+A constraint is checked by the one operation of its kind, judged only where every value it involves passes
+its own column rules.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
 from orchestrator.quality.layers import ColumnInfo, LoadedTable, lit, q
 
 _STRAY_SPACE = r"^\s|\s$|\s\s|\t"
-_MONEY_TOLERANCE = 0.005
+_TOLERANCE = {m.MONEY: 0.005, m.DECIMAL1: 0.05}  # half the step a value is held in
+
+
+def tolerance(column: m.Column | None) -> float:
+    """How far two values of a column may lie apart and still be equal: half its step (0 for integers)."""
+    return _TOLERANCE.get(column.type, 0) if column else 0
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ def _other(tables: dict[str, LoadedTable], name: str) -> LoadedTable:
 def _valid(table: LoadedTable, name: str, as_of: datetime | None) -> str:
     """SQL: the column's value passes its own column rules (present, parsable, in range, allowed)."""
     parts = []
-    for rule in r.rules_for(table.name):
+    for rule in r.table_rules(table.schema) if table.schema else ():
         if rule.columns == (name,) and rule.check not in _SET_CHECKS:
             try:
                 parts.append(f"({column_check(rule, table, as_of).failed}) IS NOT TRUE")
@@ -96,18 +104,23 @@ def column_check(rule: r.Rule, table: LoadedTable, as_of: datetime | None) -> Co
     if rule.check == r.CANONICAL_TEXT:
         bad = f"regexp_matches({text}, {lit(_STRAY_SPACE)}) OR {_case_violation(text, p.get('case'))}"
         return ColumnCheck(there, f"{there} AND ({bad})")
-    if rule.check == r.LINE_TOTAL:
-        total, qty, price = (_column(table, c).value for c in rule.columns)
+    if rule.check == m.ROW:
+        value, *terms = (_column(table, c) for c in rule.columns)
         judged = " AND ".join(_valid(table, c, as_of) for c in rule.columns)
-        return ColumnCheck(judged, f"{judged} AND abs({qty} * {price} - {total}) > {_MONEY_TOLERANCE}")
+        product = " * ".join(term.value for term in terms)
+        return ColumnCheck(judged, f"{judged} AND abs({product} - {value.value}) > {tolerance(value.schema)}")
     raise Skipped(f"check {rule.check} is not a column check")
 
 
-def _first_rows(table: LoadedTable, columns: list[str], where: str) -> str:
-    """SELECT the first line of each key of ``table`` with ``columns``, among rows matching ``where``."""
-    key = table.key
+def _by_key(table: LoadedTable, columns: list[str], where: str = "TRUE", ok: str = "TRUE") -> str:
+    """SELECT each key of ``table`` once, as ``__k``, with ``columns`` from its first line among the rows
+    matching ``where``, and ``__ok``: whether ``ok`` holds on every one of those lines."""
+    key = _column(table, table.schema.key).value
     cols = ", ".join(f"arg_min({_column(table, c).value}, __line) AS {q(c)}" for c in columns)
-    return f"SELECT {key.value} AS k, {cols} FROM {q(table.relation)} WHERE {where} GROUP BY {key.value}"
+    return (
+        f"SELECT {key} AS __k, {cols}, bool_and({ok}) AS __ok FROM {q(table.relation)} "
+        f"WHERE {key} IS NOT NULL AND {where} GROUP BY {key}"
+    )
 
 
 def _unique(rule: r.Rule, table: LoadedTable) -> SetCheck:
@@ -130,67 +143,106 @@ def _foreign_key(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable
     return SetCheck(judged, failed)
 
 
-def _order_after_signup(rule, orders: LoadedTable, tables, as_of) -> SetCheck:
-    customers = _other(tables, rule.params["other"])
-    ts, cust = _column(orders, rule.column), _column(orders, "customer_id")
-    signups = _first_rows(customers, ["signup_at"], _valid(customers, "signup_at", as_of))
+def _after(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
+    """``column`` lies after the other table's column in the row its foreign key ``via`` refers to."""
+    c: m.Constraint = rule.params["constraint"]
+    other = _other(tables, c.other_table)
+    value, via = _column(table, c.column), _column(table, c.via)
+    firsts = _by_key(other, [c.other_column], _valid(other, c.other_column, as_of))
     base = (
-        f"FROM {q(orders.relation)} o JOIN ({signups}) c ON c.k = o.{cust.value} "
-        f"WHERE {_valid(orders, rule.column, as_of)}"
+        f"FROM {q(table.relation)} x JOIN ({firsts}) y ON y.__k = x.{via.value} "
+        f"WHERE {_valid(table, c.column, as_of)}"
     )
-    return SetCheck(f"SELECT o.__line {base}", f"SELECT o.__line {base} AND o.{ts.value} < c.signup_at")
+    return SetCheck(
+        f"SELECT x.__line {base}", f"SELECT x.__line {base} AND x.{value.value} < y.{q(c.other_column)}"
+    )
 
 
-def _shipped_after_order(rule, shipments: LoadedTable, tables, as_of) -> SetCheck:
-    orders = _other(tables, rule.params["other"])
-    ts, order = _column(shipments, rule.column), _column(shipments, "order_id")
-    placed = _first_rows(orders, ["order_ts"], _valid(orders, "order_ts", as_of))
-    base = (
-        f"FROM {q(shipments.relation)} s JOIN ({placed}) o ON o.k = s.{order.value} "
-        f"WHERE {_valid(shipments, rule.column, as_of)}"
-    )
-    return SetCheck(f"SELECT s.__line {base}", f"SELECT s.__line {base} AND s.{ts.value} < o.order_ts")
-
-
-def _total_matches_items(rule, orders: LoadedTable, tables, as_of) -> SetCheck:
-    """Judged only for orders whose items are all valid and known complete: line numbers 1..n without a gap,
-    and the next item id starts another order (or the order's items end the table), so no item was lost to
-    a bad order_id (raw) or set aside in quarantine (silver, where a quarantined line leaves a gap)."""
-    items = _other(tables, rule.params["other"])
-    total, key = _column(orders, rule.column).value, _column(orders, "order_id").value
-    item_id, order_id, line_no, line_total = (
-        _column(items, c).value for c in ("item_id", "order_id", "line_no", "line_total")
-    )
-    valid_item = " AND ".join(_valid(items, c, as_of) for c in ("order_id", "line_no", "line_total"))
-    item_rows = (
-        f"SELECT {item_id} AS item, arg_min({order_id}, __line) AS order_key, "
-        f"arg_min({line_no}, __line) AS line_no, arg_min({line_total}, __line) AS line_total, "
-        f"bool_and({valid_item}) AS ok FROM {q(items.relation)} "
-        f"WHERE {item_id} IS NOT NULL GROUP BY {item_id}"
-    )
+def _aggregate(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
+    """``column`` equals the sum of the other table's column over its rows whose ``via`` refers to this row;
+    judged where the value and every referring row pass their own rules. With ``complete_when: {sequence:
+    COLUMN}`` only where those rows are known complete: numbered 1..n without a gap, and the next key of the
+    other table starts another row's numbering (or they end the table), so none was lost to a bad ``via``
+    (raw) or set aside in quarantine (silver, where a quarantined row leaves a gap)."""
+    c: m.Constraint = rule.params["constraint"]
+    other = _other(tables, c.other_table)
+    value, key = _column(table, c.column), _column(table, table.schema.key)
+    sequence = c.complete_when.get("sequence")
+    read = [c.via, c.other_column, *([sequence] if sequence else [])]
+    children = _by_key(other, read, ok=" AND ".join(_valid(other, name, as_of) for name in read))
+    via, summed = q(c.via), q(c.other_column)
     sums = (
-        "SELECT i.order_key, sum(i.line_total) AS total, bool_and(i.ok) AS ok, count(*) AS n, "
-        "max(i.line_no) AS last_no, max(i.item) AS last_item "
-        "FROM item_rows i WHERE i.order_key IS NOT NULL GROUP BY i.order_key"
+        f"SELECT {via} AS ref, sum({summed}) AS total, bool_and(__ok) AS ok, count(*) AS n, "
+        f"max({q(sequence) if sequence else 'NULL'}) AS last_no, max(__k) AS last_k "
+        f"FROM children WHERE {via} IS NOT NULL GROUP BY {via}"
     )
+    complete, following = "", ""
+    if sequence:
+        following = "LEFT JOIN children nx ON nx.__k = s.last_k + 1 "
+        complete = (
+            f"AND s.n = s.last_no AND (coalesce(nx.{q(sequence)} = 1, FALSE) "
+            "OR (nx.__k IS NULL AND s.last_k = (SELECT max(__k) FROM children)))"
+        )
     judged = (
-        f"WITH item_rows AS ({item_rows}) "
-        f"SELECT o.__line, abs(o.{total} - s.total) > {_MONEY_TOLERANCE} AS bad "
-        f"FROM {q(orders.relation)} o JOIN ({sums}) s ON s.order_key = o.{key} "
-        f"LEFT JOIN item_rows nx ON nx.item = s.last_item + 1 "
-        f"WHERE {_valid(orders, rule.column, as_of)} AND s.ok AND s.n = s.last_no "
-        f"AND (coalesce(nx.line_no = 1, FALSE) "
-        f"OR (nx.item IS NULL AND s.last_item = (SELECT max(item) FROM item_rows)))"
+        f"WITH children AS ({children}) "
+        f"SELECT x.__line, abs(x.{value.value} - s.total) > {tolerance(value.schema)} AS bad "
+        f"FROM {q(table.relation)} x JOIN ({sums}) s ON s.ref = x.{key.value} {following}"
+        f"WHERE {_valid(table, c.column, as_of)} AND s.ok {complete}"
     )
     return SetCheck(f"SELECT __line FROM ({judged})", f"SELECT __line FROM ({judged}) WHERE bad")
+
+
+def _grouped(rule: r.Rule, table: LoadedTable, as_of, verdict: str) -> SetCheck:
+    """The lines of the keys a verdict on groups judges. ``verdict`` reads ``keyed`` (each key once:
+    ``__k``, the constraint's column and group, ``__ok`` where the key, column and group pass their own
+    rules) and returns ``__k`` and ``bad`` of the keys it judges."""
+    c: m.Constraint = rule.params["constraint"]
+    read = [c.column, c.group]
+    ok = " AND ".join(_valid(table, name, as_of) for name in (table.schema.key, *read))
+    judged = (
+        f"WITH keyed AS ({_by_key(table, read, ok=ok)}) SELECT x.__line, v.bad FROM {q(table.relation)} x "
+        f"JOIN ({verdict}) v ON v.__k = x.{_column(table, table.schema.key).value}"
+    )
+    return SetCheck(f"SELECT __line FROM ({judged})", f"SELECT __line FROM ({judged}) WHERE bad")
+
+
+def _balance(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
+    """The ``column`` values of the rows sharing ``group`` sum to zero; judged for groups of two rows or
+    more whose every value and group pass their own rules, each key counted once. Every row of a group
+    that does not balance fails."""
+    c: m.Constraint = rule.params["constraint"]
+    window = f"OVER (PARTITION BY {q(c.group)})"
+    verdict = (
+        f"SELECT __k, abs(sum({q(c.column)}) {window}) > {tolerance(table.columns[c.column].schema)} AS bad "
+        f"FROM keyed QUALIFY bool_and(__ok) {window} AND count(*) {window} > 1"
+    )
+    return _grouped(rule, table, as_of, verdict)
+
+
+def _sequence(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
+    """Within each ``group``, ``column`` does not fall as the key rises; judged where the key, value and
+    group pass their own rules, each key counted once. A row fails where its value lies outside its
+    neighbours' (the previous and next key's), which are in order themselves: the row that breaks the order
+    is named, not the one after it."""
+    c: m.Constraint = rule.params["constraint"]
+    column = q(c.column)
+    window = f"OVER (PARTITION BY {q(c.group)} ORDER BY __k)"
+    verdict = (
+        "SELECT __k, coalesce(before <= after, TRUE) "
+        f"AND (coalesce({column} < before, FALSE) OR coalesce({column} > after, FALSE)) AS bad "
+        f"FROM (SELECT __k, {column}, lag({column}) {window} AS before, lead({column}) {window} AS after "
+        "FROM keyed WHERE __ok)"
+    )
+    return _grouped(rule, table, as_of, verdict)
 
 
 _SET_CHECKS = {
     r.UNIQUE: lambda rule, t, tables, as_of: _unique(rule, t),
     r.FOREIGN_KEY: lambda rule, t, tables, as_of: _foreign_key(rule, t, tables),
-    r.ORDER_AFTER_SIGNUP: _order_after_signup,
-    r.SHIPPED_AFTER_ORDER: _shipped_after_order,
-    r.TOTAL_MATCHES_ITEMS: _total_matches_items,
+    m.AFTER: _after,
+    m.AGGREGATE: _aggregate,
+    m.BALANCE: _balance,
+    m.SEQUENCE: _sequence,
 }
 
 

@@ -56,10 +56,12 @@ class RuleLines:
 
 
 class Session:
-    """A layer loaded into an in-memory DuckDB: one table per file, read once."""
+    """A layer loaded into an in-memory DuckDB: one table per file, read once, checked by the rules of the
+    contract its generation followed."""
 
     def __init__(self, storage: Storage, files: LayerFiles, memory_limit: str | None = None) -> None:
         self.files = files
+        self.rules = r.rules_of(files.contract)
         self.con = connect(memory_limit)
         self._local = LocalFiles(storage)
         self.tables: dict[str, LoadedTable] = {}
@@ -76,7 +78,7 @@ class Session:
         for i, (name, path) in enumerate(self.files.tables.items()):
             if progress:
                 progress(i / max(len(self.files.tables), 1) / 2, f"reading {name}")
-            self.tables[name] = loader(self.con, name, self._local.path(path), path)
+            self.tables[name] = loader(self.con, name, self._local.path(path), path, self.files.contract)
         return self.tables
 
     def local_path(self, lake_path: str) -> str:
@@ -88,7 +90,7 @@ class Session:
         for table in self.tables.values():
             if table.schema is None:
                 continue
-            for rule in r.rules_for(table.name):
+            for rule in self.rules.get(table.name, ()):
                 try:
                     runnable.append(self._lines(rule, table))
                 except checks.Skipped as exc:
@@ -350,7 +352,7 @@ def profile_session(session: Session, sample_rows: int, progress: Progress | Non
     for table in session.tables.values():
         if table.schema is None:
             continue
-        for rule in r.rules_for(table.name):
+        for rule in session.rules.get(table.name, ()):
             if rule.id in results:
                 ordered.append(results[rule.id])
             else:

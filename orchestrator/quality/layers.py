@@ -1,9 +1,11 @@
 """Where a job's layer lives in the lake, and loading its files into DuckDB once per table.
 
-Raw JSON Lines are read with every column as text (so "N/A" in a number column survives) and numbered
-by line (0-based, the answer key's ``line``); silver and gold Parquet keep their types. Each loaded table
-holds ``__line`` plus one text column per schema column and, for numbers and timestamps, a parsed twin
-(``<column>__n`` / ``<column>__t``) that is NULL where the text is not a valid value.
+A layer's tables, columns and their kinds are those of the contract its generation followed (the copy
+beside its raw files). Raw JSON Lines are read with every column as text (so "N/A" in a number column
+survives) and numbered by line (0-based, the answer key's ``line``); silver and gold Parquet keep their
+types. Each loaded table holds ``__line`` plus one text column per schema column and, for numbers and
+timestamps, a parsed twin (``<column>__n`` / ``<column>__t``) that is NULL where the text is not a valid
+value.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 
 import duckdb
 
-from orchestrator.domain import shop as s
+from orchestrator.contracts import job_contract
+from orchestrator.domain import model as m
+from orchestrator.domain.contract import built_in
 from orchestrator.errors import InvalidInput, NotFound, WorkbenchError
 from orchestrator.storage import LocalLake, Storage, paths
 
@@ -27,7 +31,7 @@ RAW, SILVER, GOLD = "raw", "silver", "gold"
 LAYERS = (RAW, SILVER, GOLD)
 NUMBER, TIME, TEXT = "number", "timestamp", "text"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-NUMERIC_SCHEMA_TYPES = frozenset({s.ID, s.FK, *s.NUMERIC_TYPES})
+NUMERIC_SCHEMA_TYPES = frozenset({m.ID, m.FK, *m.NUMERIC_TYPES})
 MAX_OBJECT_BYTES = 32 * 1024 * 1024  # read_json's buffers are twice this
 
 
@@ -67,7 +71,7 @@ class ColumnInfo:
     kind: str  # NUMBER, TIME or TEXT
     text: str
     value: str  # the parsed number / timestamp (NULL where invalid); the text for TEXT columns
-    schema: s.Column | None = None
+    schema: m.Column | None = None
 
     @property
     def present(self) -> str:
@@ -83,7 +87,7 @@ class LoadedTable:
     relation: str
     path: str
     columns: dict[str, ColumnInfo] = field(default_factory=dict)
-    schema: s.Table | None = None
+    schema: m.Table | None = None
 
     @property
     def key(self) -> ColumnInfo | None:
@@ -101,6 +105,7 @@ class LayerFiles:
     folder: str
     tables: dict[str, str]  # table name -> lake path
     as_of: datetime | None
+    contract: m.Contract  # the contract the generation followed: tables, columns and rules
     quarantine: dict[str, str] = field(default_factory=dict)
 
 
@@ -158,7 +163,10 @@ def locate(storage: Storage, user: str, job_id: str, layer: str) -> LayerFiles:
     if layer == RAW:
         manifest = read_manifest(storage, user, job_id)
         tables = {name: paths.raw_table(user, job_id, name) for name in manifest.get("tables", {})}
-        return LayerFiles(user, job_id, RAW, job_id, paths.raw_dir(user, job_id), tables, _as_of(manifest))
+        contract = job_contract(storage, user, job_id).contract
+        return LayerFiles(
+            user, job_id, RAW, job_id, paths.raw_dir(user, job_id), tables, _as_of(manifest), contract
+        )
     root = "silver/cleaned" if layer == SILVER else "gold/analytics"
     source, cleaning, folder = _derived_folder(storage, root, user, job_id)
     tables = _stems(storage, folder, ".parquet")
@@ -168,7 +176,8 @@ def locate(storage: Storage, user: str, job_id: str, layer: str) -> LayerFiles:
         read_manifest(storage, user, source) if storage.exists(paths.raw_manifest(user, source)) else {}
     )
     quarantine = _stems(storage, f"{folder}/quarantine", ".parquet") if layer == SILVER else {}
-    return LayerFiles(user, cleaning, layer, source, folder, tables, _as_of(manifest), quarantine)
+    contract = job_contract(storage, user, source).contract
+    return LayerFiles(user, cleaning, layer, source, folder, tables, _as_of(manifest), contract, quarantine)
 
 
 class LocalFiles:
@@ -223,7 +232,7 @@ def _presence(name: str) -> str:
     return f"{present(q(name))} AS {q(name + '__p')}"
 
 
-def _raw_column(col: s.Column) -> tuple[ColumnInfo, str]:
+def _raw_column(col: m.Column) -> tuple[ColumnInfo, str]:
     name = q(col.name)
     if col.type in NUMERIC_SCHEMA_TYPES:
         parsed = f"TRY_CAST({name} AS DOUBLE)"
@@ -231,7 +240,7 @@ def _raw_column(col: s.Column) -> tuple[ColumnInfo, str]:
             f"CASE WHEN isfinite({parsed}) THEN {parsed} END AS {q(col.name + '__n')}, {_presence(col.name)}"
         )
         return ColumnInfo(col.name, NUMBER, name, q(col.name + "__n"), col), sql
-    if col.type == s.TIMESTAMP:
+    if col.type == m.TIMESTAMP:
         # 20 characters and a real calendar time in the format: the shape of TIMESTAMP_PATTERN
         sql = (
             f"CASE WHEN length({name}) = 20 THEN try_strptime({name}, {lit(TS_FORMAT)}) END "
@@ -241,11 +250,11 @@ def _raw_column(col: s.Column) -> tuple[ColumnInfo, str]:
     return ColumnInfo(col.name, TEXT, name, name, col), _presence(col.name)
 
 
-def _typed_column(name: str, duck_type: str, col: s.Column | None) -> tuple[ColumnInfo, str]:
+def _typed_column(name: str, duck_type: str, col: m.Column | None) -> tuple[ColumnInfo, str]:
     """A Parquet column: its text rendering plus the parsed value (by schema type, else by file type)."""
     src = q(name)
     numeric = col.type in NUMERIC_SCHEMA_TYPES if col else _is_numeric(duck_type)
-    timestamp = col.type == s.TIMESTAMP if col else duck_type.startswith(("TIMESTAMP", "DATE"))
+    timestamp = col.type == m.TIMESTAMP if col else duck_type.startswith(("TIMESTAMP", "DATE"))
     if numeric:
         parsed = f"TRY_CAST({src} AS DOUBLE)"
         number = f"CASE WHEN isfinite({parsed}) THEN {parsed} END"
@@ -279,21 +288,29 @@ def _is_numeric(duck_type: str) -> bool:
     }
 
 
-def _raw_spec(table: s.Table) -> str:
+def _raw_spec(table: m.Table) -> str:
     """The columns argument reading every column of a schema table from JSON as text."""
     return "{" + ", ".join(f"{lit(c.name)}: 'VARCHAR'" for c in table.columns) + "}"
 
 
-def _schema_table(name: str, lake_path: str) -> s.Table:
-    table = s.TABLES.get(name)
+def _tables(contract: m.Contract | None) -> dict[str, m.Table]:
+    """The tables of a layer's contract; the shop's for a job generated before jobs kept their contract."""
+    return (contract or built_in("shop").contract).tables
+
+
+def _schema_table(name: str, lake_path: str, contract: m.Contract | None) -> m.Table:
+    table = _tables(contract).get(name)
     if table is None:
-        raise UnreadableFile(f"{lake_path}: {name!r} is not a table of the shop schema")
+        raise UnreadableFile(f"{lake_path}: {name!r} is not a table of the job's contract")
     return table
 
 
-def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
-    """Read one raw JSON Lines file into a numbered, text-typed table; a malformed line is named."""
-    table = _schema_table(name, lake_path)
+def load_raw(
+    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str, contract: m.Contract | None = None
+) -> LoadedTable:
+    """Read one raw JSON Lines file into a numbered, text-typed table, its columns typed by the contract's
+    kinds; a malformed line is named."""
+    table = _schema_table(name, lake_path, contract)
     infos, parsed = zip(*(_raw_column(c) for c in table.columns), strict=True)
     extra = "".join(f", {p}" for p in parsed)
     relation, stored = f"q_{name}", q(f"q_{name}__lines")
@@ -320,11 +337,16 @@ def load_raw(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: st
 
 
 def raw_rows(
-    con: duckdb.DuckDBPyConnection, storage: Storage, name: str, lake_path: str, lines: Iterable[int]
+    con: duckdb.DuckDBPyConnection,
+    storage: Storage,
+    name: str,
+    lake_path: str,
+    lines: Iterable[int],
+    contract: m.Contract | None = None,
 ) -> dict[int, dict[str, str | None]]:
     """Every column, as text the way the profile reads it, of some lines of a raw JSON Lines file, by 0-based
     line (blank lines uncounted, as in the profile); the file is read only as far as the lines asked for."""
-    table = _schema_table(name, lake_path)
+    table = _schema_table(name, lake_path, contract)
     wanted = set(lines)
     found: dict[int, bytes] = {}
     with storage.open_read(lake_path) as handle:
@@ -352,7 +374,7 @@ def raw_rows(
 
 
 def _parquet_columns(
-    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str
+    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str, contract: m.Contract | None
 ) -> tuple[str, list[ColumnInfo], list[str]]:
     """A Parquet file's source (rows numbered as ``file_row_number``), its columns and their SELECT parts."""
     source = f"read_parquet({lit(file)}, file_row_number=true)"
@@ -362,7 +384,7 @@ def _parquet_columns(
         raise UnreadableFile(
             f"{lake_path} is not a readable Parquet file: {str(exc).splitlines()[0]}"
         ) from None
-    table = s.TABLES.get(name)
+    table = _tables(contract).get(name)
     schema_cols = {c.name: c for c in table.columns} if table else {}
     infos, select = [], []
     for column_name, duck_type, *_ in described:
@@ -374,25 +396,33 @@ def _parquet_columns(
     return source, infos, select
 
 
-def load_parquet(con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str) -> LoadedTable:
-    """Read one Parquet file into a numbered table (row order of the file); schema tables get parsed twins."""
-    source, infos, select = _parquet_columns(con, name, file, lake_path)
+def load_parquet(
+    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str, contract: m.Contract | None = None
+) -> LoadedTable:
+    """Read one Parquet file into a numbered table (row order of the file); the contract's tables get parsed
+    twins."""
+    source, infos, select = _parquet_columns(con, name, file, lake_path, contract)
     relation = f"q_{name}"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS "
         f"SELECT file_row_number AS __line, {', '.join(select)} FROM {source}"
     )
-    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, s.TABLES.get(name))
+    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, _tables(contract).get(name))
 
 
 def parquet_rows(
-    con: duckdb.DuckDBPyConnection, name: str, file: str, lake_path: str, lines: Iterable[int]
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    file: str,
+    lake_path: str,
+    lines: Iterable[int],
+    contract: m.Contract | None = None,
 ) -> dict[int, dict[str, str | None]]:
     """Every column, as the profile reads it (text), of some rows of a Parquet file, by 0-based row."""
     wanted = sorted(set(lines))
     if not wanted:
         return {}
-    source, infos, select = _parquet_columns(con, name, file, lake_path)
+    source, infos, select = _parquet_columns(con, name, file, lake_path, contract)
     struct = "{" + ", ".join(f"{lit(i.name)}: {i.text}" for i in infos) + "}"
     return dict(
         con.execute(

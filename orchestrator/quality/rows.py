@@ -11,6 +11,7 @@ import duckdb
 
 from orchestrator.cleaning.engine import LINE
 from orchestrator.config import Settings, get_settings
+from orchestrator.contracts import job_contract
 from orchestrator.quality.layers import RAW, LocalFiles, connect, lit, locate, parquet_rows, raw_rows
 from orchestrator.quality.model import QualityRun
 from orchestrator.storage import Storage, open_lake, paths
@@ -40,17 +41,18 @@ def failing_rows(run: QualityRun, rule_id: str, settings: Settings | None = None
     con = connect()
     try:
         raw_path = paths.raw_table(run.user, run.source_job_id, rule.table)
+        contract = job_contract(storage, run.user, run.source_job_id).contract
         if run.layer == RAW:
-            values = raw_rows(con, storage, rule.table, raw_path, lines)
+            values = raw_rows(con, storage, rule.table, raw_path, lines, contract)
             raw_lines = {line: line for line in values}
             raws = values
         else:
             path = locate(storage, run.user, run.job_id, run.layer).tables[rule.table]
-            read = parquet_rows(con, rule.table, local.path(path), path, lines)
+            read = parquet_rows(con, rule.table, local.path(path), path, lines, contract)
             raw_lines = {line: int(row[LINE]) for line, row in read.items() if row.get(LINE) is not None}
             values = {line: {k: v for k, v in row.items() if k != LINE} for line, row in read.items()}
             known = raw_lines and storage.exists(raw_path)
-            raws = raw_rows(con, storage, rule.table, raw_path, raw_lines.values()) if known else {}
+            raws = raw_rows(con, storage, rule.table, raw_path, raw_lines.values(), contract) if known else {}
         answers = _answers(con, storage, local, run, rule.table, raw_lines.values())
     finally:
         con.close()

@@ -14,16 +14,20 @@ quarantined (its row was set aside) or dropped (its row is gone).
 
 from __future__ import annotations
 
+from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
-from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
+from orchestrator.quality.checks import tolerance
 from orchestrator.quality.engine import Session
 from orchestrator.quality.layers import NUMBER, TIME, LoadedTable, lit, q
 from orchestrator.quality.model import KindScore, Score, ratio
 from orchestrator.storage import paths
 
-_TOLERANCE = {s.MONEY: 0.005, s.DECIMAL1: 0.05}
-_CROSS_TABLE = frozenset({r.ORDER_AFTER_SIGNUP, r.TOTAL_MATCHES_ITEMS, r.SHIPPED_AFTER_ORDER})
+
+def _kind_order(kind: str) -> tuple[int, str]:
+    """Error kinds in the catalogue's order; a kind the catalogue does not know (yet) after them."""
+    known = list(catalogue.KINDS)
+    return (known.index(kind), "") if kind in known else (len(known), kind)
 
 
 def _answer_key(session: Session) -> None:
@@ -49,7 +53,7 @@ def score_raw_session(session: Session) -> Score:
     targets = []
     for x in scored:
         con.execute(f"INSERT INTO __flags SELECT {lit(x.rule.id)}, __line FROM ({x.failed})")
-        cross = x.rule.check in _CROSS_TABLE
+        cross = x.rule.check in m.CONSTRAINT_KINDS
         if cross:
             con.execute(f"INSERT INTO __judged SELECT {lit(x.rule.id)}, __line FROM ({x.judged})")
         targets += [
@@ -103,9 +107,7 @@ def score_raw_session(session: Session) -> Score:
             "FROM __flag_truth, unnest(kinds) AS u(k) GROUP BY k"
         ).fetchall()
     }
-    for kind, injected, judgeable, detected in sorted(
-        counts, key=lambda c: list(catalogue.KINDS).index(c[0])
-    ):
+    for kind, injected, judgeable, detected in sorted(counts, key=lambda c: _kind_order(c[0])):
         flagged, correct = flags.get(kind, (0, 0))
         kinds.append(
             KindScore(
@@ -145,18 +147,18 @@ def score_raw_session(session: Session) -> Score:
     return Score("raw", kinds, rules, totals)
 
 
-def _silver_value(table: LoadedTable, col: s.Column) -> str:
+def _silver_value(table: LoadedTable, col: m.Column) -> str:
     """SQL: the typed value of ``col`` in silver row ``v``."""
     info = table.columns[col.name]
     return f"v.{info.value if info.kind in (NUMBER, TIME) else info.text}"
 
 
-def _differs(table: LoadedTable, col: s.Column) -> str:
+def _differs(table: LoadedTable, col: m.Column) -> str:
     """SQL: silver row ``v`` holds another value than truth row ``t`` in ``col``."""
     info = table.columns[col.name]
     truth = q(col.name)
     if info.kind == NUMBER:
-        tol = _TOLERANCE.get(col.type, 0)
+        tol = tolerance(col)
         both_null = f"v.{info.value} IS NULL AND t.{truth} IS NULL"
         return f"NOT (({both_null}) OR abs(v.{info.value} - t.{truth}) <= {tol})"
     if info.kind == TIME:
@@ -229,7 +231,7 @@ def score_silver_session(session: Session) -> Score:
                 "count(*) FILTER (WHERE outcome = 'quarantined'), "
                 "count(*) FILTER (WHERE outcome = 'dropped') FROM __outcome GROUP BY kind"
             ).fetchall(),
-            key=lambda c: list(catalogue.KINDS).index(c[0]),
+            key=lambda c: _kind_order(c[0]),
         )
     ]
     differing, damaged = con.execute(
