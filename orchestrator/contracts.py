@@ -11,6 +11,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from orchestrator.config import Settings, get_settings
@@ -103,14 +104,25 @@ def listed(user: str, is_admin: bool = False, settings: Settings | None = None) 
     return entries
 
 
+def _read(path: Path) -> ContractSource:
+    """A contract file, parsed once per version of it (a generation spec resolves its contract when built)."""
+    stat = path.stat()
+    return _read_version(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _read_version(path: Path, _mtime_ns: int, _size: int) -> ContractSource:
+    return read_contract(path)
+
+
 def resolve(ref: str, user: str, is_admin: bool = False, settings: Settings | None = None) -> ContractSource:
     """The contract a reference names, validated: a built-in's name, a user's ``USER/NAME`` or a file."""
     if ref in built_in_names():
         return built_in(ref)
     if USER_REF.fullmatch(ref) and not Path(ref).is_file():
-        return read_contract(_own_path(ref, user, is_admin, settings or get_settings()))
+        return _read(_own_path(ref, user, is_admin, settings or get_settings()))
     if Path(ref).is_file():
-        return read_contract(Path(ref))
+        return _read(Path(ref))
     raise ContractError(
         "contract",
         f"{ref!r} is neither a built-in contract ({', '.join(built_in_names())}), one of yours (USER/NAME) "

@@ -6,9 +6,11 @@ at most one error); row kinds (duplicates) copy a whole row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.domain import shop as s
+from orchestrator.domain.model import Constraint
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ _APPLIES = {
     "future_date": _types(s.TIMESTAMP),
     "unknown_category": _types(s.CATEGORY),
     "orphan_fk": _types(s.FK),
-    "order_before_signup": lambda t, c: (t.name, c.name) == ("orders", "order_ts"),
-    "total_mismatch": lambda t, c: (t.name, c.name) == ("orders", "total_amount"),
+    "order_before_signup": lambda _t, _c: False,  # a constraint's contradiction (constraint_kinds)
+    "total_mismatch": lambda _t, _c: False,
     "exact_duplicate": lambda _t, _c: False,
     "near_duplicate": lambda _t, _c: False,
 }
@@ -79,9 +81,28 @@ CELL_KINDS = tuple(k for k, v in KINDS.items() if not v.row_level)
 ROW_KINDS = tuple(k for k, v in KINDS.items() if v.row_level)
 
 
-def cell_kinds(table: s.Table, column: s.Column) -> tuple[str, ...]:
-    """The cell kinds that can hit a column, in catalogue order."""
-    return tuple(k for k in CELL_KINDS if KINDS[k].applies(table, column))
+# Kinds injected only as the contradiction of a declared constraint, recorded as its first ``catches`` kind.
+CONSTRAINT_KINDS = ("order_before_signup", "total_mismatch")
+
+
+def constraint_kinds(
+    table: s.Table, column: s.Column, constraints: Iterable[Constraint]
+) -> dict[str, Constraint]:
+    """The constraints judging ``column`` that the generator contradicts, by the kind each is recorded as."""
+    return {
+        c.catches[0]: c
+        for c in constraints
+        if (c.table, c.column) == (table.name, column.name) and c.catches and c.catches[0] in CONSTRAINT_KINDS
+    }
+
+
+def cell_kinds(
+    table: s.Table, column: s.Column, constraints: Iterable[Constraint] | None = None
+) -> tuple[str, ...]:
+    """The cell kinds that can hit a column, in catalogue order; ``constraints`` are its contract's (default:
+    the shop's)."""
+    caught = constraint_kinds(table, column, s.CONTRACT.constraints if constraints is None else constraints)
+    return tuple(k for k in CELL_KINDS if KINDS[k].applies(table, column) or k in caught)
 
 
 def near_duplicate_columns(table: s.Table) -> tuple[str, ...]:

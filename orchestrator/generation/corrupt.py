@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestrator.domain import model as m
 from orchestrator.domain import shop as s
 from orchestrator.domain.rules import closest_value
 from orchestrator.generation import jsonfmt
@@ -274,9 +275,44 @@ def future_date(cells: Cells) -> Result:
     return _changed(cells, jsonfmt.timestamps(later))
 
 
-def order_before_signup(cells: Cells) -> Result:
-    earlier = cells.aux["signup"] - 3600 - cells.stream.integers(cells.idx, 89 * 86_400, 1)
+def _before(cells: Cells, reference: np.ndarray) -> Result:
+    earlier = reference - 3600 - cells.stream.integers(cells.idx, 89 * 86_400, 1)
     return _changed(cells, jsonfmt.timestamps(earlier))
+
+
+def order_before_signup(cells: Cells) -> Result:
+    return _before(cells, cells.aux["signup"])
+
+
+def after_key(column: str) -> str:
+    """The aux entry holding, per row, the time ``column`` must follow (an ``after`` constraint)."""
+    return f"after:{column}"
+
+
+def previous_key(column: str) -> str:
+    """The aux entry holding, per row, ``column`` of the previous row of its group (NO_PREVIOUS: none)."""
+    return f"previous:{column}"
+
+
+NO_PREVIOUS = np.iinfo(np.int64).min
+
+
+def before_reference(cells: Cells) -> Result:
+    """An ``after`` contradiction: a time before the one it must follow."""
+    return _before(cells, cells.aux[after_key(cells.column.name)])
+
+
+def out_of_sequence(cells: Cells) -> Result:
+    """A ``sequence`` contradiction: a value below the previous one of its group (the first has none)."""
+    previous = cells.aux[previous_key(cells.column.name)]
+    has = previous != NO_PREVIOUS
+    step = 1 + cells.stream.integers(cells.idx, 3600 if cells.column.type == s.TIMESTAMP else 10, 1)
+    lower = np.where(has, previous, np.asarray(cells.clean)) - step * SCALE.get(cells.column.type, 1)
+    if cells.column.type == s.TIMESTAMP:
+        dirty, changed = _changed(cells, jsonfmt.timestamps(lower))
+    else:
+        dirty, changed = _number(cells, lower)
+    return dirty, changed & has
 
 
 CORRUPTIONS: dict[str, Callable[[Cells], Result]] = {
@@ -297,4 +333,12 @@ CORRUPTIONS: dict[str, Callable[[Cells], Result]] = {
     "orphan_fk": orphan_fk,
     "order_before_signup": order_before_signup,
     "total_mismatch": total_mismatch,
+}
+# How a generic contract's constraint is contradicted, by constraint kind (the shop keeps CORRUPTIONS).
+CONTRADICTIONS: dict[str, Callable[[Cells], Result]] = {
+    m.AFTER: before_reference,
+    m.AGGREGATE: total_mismatch,
+    m.ROW: total_mismatch,
+    m.BALANCE: total_mismatch,
+    m.SEQUENCE: out_of_sequence,
 }

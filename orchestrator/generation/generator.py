@@ -26,17 +26,22 @@ import pyarrow.parquet as pq
 
 import orchestrator
 from orchestrator.config import Settings, get_settings
+from orchestrator.contracts import resolve
 from orchestrator.domain import shop as s
+from orchestrator.domain.contract import ContractSource
+from orchestrator.domain.model import Contract
 from orchestrator.domain.sizes import DISK_RESERVE_BYTES, size_text
 from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue, jsonfmt, tables
-from orchestrator.generation.corrupt import CORRUPTIONS, Cells
+from orchestrator.generation.corrupt import CONTRADICTIONS, CORRUPTIONS, Cells
+from orchestrator.generation.generic import GenericBuilder
 from orchestrator.generation.pools import load_pools
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import new_job_id
 from orchestrator.storage import Storage, open_lake, paths
 
 Progress = Callable[[float, str], None]
+Steps = Iterator[tuple[list[tables.Chunk], float, str]]  # chunks, the share of the work done, what was done
 
 ANSWER_KEY_SCHEMA = pa.schema(
     [
@@ -80,6 +85,7 @@ class GenerationResult:
     manifest_path: str
     errors_injected: int
     seconds: float
+    notes: tuple[str, ...] = ()  # what was generated otherwise than the contract asks
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +97,7 @@ class GenerationResult:
             "manifest": self.manifest_path,
             "errors_injected": self.errors_injected,
             "seconds": round(self.seconds, 3),
+            "notes": list(self.notes),
         }
 
 
@@ -182,10 +189,20 @@ class _Dirty:
 
 
 class _Dirtier:
-    def __init__(self, spec: GenerationSpec, world: tables.World) -> None:
+    def __init__(self, spec: GenerationSpec, world: tables.World, contract: Contract) -> None:
         self.spec = spec
         self.world = world
+        self.constraints = contract.constraints
         self.next_line: Counter = Counter()
+        # A generic contract's constraints are contradicted by their kind; the shop's as it always was.
+        self.contradictions = {}
+        if contract.generator != "shop":
+            for table in contract.tables.values():
+                for column in table.columns:
+                    for kind, constraint in catalogue.constraint_kinds(
+                        table, column, self.constraints
+                    ).items():
+                        self.contradictions[(table.name, column.name, kind)] = CONTRADICTIONS[constraint.kind]
 
     def run(self, chunk: tables.Chunk) -> _Dirty:
         table, idx, n = chunk.table, chunk.index, len(chunk)
@@ -200,7 +217,7 @@ class _Dirtier:
         counts: Counter = Counter()
         entries: list[tuple[np.ndarray, str, str, pa.Array, pa.Array]] = []
         for position, column in enumerate(table.columns[1:], start=1):
-            kinds = catalogue.cell_kinds(table, column)
+            kinds = catalogue.cell_kinds(table, column, self.constraints)
             rates = np.array([self.spec.rate(name, k) for k in kinds])
             if not kinds or rates.sum() == 0:
                 continue
@@ -224,7 +241,8 @@ class _Dirtier:
                     self.world.as_of,
                     {k: v[rows] for k, v in chunk.aux.items()},
                 )
-                dirty, ok = CORRUPTIONS[kind](cells)
+                corrupt = self.contradictions.get((name, column.name, kind), CORRUPTIONS[kind])
+                dirty, ok = corrupt(cells)
                 rows, dirty = rows[ok], dirty.filter(pa.array(ok))
                 if len(rows):
                     counts[(name, column.name, kind)] += len(rows)
@@ -414,30 +432,74 @@ def generate(
     raw_dir, truth_dir = paths.raw_dir(user, job_id), paths.truth_dir(user, job_id)
     if any(True for _ in storage.list(raw_dir)) or any(True for _ in storage.list(truth_dir)):
         raise AlreadyExists(f"job {job_id} exists already; raw data is written once")
+    source = resolve(spec.contract, user, settings=settings)
     pools = load_pools(settings.pool_cache_dir, spec.locales, spec.seed)
     world = tables.World(spec, pools)
-    wanted = [name for name in s.TABLE_NAMES if name in spec.tables]
+    wanted = [name for name in source.contract.table_names if name in spec.tables]
     try:
-        return _write_job(spec, user, job_id, storage, world, wanted, progress, started)
+        return _write_job(spec, user, job_id, storage, world, source, wanted, progress, started)
     except BaseException:
         storage.delete_prefix(raw_dir)
         storage.delete_prefix(truth_dir)
         raise
 
 
-def _write_job(spec, user, job_id, storage, world, wanted, progress, started) -> GenerationResult:
-    dirtier = _Dirtier(spec, world)
-    room = _Room(storage)
-    counts: Counter = Counter()
-    truth_rows: Counter = Counter()
+def _shop_steps(spec: GenerationSpec, world: tables.World, wanted: list[str]) -> Steps:
+    """The shop's own builders: its dimensions, then orders and their families, chunk by chunk."""
     dimensions = [t for t in wanted if t in tables.DIMENSION_BUILDERS]
     family_tables = {t for t in wanted if t not in tables.DIMENSION_BUILDERS}
     work = sum(spec.dimension_rows(t) for t in dimensions) + (spec.rows if family_tables else 0)
     done = 0
+    for name in dimensions:
+        for first, stop in _chunks(spec.dimension_rows(name), spec.chunk_rows):
+            chunk = tables.DIMENSION_BUILDERS[name](world, np.arange(first, stop, dtype=np.int64))
+            done += stop - first
+            yield [chunk], done / work, f"{name}: {stop:,} rows"
+    if family_tables:
+        family = tables.OrderFamily(world, family_tables)
+        for first, stop in _chunks(spec.rows, spec.chunk_rows):
+            chunks = list(family.chunk(first, stop).values())
+            done += stop - first
+            yield chunks, done / work, f"orders: {stop:,} of {spec.rows:,}"
+
+
+def _generic_steps(builder: GenericBuilder, wanted: list[str]) -> Steps:
+    """Any other contract's tables, one after the other, chunk by chunk."""
+    work = max(sum(builder.rows[t] for t in wanted), 1)
+    done = 0
+    for name in wanted:
+        for chunk in builder.chunks(name):
+            done += len(chunk)
+            yield [chunk], done / work, f"{name}: {chunk.index[-1] + 1:,} of {builder.rows[name]:,} rows"
+
+
+def _write_job(
+    spec: GenerationSpec,
+    user: str,
+    job_id: str,
+    storage: Storage,
+    world: tables.World,
+    source: ContractSource,
+    wanted: list[str],
+    progress: Progress | None,
+    started: float,
+) -> GenerationResult:
+    contract = source.contract
+    dirtier = _Dirtier(spec, world, contract)
+    room = _Room(storage)
+    counts: Counter = Counter()
+    truth_rows: Counter = Counter()
+    if contract.generator == "shop":
+        steps, notes = _shop_steps(spec, world, wanted), []
+    else:
+        builder = GenericBuilder(contract, world)
+        steps, notes = _generic_steps(builder, wanted), builder.notes
     with ExitStack() as stack:
         raw = {t: stack.enter_context(storage.open_write(paths.raw_table(user, job_id, t))) for t in wanted}
         truth = {
-            t: _ParquetOut(stack, storage, paths.truth_table(user, job_id, t), truth_schema(s.TABLES[t]))
+            t: _ParquetOut(
+                stack, storage, paths.truth_table(user, job_id, t), truth_schema(contract.tables[t])
+            )
             for t in wanted
         }
         key_out = _ParquetOut(stack, storage, paths.answer_key(user, job_id), ANSWER_KEY_SCHEMA)
@@ -462,22 +524,12 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
             while len(pending) > 2:
                 pending.popleft().result()
 
-        for name in dimensions:
-            for first, stop in _chunks(spec.dimension_rows(name), spec.chunk_rows):
-                emit(tables.DIMENSION_BUILDERS[name](world, np.arange(first, stop, dtype=np.int64)))
-                done += stop - first
-                room.check(done / work)
-                if progress:
-                    progress(done / work, f"{name}: {stop:,} rows")
-        if family_tables:
-            family = tables.OrderFamily(world, family_tables)
-            for first, stop in _chunks(spec.rows, spec.chunk_rows):
-                for chunk in family.chunk(first, stop).values():
-                    emit(chunk)
-                done += stop - first
-                room.check(done / work)
-                if progress:
-                    progress(done / work, f"orders: {stop:,} of {spec.rows:,}")
+        for chunks, share, message in steps:
+            for chunk in chunks:
+                emit(chunk)
+            room.check(share)
+            if progress:
+                progress(share, message)
         while pending:
             pending.popleft().result()
     written = {t: raw[t].result for t in wanted}
@@ -494,7 +546,7 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
     }
     contract_path = paths.raw_contract(user, job_id)
     with storage.open_write(contract_path) as handle:
-        handle.write(s.SOURCE.text.encode())
+        handle.write(source.text.encode())
     seconds = time.perf_counter() - started
     manifest = {
         "manifest_version": 1,
@@ -503,11 +555,12 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "spec": spec.to_dict(),
         "contract": {
-            "id": s.CONTRACT.id,
-            "version": s.CONTRACT.version,
+            "id": contract.id,
+            "version": contract.version,
             "path": contract_path,
-            "sha256": s.SOURCE.sha256,
+            "sha256": source.sha256,
         },
+        "notes": notes,
         "as_of": datetime.fromtimestamp(world.as_of, UTC).isoformat(),
         "versions": _versions(),
         "tables": {t: vars(r) for t, r in results.items()},
@@ -529,4 +582,5 @@ def _write_job(spec, user, job_id, storage, world, wanted, progress, started) ->
         manifest_path=manifest_path,
         errors_injected=manifest["errors_injected"],
         seconds=seconds,
+        notes=tuple(notes),
     )

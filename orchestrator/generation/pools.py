@@ -22,7 +22,7 @@ import faker_commerce
 import pyarrow as pa
 from faker import Faker
 
-POOL_VERSION = 2
+POOL_VERSION = 3
 POOL_SIZE = 400
 
 
@@ -102,6 +102,10 @@ def _build_locale_pool(locale: str, seed: int) -> dict[str, list[str]]:
         "email_domain": _unique([fake.free_email_domain() for _ in range(200)], lambda v: v.isascii()),
         "review_title": _unique([fake.sentence(nb_words=4) for _ in draw], _keep_text)[:POOL_SIZE],
         "review_body": _unique([fake.paragraph(nb_sentences=2) for _ in draw], _keep_text)[:POOL_SIZE],
+        # drawn after the shop's pools, so adding them left the shop's values as they were
+        "street": _unique([fake.street_name() for _ in draw], _keep_text)[:POOL_SIZE],
+        "word": _unique([fake.word() for _ in draw], _keep_text)[:POOL_SIZE],
+        "sentence": _unique([fake.sentence(nb_words=6) for _ in draw], _keep_text)[:POOL_SIZE],
     }
 
 

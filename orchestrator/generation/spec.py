@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from fractions import Fraction
 
-from orchestrator.domain.shop import TABLE_NAMES, TABLES
+from orchestrator.contracts import resolve
+from orchestrator.domain.contract import ContractSource
 from orchestrator.errors import InvalidInput
 from orchestrator.generation import catalogue
 from orchestrator.generation.pools import LOCALES
@@ -26,11 +27,13 @@ DIMENSION_RATIOS: dict[str, Fraction] = {
 
 @dataclass(frozen=True)
 class GenerationSpec:
-    """A data set to generate. ``rows`` is the number of orders; every other table scales with it."""
+    """A data set to generate from a contract (a reference as ``orchestrator.contracts.resolve`` reads it;
+    the shop by default, and for a spec stored before specs named one). ``rows`` counts the contract's driving
+    table (the shop's orders); every other table scales with it. No ``tables``: all of the contract's."""
 
     rows: int
     seed: int = 0
-    tables: tuple[str, ...] = TABLE_NAMES
+    tables: tuple[str, ...] = ()
     error_rate: float = 0.3
     kind_rates: dict[str, float] = field(default_factory=dict)  # absolute rate per error kind
     table_rates: dict[str, float] = field(default_factory=dict)  # error_rate per table
@@ -38,17 +41,21 @@ class GenerationSpec:
     chunk_rows: int = 100_000
     start: str = "2024-01-01"
     end: str = "2025-12-31"
+    contract: str = "shop"
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_ROWS)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("chunk_rows", self.chunk_rows, 1, 10_000_000)
         _check_rate("error_rate", self.error_rate)
+        contract = self.source().contract
         if not self.tables:
-            raise InvalidInput("tables", "choose at least one table")
+            object.__setattr__(self, "tables", contract.table_names)
         for name in self.tables:
-            if name not in TABLES:
-                raise InvalidInput("tables", f"unknown table {name!r}; choose from {', '.join(TABLE_NAMES)}")
+            if name not in contract.tables:
+                raise InvalidInput(
+                    "tables", f"unknown table {name!r}; choose from {', '.join(contract.table_names)}"
+                )
         if len(set(self.tables)) != len(self.tables):
             raise InvalidInput("tables", "a table is listed twice")
         for kind, rate in self.kind_rates.items():
@@ -58,7 +65,7 @@ class GenerationSpec:
                 )
             _check_rate(f"kind_rates.{kind}", rate)
         for table, rate in self.table_rates.items():
-            if table not in TABLES:
+            if table not in contract.tables:
                 raise InvalidInput("table_rates", f"unknown table {table!r}")
             _check_rate(f"table_rates.{table}", rate)
         if not self.locales or any(loc not in LOCALES for loc in self.locales):
@@ -70,6 +77,11 @@ class GenerationSpec:
         if not date(2000, 1, 1) <= first < last <= date(2100, 1, 1):
             raise InvalidInput("end", "end must come after start, both between 2000 and 2100")
         self._check_column_sums()
+
+    def source(self) -> ContractSource:
+        """The contract the spec follows (read once per version of its file)."""
+        # A USER/NAME reference is read as its owner's here; the generation checks who may use it.
+        return resolve(self.contract, self.contract.partition("/")[0] if "/" in self.contract else "")
 
     def rate(self, table: str, kind: str) -> float:
         """The probability that an eligible cell (or row, for duplicates) of ``table`` carries ``kind``."""
@@ -89,9 +101,11 @@ class GenerationSpec:
         return cls(**{**data, "tables": tuple(data["tables"]), "locales": tuple(data["locales"])})
 
     def _check_column_sums(self) -> None:
-        for table in TABLES.values():
+        contract = self.source().contract
+        for table in contract.tables.values():
             for column in table.columns:
-                total = sum(self.rate(table.name, k) for k in catalogue.cell_kinds(table, column))
+                kinds = catalogue.cell_kinds(table, column, contract.constraints)
+                total = sum(self.rate(table.name, k) for k in kinds)
                 if total > 1:
                     raise InvalidInput(
                         "kind_rates",

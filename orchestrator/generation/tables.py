@@ -179,20 +179,8 @@ def customers(w: World, idx: np.ndarray) -> Chunk:
     loc = w.customer_locale(idx)
     first = w.locale_values("first_name", loc, st("customers", "first_name").uniform(idx))
     last = w.locale_values("last_name", loc, st("customers", "last_name").uniform(idx))
-    domain = w.locale_values("email_domain", loc, st("customers", "email").uniform(idx))
-    email = pc.binary_join_element_wise(
-        _ascii(first), ".", _ascii(last), pa.array(_ids(idx)).cast(pa.string()), "@", domain, ""
-    )
-    info = [LOCALES[code] for code in w.locales]
-    digits = np.array([i.national_digits for i in info])[loc]
-    leading = np.array([int(i.leading[0]) for i in info])[loc]
-    spread = np.array([len(i.leading) for i in info])[loc]
-    lead = leading + st("customers", "phone").integers(idx, spread, 1)
-    rest = (st("customers", "phone").uniform(idx, 2) * 10.0 ** (digits - 1)).astype(np.int64)
-    national = lead * 10 ** (digits - 1).astype(np.int64) + rest
-    phone = pc.binary_join_element_wise(
-        "+", w.locale_attr("calling_code", loc), pa.array(national).cast(pa.string()), ""
-    )
+    email = emails(w, st("customers", "email"), idx, loc, first, last)
+    phone = phones(w, st("customers", "phone"), idx, loc)
     return Chunk(
         s.TABLES["customers"],
         idx,
@@ -207,6 +195,30 @@ def customers(w: World, idx: np.ndarray) -> Chunk:
             "segment": pa.array(s.SEGMENTS).take(st("customers", "segment").choice(idx, [0.2, 0.72, 0.08])),
             "signup_at": w.customer_signup(idx),
         },
+    )
+
+
+def emails(
+    w: World, stream: Stream, idx: np.ndarray, loc: np.ndarray, first: pa.Array, last: pa.Array
+) -> pa.Array:
+    """first.last{key}@domain, the domain from the row's locale (the key keeps addresses unique)."""
+    domain = w.locale_values("email_domain", loc, stream.uniform(idx))
+    return pc.binary_join_element_wise(
+        _ascii(first), ".", _ascii(last), pa.array(_ids(idx)).cast(pa.string()), "@", domain, ""
+    )
+
+
+def phones(w: World, stream: Stream, idx: np.ndarray, loc: np.ndarray) -> pa.Array:
+    """Mobile numbers in E.164 form, shaped as the row's locale shapes them."""
+    info = [LOCALES[code] for code in w.locales]
+    digits = np.array([i.national_digits for i in info])[loc]
+    leading = np.array([int(i.leading[0]) for i in info])[loc]
+    spread = np.array([len(i.leading) for i in info])[loc]
+    lead = leading + stream.integers(idx, spread, 1)
+    rest = (stream.uniform(idx, 2) * 10.0 ** (digits - 1)).astype(np.int64)
+    national = lead * 10 ** (digits - 1).astype(np.int64) + rest
+    return pc.binary_join_element_wise(
+        "+", w.locale_attr("calling_code", loc), pa.array(national).cast(pa.string()), ""
     )
 
 
