@@ -32,6 +32,13 @@ PAGES = (
         "related shop tables, dirty on purpose, with an answer key of every error",
     ),
     PageEntry(
+        "pages/contracts.py",
+        "Contracts",
+        ":material/schema:",
+        "data-contracts",
+        "the data sets to generate, as data contracts: tables, keys and rules in a diagram; add your own",
+    ),
+    PageEntry(
         "pages/pipelines.py",
         "Pipelines",
         ":material/cleaning:",

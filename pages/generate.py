@@ -1,15 +1,16 @@
-"""Generate: tables, orders, seed, locales and error rates (overall, per kind, per table); a live preview with
-the injected errors marked, the route the job will take, then the generation itself, which runs in a process
-of its own while the page follows its progress (and may stop it)."""
+"""Generate: a contract, its tables, rows, seed, locales and error rates (overall, per kind, per table); a
+live preview with the injected errors marked, the route the job will take, then the generation itself, which
+runs in a process of its own while the page follows its progress (and may stop it)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 
+from orchestrator import contracts
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
-from orchestrator.domain.shop import TABLE_NAMES
+from orchestrator.contract_views import contract_label
 from orchestrator.domain.sizes import size_text
 from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
@@ -27,8 +28,23 @@ QUIET_SECONDS = 60  # a generation reports after every chunk, seconds apart: thi
 if "user" not in st.session_state:  # opened by URL before the frame ran (see app.py): log in first
     st.switch_page("app.py")
 st.title("Generate data")
-user = st.session_state["user"]
+user, is_admin = st.session_state["user"], st.session_state["is_admin"]
 settings = get_settings()
+
+usable = {entry.ref: entry for entry in contracts.listed(user, is_admin)}
+asked = st.query_params.get("contract")
+if asked and asked not in usable:
+    st.warning(f"There is no contract {asked} you may use; choose one below.")
+ref = st.selectbox(
+    "Contract",
+    list(usable),
+    index=list(usable).index(asked) if asked in usable else list(usable).index("shop"),
+    format_func=lambda r: contract_label(usable[r]),
+    key="contract",
+)
+st.query_params["contract"] = ref
+source = usable[ref].source
+contract = source.contract
 
 
 BY_HAND = "rates_set_by_hand"  # session_state: keys of the rate sliders the user moved; the others follow
@@ -49,6 +65,11 @@ def _rate_moved() -> None:
     st.session_state[RATE_MOVED] = True
 
 
+def _table_key(table: str) -> str:
+    """A table's rate slider, one per contract and table: another contract's table starts afresh."""
+    return f"table_{ref}:{table}"
+
+
 def _follow_overall_rate(error_rate: float) -> None:
     """Every kind and table rate the user has not moved takes its default for ``error_rate``, set before the
     sliders are drawn, so they follow however quickly and in whatever order the overall rate moved.
@@ -60,7 +81,7 @@ def _follow_overall_rate(error_rate: float) -> None:
     if not st.session_state.pop(RATE_MOVED, False):
         by_hand |= moved
     defaults = {f"kind_{kind}": _default(kind, error_rate) for kind in KINDS}
-    defaults |= {f"table_{table}": error_rate for table in TABLE_NAMES}
+    defaults |= {_table_key(table): error_rate for table in contract.table_names}
     for key, default in defaults.items():
         if key not in by_hand or key not in st.session_state:  # a table left out of the job forgets its rate
             by_hand.discard(key)
@@ -71,8 +92,13 @@ st.session_state.setdefault("error_rate", 0.3)
 _follow_overall_rate(st.session_state["error_rate"])
 left, right = st.columns(2)
 with left:
-    tables = st.multiselect("Tables", TABLE_NAMES, default=list(TABLE_NAMES))
-    rows = st.number_input("Orders", value=500, step=100, help="Every other table scales with the orders")
+    tables = st.multiselect(
+        "Tables", contract.table_names, default=list(contract.table_names), key=f"tables_{ref}"
+    )
+    driving = contract.driving_table
+    rows = st.number_input(
+        f"Rows of {driving}", value=500, step=100, help=f"Every other table scales with the {driving}"
+    )
     seed = st.number_input("Seed", value=0, step=1, help="The same seed and settings give the same data")
     locales = st.multiselect("Locales", list(LOCALES), default=list(LOCALES))
 with right:
@@ -100,13 +126,13 @@ with right:
         )
         per_table = {
             table: st.slider(
-                table, 0.0, 1.0, step=0.01, key=f"table_{table}", on_change=_moved, args=(f"table_{table}",)
+                table, 0.0, 1.0, step=0.01, key=_table_key(table), on_change=_moved, args=(_table_key(table),)
             )
             for table in tables
         }
 by_hand = st.session_state[BY_HAND]
 kind_rates = {kind: rate for kind, rate in chosen.items() if f"kind_{kind}" in by_hand}
-table_rates = {table: rate for table, rate in per_table.items() if f"table_{table}" in by_hand}
+table_rates = {table: rate for table, rate in per_table.items() if _table_key(table) in by_hand}
 
 try:
     spec = GenerationSpec(
@@ -117,22 +143,34 @@ try:
         kind_rates=kind_rates,
         table_rates=table_rates,
         locales=tuple(locales),
+        contract=ref,
     )
 except WorkbenchError as error:
     st.error(f"Nothing generated. {error}")
     st.stop()
+if contract.generator != "shop":  # only the shop's generator is built in so far
+    st.info(
+        f"Nothing can be generated from {ref} yet: it names no built-in generator, and generation from any "
+        "contract (the generic generator) is still to come. Its tables are on the Contracts page."
+    )
+    st.page_link(
+        "pages/contracts.py", label="See it", icon=":material/schema:", query_params={"contract": ref}
+    )
+    st.stop()
 
 
 @st.cache_data(show_spinner="Generating a preview...", max_entries=16)
-def _preview(spec: GenerationSpec, user: str):
+def _preview(spec: GenerationSpec, user: str, contract_sha256: str):
+    """The preview of ``spec``, made again once its contract's text changes (a user's contract saved anew)."""
     return preview(spec, user, settings)
 
 
-sample = _preview(spec, user)
+sample = _preview(spec, user, source.sha256)
 st.subheader("Preview")
 shown = st.selectbox("Table", list(sample.raw), key="preview_table")
 st.caption(
-    f"The first {sample.orders} orders of this spec, as written to raw; cells with an injected error are red."
+    f"The first {sample.orders} rows of {driving} of this spec, as written to raw; cells with an injected "
+    "error are red."
 )
 st.dataframe(sample.highlighted(shown), hide_index=True)
 errors = sample.answer_key[sample.answer_key["table"] == shown]

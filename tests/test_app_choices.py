@@ -9,8 +9,8 @@ estimates learn from are the ones made here.
 from __future__ import annotations
 
 from orchestrator import service
+from orchestrator.domain.shop import TABLE_NAMES
 from orchestrator.generation.catalogue import KINDS
-from orchestrator.generation.schema import TABLE_NAMES
 from orchestrator.jobs.store import JobStore, new_job_id
 from orchestrator.storage import LocalLake
 from orchestrator.ui_support import DEFAULT_ENGINE_COSTS, duration_text, fit_cost
@@ -27,7 +27,7 @@ def follow_their_defaults(at, rate: float) -> None:
     assert at.slider(key="error_rate").value == rate
     kinds = {kind: at.slider(key=f"kind_{kind}").value for kind in KINDS}
     assert kinds == {kind: round(rate * info.weight, 3) for kind, info in KINDS.items()}
-    assert {table: at.slider(key=f"table_{table}").value for table in TABLE_NAMES} == dict.fromkeys(
+    assert {table: at.slider(key=f"table_shop:{table}").value for table in TABLE_NAMES} == dict.fromkeys(
         TABLE_NAMES, rate
     )
 
@@ -47,7 +47,7 @@ def test_generate_rates_follow_the_overall_rate_whatever_the_order_of_events():
     # slider: the user did not move those sliders, so they follow still
     at.slider(key="error_rate").set_value(0.21)
     at.slider(key="kind_missing").set_value(0.026)
-    at.slider(key="table_orders").set_value(0.26)
+    at.slider(key="table_shop:orders").set_value(0.26)
     at.run()
     follow_their_defaults(at, 0.21)
 
@@ -61,12 +61,12 @@ def test_generate_rates_follow_the_overall_rate_whatever_the_order_of_events():
 def test_generate_keeps_a_rate_moved_by_hand_while_the_others_follow():
     at = signed_in("alice", "pages/generate.py")
     at.slider(key="kind_typo").set_value(0.25).run()
-    at.slider(key="table_customers").set_value(0.0).run()
+    at.slider(key="table_shop:customers").set_value(0.0).run()
     for rate in (0.5, 0.1, 0.5):
         at.slider(key="error_rate").set_value(rate).run()
-        assert (at.slider(key="kind_typo").value, at.slider(key="table_customers").value) == (0.25, 0.0)
+        assert (at.slider(key="kind_typo").value, at.slider(key="table_shop:customers").value) == (0.25, 0.0)
         assert at.slider(key="kind_missing").value == round(rate * KINDS["missing"].weight, 3)
-        assert at.slider(key="table_orders").value == rate
+        assert at.slider(key="table_shop:orders").value == rate
 
 
 def test_a_cost_is_the_line_through_past_runs_never_below_zero():

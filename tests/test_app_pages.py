@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
 PAGES = [
     "pages/generate.py",
+    "pages/contracts.py",
     "pages/pipelines.py",
     "pages/jobs.py",
     "pages/quality.py",
@@ -139,7 +140,7 @@ def test_home_links_every_page_and_lists_the_latest_jobs_the_user_may_see(bobs_j
     made = [generated(rows=20) for _ in range(6)]
     alice = signed_in("alice")  # the home page is where a login lands
     assert texts(alice.title) == ["Data workbench"]
-    links = ["Generate", "Pipelines", "Jobs", "Data quality", "Settings", "Account"]
+    links = ["Generate", "Contracts", "Pipelines", "Jobs", "Data quality", "Settings", "Account"]
     assert [link.label for link in alice.page_link] == [*links, "Users"]
     assert texts(alice.subheader) == ["Latest jobs, everyone's"]
     assert alice.dataframe[0].value["job"].tolist() == made[:0:-1]  # the five newest, newest first
@@ -232,10 +233,10 @@ def test_generate_refuses_a_data_set_larger_than_the_lakes_free_space(monkeypatc
 def test_generate_rates_per_table_follow_the_overall_rate_unless_moved():
     at = signed_in("alice", "pages/generate.py")
     at.multiselect[0].set_value(["customers", "orders"]).run()
-    at.slider(key="table_customers").set_value(0.0).run()
+    at.slider(key="table_shop:customers").set_value(0.0).run()
     at.slider(key="error_rate").set_value(0.4).run()
-    assert at.slider(key="table_customers").value == 0.0  # moved by hand: kept
-    assert at.slider(key="table_orders").value == 0.4  # follows the overall rate
+    assert at.slider(key="table_shop:customers").value == 0.0  # moved by hand: kept
+    assert at.slider(key="table_shop:orders").value == 0.4  # follows the overall rate
     assert at.selectbox(key="preview_table").value == "customers"
     assert len(at.dataframe) == 1  # the preview rows, and no injected error to list
     at.selectbox(key="preview_table").set_value("orders").run()
