@@ -220,19 +220,12 @@ def _balance(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], a
 
 
 def _sequence(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
-    """Within each ``group``, ``column`` does not fall as the key rises; judged where the key, value and
-    group pass their own rules, each key counted once. A row fails where its value lies outside its
-    neighbours' (the previous and next key's), which are in order themselves: the row that breaks the order
-    is named, not the one after it."""
+    """Within each ``group``, ``column`` does not fall as the key rises: a row fails where its value lies
+    below the previous row's of its group; judged where the key, value and group pass their own rules, each
+    key counted once."""
     c: m.Constraint = rule.params["constraint"]
-    column = q(c.column)
-    window = f"OVER (PARTITION BY {q(c.group)} ORDER BY __k)"
-    verdict = (
-        "SELECT __k, coalesce(before <= after, TRUE) "
-        f"AND (coalesce({column} < before, FALSE) OR coalesce({column} > after, FALSE)) AS bad "
-        f"FROM (SELECT __k, {column}, lag({column}) {window} AS before, lead({column}) {window} AS after "
-        "FROM keyed WHERE __ok)"
-    )
+    column, window = q(c.column), f"OVER (PARTITION BY {q(c.group)} ORDER BY __k)"
+    verdict = f"SELECT __k, coalesce({column} < lag({column}) {window}, FALSE) AS bad FROM keyed WHERE __ok"
     return _grouped(rule, table, as_of, verdict)
 
 
