@@ -10,7 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.contracts import job_contract
 from orchestrator.domain.contract import parse_contract
+from orchestrator.generation.generator import generate
+from orchestrator.generation.spec import GenerationSpec
 from orchestrator.quality import failing_rows, profile_job
 from orchestrator.quality.model import FAILED, PASSED
 from orchestrator.storage import LocalLake, paths
@@ -253,3 +256,26 @@ def test_silver_is_checked_by_its_generations_contract(settings, ledger_run):
     assert run.source_job_id == JOB
     assert [x.rule_id for x in run.rules if x.status == FAILED] == ["readings.counter.counter_rises"]
     assert _failing(run, "readings.counter.counter_rises") == [2]
+
+
+@pytest.mark.parametrize(
+    ("contract", "precise"),
+    [
+        ("bank", ["accounts.opened_at.opened_after_signup", "transactions.booked_at.booked_in_order"]),
+        ("iot", ["devices.installed_at.installed_after_site", "readings.read_at.readings_in_time_order"]),
+    ],
+)
+def test_a_generated_job_of_another_contract_is_profiled_and_scored_by_it(settings, contract, precise):
+    generated = generate(GenerationSpec(rows=1000, seed=7, error_rate=0.4, contract=contract), "alice")
+    run = profile_job("alice", generated.job_id, "raw", settings, save=False)
+    constraints = job_contract(LocalLake(settings.data_dir), "alice", generated.job_id).contract.constraints
+    assert {c.kind for c in constraints} >= {"after", "sequence"}
+    for constraint in constraints:
+        result = run.rule(f"{constraint.table}.{constraint.column}.{constraint.id}")
+        assert (result.check, result.status) == (constraint.kind, FAILED)
+    caught = {kind for c in constraints for kind in c.catches}
+    for score in run.score.kinds:
+        if score.kind in caught:
+            assert score.judgeable and score.recall >= 0.8, score
+    flags = {x["rule_id"]: x["precision"] for x in run.score.rules}
+    assert [flags[rule_id] for rule_id in precise] == [1.0, 1.0]
