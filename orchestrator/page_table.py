@@ -29,7 +29,7 @@ PAGES = (
         "Generate",
         ":material/add:",
         "generation",
-        "related shop tables, dirty on purpose, with an answer key of every error",
+        "related tables of a data contract, dirty on purpose, with an answer key of every error",
     ),
     PageEntry(
         "pages/contracts.py",

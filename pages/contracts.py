@@ -15,7 +15,7 @@ from orchestrator.contract_views import (
     contracts_frame,
     volume_text,
 )
-from orchestrator.domain.contract import ContractError
+from orchestrator.domain.contract import MAX_CONTRACT_BYTES, ContractError
 
 NOTICE = "_contracts_notice"  # session_state: what the last save or delete did, told once after its rerun
 UPLOADED = "_contract_uploaded"  # session_state: the upload last copied into the editor
@@ -38,7 +38,7 @@ asked = st.query_params.get("contract")
 ref = st.selectbox(
     "Contract",
     list(entries),
-    index=list(entries).index(asked) if asked in entries else 0,
+    index=list(entries).index(asked if asked in entries else "shop"),
     format_func=lambda r: contract_label(entries[r]),
 )
 st.query_params["contract"] = ref
@@ -54,12 +54,15 @@ st.caption(
     + ("Built in." if entry.owner is None else f"Owner: {entry.owner}.")
 )
 generate, download, remove = st.columns(3, vertical_alignment="center")
-generate.page_link(
-    "pages/generate.py",
-    label="Generate from this contract",
-    icon=":material/add:",
-    query_params={"contract": ref},
-)
+if own or entry.owner is None:
+    generate.page_link(
+        "pages/generate.py",
+        label="Generate from this contract",
+        icon=":material/add:",
+        query_params={"contract": ref},
+    )
+else:  # a job follows its owner's contracts
+    generate.caption(f"{entry.owner}'s own: save a copy as yours to generate from it.")
 download.download_button(
     "Download YAML",
     entry.source.text,
@@ -96,7 +99,12 @@ st.caption(
 editor, name_key = f"contract_text_{ref}", f"contract_name_{ref}"
 st.session_state.setdefault(editor, entry.source.text)
 st.session_state.setdefault(name_key, Path(ref).name if own else f"{Path(ref).name}-copy")
-upload = st.file_uploader("Upload a contract", type=["yaml", "yml"], key="contract_upload")
+upload = st.file_uploader(
+    "Upload a contract",
+    type=["yaml", "yml"],
+    key="contract_upload",
+    max_upload_size=MAX_CONTRACT_BYTES // 1_000_000,
+)
 if upload is not None and st.session_state.get(UPLOADED) != upload.file_id:
     st.session_state[UPLOADED] = upload.file_id
     try:

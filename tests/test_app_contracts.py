@@ -4,13 +4,19 @@ Generate page's tables following the contract chosen."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
+
 from orchestrator import contracts
+from orchestrator.cleaning.pipeline import read_manifest
+from orchestrator.config import get_settings
 from orchestrator.domain.contract import built_in, built_in_names
 from orchestrator.domain.shop import TABLE_NAMES
+from orchestrator.storage import open_lake
 from tests import test_app_pages
-from tests.test_app_pages import signed_in, texts
+from tests.test_app_pages import generate_button, generation_ended, signed_in, texts
 from tests.test_user_contracts import MISTYPED, ORDERS
 
 data_dir = test_app_pages.data_dir  # alice (an administrator) and bob in a data root of this module's own
@@ -119,6 +125,8 @@ def test_a_user_sees_only_their_own_contracts_and_an_administrator_everyones():
     assert frame.loc["bob/invoices", "owner"] == "bob" and frame.loc["shop", "owner"] == "built in"
     assert admin.selectbox[0].value == "bob/invoices"
     assert "Owner: bob." in texts(admin.caption)[1]
+    assert not admin.page_link  # a job follows its owner's contracts: alice generates from a copy of her own
+    assert "bob's own: save a copy as yours to generate from it." in texts(admin.caption)
     assert "delete_contract" not in [b.key for b in admin.button]  # an administrator deletes only their own
 
 
@@ -135,7 +143,28 @@ def test_generate_offers_the_contracts_and_the_query_parameter_preselects_one():
     assert (tables.options, tables.value) == (["orders", "order_items"], ["orders", "order_items"])
     assert [s.label for s in chosen.slider if s.key.startswith("table_")] == ["orders", "order_items"]
     assert chosen.number_input[0].label == "Rows of orders"
-    assert "Nothing can be generated from alice/lines yet" in texts(chosen.info)[0]
+    assert chosen.selectbox(key="preview_table").options == ["orders", "order_items"]
+    assert list(chosen.dataframe[0].value.columns) == ["order_id", "total_amount"]  # the preview follows it
+
+    bob = signed_in("bob", "pages/generate.py", contract="alice/lines")  # another user's: not offered
+    assert texts(bob.warning) == ["There is no contract alice/lines you may use; choose one below."]
+    assert bob.selectbox(key="contract").value == "shop"
+    assert "alice/lines" not in " ".join(bob.selectbox(key="contract").options)
+
+
+@pytest.mark.parametrize("name", built_in_names())
+def test_generate_makes_a_job_of_every_built_in_contract(name):
+    contract = built_in(name).contract
+    at = signed_in("alice", "pages/generate.py", contract=name)
+    assert at.number_input[0].label == f"Rows of {contract.driving_table}"
+    at.number_input[0].set_value(30).run()
+    assert at.selectbox(key="preview_table").options == list(contract.table_names)
+    generate_button(at).click().run()
+    job_id = re.search(r"Generated job `(g-[^`]+)`", generation_ended(at).success[0].value)[1]
+    manifest = read_manifest(open_lake(get_settings()), "alice", job_id)
+    assert manifest["contract"]["id"] == contract.id
+    assert sorted(manifest["tables"]) == sorted(contract.table_names)
+    assert manifest["tables"][contract.driving_table]["rows"] >= 30
 
 
 def test_generate_keeps_a_tables_rate_to_its_contract():
@@ -148,6 +177,5 @@ def test_generate_keeps_a_tables_rate_to_its_contract():
     at.slider(key="error_rate").set_value(0.5).run()
     assert at.slider(key="table_alice/items:orders").value == 0.5
     at.selectbox(key="contract").set_value("shop").run()
-    assert at.slider(key="table_shop:orders").value == 0.0  # the shop's own, kept with it
-    assert at.slider(key="table_shop:customers").value == 0.5
+    assert at.slider(key="table_shop:orders").value == 0.5  # left behind with its contract: follows again
     assert at.multiselect(key="tables_shop").value == list(TABLE_NAMES)
