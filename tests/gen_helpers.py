@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestrator.domain import shop as s
 from orchestrator.jobs.store import Job, JobStore, Scheduler
 
 
@@ -94,10 +94,34 @@ def raw_records(root: Path, path: str) -> list[dict]:
 
 def truth_records(root: Path, path: str, table: str) -> list[dict]:
     """Truth rows rendered as JSON values (timestamps as ISO text), comparable with raw records."""
-    rows = pq.read_table(root / path).to_pylist()
-    ts_columns = [c.name for c in s.TABLES[table].columns if c.type == s.TIMESTAMP]
+    truth = pq.read_table(root / path)
+    rows = truth.to_pylist()
+    ts_columns = [f.name for f in truth.schema if pa.types.is_timestamp(f.type)]
     for row in rows:
         for name in ts_columns:
             if row[name] is not None:
                 row[name] = row[name].strftime("%Y-%m-%dT%H:%M:%SZ")
     return rows
+
+
+def assert_answer_key_reproduces_raw(root: Path, result) -> None:
+    """Applying a generation's answer key and duplicate map to its clean truth gives its raw files exactly."""
+    key = pq.read_table(root / result.answer_key_path).to_pylist()
+    dups = pq.read_table(root / result.duplicates_path).to_pylist()
+    for name, table in result.tables.items():
+        raw = raw_records(root, table.raw_path)
+        truth = truth_records(root, table.truth_path, name)
+        copies = {d["line"]: d["source_line"] for d in dups if d["table"] == name}
+        rows = iter(truth)
+        rebuilt: list = [None if line in copies else next(rows) for line in range(len(raw))]
+        assert next(rows, None) is None
+        entries = [e for e in key if e["table"] == name and e["column"] is not None]
+        for entry in entries:  # errors of original rows first: a duplicate copies the dirty row
+            if entry["line"] not in copies:
+                rebuilt[entry["line"]][entry["column"]] = json.loads(entry["dirty"])
+        for line, source in copies.items():
+            rebuilt[line] = dict(rebuilt[source])
+        for entry in entries:
+            if entry["line"] in copies:
+                rebuilt[entry["line"]][entry["column"]] = json.loads(entry["dirty"])
+        assert rebuilt == raw, name

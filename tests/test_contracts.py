@@ -214,9 +214,11 @@ def test_a_constraint_or_key_naming_no_column_is_refused():
 
 def test_the_command_line_lists_shows_validates_and_exports_contracts(tmp_path):
     listed = _cli("list")
-    assert listed.returncode == 0 and listed.stdout.startswith(
-        "shop         Online shop 1.0.0: 12 tables, 82"
-    )
+    assert listed.returncode == 0 and listed.stdout.splitlines()[:3] == [
+        "bank         Bank ledger 1.0.0: 5 tables, 26 columns",
+        "iot          IoT telemetry 1.0.0: 3 tables, 20 columns",
+        "shop         Online shop 1.0.0: 12 tables, 82 columns",
+    ]
     shown = _cli("show", "shop")
     assert "orders: key order_id, business key order_id" in shown.stdout
     assert "constraint total_matches_items (aggregate, error)" in shown.stdout
@@ -234,7 +236,10 @@ def test_the_command_line_lists_shows_validates_and_exports_contracts(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: schema[accounts].properties[opened].logicalType: 'timestmp'")
     unknown = _cli("show", "bank-of-nowhere")
-    assert unknown.returncode == 2 and "is not a built-in contract; choose one of shop" in unknown.stderr
+    assert (
+        unknown.returncode == 2
+        and "is not a built-in contract; choose one of bank, iot, shop" in unknown.stderr
+    )
 
 
 def test_a_generation_keeps_the_contract_it_followed_beside_its_manifest(data_dir):

@@ -35,7 +35,7 @@ from orchestrator.service import (
     run_generation,
 )
 from orchestrator.storage import LocalLake
-from tests.gen_helpers import raw_records, stored_job, truth_records
+from tests.gen_helpers import assert_answer_key_reproduces_raw, raw_records, stored_job, truth_records
 
 ROWS = 4000
 
@@ -176,25 +176,7 @@ def test_every_error_kind_is_injected_near_its_rate_and_really_changes_the_value
 
 def test_applying_the_answer_key_to_the_truth_reproduces_raw(job):
     root, result = job
-    key = pq.read_table(root / result.answer_key_path).to_pylist()
-    dups = pq.read_table(root / result.duplicates_path).to_pylist()
-    for name, table in result.tables.items():
-        raw = raw_records(root, table.raw_path)
-        truth = truth_records(root, table.truth_path, name)
-        copies = {d["line"]: d["source_line"] for d in dups if d["table"] == name}
-        rows = iter(truth)
-        rebuilt: list = [None if line in copies else next(rows) for line in range(len(raw))]
-        assert next(rows, None) is None
-        entries = [e for e in key if e["table"] == name and e["column"] is not None]
-        for entry in entries:  # errors of original rows first: a duplicate copies the dirty row
-            if entry["line"] not in copies:
-                rebuilt[entry["line"]][entry["column"]] = json.loads(entry["dirty"])
-        for line, source in copies.items():
-            rebuilt[line] = dict(rebuilt[source])
-        for entry in entries:
-            if entry["line"] in copies:
-                rebuilt[entry["line"]][entry["column"]] = json.loads(entry["dirty"])
-        assert rebuilt == raw, name
+    assert_answer_key_reproduces_raw(root, result)
 
 
 def test_dirty_values_are_kept_exactly_as_generated(job):

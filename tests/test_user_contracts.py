@@ -126,7 +126,9 @@ def test_resolve_names_a_built_in_a_users_own_or_a_file(data_dir, tmp_path):
     mine.write_text(MISTYPED, encoding="utf-8")
     with pytest.raises(ContractError, match=r"^schema\[orders\]\.properties\[total_amount\]\.logicalType: "):
         contracts.resolve(str(mine), "bob")
-    with pytest.raises(ContractError, match=r"^contract: 'bank-x' is neither a built-in contract \(shop"):
+    with pytest.raises(
+        ContractError, match=r"^contract: 'bank-x' is neither a built-in contract \(bank, iot, shop\)"
+    ):
         contracts.resolve("bank-x", "bob")
 
 
