@@ -15,7 +15,6 @@ from orchestrator import stopping
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
-from orchestrator.generation.schema import TABLE_NAMES
 
 EXIT_USAGE = 2
 # The option a user types for each field the engine's checks name, per command. A field that is none of the
@@ -32,6 +31,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "table_rates": "--table-rate",
         "locales": "--locales",
         "chunk_rows": "--chunk-rows",
+        "contract": "--contract",
     },
     "run": {"job_id": "job_id", "user": "--user"},
     "delete": {"job_id": "job_id"},
@@ -71,10 +71,12 @@ def _generate(args: argparse.Namespace) -> int:
     from orchestrator.service import generate_job
     from orchestrator.storage.paths import check_user
 
+    contract = str(Path(args.contract).resolve()) if Path(args.contract).is_file() else args.contract
     spec = GenerationSpec(
         rows=args.rows,
         seed=args.seed,
-        tables=_names(args.tables),
+        contract=contract,
+        tables=_names(args.tables or ""),
         error_rate=args.error_rate,
         kind_rates=_pairs("kind_rates", args.kind_rate),
         table_rates=_pairs("table_rates", args.table_rate),
@@ -98,6 +100,8 @@ def _generate(args: argparse.Namespace) -> int:
     for name, table in result.tables.items():
         print(f"  {name:<12} {table.rows:>12,} lines  {table.raw_path}")
     print(f"  answer key   {result.answer_key_path}")
+    for note in result.notes:
+        print(f"  note: {note}")
     return 0
 
 
@@ -306,8 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="generate a dirty e-commerce data set with its answer key")
     gen.add_argument("--user", required=True, help="owner of the job (lower-case letters, digits, _ or -)")
-    gen.add_argument("--tables", default=",".join(TABLE_NAMES), help="comma-separated tables (default: all)")
-    gen.add_argument("--rows", type=int, required=True, help="number of orders; other tables scale with it")
+    gen.add_argument(
+        "--contract",
+        default="shop",
+        help="the contract to generate from: a built-in's NAME, USER/NAME or a YAML file (default: shop)",
+    )
+    gen.add_argument("--tables", help="comma-separated tables (default: all of the contract's)")
+    gen.add_argument(
+        "--rows",
+        type=int,
+        required=True,
+        help="rows of the contract's driving table (the shop's orders); other tables scale with it",
+    )
     gen.add_argument("--error-rate", type=float, default=0.3, help="overall error knob, 0..1 (default 0.3)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument(

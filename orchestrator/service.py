@@ -18,6 +18,7 @@ from orchestrator import child_environment, stopping
 from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
+from orchestrator.contracts import job_contract
 from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
@@ -273,6 +274,11 @@ def launch_clean(
     settings = settings or get_settings()
     lake = open_lake(settings)
     manifest = read_manifest(lake, user, parent_id)
+    followed = job_contract(lake, user, parent_id).contract
+    if followed.generator != "shop":
+        raise InvalidInput(
+            "job_id", f"cleaning follows the shop's contract only for now; this job follows {followed.id}"
+        )
     check_room(settings, lake, manifest)
     total = sum(t["rows"] for t in manifest["tables"].values())
     route = routing.route(total, settings.small_batch_max_rows)
