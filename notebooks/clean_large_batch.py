@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime
@@ -48,6 +49,7 @@ from pyspark.sql import types as T
 
 from orchestrator import rules as r
 from orchestrator.cleaning.columns import as_mask, clean_column
+from orchestrator.cleaning.stages import ended_line
 from orchestrator.errors import NotFound, WorkbenchError, run_notebook
 from orchestrator.generation import schema as s
 from orchestrator.storage import paths
@@ -1022,10 +1024,40 @@ def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]
     return rows
 
 
-def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id: str) -> dict:
+Tell = Callable[[str, float], None]  # told each stage's name and seconds as the stage ends
+
+
+def print_stage(name: str, seconds: float) -> None:
+    """Tell a stage's end on standard output, where a local run's log keeps it for the runner to read."""
+    print(ended_line(name, seconds), flush=True)
+
+
+def _timer(tell: Tell) -> Callable[[str], None]:
+    """A function telling a stage's end, timed from the end of the stage before (the first from now)."""
+    since = time.perf_counter()
+
+    def ended(name: str) -> None:
+        nonlocal since
+        now = time.perf_counter()
+        tell(name, now - since)
+        since = now
+
+    return ended
+
+
+def clean_job(
+    spark: SparkSession,
+    root: Path,
+    user: str,
+    parent_id: str,
+    job_id: str,
+    tell: Tell = lambda _name, _seconds: None,
+) -> dict:
     """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs. Each
     table is settled against its parents' silver, and gold is built from the silver, as Spark wrote them:
-    the driver assembles each output file while Spark goes on."""
+    the driver assembles each output file while Spark goes on. ``tell`` hears each stage's end (the names
+    of orchestrator.cleaning.stages.NOTEBOOK after spark_start)."""
+    ended = _timer(tell)
     _configure(spark)
     manifest = read_manifest(root, user, parent_id)
     staging = root / "tmp" / "spark" / paths.check_job_id(job_id)
@@ -1034,7 +1066,9 @@ def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id
     try:
         with ThreadPoolExecutor(1) as driver:
             assembled = {}
-            for name, frame in clean(spark, root, manifest, staging).items():
+            frames = clean(spark, root, manifest, staging)
+            ended("spark_clean")
+            for name, frame in frames.items():
                 table = s.TABLES[name]
                 settled = settle(frame, table, silver, staging)
                 result["silver"][name] = paths.silver_table(user, parent_id, job_id, name)
@@ -1043,11 +1077,13 @@ def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id
                 silver[name], assembled[name] = publish_table(
                     settled, table, root, paths_out, staging, driver
                 )
+            ended("spark_settle")
             for name, frame in build_gold(silver).items():
                 result["gold"][name] = paths.gold_table(user, parent_id, job_id, name)
                 assembled[name] = publish(
                     frame, root, result["gold"][name], AGGREGATES[name][2], staging, driver
                 )
+            ended("spark_gold")
             for name in result["silver"]:
                 rows, rows_in = assembled[name].result(), manifest["tables"][name]["rows"]
                 result["tables"][name] = {
@@ -1058,6 +1094,7 @@ def clean_job(spark: SparkSession, root: Path, user: str, parent_id: str, job_id
                 }
             for future in assembled.values():
                 future.result()  # raises what an assembly raised
+            ended("spark_write")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -1089,9 +1126,16 @@ def main(argv: Iterable[str] | None = None) -> dict:
     params = _parameters(argv)
     read_manifest(Path(params["lake_root"]), params["user"], params["parent_job_id"])  # before Spark starts
     on_cluster = "dbutils" in globals()
+    started = time.perf_counter()
     spark = SparkSession.builder.getOrCreate() if on_cluster else local_session(params["driver_memory"])
+    print_stage("spark_start", time.perf_counter() - started)
     result = clean_job(
-        spark, Path(params["lake_root"]), params["user"], params["parent_job_id"], params["job_id"]
+        spark,
+        Path(params["lake_root"]),
+        params["user"],
+        params["parent_job_id"],
+        params["job_id"],
+        print_stage,
     )
     print(json.dumps(result, sort_keys=True))
     return result

@@ -382,11 +382,16 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
         from orchestrator.runners import spark_target
 
         target = spark_target(settings)
-        expected = stages.SPARK_LOADED_BY_RUN if target.loads_outputs else stages.SPARK
+        if target.loads_outputs:
+            expected = stages.SPARK_LOADED_BY_RUN
+        else:
+            expected = stages.SPARK_TOLD if target.tells_stages else stages.SPARK
     else:
         target, expected = None, stages.PANDAS
+    done = 0  # expected stages ended
 
     def stage(name: str, seconds: float) -> None:  # timed, and the share of the engine's stages done told
+        nonlocal done
         store.record_stage(job.job_id, name, seconds)
         if name in expected:
             done = expected.index(name) + 1
@@ -408,6 +413,10 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
             run = {"service": target.runner.name, "run_id": status.run_id, "state": status.state.lower()}
             store.record_remote_run(job.job_id, **run, url=status.url)
 
+        def running(status: RunStatus, seconds: float) -> None:  # the stage under way, the run's time
+            text = stages.on_run(expected, done, status.state, seconds)
+            store.record_progress(job.job_id, done / len(expected), text)
+
         return run_spark_cleaning(
             settings,
             lake,
@@ -415,6 +424,7 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
             parameters=target.parameters,
             load=not target.loads_outputs,
             on_status=tell,
+            running=running,
             **options,
         )
     return run_cleaning(settings, lake, **options)

@@ -36,6 +36,7 @@ from orchestrator.ui_support import (
     route_reason,
     schedule_of,
     scheduler_status,
+    timings_frame,
 )
 from pages._session import session_fragment
 
@@ -190,6 +191,9 @@ def _runs(source_id: str) -> None:
     outputs = job_outputs(latest, settings)
     if outputs:
         st.dataframe(outputs_frame(outputs), hide_index=True)
+    if latest.timings:  # stage by stage as they end, a Spark run's own stages among them
+        st.markdown(f"Time per stage of `{latest.job_id}`:")
+        st.dataframe(timings_frame(latest), hide_index=True)
     st.page_link("pages/jobs.py", label="Follow it on the Jobs page", icon=":material/list:")
 
 

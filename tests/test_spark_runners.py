@@ -12,6 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.cleaning import stages
 from orchestrator.config import get_settings
 from orchestrator.errors import InvalidInput
 from orchestrator.generation.spec import GenerationSpec
@@ -61,6 +62,7 @@ def test_the_worker_runs_a_large_batch_on_databricks_with_the_job_and_the_cluste
     root, _settings, generated, job, _outputs, submits, workspace_url = databricks_job
     assert job.state == "succeeded", job.error
     assert job.route == "large" and job.engine == "spark"
+    assert tuple(job.timings) == stages.SPARK  # Databricks tells no stages of the notebook: one for the run
     assert len(submits) == 1
     assert submits[0].headers["authorization"] == f"Bearer {TOKEN}"
     run = job.remote_run  # where its owner finds the run: the workspace's own page of it
@@ -112,6 +114,7 @@ def test_the_data_factory_pipeline_runs_the_notebook_and_keeps_the_loads(tmp_pat
         settings = get_settings()
         generated = generate_job(GenerationSpec(rows=120, seed=4, tables=("orders", "payments")), "alice")
         runner = DataFactoryRunner(config_for(factory.url, cert), credential=StaticToken(ARM_TOKEN))
+        heard: list[tuple[str, float]] = []  # the run's state and its seconds, at each look while it runs
         outcome = run_spark_cleaning(
             settings,
             open_lake(settings),
@@ -122,6 +125,7 @@ def test_the_data_factory_pipeline_runs_the_notebook_and_keeps_the_loads(tmp_pat
             parameters={"lake_root": str(settings.data_dir)},
             load=False,
             poll_seconds=0.5,
+            running=lambda status, seconds: heard.append((status.state, seconds)),
         )
         (created,) = factory.received(f"{FACTORY}/pipelines/large_batch/createRun")
     assert created.body == {
@@ -132,6 +136,8 @@ def test_the_data_factory_pipeline_runs_the_notebook_and_keeps_the_loads(tmp_pat
     }
     assert outcome.rows_in == sum(t.rows for t in generated.tables.values())
     assert outcome.loaded == {}
+    assert heard and {state for state, _ in heard} <= {"QUEUED", "RUNNING"}, heard
+    assert [seconds for _, seconds in heard] == sorted(seconds for _, seconds in heard)
     assert not warehouse_path(settings).exists()
     assert (settings.data_dir / paths.silver_manifest("alice", generated.job_id, "c-adf-1")).is_file()
 

@@ -27,12 +27,14 @@ from orchestrator.runners.base import (
 
 @dataclass(frozen=True)
 class SparkTarget:
-    """Where the spark engine runs the notebook: the runner, the parameters every run of it carries, and
-    whether the run loads the warehouse and the operational database itself."""
+    """Where the spark engine runs the notebook: the runner, the parameters every run of it carries, whether
+    the run loads the warehouse and the operational database itself, and whether its statuses tell the
+    notebook's stages as they end (RunStatus.stages)."""
 
     runner: Runner
     parameters: dict[str, str] = field(default_factory=dict)
     loads_outputs: bool = False
+    tells_stages: bool = False
 
 
 def spark_target(settings: Settings) -> SparkTarget:
@@ -43,7 +45,7 @@ def spark_target(settings: Settings) -> SparkTarget:
     if settings.spark_runner == "local":
         from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
 
-        return SparkTarget(LocalSparkRunner(LocalSparkConfig.from_settings(settings)))
+        return SparkTarget(LocalSparkRunner(LocalSparkConfig.from_settings(settings)), tells_stages=True)
     if settings.spark_runner == "session":
         from orchestrator.runners.session import SessionRunner
 

@@ -72,12 +72,14 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class RunStatus:
-    """Where a run stands: one of RUN_STATES, the service's message, and its own id and page."""
+    """Where a run stands: one of RUN_STATES, the service's message, its own id and page, and the notebook's
+    stages that have ended with their seconds, in order, from a run that tells them (a local one)."""
 
     state: str
     run_id: str
     message: str = ""
     url: str | None = None
+    stages: tuple[tuple[str, float], ...] = ()
 
     @property
     def terminal(self) -> bool:

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from orchestrator import REPOSITORY, child_environment
+from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, Stage, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
@@ -84,6 +85,20 @@ class _Run:
     process: subprocess.Popen
     log: Path
     cancelled: bool = False
+    read: int = 0  # bytes of the log read for the stages it tells
+    stages: list[tuple[str, float]] = field(default_factory=list)  # told so far, in order
+
+    def told(self) -> tuple[tuple[str, float], ...]:
+        """The notebook's stages ended so far, read from the whole lines its log gained since last asked."""
+        with self.log.open("rb") as handle:
+            handle.seek(self.read)
+            gained = handle.read()
+        whole = gained[: gained.rfind(b"\n") + 1]  # a line still being written is read next time
+        self.read += len(whole)
+        for line in whole.decode(errors="replace").splitlines():
+            if (told := stages.told_stage(line)) is not None:
+                self.stages.append(told)
+        return tuple(self.stages)
 
 
 class LocalSparkRunner:
@@ -123,16 +138,19 @@ class LocalSparkRunner:
         return RunStatus(state=RUNNING, run_id=run_id, message=f"log: {log}")
 
     def status(self, run_id: str) -> RunStatus:
-        """RUNNING while the process lives; then SUCCEEDED, CANCELLED, or FAILED with the notebook's error."""
+        """RUNNING while the process lives; then SUCCEEDED, CANCELLED, or FAILED with the notebook's error;
+        with the stages the notebook has told in its log."""
         run = self._run(run_id)
-        code = run.process.poll()
+        code = run.process.poll()  # before the log is read: a run seen ended has told all its stages
+        told = run.told()
         if code is None:
-            return RunStatus(state=RUNNING, run_id=run_id, message=f"log: {run.log}")
+            return RunStatus(state=RUNNING, run_id=run_id, message=f"log: {run.log}", stages=told)
         if run.cancelled:
-            return RunStatus(state=CANCELLED, run_id=run_id, message="cancelled on request")
+            return RunStatus(state=CANCELLED, run_id=run_id, message="cancelled on request", stages=told)
         if code == 0:
-            return RunStatus(state=SUCCEEDED, run_id=run_id, message=f"log: {run.log}")
-        return RunStatus(state=FAILED, run_id=run_id, message=f"{_failure(run.log, code)} (log: {run.log})")
+            return RunStatus(state=SUCCEEDED, run_id=run_id, message=f"log: {run.log}", stages=told)
+        failure = f"{_failure(run.log, code)} (log: {run.log})"
+        return RunStatus(state=FAILED, run_id=run_id, message=failure, stages=told)
 
     def cancel(self, run_id: str) -> None:
         """Stop the notebook and its JVM (terminate, then kill if they linger)."""
@@ -204,13 +222,17 @@ def run_spark_cleaning(
     parameters: Mapping[str, str] | None = None,
     load: bool = True,
     on_status: Callable[[RunStatus], None] | None = None,
+    running: Callable[[RunStatus, float], None] | None = None,
 ) -> CleaningOutcome:
     """Clean one generated job with the notebook on ``runner`` (its run carrying ``parameters`` besides the
     job's identifiers), then load its gold and silver outputs unless the run loaded them itself (``load``
     false), and write the silver manifest last, as the in-process path does. ``on_status`` hears the run's
-    first status and each change of its state."""
+    first status and each change of its state; ``running`` hears each status while the run goes on with the
+    seconds since it was submitted; ``stage`` hears the notebook's stages as the run tells them, then the
+    rest of the run's time (or, from a run that tells none, the run's time as one stage)."""
     stage = stage or (lambda _name, _seconds: None)
     on_status = on_status or (lambda _status: None)
+    running = running or (lambda _status, _seconds: None)
     manifest = read_manifest(lake, user, parent_id)
     started = time.perf_counter()
     request = RunRequest(job_id=job_id, user=user, parent_job_id=parent_id, parameters=dict(parameters or {}))
@@ -219,19 +241,29 @@ def run_spark_cleaning(
     try:
         while not status.terminal:
             if should_stop():
-                runner.cancel(status.run_id)
-                on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
                 raise JobCancelled(job_id)
             time.sleep(poll_seconds)
             before, status = status, runner.status(status.run_id)
+            for name, seconds in status.stages[len(before.stages) :]:
+                stage(name, seconds)  # raises JobCancelled once the job is cancelled, as should_stop says
             if status.state != before.state:
                 on_status(status)
+            if not status.terminal:
+                running(status, time.perf_counter() - started)
+    except JobCancelled:
+        runner.cancel(status.run_id)
+        on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
+        raise
     except KeyboardInterrupt:  # this process was stopped (SIGTERM, Ctrl-C): its run must not go on writing
         runner.cancel(status.run_id)
         raise
     if status.state != SUCCEEDED:
         raise RunnerError(f"the {runner.name} run {status.run_id} ended {status.state}: {status.message}")
-    stage("spark", time.perf_counter() - started)
+    took = time.perf_counter() - started
+    if status.stages:
+        stage(stages.RUN_REST, max(took - sum(seconds for _, seconds in status.stages), 0.0))
+    else:
+        stage("spark", took)
     clock = time.perf_counter()
     outcome, silver, gold = read_outputs(lake, manifest, user, parent_id, job_id)
     stage("read_outputs", time.perf_counter() - clock)
