@@ -54,6 +54,7 @@ def workbench(tmp_path_factory) -> Iterator[dict]:
     data = tmp_path_factory.mktemp("workbench")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
     env.update(ORCHESTRATOR_DATA_DIR=str(data), ORCHESTRATOR_SECRETS_FILE=str(data / "no-secrets.toml"))
+    env.update(ORCHESTRATOR_PROFILE_AFTER_CLEANING="false")  # profiled below, once, as the tests expect
     with pytest.MonkeyPatch.context() as patch:
         for name in ("ORCHESTRATOR_DATA_DIR", "ORCHESTRATOR_SECRETS_FILE"):
             patch.setenv(name, env[name])
@@ -99,7 +100,7 @@ def go_to(page: Page, title: str) -> None:
 def set_orders(page: Page, orders: int) -> None:
     """Type a number of orders on the Generate page and wait until the preview's estimate follows it."""
     before = page.get_by_text("estimated from the preview").inner_text()
-    field = page.locator('input[aria-label="Orders"]')
+    field = page.locator('input[aria-label="Rows of orders"]')
     field.fill(str(orders))
     field.press("Enter")
     page.wait_for_function(
@@ -146,7 +147,7 @@ def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: B
     shot(page, "2-generated")
 
     page.get_by_role("link", name="Clean it").click()
-    settle(page, "Engine: pandas")
+    settle(page, "the small route, pandas")
     page.get_by_role("button", name="Clean now").click()
     settle(page, "launched on pandas")
     page.get_by_text("Cleaning complete").first.wait_for(timeout=60_000)  # the frame's toast
@@ -282,3 +283,24 @@ def test_a_jobs_tab_left_open_is_signed_out_when_its_user_is_disabled(browser: B
         assert page.get_by_role("button", name="Delete for good").count() == 0
         listed = _cli(env, "jobs", "--user", "bob")
         assert [j["job_id"] for j in listed] == [job]  # his job and files stay
+
+
+def test_the_contracts_page_draws_the_shops_tables_in_a_real_browser(browser: Browser, workbench):  # noqa: F811
+    """The diagram is drawn in the browser (Graphviz): a box per table, an edge per foreign key."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
+    page.goto(workbench["url"])
+    settle(page, "Log in")
+    fill(page, "User name", "alice")
+    fill(page, "Password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    settle(page, "Signed in as alice")
+    go_to(page, "Contracts")
+    settle(page, "Online shop (shop 1.0.0)")
+    diagram = page.locator('[data-testid="stGraphVizChart"] svg')
+    diagram.wait_for(timeout=30_000)
+    assert diagram.locator("g.node").count() == 12
+    assert diagram.locator("g.edge").count() == 15
+    assert diagram.locator("g.node", has_text="orders").filter(has_text="the rows asked for").count() == 1
+    shot(page, "12-contracts")
+    link = page.get_by_role("link", name="Generate from this contract")
+    assert link.get_attribute("href") == "generation?contract=shop"
