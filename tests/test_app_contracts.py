@@ -12,6 +12,8 @@ import pytest
 from orchestrator import contracts
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
+from orchestrator.contract_views import contract_diagram
+from orchestrator.domain import model as m
 from orchestrator.domain.contract import built_in, built_in_names
 from orchestrator.domain.shop import TABLE_NAMES
 from orchestrator.storage import open_lake
@@ -179,3 +181,15 @@ def test_generate_keeps_a_tables_rate_to_its_contract():
     at.selectbox(key="contract").set_value("shop").run()
     assert at.slider(key="table_shop:orders").value == 0.5  # left behind with its contract: follows again
     assert at.multiselect(key="tables_shop").value == list(TABLE_NAMES)
+
+
+def test_the_diagram_escapes_names_that_dot_would_read_as_syntax():
+    odd = 'say "hi"\\n'  # a quote and a backslash-n that DOT would read as a line break
+    column = m.Column(name="ref", type=m.FK, references=odd)
+    tables = {
+        odd: m.Table(name=odd, columns=(m.Column(name="id", type=m.ID),), business_key=("id",)),
+        "b": m.Table(name="b", columns=(m.Column(name="id", type=m.ID), column), business_key=("id",)),
+    }
+    diagram = contract_diagram(m.Contract("c", "c", "1", tables, driving_table=odd))
+    assert '"say \\"hi\\"\\\\n" [label="say \\"hi\\"\\\\n\\nkey: id\\nrows: the rows asked for"' in diagram
+    assert '"b" -> "say \\"hi\\"\\\\n" [label="ref"];' in diagram
