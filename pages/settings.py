@@ -15,8 +15,8 @@ from orchestrator.config import (
     get_settings,
     secret_status,
 )
+from orchestrator.domain.sizes import size_text
 from orchestrator.errors import WorkbenchError
-from orchestrator.generation.generator import size_text
 from orchestrator.jobs.store import JobStore, SettingChange
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import connection_checks, schedule_of, scheduler_status

@@ -11,7 +11,7 @@ import pytest
 from azure.mgmt.datafactory import models
 
 from orchestrator.cleaning.gold import AGGREGATES
-from orchestrator.generation import schema as s
+from orchestrator.domain import shop as s
 from orchestrator.loading.operational import sql_columns
 from orchestrator.runners import RunRequest
 from orchestrator.storage import paths
