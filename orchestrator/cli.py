@@ -283,8 +283,12 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from orchestrator import worker
-    from orchestrator.service import execute_job
+    from orchestrator.service import PROFILE, execute_job, profile_cleaning
 
+    if args.profile:
+        job = profile_cleaning(args.profile)
+        print(f"{job.job_id}: profiled in {job.params[PROFILE]['seconds']:.1f} s")
+        return 0
     if args.once:
         for line in worker.sweep():
             print(line)
@@ -366,6 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
     worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")
     worker.add_argument("--job", help="run this one queued job (a cleaning or a generation) now, then exit")
+    worker.add_argument(
+        "--profile",
+        metavar="JOB_ID",
+        help="profile a succeeded cleaning's silver and, unless a run of it is stored, its raw; then exit",
+    )
     worker.add_argument(
         "--visibility-timeout", type=int, help="seconds a received job stays hidden from other workers"
     )

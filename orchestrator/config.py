@@ -104,6 +104,7 @@ class Settings:
     azure_storage: AzureStorageSettings | None = None
     spark_runner: str = "local"  # one of SPARK_RUNNERS
     cluster_lake_root: str = ""  # the lake's root as a cluster's notebook sees it (databricks, datafactory)
+    profile_after_cleaning: bool = True  # profile silver (and its raw) in the background after a cleaning
 
     @property
     def state_dir(self) -> Path:
@@ -335,6 +336,7 @@ def get_settings() -> Settings:
         azure_storage=_azure_storage(profile),
         spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
         cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
+        profile_after_cleaning=_flag("ORCHESTRATOR_PROFILE_AFTER_CLEANING", True),
     )
     return replace(settings, **{value.setting.field: value.value for value in editable_values(settings)})
 

@@ -7,27 +7,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import pymysql
 
-from orchestrator import child_environment, stopping
+from orchestrator import child_environment, quality, stopping
 from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.contracts import job_contract
-from orchestrator.errors import InvalidInput, ServiceError, WorkbenchError
+from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
 from orchestrator.jobs.store import (
     CANCELLED,
+    FAILED,
     KIND_CLEAN,
     KIND_GENERATE,
     QUEUED,
+    RUNNING,
+    SUCCEEDED,
     TERMINAL_STATES,
     IllegalTransition,
     Job,
@@ -37,6 +44,7 @@ from orchestrator.jobs.store import (
 )
 from orchestrator.loading import operational, warehouse
 from orchestrator.quality import store as quality_store
+from orchestrator.quality.layers import RAW, SILVER
 from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
@@ -64,6 +72,16 @@ CLEANING_STOPPED = (
 # When a launched cleaning is to run: at once (a click, `run`) or at its route's next scheduled drain.
 START_NOW = "now"
 START_SCHEDULED = "scheduled"
+# A succeeded cleaning's silver, and the raw it came from, are profiled in a process of its own (when the
+# settings say so), which keeps how it goes in the job's params under PROFILE and tells the record it is alive
+# every PROFILE_BEAT_SECONDS; one silent for PROFILE_SILENT_SECONDS has lost its process.
+PROFILE = "profile"
+PROFILE_BEAT_SECONDS = 20
+PROFILE_SILENT_SECONDS = 120
+PROFILE_LOST = "lost"  # a background profile's state once its process is silent: stopped without a word
+PROFILE_READY = "Quality profile ready"  # what its owner is told, as "Cleaning complete" is
+PROFILE_FAILED = "Quality profile failed"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -315,8 +333,13 @@ def clean_now(
 def start_in_background(job_id: str) -> None:
     """Run a queued job (a cleaning or a generation) now in a worker process of its own, so the caller
     returns at once."""
+    _spawn("worker", "--job", job_id)
+
+
+def _spawn(*arguments: str) -> None:
+    """Start ``python -m orchestrator`` with ``arguments`` in a process of its own, left to run on alone."""
     subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "worker", "--job", job_id],
+        [sys.executable, "-m", "orchestrator", *arguments],
         # in the caller's folder, so relative settings (./data, .streamlit/secrets.toml) mean the same, with
         # the code on the path whichever folder that is (Streamlit puts app.py's folder on its own path only)
         env=child_environment(),
@@ -368,9 +391,158 @@ def execute_job(
             with contextlib.suppress(IllegalTransition):  # it ended meanwhile (cancelled by its owner)
                 store.retry(job_id, CLEANING_STOPPED)
             raise
-        return store.succeed(job_id, rows_out=outcome.rows_out, rows_quarantined=outcome.quarantined)
+        ended = store.succeed(job_id, rows_out=outcome.rows_out, rows_quarantined=outcome.quarantined)
     finally:
         store.close()
+    if settings.profile_after_cleaning:
+        try:
+            profile_in_background(ended)
+        except Exception as exc:  # the cleaning succeeded all the same; the Data quality page profiles it
+            log.warning("%s: not profiled after cleaning: %s", job_id, _message(exc))
+    return ended
+
+
+@dataclass(frozen=True)
+class BackgroundProfile:
+    """How the profile a cleaning started in the background goes: ``state`` running, succeeded, failed
+    (``error`` says why) or PROFILE_LOST (its process stopped without a word)."""
+
+    state: str
+    since: datetime  # when it was started, as the cleaning ended
+    layer: str | None = None  # what it profiles, or did when it failed: silver, then raw of the data cleaned
+    error: str | None = None
+
+    def works_on(self, layer: str) -> bool:
+        """Whether it is profiling ``layer`` now."""
+        return (self.state, self.layer) == (RUNNING, layer)
+
+    def under_way(self, what: str) -> str:
+        """What the pages say while it profiles ``what`` (a layer as they name it)."""
+        return f"Profiling {what} in the background since the cleaning finished ({self.since:%H:%M:%S} UTC)…"
+
+
+def background_profile(job: Job, *, now: float | None = None) -> BackgroundProfile | None:
+    """How the background profile of a cleaning goes, as its job record keeps it; None if none was started.
+    A running one not heard from for PROFILE_SILENT_SECONDS is lost (its process was killed), so no page
+    says it runs for ever."""
+    record = job.params.get(PROFILE)
+    if not record:
+        return None
+    state = record["state"]
+    if state == RUNNING and (now or time.time()) - record["heard"] > PROFILE_SILENT_SECONDS:
+        state = PROFILE_LOST
+    since = datetime.fromtimestamp(record["since"], UTC)
+    return BackgroundProfile(state, since, record.get("layer"), record.get("error"))
+
+
+def profile_in_background(job: Job) -> None:
+    """Profile a succeeded cleaning's silver, and the raw it came from, in a process of its own
+    (``worker --profile``, see profile_cleaning), so the Data quality page opens with before and after
+    ready. Its job record says a profile is under way from now on (see background_profile)."""
+    now = time.time()
+    store = JobStore.default()
+    try:
+        record = {"state": RUNNING, "layer": SILVER, "since": now, "heard": now}
+        store.record_params(job.job_id, **{PROFILE: record})
+    finally:
+        store.close()
+    _spawn("worker", "--profile", job.job_id)
+
+
+class _ProfileRecord:
+    """A background profile as its cleaning's job record keeps it (params[PROFILE]), told again every
+    PROFILE_BEAT_SECONDS from a thread of its own while the profile runs, so a lost process shows."""
+
+    def __init__(self, store: JobStore, job: Job) -> None:
+        self._store, self._job_id = store, job.job_id
+        started = job.params.get(PROFILE) or {}  # by profile_in_background, as the cleaning ended
+        self._record = {"since": started["since"] if started.get("state") == RUNNING else time.time()}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="profile-heartbeat", daemon=True)
+
+    def __enter__(self) -> _ProfileRecord:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        """Since the profile was started."""
+        return time.time() - self._record["since"]
+
+    def tell(self, state: str, **values: str | float) -> None:
+        """Keep the profile's state (and layer, error or seconds) on the job, heard from now."""
+        with self._lock:
+            self._record = {"since": self._record["since"], "state": state, **values}
+            self._write()
+
+    def _write(self) -> None:
+        self._store.record_params(self._job_id, **{PROFILE: {**self._record, "heard": time.time()}})
+
+    def _beat(self) -> None:
+        while not self._stop.wait(PROFILE_BEAT_SECONDS):
+            try:
+                with self._lock:
+                    self._write()
+            except TRANSIENT_ERRORS as error:  # the profile goes on; a later beat may get through
+                log.warning("%s: background profile not told alive: %s", self._job_id, _message(error))
+
+
+def profile_cleaning(job_id: str, settings: Settings | None = None) -> Job:
+    """Profile a succeeded cleaning's silver, then the raw it came from unless a run of that raw is stored,
+    keeping on the job which layer is under way, and tell its owner once they are stored. A failure is kept
+    on the job and told to its owner, then raised; the cleaning's own state never changes. Runs of a job
+    deleted meanwhile are not kept."""
+    settings = settings or get_settings()
+    store = JobStore.default()
+    try:
+        job = store.get(job_id)
+        if job.kind != KIND_CLEAN or job.state != SUCCEEDED:
+            raise InvalidInput(
+                "job_id",
+                f"job {job_id} is a {job.state} {job.kind} job; only a succeeded cleaning is profiled",
+            )
+        layers = [(job.job_id, SILVER)]
+        if quality.latest_run(job.user, job.parent_id, RAW, settings) is None:
+            layers.append((job.parent_id, RAW))
+        with _ProfileRecord(store, job) as record:
+            layer = SILVER  # the layer under way, which a failure names
+            try:
+                for source, layer in layers:
+                    record.tell(RUNNING, layer=layer)
+                    quality.profile_job(job.user, source, layer, settings)
+                gone = [source for source, _ in layers if not _exists(store, source)]
+                if gone:
+                    quality_store.delete_jobs(gone, settings)
+                    raise NotFound(f"job {gone[0]} was deleted while it was profiled; its runs are not kept")
+            except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too: the page must not wait for it
+                error = _message(exc) if isinstance(exc, Exception) else "stopped before it finished"
+                with contextlib.suppress(NotFound):  # a deleted job has no one left to tell
+                    record.tell(FAILED, layer=layer, error=error)
+                    store.notify(job_id, PROFILE_FAILED, f"{job_id}: {error}")
+                raise
+            record.tell(SUCCEEDED, seconds=round(record.seconds, 3))
+        raw = f" and the raw of {job.parent_id}" if len(layers) > 1 else ""
+        store.notify(
+            job_id,
+            PROFILE_READY,
+            f"{job_id}: silver{raw} profiled; before and after are on the Data quality page",
+        )
+        return store.get(job_id)
+    finally:
+        store.close()
+
+
+def _exists(store: JobStore, job_id: str) -> bool:
+    try:
+        store.get(job_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> CleaningOutcome:

@@ -20,7 +20,7 @@ from orchestrator.jobs.store import (
     Job,
     JobStore,
 )
-from orchestrator.service import Launched, clean_now, delete_job, waits_for_schedule
+from orchestrator.service import Launched, background_profile, clean_now, delete_job, waits_for_schedule
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
@@ -45,7 +45,10 @@ user, is_admin = st.session_state["user"], st.session_state["is_admin"]
 def _quality_summary(job: Job) -> None:
     layer = "silver" if job.kind == KIND_CLEAN else "raw"
     run = quality.latest_run(job.user, job.job_id, layer)
-    if run is None:
+    profile = background_profile(job)
+    if run is None and profile and profile.works_on(layer):
+        st.caption(profile.under_way(layer))
+    elif run is None:
         st.caption(f"The {layer} layer of this job has not been profiled yet.")
     else:
         summary = f"Quality of {layer}: {failing_text(run)}"

@@ -13,12 +13,14 @@ from pandas.io.formats.style import Styler
 
 from orchestrator import quality
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import KIND_CLEAN, SUCCEEDED, JobStore
+from orchestrator.jobs.store import FAILED, KIND_CLEAN, SUCCEEDED, JobStore
 from orchestrator.quality.model import NULL_ALLOWED, SEVERITIES
 from orchestrator.quality.report import SEVERITY_COLOURS
 from orchestrator.rules import ERROR, WARNING
+from orchestrator.service import PROFILE_LOST, background_profile
 from orchestrator.ui_support import (
     MISSING,
+    REFRESH_SECONDS,
     REPORT_MIME,
     column_comparison_frame,
     columns_frame,
@@ -32,7 +34,7 @@ from orchestrator.ui_support import (
     samples_frame,
     scores_frame,
 )
-from pages._session import checked_download
+from pages._session import checked_download, session_fragment
 
 CHART_ROWS = 25
 SEVERITY_MEANINGS = {
@@ -174,8 +176,42 @@ def _profile(job_id: str, layer: str) -> None:
     bar.empty()
 
 
+@session_fragment(run_every=REFRESH_SECONDS)
+def _profiling(cleaning_id: str, layer: str, what: str) -> None:
+    """Say that the profile the cleaning started in the background works on ``layer``; once it has moved on
+    (stored it, failed, or its process was lost), show the page anew."""
+    store = JobStore.default()
+    try:
+        profile = background_profile(store.get(cleaning_id))
+    except WorkbenchError:  # deleted meanwhile
+        profile = None
+    finally:
+        store.close()
+    if profile is None or not profile.works_on(layer):
+        st.rerun()
+    st.info(profile.under_way(what))
+
+
+def _after_cleaning(layer: str, what: str) -> bool:
+    """Whether the profile this cleaning started in the background works on ``layer`` now (said, and
+    followed); else why it stored nothing there, if it failed or its process was lost."""
+    profile = background_profile(job)
+    if profile is None or profile.layer != layer:
+        return False
+    if profile.works_on(layer):
+        _profiling(job.job_id, layer, what)
+        return True
+    if profile.state == FAILED:
+        st.warning(f"Profiling {what} in the background after the cleaning failed: {profile.error}")
+    elif profile.state == PROFILE_LOST:
+        st.warning(f"Profiling {what} in the background after the cleaning stopped (its process was lost).")
+    return False
+
+
 run = quality.latest_run(job.user, job.job_id, layer)
 if run is None:
+    if _after_cleaning(layer, layer):
+        st.stop()
     st.info(f"The {layer} layer of {job.job_id} has not been profiled yet.")
     if st.button(f"Profile {layer}", type="primary"):
         _profile(job.job_id, layer)
@@ -339,7 +375,7 @@ source = (  # the newest run of the raw this silver came from; history is newest
     if layer == "silver"
     else None
 )
-if layer == "silver" and source is None:
+if layer == "silver" and source is None and not _after_cleaning("raw", f"the raw layer of {job.parent_id}"):
     st.info(f"Profile the raw layer of {job.parent_id} to compare it with this silver layer.")
     if st.button("Profile raw"):
         _profile(job.parent_id, "raw")

@@ -662,6 +662,18 @@ class JobStore:
 
         return self._change(job_id, None, run)
 
+    def record_params(self, job_id: str, **values: Any) -> Job:
+        """Keep ``values`` in a job's params beside those it was launched with, in any state: what is done
+        with a job after its end, such as profiling its outputs (service.profile_in_background), stays with
+        the job."""
+        try:
+            json.dumps(values)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("params", f"must be JSON-serialisable ({exc})") from None
+        return self._change(
+            job_id, None, lambda job, now: {"params": json.dumps({**job.params, **values}, sort_keys=True)}
+        )
+
     def retry(self, job_id: str, error: str) -> Job:
         """An attempt failed and the queue will deliver the job again: back to queued, error kept."""
         return self._change(
@@ -766,6 +778,9 @@ class JobStore:
         else:
             kind = f"{label} failed"
             message = f"{job.job_id}: {values['error']}"
+        self._insert_event(cur, job, kind, message, now)
+
+    def _insert_event(self, cur: Any, job: Job, kind: str, message: str, now: float) -> None:
         self._run(
             cur,
             "INSERT INTO job_events (job_id, user, kind, message, created_at, seen)"
@@ -835,6 +850,13 @@ class JobStore:
             return cur.rowcount
 
     # -- events --------------------------------------------------------------------------------------
+
+    def notify(self, job_id: str, kind: str, message: str) -> None:
+        """Tell a job's owner what happened to the job after its end (such as "Quality profile ready"), as
+        its end was told: shown once, by the frame's toast."""
+        job = self.get(job_id)
+        with self._cursor(write=True) as cur:
+            self._insert_event(cur, job, kind, message, self._clock())
 
     def list_unseen(self, user: str) -> list[Event]:
         """The user's notifications not yet shown, oldest first."""
