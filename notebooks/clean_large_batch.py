@@ -1,8 +1,8 @@
 # Databricks notebook source
 """Large-batch cleaning in PySpark: raw JSON lines in, silver, quarantine and gold Parquet out.
 
-The same rules as the small-batch engine, read from the shared rule spec (orchestrator.rules, derived from
-orchestrator.generation.schema), in the same four passes: column cleaning; cross-table repairs (line totals,
+The same rules as the small-batch engine, read from the shared rule spec (orchestrator.domain.rules,
+derived from the shop's contract), in the same four passes: column cleaning; cross-table repairs (line totals,
 order totals from three witnesses, payments, refunds, orders placed before signup); key de-duplication,
 quarantine of rows missing a required value and parent-first reference checks; business-key
 de-duplication. Each output is one Parquet file at its medallion path with the small path's Arrow types.
@@ -47,11 +47,11 @@ from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from orchestrator import rules as r
 from orchestrator.cleaning.columns import as_mask, clean_column
 from orchestrator.cleaning.stages import ended_line
+from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 from orchestrator.errors import NotFound, WorkbenchError, run_notebook
-from orchestrator.generation import schema as s
 from orchestrator.storage import paths
 
 LINE, ISSUES, RULE = "_raw_line", "_issues", "_rule"

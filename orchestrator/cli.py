@@ -36,6 +36,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     "run": {"job_id": "job_id", "user": "--user"},
     "delete": {"job_id": "job_id"},
     "worker": {"visibility_timeout": "--visibility-timeout"},
+    "contracts": {"output": "-o/--output", "contract": "NAME"},
     "quality": {
         "job_id": "job_id",
         "user": "--user",
@@ -178,6 +179,51 @@ def _report_file(output: str, force: bool) -> Path:
             "write in",
         )
     return path
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    from orchestrator.domain.contract import built_in, built_in_names, read_contract
+
+    if args.action == "list":
+        for name in built_in_names():
+            contract = built_in(name).contract
+            columns = sum(len(table.columns) for table in contract.tables.values())
+            size = f"{len(contract.tables)} tables, {columns} columns"
+            print(f"{name:<12} {contract.name} {contract.version}: {size}")
+        return 0
+    if args.action == "validate":
+        if not args.target:
+            raise InvalidInput("contract", "name the contract file to validate")
+        source = read_contract(Path(args.target))
+        contract = source.contract
+        print(
+            f"{args.target}: a valid ODCS contract, {contract.id} {contract.version}, {len(contract.tables)} "
+            f"tables, {len(contract.constraints)} constraints (sha256 {source.sha256})"
+        )
+        return 0
+    if not args.target:
+        raise InvalidInput("contract", f"name a contract to {args.action}; `contracts list` shows them")
+    source = built_in(args.target)
+    if args.action == "export":
+        if not args.output:
+            raise InvalidInput("output", "name the file to write the contract to")
+        path = _report_file(args.output, args.force)
+        path.write_text(source.text, encoding="utf-8")
+        print(f"contract {args.target} written to {args.output}", file=sys.stderr)
+        return 0
+    contract = source.contract
+    print(f"{contract.name} ({contract.id} {contract.version}): {contract.description}")
+    for table in contract.tables.values():
+        parent = f", per {table.parent} row" if table.parent else ""
+        print(f"\n{table.name}: key {table.key}, business key {', '.join(table.business_key)}{parent}")
+        for column in table.columns:
+            refers = f" -> {column.references}" if column.references else ""
+            required = "required" if column.is_required else "optional" if column.nullable else "expected"
+            print(f"  {column.name:<20} {column.type:<10} {required}{refers}")
+    for constraint in contract.constraints:
+        kind = f"{constraint.kind}, {constraint.severity}"
+        print(f"\nconstraint {constraint.id} ({kind}): {constraint.description}")
+    return 0
 
 
 def _job_owner(job_id: str) -> str:
@@ -379,6 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--visibility-timeout", type=int, help="seconds a received job stays hidden from other workers"
     )
     worker.set_defaults(run=_worker)
+
+    contracts = commands.add_parser("contracts", help="the data contracts (ODCS v3.1) the workbench knows")
+    contracts.add_argument("action", choices=("list", "show", "validate", "export"))
+    contracts.add_argument(
+        "target", nargs="?", help="a built-in contract's NAME (show, export) or a PATH (validate)"
+    )
+    contracts.add_argument("-o", "--output", help="file to export the contract to")
+    contracts.add_argument("--force", action="store_true", help="replace the file -o names if it exists")
+    contracts.set_defaults(run=_contracts)
 
     qual = commands.add_parser("quality", help="profile a layer of a job, score it against the truth, report")
     qual.add_argument("job_id", help="generation job (raw) or cleaning job (silver, gold)")

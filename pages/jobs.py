@@ -27,10 +27,10 @@ from orchestrator.ui_support import (
     bundle_file,
     failing_text,
     job_bundles,
-    jobs_frame,
     timings_frame,
 )
 from pages._session import checked_download, session_fragment
+from pages._tables import show_jobs
 
 SCORE_LABELS = {"recall": "recall", "precision": "precision", "cell_accuracy": "cell accuracy"}
 NOTICE = "jobs_notice"  # session_state: what the last action on this tab did, and to which job
@@ -73,18 +73,26 @@ def _downloads(job: Job) -> None:
         return
     rows = job.rows_out or 0
     if rows > DOWNLOAD_MAX_ROWS:
-        folders = ", ".join(f"`{folder}/`" for bundle in bundles for folder in bundle.folders)
+        folders = ", ".join(f"`{folder}/`" for bundle in bundles for folder, _ in bundle.folders)
         st.caption(
             f"Downloads are offered up to {DOWNLOAD_MAX_ROWS:,} rows, since each is built in memory; the "
             f"{rows:,} rows of this job are in the lake under {folders}."
         )
         return
     settings = get_settings()
+    as_csv = st.radio(
+        "Files as",
+        ("stored (JSON Lines, Parquet)", "CSV"),
+        horizontal=True,
+        key="download_format",
+        help="CSV opens in a spreadsheet; a text cell that would run as a formula starts with ' there",
+    ).startswith("CSV")
+    suffix = "-csv.zip" if as_csv else ".zip"
     for column, bundle in zip(st.columns(len(bundles), width=320 * len(bundles)), bundles, strict=True):
         column.download_button(
             bundle.label,
-            data=checked_download(partial(bundle_file, bundle, settings)),
-            file_name=bundle.file_name,
+            data=checked_download(partial(bundle_file, bundle, settings, as_csv)),
+            file_name=bundle.file_name + suffix,
             mime="application/zip",
             key=f"download_{bundle.file_name}",
             on_click="ignore",
@@ -235,7 +243,7 @@ def _jobs(asked: str | None) -> None:
         if not listed:
             st.info("No jobs yet. Generate a data set to start one.")
             return
-        st.dataframe(jobs_frame(listed), hide_index=True)
+        show_jobs(listed)
         ids = [j.job_id for j in listed]
         if asked and asked not in ids:
             ids.insert(0, asked)

@@ -10,8 +10,8 @@ import streamlit as st
 from orchestrator import worker
 from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
+from orchestrator.domain.sizes import size_text
 from orchestrator.errors import InvalidInput, WorkbenchError
-from orchestrator.generation.generator import size_text
 from orchestrator.jobs.store import (
     ACTIVE_STATES,
     KIND_CLEAN,
@@ -30,7 +30,6 @@ from orchestrator.ui_support import (
     duration_text,
     engine_costs,
     engine_options,
-    jobs_frame,
     outputs_frame,
     route_of,
     route_reason,
@@ -39,6 +38,7 @@ from orchestrator.ui_support import (
     timings_frame,
 )
 from pages._session import session_fragment
+from pages._tables import show_jobs
 
 LAUNCH = "pipelines_launch"  # session_state: the last launch on this tab, told while its run is live
 
@@ -182,7 +182,7 @@ def _runs(source_id: str) -> None:
         store.close()
     _launch_notice(source_id, runs)
     st.subheader("Cleaning runs of this data")
-    st.dataframe(jobs_frame(runs), hide_index=True)
+    show_jobs(runs)
     latest = runs[0]
     if latest.state == RUNNING and latest.progress is not None:  # the share of its engine's stages done
         st.progress(latest.progress, text=latest.progress_text)

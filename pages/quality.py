@@ -12,11 +12,11 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from orchestrator import quality
+from orchestrator.domain.rules import ERROR, WARNING
 from orchestrator.errors import WorkbenchError
 from orchestrator.jobs.store import FAILED, KIND_CLEAN, SUCCEEDED, JobStore
 from orchestrator.quality.model import NULL_ALLOWED, SEVERITIES
 from orchestrator.quality.report import SEVERITY_COLOURS
-from orchestrator.rules import ERROR, WARNING
 from orchestrator.service import PROFILE_LOST, background_profile
 from orchestrator.ui_support import (
     MISSING,
