@@ -200,6 +200,8 @@ def _contracts(args: argparse.Namespace) -> int:
             f"{args.target}: a valid ODCS contract, {contract.id} {contract.version}, {len(contract.tables)} "
             f"tables, {len(contract.constraints)} constraints (sha256 {source.sha256})"
         )
+        for warning in source.warnings:
+            print(f"warning: {warning}")
         return 0
     if not args.target:
         raise InvalidInput("contract", f"name a contract to {args.action}; `contracts list` shows them")
@@ -215,7 +217,8 @@ def _contracts(args: argparse.Namespace) -> int:
     print(f"{contract.name} ({contract.id} {contract.version}): {contract.description}")
     for table in contract.tables.values():
         parent = f", per {table.parent} row" if table.parent else ""
-        print(f"\n{table.name}: key {table.key}, business key {', '.join(table.business_key)}{parent}")
+        key = ", ".join(table.primary_key)
+        print(f"\n{table.name}: key {key}, business key {', '.join(table.business_key)}{parent}")
         for column in table.columns:
             refers = f" -> {column.references}" if column.references else ""
             required = "required" if column.is_required else "optional" if column.nullable else "expected"

@@ -2,16 +2,20 @@
 
 A contract is checked twice: against the standard's own JSON Schema (shipped by the
 ``open-data-contract-standard`` package), then for what the workbench needs to generate and check the data
-(keys, references, constraints). Every error names the YAML path of the field and what to change. What the
-standard cannot say goes in ``customProperties``, in the vocabulary of docs/contracts.md.
+(keys, references, constraints). Every error names the YAML path of the field and what to change. A contract
+from elsewhere is read leniently: a field the standard does not know is ignored with a warning the contract
+carries, while what the workbench ships or writes validates strictly. Keys may be composite and anywhere;
+foreign keys a contract does not declare are inferred from column names and descriptions. What the standard
+cannot say goes in ``customProperties``, in the vocabulary of docs/contracts.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,6 +38,12 @@ COLUMN_PROPERTIES = ("kind", "case", "essential", "generate")
 GENERATORS = ("shop",)  # built-in generators a contract may name instead of the generic one
 _DEFAULT_PATTERNS = {m.EMAIL: m.EMAIL_PATTERN, m.PHONE: m.PHONE_PATTERN, m.TIMESTAMP: m.TIMESTAMP_PATTERN}
 _STEPS = {m.MONEY: 0.01, m.DECIMAL1: 0.1}
+# Errors of the standard's schema that only say a field is unknown: a contract from elsewhere is read anyway.
+UNKNOWN_FIELD_ERRORS = ("unevaluatedProperties", "additionalProperties")
+_UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
+_INTEGER_PHYSICAL = re.compile(r"^(small|big)?serial\d?\b|^(int\d?|integer|bigint|smallint|tinyint)\b", re.I)
+_COUNT_NAME = re.compile(r"(id|key|qty|quantity|count)$", re.I)
+_DESCRIBED_REFERENCE = re.compile(r"foreign key to ([A-Za-z_]\w*)\.([A-Za-z_]\w*)", re.I)
 
 
 class ContractError(InvalidInput):
@@ -46,6 +56,7 @@ class ContractSource:
 
     contract: m.Contract
     text: str
+    warnings: tuple[str, ...] = ()  # fields the standard does not know, ignored (each with its YAML path)
 
     @property
     def sha256(self) -> str:
@@ -72,18 +83,43 @@ def _where(path: Iterable[Any], document: Any) -> str:
     return ".".join(parts) or "(the document)"
 
 
-def validate_standard(document: Any) -> None:
-    """Refuse a document the ODCS v3.1 JSON Schema refuses, naming the path of the first error."""
-    if not isinstance(document, dict):
-        raise ContractError("(the document)", "is not a YAML mapping; start from docs/contracts.md")
-    validator = jsonschema.Draft201909Validator(_standard_schema())
-    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(e.path)))
+def _refuse(errors: list, document: Any) -> None:
+    """Raise the most telling of the schema's errors, if any, with its YAML path."""
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         raise ContractError(
             _where(error.absolute_path, document),
             f"{error.message} (the ODCS {API_VERSION} schema refuses it)",
         )
+
+
+def _schema_errors(document: Any) -> list:
+    if not isinstance(document, dict):
+        raise ContractError("(the document)", "is not a YAML mapping; start from docs/contracts.md")
+    validator = jsonschema.Draft201909Validator(_standard_schema())
+    return sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(e.path)))
+
+
+def validate_standard(document: Any) -> None:
+    """Refuse a document the ODCS v3.1 JSON Schema refuses, naming the path of the first error (what the
+    workbench ships and writes is held to this)."""
+    _refuse(_schema_errors(document), document)
+
+
+def lenient_standard(document: Any) -> tuple[str, ...]:
+    """Refuse a document the ODCS v3.1 JSON Schema refuses for its structure (a wrong type, a missing field),
+    and return a warning for each field it does not know, which is ignored (a contract from elsewhere)."""
+    errors = _schema_errors(document)
+    _refuse([e for e in errors if e.validator not in UNKNOWN_FIELD_ERRORS], document)
+    warnings: dict[str, None] = {}
+    for error in errors:
+        listed = _UNEXPECTED.search(error.message)
+        names = re.findall(r"'([^']*)'", listed.group(1)) if listed else ["(a field)"]
+        where = _where(error.absolute_path, document)
+        for name in names:
+            path = f"{where}.{name}" if where != "(the document)" else name
+            warnings[f"{path}: is not a field of ODCS {API_VERSION}; it is ignored"] = None
+    return tuple(warnings)
 
 
 def _custom(element: Mapping, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
@@ -124,20 +160,34 @@ def _references(prop: Mapping) -> str | None:
     return None
 
 
-def _inferred_kind(prop: Mapping, options: Mapping, values: tuple[str, ...], references: str | None) -> str:
+def _whole(prop: Mapping, options: Mapping) -> bool:
+    """A ``number`` holds whole numbers: its physical type is an integer's, its step is 1, or it is named
+    like a key or a quantity (``productid``, ``orderqty``)."""
+    return bool(
+        _INTEGER_PHYSICAL.match(str(prop.get("physicalType", "")))
+        or options.get("multipleOf") == 1
+        or _COUNT_NAME.search(str(prop["name"]))
+    )
+
+
+def _inferred_kind(
+    prop: Mapping, options: Mapping, values: tuple[str, ...], references: str | None, sole_key: bool
+) -> str:
     """The column kind a property that does not name one has: from its key, reference, type and name."""
     name = str(prop["name"]).lower()
     logical = prop.get("logicalType", "string")
-    if prop.get("primaryKey"):
+    if sole_key and (
+        "logicalType" not in prop or logical == "integer" or (logical == "number" and _whole(prop, options))
+    ):
         return m.ID
     if references:
         return m.FK
     if logical in ("date", "timestamp"):
         return m.TIMESTAMP
-    if logical == "integer":
+    if logical == "integer" or (logical == "number" and _whole(prop, options)):
         return m.INT
     if logical == "number":
-        return m.MONEY if options.get("multipleOf") == 0.01 else m.DECIMAL1
+        return m.DECIMAL1 if options.get("multipleOf") == 0.1 else m.MONEY
     if values:
         return m.CATEGORY
     if options.get("format") == "email" or name == "email" or name.endswith("_email"):
@@ -147,12 +197,12 @@ def _inferred_kind(prop: Mapping, options: Mapping, values: tuple[str, ...], ref
     return m.CODE if options.get("pattern") else m.TEXT
 
 
-def _column(prop: Mapping, where: str) -> m.Column:
+def _column(prop: Mapping, where: str, sole_key: bool) -> m.Column:
     custom = _custom(prop, COLUMN_PROPERTIES, where)
     options = prop.get("logicalTypeOptions") or {}
     values = _valid_values(prop)
     references = _references(prop)
-    kind = custom.get("kind") or _inferred_kind(prop, options, values, references)
+    kind = custom.get("kind") or _inferred_kind(prop, options, values, references, sole_key)
     if kind not in m.KINDS:
         raise ContractError(f"{where}.customProperties.kind", f"{kind!r} is not one of {', '.join(m.KINDS)}")
     case = custom.get("case")
@@ -174,9 +224,10 @@ def _column(prop: Mapping, where: str) -> m.Column:
         minimum=options.get("minimum"),
         maximum=options.get("maximum"),
         pattern=options.get("pattern") or _DEFAULT_PATTERNS.get(kind),
-        required=bool(custom.get("essential", False)),
+        required=bool(custom.get("essential", False) or prop.get("primaryKey", False)),
         generate=_mapping(custom.get("generate"), f"{where}.customProperties.generate"),
         declared_type=str(prop.get("logicalType", "")),
+        physical_type=str(prop.get("physicalType", "")),
     )
 
 
@@ -209,26 +260,89 @@ def _table(element: Mapping, where: str) -> tuple[m.Table, list[m.Constraint]]:
     props = element.get("properties") or []
     if not props:
         raise ContractError(f"{where}.properties", "a table needs at least one column")
-    columns = tuple(_column(prop, f"{where}.properties[{prop['name']}]") for prop in props)
-    keys = [c.name for c, p in zip(columns, props, strict=True) if p.get("primaryKey")]
-    if keys != [columns[0].name]:
+    keyed = [p for p in props if p.get("primaryKey")]
+    if not keyed:
         raise ContractError(
-            f"{where}.properties", "the first column, and only it, must be the primary key (primaryKey: true)"
+            f"{where}.properties", "a table needs a primary key: primaryKey: true on its key column(s)"
         )
-    business_key = tuple(custom.get("businessKey") or keys)
+    columns = tuple(
+        _column(prop, f"{where}.properties[{prop['name']}]", len(keyed) == 1 and prop is keyed[0])
+        for prop in props
+    )
+    # a composite key in the order of its primaryKeyPosition (where given), else of its columns
+    ordered = sorted(enumerate(keyed), key=lambda item: (item[1].get("primaryKeyPosition", -1), item[0]))
+    keys = tuple(str(prop["name"]) for _, prop in ordered)
     table = m.Table(
         name=str(element["name"]),
         columns=columns,
-        business_key=business_key,
+        business_key=tuple(custom.get("businessKey") or keys),
         parent=custom.get("parent"),
         description=str(element.get("description", "")),
         volume=_mapping(custom.get("volume"), f"{where}.customProperties.volume"),
+        primary_key=keys,
     )
     constraints = [
         _constraint(table.name, item, f"{where}.customProperties.constraints[{index}]")
         for index, item in enumerate(custom.get("constraints") or ())
     ]
     return table, constraints
+
+
+def _stem(column: str) -> str:
+    """What a column named like a key names: ``customer_id`` and ``customerid`` name ``customer``."""
+    lowered = column.lower()
+    for suffix in ("_id", "id"):
+        if lowered.endswith(suffix):
+            return lowered[: -len(suffix)]
+    return ""
+
+
+def _referred(column: str, description: str, own: str, tables: Mapping[str, m.Table]) -> str | None:
+    """The table a column that declares no relationship refers to: the one its description names ("Foreign
+    key to Employee.BusinessEntityID"); else the one whose single-column primary key has its name (among
+    several, the one the name itself names, ``businessentityid`` -> businessentity, else the first
+    declared); else, for a ``*_id``/``*id`` column, the one table its name names (customer or customers)."""
+    lowered = {name.lower(): table for name, table in tables.items() if name != own and table.sole_key}
+    described = _DESCRIBED_REFERENCE.search(description)
+    if described:
+        target = lowered.get(described.group(1).lower())
+        if target is not None and target.sole_key.lower() == described.group(2).lower():
+            return target.name
+    stem = _stem(column)
+    keyed = [name for name, table in lowered.items() if table.sole_key.lower() == column.lower()]
+    if keyed:
+        return lowered[stem if stem in keyed else keyed[0]].name
+    named = [lowered[name].name for name in (stem, f"{stem}s", f"{stem}es") if stem and name in lowered]
+    return named[0] if len(named) == 1 else None
+
+
+def _with_references(tables: dict[str, m.Table], document: Mapping) -> dict[str, m.Table]:
+    """The tables with the foreign keys their contract implies but does not declare (docs/contracts.md:
+    contracts from elsewhere), and every reference to a text key held as text. Declared relationships and
+    columns that name their kind are left as declared."""
+    props = {
+        (str(element["name"]), str(prop["name"])): prop
+        for element in document.get("schema") or ()
+        for prop in element.get("properties") or ()
+    }
+    out: dict[str, m.Table] = {}
+    for name, table in tables.items():
+        columns = []
+        for column in table.columns:
+            prop = props[(name, column.name)]
+            explicit = any(item.get("property") == "kind" for item in prop.get("customProperties") or ())
+            target = column.references
+            if target is None and not explicit and column.name != table.sole_key and not column.categories:
+                target = _referred(column.name, str(prop.get("description") or ""), name, tables)
+                if target is not None:
+                    column = replace(column, type=m.FK, references=target, pattern=None)
+            key = tables[target].sole_key if target in tables else None
+            if key and column.type == m.FK and tables[target].key is None:
+                held = tables[target].column(key)  # a text key: the reference is held as its key is
+                column = replace(column, type=held.type, pattern=held.pattern, case=held.case)
+            columns.append(column)
+        out[name] = replace(table, columns=tuple(columns))
+    return out
 
 
 def _check_links(contract: m.Contract) -> None:
@@ -247,8 +361,20 @@ def _check_links(contract: m.Contract) -> None:
                     f"{where}.properties[{column.name}].relationships",
                     f"{column.references!r} is not a table of this contract",
                 )
+            if column.references is not None and tables[column.references].sole_key is None:
+                raise ContractError(
+                    f"{where}.properties[{column.name}].relationships",
+                    f"{column.references!r} has a composite primary key; a foreign key refers to a table "
+                    "keyed by one column",
+                )
     for constraint in contract.constraints:
         where = f"schema[{constraint.table}].customProperties.constraints[{constraint.id}]"
+        keyed = {constraint.table, constraint.other_table} - {""} if constraint.kind != m.ROW else set()
+        for name in keyed:
+            if name in tables and tables[name].key is None:
+                raise ContractError(
+                    where, f"{name} has no single integer primary key, which a {constraint.kind} follows"
+                )
         own = (constraint.column, *constraint.terms, *([constraint.group] if constraint.group else []))
         named = [(constraint.table, name) for name in own]
         if constraint.other:
@@ -287,7 +413,7 @@ def parse_contract(text: str) -> ContractSource:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(the document)"
         raise ContractError(line, f"is not valid YAML: {getattr(error, 'problem', error)}") from None
-    validate_standard(document)
+    warnings = lenient_standard(document)
     tables: dict[str, m.Table] = {}
     constraints: list[m.Constraint] = []
     for element in document.get("schema") or ():
@@ -299,6 +425,7 @@ def parse_contract(text: str) -> ContractSource:
         constraints += declared
     if not tables:
         raise ContractError("schema", "declares no table; add at least one schema object")
+    tables = _with_references(tables, document)
     custom = _custom(document, CONTRACT_PROPERTIES, "")
     description = document.get("description") or {}
     contract = m.Contract(
@@ -312,7 +439,7 @@ def parse_contract(text: str) -> ContractSource:
         generator=str(custom.get("generator") or ""),
     )
     _check_links(contract)
-    return ContractSource(contract, text)
+    return ContractSource(contract, text, warnings)
 
 
 def read_contract(path: Path) -> ContractSource:
@@ -349,8 +476,12 @@ def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> 
         m.TIMESTAMP: "timestamp",
     }.get(column.type, "string")
     prop: dict[str, Any] = {"name": column.name, "logicalType": logical}
-    if column.name == table.key:
+    if column.physical_type:
+        prop["physicalType"] = column.physical_type
+    if column.name in table.primary_key:
         prop["primaryKey"] = True
+        if len(table.primary_key) > 1:
+            prop["primaryKeyPosition"] = table.primary_key.index(column.name) + 1
     prop["required"] = not column.nullable
     options: dict[str, Any] = {}
     if column.type in _STEPS:
@@ -365,7 +496,7 @@ def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> 
     if options:
         prop["logicalTypeOptions"] = options
     if column.references:
-        key = contract.tables[column.references].key
+        key = contract.tables[column.references].sole_key
         prop["relationships"] = [{"type": "foreignKey", "to": f"{column.references}.{key}"}]
     if column.categories:
         prop["quality"] = [
@@ -374,7 +505,7 @@ def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> 
     custom = [{"property": "kind", "value": column.type}]
     if column.case:
         custom.append({"property": "case", "value": column.case})
-    if column.required:
+    if column.required and column.name not in table.primary_key:
         custom.append({"property": "essential", "value": True})
     if column.generate:
         custom.append({"property": "generate", "value": column.generate})

@@ -58,6 +58,9 @@ class Column:
     # how to draw clean values (docs/contracts.md: generate)
     generate: dict[str, Any] = field(default_factory=dict, hash=False)
     declared_type: str = ""  # the logicalType the contract gave (object, array, ... are generated as text)
+    physical_type: str = (
+        ""  # the physicalType the contract gave (xml, bytea, uuid, ... are generated as text)
+    )
 
     @property
     def is_required(self) -> bool:
@@ -66,7 +69,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A table; rows are keyed by ``key`` (its first column) and de-duplicated on ``business_key``."""
+    """A table; rows are identified by ``primary_key`` (one column or several, anywhere in the table; the
+    first column when none is given) and de-duplicated on ``business_key``."""
 
     name: str
     columns: tuple[Column, ...]
@@ -74,14 +78,26 @@ class Table:
     parent: str | None = None  # generated per row of this table (None: a table with its own count)
     description: str = ""
     volume: dict[str, Any] = field(default_factory=dict, hash=False)  # how many rows (docs/contracts.md)
+    primary_key: tuple[str, ...] = ()
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+        if not self.primary_key:
+            object.__setattr__(self, "primary_key", (self.columns[0].name,))
 
     @property
-    def key(self) -> str:
-        return self.columns[0].name
+    def key(self) -> str | None:
+        """The single integer key (an ``id`` column) rows are numbered by, as the shop's code and the
+        constraints use it; None for a composite or text primary key."""
+        if len(self.primary_key) == 1 and self.column(self.primary_key[0]).type == ID:
+            return self.primary_key[0]
+        return None
+
+    @property
+    def sole_key(self) -> str | None:
+        """The primary key's column when it is a single one (integer or text), which foreign keys refer to."""
+        return self.primary_key[0] if len(self.primary_key) == 1 else None
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

@@ -103,10 +103,11 @@ def _column_rules(table: m.Table, col: m.Column) -> list[Rule]:
             f"{c} has no stray spaces" + (f" and is in {col.case} case" if col.case else ""),
             case=col.case,
         )
-    if col.type == m.FK:
+    if col.references:
         add(
             FOREIGN_KEY,
-            ("orphan_fk",),
+            # a reference held as text (to a text key) no longer matches once its spacing or case changes
+            ("orphan_fk", "whitespace", "case") if col.type in m.STRING_TYPES else ("orphan_fk",),
             f"{c} refers to an existing {col.references} row",
             references=col.references,
         )
@@ -114,20 +115,20 @@ def _column_rules(table: m.Table, col: m.Column) -> list[Rule]:
 
 
 def _table_rules(table: m.Table) -> list[Rule]:
-    t = table.name
+    t, key = table.name, table.primary_key
     rules = [
         Rule(
-            f"{t}.{table.key}.unique",
+            f"{t}.{table.sole_key or 'primary_key'}.unique",
             t,
-            (table.key,),
+            key,
             UNIQUE,
             {},
             ERROR,
             ("exact_duplicate", "near_duplicate"),
-            f"{table.key} identifies one row",
+            f"{', '.join(key)} identif{'ies' if len(key) == 1 else 'y'} one row",
         )
     ]
-    if table.business_key != (table.key,):
+    if table.business_key != key:
         rules.append(
             Rule(
                 f"{t}.business_key.unique",

@@ -110,5 +110,5 @@ def near_duplicate_columns(table: s.Table) -> tuple[str, ...]:
     return tuple(
         c.name
         for c in table.columns
-        if c.type in s.STRING_TYPES and c.name not in table.business_key and c.name != table.key
+        if c.type in s.STRING_TYPES and c.name not in table.business_key and c.name not in table.primary_key
     )

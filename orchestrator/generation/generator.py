@@ -47,7 +47,7 @@ ANSWER_KEY_SCHEMA = pa.schema(
     [
         ("table", pa.string()),
         ("line", pa.int64()),  # 0-based line of the raw file
-        ("key", pa.int64()),  # primary key of the row
+        ("key", pa.int64()),  # the row's number from 1: its key where the table has one integer key
         ("column", pa.string()),  # null for an exact duplicate (the whole row)
         ("kind", pa.string()),
         ("clean", pa.string()),  # JSON text of the clean value
@@ -162,6 +162,8 @@ def _truth_array(column: s.Column, values, null: np.ndarray | None) -> pa.Array:
 
 
 def _fragment(column: s.Column, values, null: np.ndarray | None) -> pa.Array:
+    if column.type in (s.CATEGORY, s.CODE):
+        return jsonfmt.quote(values)  # the contract's own characters: a quote or backslash is escaped
     if column.type in s.STRING_TYPES:
         return jsonfmt.quote(values, escape=False)  # clean values come from filtered pools
     if column.type == s.TIMESTAMP:
@@ -216,7 +218,9 @@ class _Dirtier:
         clean_frags = list(frags)
         counts: Counter = Counter()
         entries: list[tuple[np.ndarray, str, str, pa.Array, pa.Array]] = []
-        for position, column in enumerate(table.columns[1:], start=1):
+        for position, column in enumerate(table.columns):
+            if column.name in table.primary_key:  # keys stay clean; duplicates repeat them
+                continue
             kinds = catalogue.cell_kinds(table, column, self.constraints)
             rates = np.array([self.spec.rate(name, k) for k in kinds])
             if not kinds or rates.sum() == 0:
@@ -494,6 +498,7 @@ def _write_job(
     else:
         builder = GenericBuilder(contract, world)
         steps, notes = _generic_steps(builder, wanted), builder.notes
+    notes = [*source.warnings, *notes]  # fields of a contract from elsewhere that were ignored, first
     with ExitStack() as stack:
         raw = {t: stack.enter_context(storage.open_write(paths.raw_table(user, job_id, t))) for t in wanted}
         truth = {

@@ -6,7 +6,8 @@ row of a parent draws its count per parent row; where the children of a parent r
 block offsets kept for every few thousand parent rows, so nothing grows with the row count but those.
 Constraints derive values: a ``row`` value is the product of its terms, an ``aggregate`` the sum of its
 children, an ``after`` time follows the referenced one, the last row of a ``balance`` group cancels the
-others, and a ``sequence`` rises within its group.
+others, and a ``sequence`` rises within its group. A primary key that is not one integer column stays unique
+because one of its columns is derived from the row number (a text key, or a column of a composite key).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from orchestrator.generation.rng import Stream
 from orchestrator.generation.tables import DAY, Chunk, World, bounded, emails, expand, phones
 
 KNOWN_TYPES = ("", "string", "integer", "number", "date", "timestamp")
+TEXT_PHYSICAL = ("xml", "bytea", "uuid", "json", "jsonb")  # physical types generated as text
+_LETTERS = pa.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+_HEX = pa.array(list("0123456789abcdef"))
 PROVIDERS = ("first_name", "last_name", "full_name", "city", "company", "street", "word", "sentence")
 SCALE = {m.MONEY: 100, m.DECIMAL1: 10}
 MAX_AFTER = 90 * DAY  # the longest an ``after`` time follows the one it refers to
@@ -164,6 +168,10 @@ class GenericBuilder:
         self._bound |= {(c.other_table, c.other_column) for c in contract.constraints if c.other}
         self._codes: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
         self._memo: dict[tuple[str, str], tuple[np.ndarray, object]] = {}
+        # the key column of each table derived from the row number (see _distinct)
+        self._row_keyed = {
+            (name, column) for name in contract.tables if (column := self._distinct(name)) is not None
+        }
         for table in contract.tables.values():
             for column in table.columns:
                 self._check(table, column)
@@ -236,11 +244,52 @@ class GenericBuilder:
             return np.full(len(position), plan.fixed, dtype=np.int64)
         return bounded(position, plan.ratio)
 
+    def _covers(self, referred: str, name: str) -> bool:
+        """Whether ``referred`` has a row of each row number of ``name``, whatever the row count: both count
+        in shares of the driving table, ``referred`` by no smaller one."""
+        own, other = self.plans[name], self.plans[referred]
+        return (
+            own.per is None
+            and other.per is None
+            and None not in (own.ratio, other.ratio)
+            and (other.ratio >= own.ratio)
+        )
+
+    def _distinct(self, name: str) -> str | None:
+        """The key column derived from the row number, which keeps a primary key that is not one integer
+        column unique: a text key; for a composite key, the first of its columns referring to a table that
+        has a row for each row number, else its first column that refers to none."""
+        table = self.contract.tables[name]
+        if table.key is not None:
+            return None
+        if table.sole_key is not None:
+            return table.sole_key
+        free = [
+            column
+            for column in (table.column(c) for c in table.primary_key)
+            if (name, column.name) not in self._bound and column.name != self._link(name)
+        ]
+        for column in free:
+            if column.references and self._covers(column.references, name):
+                return column.name
+        for column in free:
+            if not column.references:
+                return column.name
+        self.notes.append(
+            f"{name}: no column of its primary key ({', '.join(table.primary_key)}) can follow the row "
+            "number, so the key may repeat"
+        )
+        return None
+
     # Checks ------------------------------------------------------------------------------------------
     def _check(self, table: m.Table, column: m.Column) -> None:
         where = f"{table.name}.{column.name}"
+        physical = column.physical_type.lower()
         if column.declared_type not in KNOWN_TYPES:
             self.notes.append(f"{where} is declared as {column.declared_type}; it was generated as text")
+        elif physical in TEXT_PHYSICAL and column.type in m.STRING_TYPES:
+            shape = "a UUID" if physical == "uuid" else "text"
+            self.notes.append(f"{where} is stored as {physical}; it was generated as {shape}")
         if column.type == m.CODE:
             atoms = pattern_atoms(column.pattern or "")
             if atoms is None:
@@ -308,15 +357,40 @@ class GenericBuilder:
         constraint = self.constraints.get((name, column_name))
         if column.type == m.ID:
             return idx + 1
+        if (name, column_name) in self._row_keyed:
+            return self._row_key(column, idx)
         if constraint is not None:
             return getattr(self, f"_{constraint.kind}")(constraint, column, idx)
-        if column.type == m.FK:
+        if column.references:
             if column_name == self._link(name):
-                return self._fanouts[name].parent_of(idx) + 1
+                return self._key_at(column.references, self._fanouts[name].parent_of(idx))
             available = self._available(column.references, self._position(name, idx))
             u = self.w.stream(name, column_name).uniform(idx)
-            return np.minimum((u * available).astype(np.int64), available - 1) + 1
+            return self._key_at(
+                column.references, np.minimum((u * available).astype(np.int64), available - 1)
+            )
         return self._draw(name, column, idx)
+
+    def _key_at(self, name: str, rows: np.ndarray) -> np.ndarray | pa.Array:
+        """The primary key of a table's rows (row r of a table keyed by one integer has key r + 1)."""
+        table = self.contract.tables[name]
+        return rows + 1 if table.key is not None else self.value(name, table.sole_key, rows)
+
+    def _row_key(self, column: m.Column, idx: np.ndarray) -> np.ndarray | pa.Array:
+        """A key column's value that differs for every row number: the key of the referred row of the same
+        number, the row number in letters (A, B, ..., Z, AA, ...) for text, or counted from the low end of
+        its range for numbers and times."""
+        if column.references:
+            return self._key_at(column.references, idx)
+        if column.type in m.STRING_TYPES:
+            digits: list[pa.Array] = []
+            rest = idx.copy()
+            while (rest >= 0).any():
+                letter = _LETTERS.take(np.maximum(rest, 0) % 26)
+                digits.insert(0, pc.if_else(pa.array(rest >= 0), letter, ""))
+                rest = np.where(rest >= 0, rest // 26 - 1, -1)
+            return pc.binary_join_element_wise(*digits, "")
+        return self._range(column)[0] + idx
 
     def _range(self, column: m.Column) -> tuple[int, int]:
         """The clean range of a number or time, in its held unit."""
@@ -348,6 +422,8 @@ class GenericBuilder:
             first = self.w.locale_values("first_name", loc, stream.uniform(idx, 5))
             last = self.w.locale_values("last_name", loc, stream.uniform(idx, 6))
             return emails(self.w, stream, idx, loc, first, last)
+        if column.physical_type.lower() == "uuid":
+            return _uuids(stream, idx)
         text = (
             self._code(stream, name, column, idx) if kind == m.CODE else self._text(stream, column, idx, loc)
         )
@@ -466,6 +542,19 @@ class GenericBuilder:
             later = np.flatnonzero(idx > fanout.first_child(fanout.parent_of(idx)))
             previous[later] = self._compute(name, column_name, idx[later] - 1)
         return {previous_key(column_name): previous}
+
+
+def _uuids(stream: Stream, idx: np.ndarray) -> pa.Array:
+    """Random (version 4 shaped) UUIDs in their 8-4-4-4-12 hexadecimal text."""
+    parts: list[pa.Array | str] = []
+    for position in range(32):
+        if position in (8, 12, 16, 20):
+            parts.append("-")
+        if position == 12:
+            parts.append("4")
+            continue
+        parts.append(_HEX.take(stream.integers(idx, 16, position + 1)))
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _epoch(day: str) -> int:

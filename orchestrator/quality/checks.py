@@ -135,10 +135,10 @@ def _unique(rule: r.Rule, table: LoadedTable) -> SetCheck:
 def _foreign_key(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable]) -> SetCheck:
     info = _column(table, rule.column)
     other = _other(tables, rule.params["references"])
-    judged = f"SELECT __line FROM {q(table.relation)} WHERE {info.value} IS NOT NULL"
+    key = _column(other, other.schema.sole_key).value
+    judged = f"SELECT __line FROM {q(table.relation)} WHERE {info.present} AND {info.value} IS NOT NULL"
     failed = (
-        f"{judged} AND {info.value} NOT IN "
-        f"(SELECT {other.key.value} FROM {q(other.relation)} WHERE {other.key.value} IS NOT NULL)"
+        f"{judged} AND {info.value} NOT IN (SELECT {key} FROM {q(other.relation)} WHERE {key} IS NOT NULL)"
     )
     return SetCheck(judged, failed)
 

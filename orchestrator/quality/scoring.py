@@ -193,7 +193,7 @@ def score_silver_session(session: Session) -> Score:
             f"INSERT INTO __rows SELECT {lit(name)}, t.{tkey}, count(v.__line), {quarantined} "
             f"FROM {q(truth)} t LEFT JOIN {q(table.relation)} v ON v.{key} = t.{tkey} GROUP BY t.{tkey}"
         )
-        cols = [c for c in table.schema.columns[1:] if c.name in table.columns]
+        cols = [c for c in table.schema.columns if c.name in table.columns and c.name != table.schema.key]
         first = (
             f"SELECT * FROM {q(table.relation)} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY __line) = 1"
