@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-import faker
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,7 +34,7 @@ from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue, jsonfmt, tables
 from orchestrator.generation.corrupt import CONTRADICTIONS, CORRUPTIONS, Cells
 from orchestrator.generation.generic import GenericBuilder
-from orchestrator.generation.pools import load_pools
+from orchestrator.generation.pools import load_pools, pool_library_versions
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import new_job_id
 from orchestrator.storage import Storage, open_lake, paths
@@ -389,15 +388,12 @@ def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _versions() -> dict[str, str]:
-    import faker_commerce
-
     return {
         "orchestrator": orchestrator.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pyarrow": pa.__version__,
-        "faker": faker.VERSION,
-        "faker_commerce": getattr(faker_commerce, "__version__", "unknown"),
+        **pool_library_versions(),
         "duckdb": duckdb.__version__,
     }
 

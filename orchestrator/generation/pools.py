@@ -59,6 +59,11 @@ LOCALE_WEIGHTS: dict[str, float] = {
 _CLEAN_TEXT = re.compile(r"[^\s](?:[^\t\n\r]*[^\s])?")
 
 
+def pool_library_versions() -> dict[str, str]:
+    """The versions of the libraries the pools are built with, for a job's manifest."""
+    return {"faker": faker.VERSION, "faker_commerce": getattr(faker_commerce, "__version__", "unknown")}
+
+
 def ascii_slug(text: str) -> str:
     """Lower-case ASCII letters only (for e-mail local parts and domains)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
