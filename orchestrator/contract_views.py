@@ -74,8 +74,8 @@ def columns_frame(table: m.Table) -> pd.DataFrame:
         return f"{low} to {high}".strip()
 
     def key(column: m.Column) -> str:
-        if column.name == table.key:
-            return "primary key"
+        if column.name in table.primary_key:
+            return "primary key" + (f" → {column.references}" if column.references else "")
         return f"→ {column.references}" if column.references else ""
 
     return pd.DataFrame(
@@ -124,7 +124,8 @@ def contract_diagram(contract: m.Contract) -> str:
     ]
     for table in contract.tables.values():
         fill = DRIVING_FILL if table.name == contract.driving_table else TABLE_FILL
-        label = _quoted(table.name, f"key: {table.key}", f"rows: {volume_text(contract, table)}")
+        key = ", ".join(table.primary_key)
+        label = _quoted(table.name, f"key: {key}", f"rows: {volume_text(contract, table)}")
         lines.append(f'  {_quoted(table.name)} [label={label}, fillcolor="{fill}"];')
     for table in contract.tables.values():
         for column in table.columns:

@@ -53,6 +53,11 @@ st.caption(
     f"{len(contract.tables)} tables; the rows you ask for count **{contract.driving_table}**. "
     + ("Built in." if entry.owner is None else f"Owner: {entry.owner}.")
 )
+if entry.source.warnings:
+    st.warning(
+        "Read leniently; these fields are not ODCS v3.1's and are ignored:\n\n"
+        + "\n".join(f"- `{warning}`" for warning in entry.source.warnings)
+    )
 generate, download, remove = st.columns(3, vertical_alignment="center")
 if own or entry.owner is None:
     generate.page_link(
@@ -83,7 +88,9 @@ if own:
 
 st.graphviz_chart(contract_diagram(contract))
 for table in contract.tables.values():
-    with st.expander(f"{table.name}: key {table.key}, rows {volume_text(contract, table)}"):
+    with st.expander(
+        f"{table.name}: key {', '.join(table.primary_key)}, rows {volume_text(contract, table)}"
+    ):
         if table.description:
             st.caption(table.description)
         st.dataframe(columns_frame(table), hide_index=True)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
+from orchestrator.contract_views import columns_frame, contract_diagram
 from orchestrator.domain import model as m
 from orchestrator.domain.contract import ContractError, parse_contract
 from orchestrator.generation.generator import generate
@@ -359,3 +360,17 @@ def test_a_category_with_a_quote_or_backslash_is_written_as_valid_json(data_dir,
     assert labels == {'say "hi"', "back\\slash", "plain"}
     dirty = generate(GenerationSpec(rows=200, seed=1, contract=str(path), error_rate=0.5), "alice")
     assert_answer_key_reproduces_raw(data_dir, dirty)
+
+
+def test_the_contracts_page_shows_composite_keys_and_their_references(published):
+    contract = parse_contract(published.read_text()).contract
+    history = columns_frame(contract.tables["employeedepartmenthistory"]).set_index("column")["key"]
+    assert history.to_dict() == {
+        "businessentityid": "primary key → businessentity",
+        "departmentid": "primary key → department",
+        "shiftid": "primary key → shift",
+        "startdate": "primary key",
+        "enddate": "",
+        "modifieddate": "",
+    }
+    assert '"productdocument\\nkey: productid, documentnode\\n' in contract_diagram(contract)
