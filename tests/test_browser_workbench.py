@@ -29,6 +29,7 @@ from tests.test_browser_frame import (  # noqa: F401  (browser: the fixture, sha
     _wait_until_healthy,
     browser,
     fill,
+    log_in,
     settle,
 )
 
@@ -264,11 +265,7 @@ def test_a_jobs_tab_left_open_is_signed_out_when_its_user_is_disabled(browser: B
         job = _cli(env, "generate", "--user", "bob", "--rows", "20", "--tables", "orders")["job_id"]
         page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
         page.goto(workbench["url"])
-        settle(page, "Log in")
-        fill(page, "User name", "bob")
-        fill(page, "Password", PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        settle(page, "Signed in as bob")
+        log_in(page, "bob", "Signed in as bob")
         go_to(page, "Jobs")
         settle(page, f"Job {job}")
         page.get_by_role("button", name="Delete job").click()
@@ -289,11 +286,7 @@ def test_the_contracts_page_draws_the_shops_tables_in_a_real_browser(browser: Br
     """The diagram is drawn in the browser (Graphviz): a box per table, an edge per foreign key."""
     page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
     page.goto(workbench["url"])
-    settle(page, "Log in")
-    fill(page, "User name", "alice")
-    fill(page, "Password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    settle(page, "Signed in as alice")
+    log_in(page, "alice", "Signed in as alice")
     go_to(page, "Contracts")
     settle(page, "Online shop (shop 1.0.0)")
     diagram = page.locator('[data-testid="stGraphVizChart"] svg')
