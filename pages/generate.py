@@ -13,7 +13,7 @@ from orchestrator.config import get_settings
 from orchestrator.contract_views import contract_label
 from orchestrator.domain.sizes import size_text
 from orchestrator.errors import NotFound, WorkbenchError
-from orchestrator.generation.catalogue import KINDS
+from orchestrator.generation.catalogue import KINDS, receivable
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
@@ -104,7 +104,10 @@ with left:
 with right:
     error_rate = st.slider("Error rate", 0.0, 1.0, step=0.01, key="error_rate", on_change=_rate_moved)
     with st.expander("Rates per error kind"):
-        st.caption("Each kind starts at the error rate times its weight; a kind you move keeps its rate.")
+        st.caption(
+            "The kinds this contract's data can receive. Each starts at the error rate times its weight; a "
+            "kind you move keeps its rate."
+        )
         chosen = {
             kind: st.slider(
                 kind,
@@ -113,11 +116,11 @@ with right:
                 step=0.001,
                 format="%.3f",
                 key=f"kind_{kind}",
-                help=info.description,
+                help=KINDS[kind].description,
                 on_change=_moved,
                 args=(f"kind_{kind}",),
             )
-            for kind, info in KINDS.items()
+            for kind in receivable(contract)
         }
     with st.expander("Rates per table"):
         st.caption(

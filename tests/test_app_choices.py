@@ -8,9 +8,9 @@ estimates learn from are the ones made here.
 
 from __future__ import annotations
 
-from orchestrator import service
-from orchestrator.domain.shop import TABLE_NAMES
-from orchestrator.generation.catalogue import KINDS
+from orchestrator import contracts, service
+from orchestrator.domain.shop import CONTRACT, TABLE_NAMES
+from orchestrator.generation.catalogue import KINDS, receivable
 from orchestrator.jobs.store import JobStore, new_job_id
 from orchestrator.storage import LocalLake
 from orchestrator.ui_support import DEFAULT_ENGINE_COSTS, duration_text, fit_cost
@@ -22,14 +22,27 @@ from tests.test_app_pages import generated, signed_in, texts
 data_dir, started = test_app_pages.data_dir, test_app_pages.started
 
 
+def _kind_sliders(at) -> list[str]:
+    return [
+        slider.label for slider in next(e for e in at.expander if e.label == "Rates per error kind").slider
+    ]
+
+
 def follow_their_defaults(at, rate: float) -> None:
     """Every kind and table rate stands at its default for the overall ``rate``."""
     assert at.slider(key="error_rate").value == rate
-    kinds = {kind: at.slider(key=f"kind_{kind}").value for kind in KINDS}
-    assert kinds == {kind: round(rate * info.weight, 3) for kind, info in KINDS.items()}
+    assert _kind_sliders(at) == list(receivable(CONTRACT))  # not the out_of_order of bank's constraints
+    kinds = {kind: at.slider(key=f"kind_{kind}").value for kind in receivable(CONTRACT)}
+    assert kinds == {kind: round(rate * KINDS[kind].weight, 3) for kind in receivable(CONTRACT)}
     assert {table: at.slider(key=f"table_shop:{table}").value for table in TABLE_NAMES} == dict.fromkeys(
         TABLE_NAMES, rate
     )
+
+
+def test_generate_offers_a_rate_for_each_kind_the_chosen_contract_can_receive():
+    at = signed_in("alice", "pages/generate.py", contract="bank")
+    assert _kind_sliders(at) == list(receivable(contracts.built_in("bank").contract))
+    assert "out_of_order" in _kind_sliders(at) and "order_before_signup" not in _kind_sliders(at)
 
 
 def test_generate_rates_follow_the_overall_rate_whatever_the_order_of_events():

@@ -9,11 +9,13 @@ import re
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.cli import main
 from orchestrator.contracts import resolve
 from orchestrator.errors import AlreadyExists, InvalidInput
+from orchestrator.generation import catalogue
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.service import launch_clean
@@ -131,10 +133,16 @@ def test_constraints_hold_on_the_clean_truth_and_their_contradictions_are_record
         "SELECT count(*) FROM readings WHERE temperature < -40 OR temperature > 85"
     ).fetchone() == (0,)
     rates = json.loads((data_dir / bank.manifest_path).read_text())["error_rates"]
-    assert rates["accounts"]["opened_at"]["order_before_signup"]["count"] > 0
-    assert rates["accounts"]["balance"]["total_mismatch"]["count"] > 0
-    assert rates["transfer_legs"]["amount"]["total_mismatch"]["count"] > 0
-    assert rates["transactions"]["booked_at"]["order_before_signup"]["count"] > 0
+    assert rates["accounts"]["opened_at"]["out_of_order"]["count"] > 0
+    assert rates["accounts"]["balance"]["arithmetic_mismatch"]["count"] > 0
+    assert rates["transfer_legs"]["amount"]["arithmetic_mismatch"]["count"] > 0
+    assert rates["transactions"]["booked_at"]["out_of_order"]["count"] > 0
+    for name, result in (("bank", bank), ("iot", iot)):  # every kind its contract can receive
+        kinds = set(
+            pq.read_table(data_dir / result.answer_key_path, columns=["kind"]).column("kind").to_pylist()
+        )
+        assert kinds == set(catalogue.receivable(resolve(name, "alice").contract)), name
+        assert "out_of_order" in kinds and not kinds & {"order_before_signup", "total_mismatch"}, name
 
 
 def test_an_object_typed_column_is_generated_as_text_and_the_job_says_so(data_dir, tmp_path, capsys):

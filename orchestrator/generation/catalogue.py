@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.domain import shop as s
-from orchestrator.domain.model import Constraint
+from orchestrator.domain.model import Constraint, Contract
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ _APPLIES = {
     "orphan_fk": _types(s.FK),
     "order_before_signup": lambda _t, _c: False,  # a constraint's contradiction (constraint_kinds)
     "total_mismatch": lambda _t, _c: False,
+    "out_of_order": lambda _t, _c: False,
+    "arithmetic_mismatch": lambda _t, _c: False,
     "exact_duplicate": lambda _t, _c: False,
     "near_duplicate": lambda _t, _c: False,
 }
@@ -71,6 +73,20 @@ KINDS: dict[str, ErrorKind] = {
         ErrorKind("orphan_fk", 0.03, False, "a reference to a row that does not exist"),
         ErrorKind("order_before_signup", 0.05, False, "an order placed before its customer signed up"),
         ErrorKind("total_mismatch", 0.05, True, "an order total that is not the sum of its items"),
+        ErrorKind(
+            "out_of_order",
+            0.05,
+            False,
+            "a time before the one it must follow (after), or a value below the previous one of its group "
+            "(sequence)",
+        ),
+        ErrorKind(
+            "arithmetic_mismatch",
+            0.05,
+            False,
+            "a value that is not the sum of the rows referring to it (aggregate), not the product of its "
+            "row's terms (row), or a leg that keeps its group from summing to zero (balance)",
+        ),
         ErrorKind("exact_duplicate", 0.05, True, "the same record sent twice", row_level=True),
         ErrorKind(
             "near_duplicate", 0.03, True, "the record sent again with one value reformatted", row_level=True
@@ -81,8 +97,10 @@ CELL_KINDS = tuple(k for k, v in KINDS.items() if not v.row_level)
 ROW_KINDS = tuple(k for k, v in KINDS.items() if v.row_level)
 
 
-# Kinds injected only as the contradiction of a declared constraint, recorded as its first ``catches`` kind.
-CONSTRAINT_KINDS = ("order_before_signup", "total_mismatch")
+# Kinds injected only as the contradiction of a declared constraint, recorded as its first ``catches`` kind:
+# the shop's own, and the general ones of after and sequence (out_of_order) and of aggregate, row and balance
+# (arithmetic_mismatch) constraints.
+CONSTRAINT_KINDS = ("order_before_signup", "total_mismatch", "out_of_order", "arithmetic_mismatch")
 
 
 def constraint_kinds(
@@ -103,6 +121,19 @@ def cell_kinds(
     the shop's)."""
     caught = constraint_kinds(table, column, s.CONTRACT.constraints if constraints is None else constraints)
     return tuple(k for k in CELL_KINDS if KINDS[k].applies(table, column) or k in caught)
+
+
+def receivable(contract: Contract) -> tuple[str, ...]:
+    """The kinds a job of ``contract`` can receive, in catalogue order: the cell kinds of its columns other
+    than their table's primary key (keys stay clean), and the row kinds (duplicates)."""
+    cells = {
+        kind
+        for table in contract.tables.values()
+        for column in table.columns
+        if column.name not in table.primary_key
+        for kind in cell_kinds(table, column, contract.constraints)
+    }
+    return tuple(k for k in KINDS if k in cells or KINDS[k].row_level)
 
 
 def near_duplicate_columns(table: s.Table) -> tuple[str, ...]:

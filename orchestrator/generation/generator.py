@@ -244,7 +244,7 @@ class _Dirtier:
                     self.world.as_of,
                     {k: v[rows] for k, v in chunk.aux.items()},
                 )
-                corrupt = self.contradictions.get((name, column.name, kind), CORRUPTIONS[kind])
+                corrupt = self.contradictions.get((name, column.name, kind)) or CORRUPTIONS[kind]
                 dirty, ok = corrupt(cells)
                 rows, dirty = rows[ok], dirty.filter(pa.array(ok))
                 if len(rows):
