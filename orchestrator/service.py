@@ -23,6 +23,7 @@ from orchestrator.cleaning import stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.contracts import job_contract
+from orchestrator.domain.model import Contract
 from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
@@ -279,6 +280,12 @@ def resolve_engine(engine: str, route: str) -> str:
     return chosen
 
 
+def cleaning_refusal(contract: Contract) -> str | None:
+    """Why a generation following ``contract`` cannot be cleaned, as the pages and launch_clean say it; None
+    when it can."""
+    return None if contract.generator == "shop" else "cleaning follows the shop's contract only, for now"
+
+
 def launch_clean(
     user: str,
     parent_id: str,
@@ -293,10 +300,8 @@ def launch_clean(
     lake = open_lake(settings)
     manifest = read_manifest(lake, user, parent_id)
     followed = job_contract(lake, user, parent_id).contract
-    if followed.generator != "shop":
-        raise InvalidInput(
-            "job_id", f"cleaning follows the shop's contract only for now; this job follows {followed.id}"
-        )
+    if refusal := cleaning_refusal(followed):
+        raise InvalidInput("job_id", f"{refusal}; this job follows {followed.id}")
     check_room(settings, lake, manifest)
     total = sum(t["rows"] for t in manifest["tables"].values())
     route = routing.route(total, settings.small_batch_max_rows)

@@ -212,5 +212,5 @@ def test_cleaning_a_job_of_another_contract_is_refused_and_nothing_recorded(data
     with pytest.raises(InvalidInput) as refused:
         launch_clean("alice", result.job_id)
     assert refused.value.field == "job_id"
-    assert "cleaning follows the shop's contract only for now; this job follows bank" in str(refused.value)
+    assert "cleaning follows the shop's contract only, for now; this job follows bank" in str(refused.value)
     assert stored_jobs("alice") == []
