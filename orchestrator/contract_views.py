@@ -10,6 +10,7 @@ import pandas as pd
 
 from orchestrator.contracts import ContractEntry
 from orchestrator.domain import model as m
+from orchestrator.domain.contract import ContractError
 from orchestrator.generation.spec import DIMENSION_RATIOS
 
 DRIVING_FILL = "#ffe3c2"  # the driving table's node: the one the rows asked for count
@@ -17,24 +18,36 @@ TABLE_FILL = "#eef1f6"
 
 
 def contract_label(entry: ContractEntry) -> str:
-    """A contract as a picker lists it: its reference, its name, and whose it is unless built in."""
+    """A contract as a picker lists it: its reference, its name (or that it does not validate), and whose it
+    is unless built in."""
     owner = f" ({entry.owner}'s)" if entry.owner else ""
-    return f"{entry.ref}: {entry.source.contract.name}{owner}"
+    name = entry.source.contract.name if entry.source else "does not validate"
+    return f"{entry.ref}: {name}{owner}"
+
+
+def contract_error_text(error: ContractError) -> str:
+    """Why a contract is refused, as the pages say it: the YAML path of what to change, then what is wrong."""
+    return f"At `{error.field}`: {str(error).removeprefix(f'{error.field}: ')}"
 
 
 def contracts_frame(entries: list[ContractEntry]) -> pd.DataFrame:
-    """One row per contract: its reference, name, version, owner and size."""
-    return pd.DataFrame(
+    """One row per contract: its reference, name, version, owner and size; and, when one no longer
+    validates, the error of each that does not (its other fields left empty)."""
+    contracts = [e.source.contract if e.source else None for e in entries]
+    frame = pd.DataFrame(
         {
             "contract": [e.ref for e in entries],
-            "name": [e.source.contract.name for e in entries],
-            "version": [e.source.contract.version for e in entries],
+            "name": [c.name if c else None for c in contracts],
+            "version": [c.version if c else None for c in contracts],
             "owner": [e.owner or "built in" for e in entries],
-            "tables": [len(e.source.contract.tables) for e in entries],
-            "columns": [sum(len(t.columns) for t in e.source.contract.tables.values()) for e in entries],
-            "constraints": [len(e.source.contract.constraints) for e in entries],
+            "tables": [len(c.tables) if c else None for c in contracts],
+            "columns": [sum(len(t.columns) for t in c.tables.values()) if c else None for c in contracts],
+            "constraints": [len(c.constraints) if c else None for c in contracts],
         }
-    )
+    ).astype({"tables": "Int64", "columns": "Int64", "constraints": "Int64"})
+    if any(e.error for e in entries):
+        frame["error"] = [str(e.error) if e.error else None for e in entries]
+    return frame
 
 
 def _count(value: Any) -> str:

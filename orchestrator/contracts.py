@@ -33,11 +33,14 @@ USER_REF = re.compile(r"^[a-z0-9_-]{1,32}/[a-z0-9][a-z0-9_-]{0,47}$")
 
 @dataclass(frozen=True)
 class ContractEntry:
-    """A contract as a list shows it: its reference, who owns it (None: built in) and what it declares."""
+    """A contract as a list shows it: its reference, who owns it (None: built in) and what it declares; a
+    stored one that no longer validates (an older version of the rules, a hand edit) has no source but the
+    error that refuses it."""
 
     ref: str
     owner: str | None
-    source: ContractSource
+    source: ContractSource | None
+    error: ContractError | None = None
 
 
 def _folder(settings: Settings, user: str) -> Path:
@@ -93,14 +96,19 @@ def _own_path(ref: str, user: str, is_admin: bool, settings: Settings) -> Path:
 
 
 def listed(user: str, is_admin: bool = False, settings: Settings | None = None) -> list[ContractEntry]:
-    """The built-in contracts, then the user's own (everyone's for an administrator), by reference."""
+    """The built-in contracts, then the user's own (everyone's for an administrator), by reference; one that
+    no longer validates is listed with its error."""
     settings = settings or get_settings()
     entries = [ContractEntry(name, None, built_in(name)) for name in built_in_names()]
     root = settings.data_dir / "contracts"
     owners = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     for owner in owners if is_admin else [user] if user in owners else []:
         for path in sorted(_folder(settings, owner).glob("*.yaml")):
-            entries.append(ContractEntry(f"{owner}/{path.stem}", owner, read_contract(path)))
+            ref = f"{owner}/{path.stem}"
+            try:
+                entries.append(ContractEntry(ref, owner, read_contract(path)))
+            except ContractError as error:
+                entries.append(ContractEntry(ref, owner, None, error))
     return entries
 
 

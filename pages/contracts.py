@@ -11,6 +11,7 @@ from orchestrator.contract_views import (
     columns_frame,
     constraints_frame,
     contract_diagram,
+    contract_error_text,
     contract_label,
     contracts_frame,
     volume_text,
@@ -43,8 +44,29 @@ ref = st.selectbox(
 )
 st.query_params["contract"] = ref
 entry = entries[ref]
-contract = entry.source.contract
 own = entry.owner == user
+
+
+def _delete(where) -> None:
+    """The owner's Delete of the contract shown, asked once more in a popover."""
+    with where.popover("Delete", icon=":material/delete:"):
+        st.markdown(f"Delete `{ref}`? Jobs generated from it keep their copy.")
+        if st.button("Delete for good", key="delete_contract", type="primary"):
+            contracts.delete(ref, user, is_admin)
+            st.session_state[NOTICE] = f"Contract `{ref}` deleted."
+            del st.query_params["contract"]
+            st.rerun()
+
+
+if entry.error:  # stored, but no longer valid: nothing of it can be shown or used
+    st.error(
+        f"`{ref}` no longer validates, so it cannot be shown, generated from or copied. "
+        f"{contract_error_text(entry.error)}"
+    )
+    if own:
+        _delete(st)
+    st.stop()
+contract = entry.source.contract
 
 st.subheader(f"{contract.name} ({contract.id} {contract.version})")
 if contract.description:
@@ -78,13 +100,7 @@ download.download_button(
     on_click="ignore",
 )
 if own:
-    with remove.popover("Delete", icon=":material/delete:"):
-        st.markdown(f"Delete `{ref}`? Jobs generated from it keep their copy.")
-        if st.button("Delete for good", key="delete_contract", type="primary"):
-            contracts.delete(ref, user, is_admin)
-            st.session_state[NOTICE] = f"Contract `{ref}` deleted."
-            del st.query_params["contract"]
-            st.rerun()
+    _delete(remove)
 
 st.graphviz_chart(contract_diagram(contract))
 for table in contract.tables.values():
@@ -129,8 +145,7 @@ if st.button("Validate and save", type="primary", key="save_contract"):
     try:
         saved = contracts.save(user, name, text)
     except ContractError as error:
-        what = str(error).removeprefix(f"{error.field}: ")
-        st.error(f"Nothing saved. At `{error.field}`: {what}")
+        st.error(f"Nothing saved. {contract_error_text(error)}")
     else:
         tables = len(saved.source.contract.tables)
         st.session_state[NOTICE] = f"Saved as `{saved.ref}`: a valid contract of {tables} tables."

@@ -31,7 +31,8 @@ st.title("Generate data")
 user = st.session_state["user"]
 settings = get_settings()
 
-usable = {entry.ref: entry for entry in contracts.listed(user)}  # a job follows its owner's contracts
+# a job follows its owner's contracts, those that still validate
+usable = {entry.ref: entry for entry in contracts.listed(user) if entry.source}
 asked = st.query_params.get("contract")
 if asked and asked not in usable:
     st.warning(f"There is no contract {asked} you may use; choose one below.")

@@ -132,6 +132,32 @@ def test_a_user_sees_only_their_own_contracts_and_an_administrator_everyones():
     assert "delete_contract" not in [b.key for b in admin.button]  # an administrator deletes only their own
 
 
+def test_a_contract_that_no_longer_validates_is_listed_with_its_error_and_only_deleted(data_dir):
+    contracts.save("bob", "stale", ORDERS)
+    (data_dir / "contracts" / "bob" / "stale.yaml").write_text(MISTYPED)  # an older version of the rules
+    told = "`bob/stale` no longer validates, so it cannot be shown, generated from or copied. At "
+    where = "`schema[orders].properties[total_amount].logicalType`: 'nmber' is not one of"
+
+    admin = signed_in("alice", "pages/contracts.py")  # every other contract stays usable
+    frame = admin.dataframe[0].value.set_index("contract")
+    assert frame.loc["bob/stale", "error"].startswith(where.replace("`", ""))
+    assert frame.loc["bob/stale", ["name", "tables"]].isna().all() and frame["error"].notna().sum() == 1
+    assert admin.subheader and not admin.error
+    admin.selectbox[0].set_value("bob/stale").run()
+    assert [e.startswith(told + where) for e in texts(admin.error)] == [True]
+    assert not admin.main.button and not admin.subheader  # an administrator deletes only their own
+
+    bob = signed_in("bob", "pages/contracts.py", contract="bob/stale")
+    assert bob.selectbox[0].value == "bob/stale" and not graphviz(bob)
+    assert texts(bob.error)[0].startswith(told + where) and not bob.text_area and not bob.page_link
+    assert [b.key for b in bob.main.button] == ["delete_contract"]
+    offered = signed_in("bob", "pages/generate.py").selectbox(key="contract").options
+    assert not [o for o in offered if o.startswith("bob/stale")]
+    bob.button(key="delete_contract").click().run()
+    assert texts(bob.success) == ["Contract `bob/stale` deleted."]
+    assert "bob/stale" not in listed(bob) and not (data_dir / "contracts" / "bob" / "stale.yaml").exists()
+
+
 def test_generate_offers_the_contracts_and_the_query_parameter_preselects_one():
     contracts.save("alice", "lines", ORDERS)
     at = signed_in("alice", "pages/generate.py")

@@ -107,6 +107,22 @@ def test_a_user_sees_the_built_ins_and_their_own_and_an_administrator_everyones(
     assert everyone[0].source == built_in(built_ins[0])
 
 
+def test_a_stored_contract_that_no_longer_validates_is_listed_with_its_error(data_dir):
+    contracts.save("bob", "lines", ORDERS)
+    contracts.save("bob", "orders", ORDERS)
+    (data_dir / "contracts" / "bob" / "orders.yaml").write_text(MISTYPED)  # a hand edit
+    built_ins = list(built_in_names())
+    for entries in (contracts.listed("bob"), contracts.listed("alice", is_admin=True)):
+        assert refs(entries) == [*built_ins, "bob/lines", "bob/orders"]
+        lines, orders = entries[-2:]
+        assert (lines.source.contract.name, lines.error) == ("Orders and their lines", None)
+        assert orders.source is None and orders.owner == "bob"
+        assert orders.error.field == "schema[orders].properties[total_amount].logicalType"
+        assert "'nmber' is not one of" in str(orders.error)
+    contracts.delete("bob/orders", "bob")
+    assert refs(contracts.listed("bob")) == [*built_ins, "bob/lines"]
+
+
 def test_resolve_names_a_built_in_a_users_own_or_a_file(data_dir, tmp_path):
     contracts.save("alice", "orders", ORDERS)
     assert contracts.resolve("shop", "bob") == built_in("shop")
