@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean system-deps
+.PHONY: run test lint bench clean system-deps mutation
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ system-deps:
 test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest
 
+# Mutation testing of the correctness core (docs/testing.md); MODULE=orchestrator/cleaning/columns.py runs one.
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MODULE)
+
 bench: $(STAMP)
 	$(BIN)/python bench/generation.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output mutants

@@ -1,0 +1,112 @@
+"""The rules a contract's declarations give, read from freshly declared tables, and the typo distance that
+decides which category values cleaning may repair."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain import model as m
+from orchestrator.domain import rules as r
+
+
+def _rules(*columns: m.Column, business_key: tuple[str, ...] = ("id",)) -> dict[str, r.Rule]:
+    table = m.Table(name="t", columns=(m.Column("id", m.ID), *columns), business_key=business_key)
+    contract = m.Contract(id="c", name="c", version="1", tables={"t": table})
+    r.table_rules.cache_clear()  # an equal table declared before would answer from the cache
+    return {rule.id: rule for rule in r.rules_of(contract)["t"]}
+
+
+@pytest.mark.parametrize(("minimum", "maximum"), [(0, None), (None, 100), (1, 5)])
+def test_a_range_with_either_bound_is_a_range_rule_that_keeps_both(minimum, maximum):
+    rule = _rules(m.Column("n", m.INT, minimum=minimum, maximum=maximum))["t.n.range"]
+    assert rule.params == {"minimum": minimum, "maximum": maximum}
+    assert rule.kinds == ("negative", "zero", "outlier") and rule.severity == r.ERROR
+
+
+def test_a_number_without_bounds_has_no_range_rule():
+    assert set(_rules(m.Column("n", m.MONEY))) == {"t.id.unique", "t.id.not_null", "t.id.numeric"} | {
+        "t.n.not_null",
+        "t.n.numeric",
+    }
+
+
+def test_each_column_type_gets_its_checks_and_the_kinds_they_catch():
+    rules = _rules(
+        m.Column("email", m.EMAIL, pattern=m.EMAIL_PATTERN, case="lower"),
+        m.Column("phone", m.PHONE, pattern=m.PHONE_PATTERN, nullable=True),
+        m.Column("code", m.CODE, pattern="^[A-Z]{3}$"),
+        m.Column("at", m.TIMESTAMP, pattern=m.TIMESTAMP_PATTERN),
+        m.Column("state", m.CATEGORY, categories=("a", "b"), case="lower"),
+        m.Column("note", m.TEXT),
+        m.Column("name", m.TEXT, case="title"),
+        m.Column("ref", m.FK, references="u"),
+        m.Column("label", m.TEXT, references="v"),
+    )
+    kinds = {rule_id: rule.kinds for rule_id, rule in rules.items()}
+    assert kinds["t.email.pattern"] == ("email_malformed", "whitespace", "case")
+    assert kinds["t.phone.pattern"] == ("phone_malformed", "phone_format", "whitespace")
+    assert kinds["t.code.pattern"] == ("whitespace", "case")
+    assert kinds["t.at.timestamp"] == ("wrong_type", "impossible_date")
+    assert kinds["t.at.not_future"] == ("future_date",)
+    assert "t.at.pattern" not in rules  # a timestamp's shape is the timestamp rule's
+    assert kinds["t.state.in_set"] == ("whitespace", "case", "typo", "unknown_category")
+    assert rules["t.state.in_set"].params == {"values": ("a", "b"), "case": "lower"}
+    assert kinds["t.note.canonical_text"] == ("whitespace",)
+    assert kinds["t.name.canonical_text"] == ("whitespace", "case")
+    assert rules["t.name.canonical_text"].description == "name has no stray spaces and is in title case"
+    assert kinds["t.ref.foreign_key"] == ("orphan_fk",)
+    assert kinds["t.label.foreign_key"] == ("orphan_fk", "whitespace", "case")
+    assert rules["t.ref.foreign_key"].params == {"references": "u"}
+    assert "t.phone.not_null" not in rules  # nullable
+    assert rules["t.email.not_null"].severity == r.WARNING  # an attribute: reported, the row kept
+    assert rules["t.ref.not_null"].severity == r.ERROR  # a key: the row is unusable without it
+    assert "t.ref.numeric" in rules and "t.label.numeric" not in rules
+
+
+def test_a_table_with_its_own_business_key_gets_a_second_uniqueness_rule():
+    rules = _rules(m.Column("code", m.CODE, pattern="^[A-Z]{3}$"), business_key=("code",))
+    assert (
+        rules["t.id.unique"].columns == ("id",)
+        and rules["t.id.unique"].description == "id identifies one row"
+    )
+    assert rules["t.business_key.unique"].columns == ("code",)
+    assert rules["t.business_key.unique"].kinds == ()
+    assert "t.business_key.unique" not in _rules()
+
+
+ONE_EDIT = [
+    ("paid", "pad"),  # dropped
+    ("paid", "paaid"),  # doubled
+    ("paid", "pxid"),  # replaced
+    ("paid", "apid"),  # neighbours swapped
+    ("paid", "padi"),  # last two swapped
+    ("paid", "xpaid"),  # inserted first
+]
+NOT_ONE_EDIT = [
+    ("paid", "paid"),  # no edit
+    ("paid", "pxix"),  # two letters changed
+    ("paid", "xaix"),  # two letters changed, apart
+    ("paid", "diap"),  # two letters swapped, apart
+    ("paid", "dpai"),  # moved
+    ("paid", "pa"),  # two dropped
+    ("paid", "paidxx"),  # two inserted
+    ("paid", "xaidx"),  # one changed, one inserted
+    ("abc", "bca"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), ONE_EDIT)
+def test_one_edit_is_one_letter_dropped_added_replaced_or_two_neighbours_swapped(a, b):
+    assert r._one_edit(a, b) and r._one_edit(b, a)
+    assert r.closest_value(b, ("cancelled", a, "shipped")) == a
+
+
+@pytest.mark.parametrize(("a", "b"), NOT_ONE_EDIT)
+def test_two_edits_are_never_repaired(a, b):
+    assert not r._one_edit(a, b) and not r._one_edit(b, a)
+    assert r.closest_value(b, ("cancelled", a, "shipped")) in ((a,) if a == b else (None,))
+
+
+def test_a_value_near_two_allowed_values_is_not_repaired():
+    assert r.closest_value("cat", ("bat", "cut")) is None
+    assert r.closest_value("bat", ("bat", "cat")) == "bat"
