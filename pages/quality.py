@@ -14,7 +14,7 @@ from pandas.io.formats.style import Styler
 from orchestrator import quality
 from orchestrator.domain.rules import ERROR, WARNING
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs.store import FAILED, KIND_CLEAN, SUCCEEDED, JobStore
+from orchestrator.jobs.store import FAILED, KIND_CLEAN, SUCCEEDED, Job, JobStore
 from orchestrator.quality.model import NULL_ALLOWED, SEVERITIES
 from orchestrator.quality.report import SEVERITY_COLOURS
 from orchestrator.service import PROFILE_LOST, background_profile
@@ -192,14 +192,14 @@ def _profiling(cleaning_id: str, layer: str, what: str) -> None:
     st.info(profile.under_way(what))
 
 
-def _after_cleaning(layer: str, what: str) -> bool:
-    """Whether the profile this cleaning started in the background works on ``layer`` now (said, and
+def _after_cleaning(cleaning: Job, layer: str, what: str) -> bool:
+    """Whether the profile ``cleaning`` started in the background works on ``layer`` now (said, and
     followed); else why it stored nothing there, if it failed or its process was lost."""
-    profile = background_profile(job)
+    profile = background_profile(cleaning)
     if profile is None or profile.layer != layer:
         return False
     if profile.works_on(layer):
-        _profiling(job.job_id, layer, what)
+        _profiling(cleaning.job_id, layer, what)
         return True
     if profile.state == FAILED:
         st.warning(f"Profiling {what} in the background after the cleaning failed: {profile.error}")
@@ -208,9 +208,20 @@ def _after_cleaning(layer: str, what: str) -> bool:
     return False
 
 
+def _cleaning_profiling_raw(generation: Job) -> Job | None:
+    """The newest cleaning of ``generation`` whose background profile came to its raw, if any."""
+    store = JobStore.default()
+    try:
+        cleanings = store.list_jobs(user, is_admin, kind=KIND_CLEAN, parent_id=generation.job_id)
+    finally:
+        store.close()
+    return next((c for c in cleanings if (p := background_profile(c)) and p.layer == "raw"), None)
+
+
 run = quality.latest_run(job.user, job.job_id, layer)
 if run is None:
-    if _after_cleaning(layer, layer):
+    cleaning = job if job.kind == KIND_CLEAN else _cleaning_profiling_raw(job)
+    if cleaning is not None and _after_cleaning(cleaning, layer, layer):
         st.stop()
     st.info(f"The {layer} layer of {job.job_id} has not been profiled yet.")
     if st.button(f"Profile {layer}", type="primary"):
@@ -375,7 +386,11 @@ source = (  # the newest run of the raw this silver came from; history is newest
     if layer == "silver"
     else None
 )
-if layer == "silver" and source is None and not _after_cleaning("raw", f"the raw layer of {job.parent_id}"):
+if (
+    layer == "silver"
+    and source is None
+    and not _after_cleaning(job, "raw", f"the raw layer of {job.parent_id}")
+):
     st.info(f"Profile the raw layer of {job.parent_id} to compare it with this silver layer.")
     if st.button("Profile raw"):
         _profile(job.parent_id, "raw")

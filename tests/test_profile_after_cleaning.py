@@ -178,6 +178,12 @@ def test_the_pages_say_which_layer_a_background_profile_works_on_until_its_proce
     ]
     assert said, texts(at.info)
     assert not [b for b in at.button if b.label == "Profile raw"]
+    generation = signed_in(
+        "alice", "pages/quality.py", job=job.parent_id
+    )  # its raw, seen from the generation
+    assert [t for t in texts(generation.info) if t.startswith("Profiling raw in the background since")]
+    assert f"The raw layer of {job.parent_id} has not been profiled yet." not in texts(generation.info)
+    assert not [b for b in generation.button if b.label == "Profile raw"]
 
     silent = time.time() - service.PROFILE_SILENT_SECONDS - 1  # its process was killed: no word since
     store = JobStore.default()
