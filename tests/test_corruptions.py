@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from orchestrator.cleaning import columns as cleaning
+from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
 from orchestrator.domain import shop as s
 from orchestrator.generation import corrupt, jsonfmt
@@ -47,7 +48,7 @@ def _corrupt(kind: str, table: str, name: str, clean, aux: dict | None = None):
         t, column, np.arange(len(clean)), clean, _fragments(column, clean), Stream(5, table, name, kind),
         AS_OF, aux or {},
     )  # fmt: skip
-    dirty, changed = corrupt.CORRUPTIONS[kind](cells)
+    dirty, changed = (corrupt.CORRUPTIONS.get(kind) or corrupt.CONTRADICTIONS[kind])(cells)
     return dirty.to_pylist(), changed
 
 
@@ -201,3 +202,30 @@ def test_a_missing_value_is_null_or_an_empty_string_for_text():
     assert set(dirty) == {"null", '""'} and changed.all()
     numbers, _ = _corrupt("missing", "order_items", "quantity", np.arange(N))
     assert set(numbers) == {"null"}
+
+
+def test_a_time_before_its_reference_is_an_hour_to_ninety_days_before_it():
+    reference = np.full(N, AS_OF - 400 * 86_400)
+    aux = {corrupt.after_key("order_ts"): reference}
+    dirty, changed = _corrupt(m.AFTER, "orders", "order_ts", np.full(N, AS_OF), aux)
+    seconds, real = cleaning.iso_seconds(pa.array(_values(dirty)))
+    assert real.all() and changed.all()
+    assert (seconds <= reference - 3600).all() and (seconds > reference - 90 * 86_400).all()
+
+
+def test_out_of_sequence_lies_below_the_previous_value_and_spares_the_first_of_a_group():
+    previous = np.where(np.arange(N) % 4 == 0, corrupt.NO_PREVIOUS, AS_OF - 86_400)
+    aux = {corrupt.previous_key("order_ts"): previous}
+    dirty, changed = _corrupt(m.SEQUENCE, "orders", "order_ts", np.full(N, AS_OF), aux)
+    seconds, real = cleaning.iso_seconds(pa.array(_values(dirty)))
+    has = previous != corrupt.NO_PREVIOUS
+    assert real.all() and changed.tolist() == has.tolist()
+    assert (seconds[has] < previous[has]).all() and (seconds[has] >= previous[has] - 3600).all()
+
+    previous = np.where(np.arange(N) % 4 == 0, corrupt.NO_PREVIOUS, 5_000)
+    aux = {corrupt.previous_key("unit_price"): previous}
+    dirty, changed = _corrupt(m.SEQUENCE, "order_items", "unit_price", np.full(N, 9_000), aux)
+    cents = np.round(np.array(_values(dirty)) * 100).astype(int)
+    has = previous != corrupt.NO_PREVIOUS
+    assert changed.tolist() == has.tolist() and all(len(f.split(".")[1]) == 2 for f in dirty)
+    assert (cents[has] < 5_000).all() and (cents[has] >= 5_000 - 10 * 100).all()
