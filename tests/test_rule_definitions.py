@@ -86,7 +86,8 @@ NOT_ONE_EDIT = [
     ("paid", "paid"),  # no edit
     ("paid", "pxix"),  # two letters changed
     ("paid", "xaix"),  # two letters changed, apart
-    ("paid", "diap"),  # two letters swapped, apart
+    ("paid", "daip"),  # two letters swapped, apart
+    ("paid", "diap"),  # reversed
     ("paid", "dpai"),  # moved
     ("paid", "pa"),  # two dropped
     ("paid", "paidxx"),  # two inserted
