@@ -229,3 +229,127 @@ def test_out_of_sequence_lies_below_the_previous_value_and_spares_the_first_of_a
     has = previous != corrupt.NO_PREVIOUS
     assert changed.tolist() == has.tolist() and all(len(f.split(".")[1]) == 2 for f in dirty)
     assert (cents[has] < 5_000).all() and (cents[has] >= 5_000 - 10 * 100).all()
+
+
+def _cells(column: m.Column, clean: list[str], idx=None) -> corrupt.Cells:
+    """Cells of a column declared here (not the shop's), for the string corruptions."""
+    table = m.Table(name="t", columns=(m.Column("id", m.ID), column), business_key=("id",))
+    values = pa.array(clean, pa.string())
+    idx = np.arange(len(clean)) if idx is None else np.asarray(idx)
+    return corrupt.Cells(
+        table, column, idx, values, jsonfmt.quote(values), Stream(5, "t", column.name), AS_OF, {}
+    )
+
+
+def test_each_email_malformation_is_one_of_five_exact_rewrites_and_all_occur():
+    dirty, changed = _kind_on_strings("email_malformed", "customers", "email", ["ab@mail.example.com"] * N)
+    assert changed.all()
+    assert set(dirty) == {
+        "abmail.example.com",  # no @
+        "ab@@mail.example.com",  # two
+        "ab at mail.example.com",  # spelt out
+        "ab@mail.example.com.",  # trailing dot
+        "a b@mail.example.com",  # a space after the first letter
+    }
+
+
+def test_each_phone_malformation_is_one_of_three_exact_rewrites_and_all_occur():
+    dirty, changed = _kind_on_strings("phone_malformed", "customers", "phone", ["+4915112345678"] * N)
+    assert changed.all()
+    assert set(dirty) == {"+4915xx2345678", "+49151", "+491511234567899999999"}
+
+
+def test_a_whitespace_error_is_one_of_five_exact_rewrites_and_all_occur():
+    dirty, changed = _kind_on_strings("whitespace", "customers", "first_name", ["Anna Maria Lena"] * N)
+    assert changed.all()
+    assert set(dirty) == {
+        " Anna Maria Lena",
+        "Anna Maria Lena ",
+        "  Anna Maria Lena ",
+        "Anna Maria Lena\t",
+        "Anna  Maria Lena",  # the first space doubled, the others kept
+    }
+
+
+def test_a_value_the_drawn_variant_cannot_change_gets_the_next_variant():
+    """A name without a space has none to double: the cells that drew that variant get the next one
+    (a leading space); every other cell keeps its variant."""
+    spaced, _ = _kind_on_strings("whitespace", "customers", "first_name", ["a b"] * N)
+    plain, changed = _kind_on_strings("whitespace", "customers", "first_name", ["ab"] * N)
+    assert changed.all()
+    expected = [" ab" if s == "a  b" else s.replace("a b", "ab") for s in spaced]
+    assert plain == expected
+
+
+def test_a_cell_is_corrupted_the_same_alone_as_among_others():
+    """What a cell becomes depends on its row only, never on which other cells share its kind."""
+    column = m.Column("name", m.TEXT)
+    clean = [f"x{i}" for i in range(40)]
+    together, _ = corrupt.whitespace(_cells(column, clean))
+    for i in (0, 7, 39):
+        alone, changed = corrupt.whitespace(_cells(column, [clean[i]], idx=[i]))
+        assert alone.to_pylist() == [together.to_pylist()[i]] and changed.tolist() == [True]
+
+
+def test_a_null_cell_is_never_counted_as_corrupted():
+    """Only changed cells are written (and counted in the answer key): a null has no text to change."""
+    column = m.Column("name", m.TEXT, nullable=True)
+    for corruption in (corrupt.whitespace, corrupt.case):
+        _, changed = corruption(_cells(column, ["a b", None, "c"]))
+        assert changed.tolist() == [True, False, True]
+
+
+def _edits(value: str) -> dict[str, list[set[str]]]:
+    """Every typo of ``value`` by kind and position: two neighbours swapped, a letter dropped, doubled or
+    replaced by a lower-case letter."""
+    n = len(value)
+    return {
+        "swap": [{value[:p] + value[p + 1] + value[p] + value[p + 2 :]} for p in range(n - 1)],
+        "drop": [{value[:p] + value[p + 1 :]} for p in range(n)],
+        "double": [{value[: p + 1] + value[p:]} for p in range(n)],
+        "replace": [{value[:p] + x + value[p + 1 :] for x in "abcdefghijklmnopqrstuvwxyz"} for p in range(n)],
+    }
+
+
+def test_typos_are_swaps_drops_doubles_and_replacements_at_every_end_of_the_word():
+    column = _column("orders", "status")[1]
+    for value in ("delivered", "shipped"):
+        dirty, changed = _kind_on_strings("typo", "orders", "status", [value] * N)
+        assert changed.all()
+        edits = _edits(value)
+        every = set().union(*(s for kind in edits.values() for s in kind))
+        assert set(dirty) <= every - {value}, value
+        for kind, at in edits.items():
+            # the first and the last position of each kind of edit occur
+            assert set(dirty) & at[0] and set(dirty) & at[-1], (value, kind)
+        assert all(r.closest_value(d, column.categories) == value for d in dirty)
+
+
+def test_a_typo_is_never_one_edit_from_a_second_allowed_value():
+    """'toys' and 'tools' are two edits apart, so some typos of either ('tols') are one edit from both:
+    those are never written, the value gets another typo."""
+    column = _column("products", "category")[1]
+    for value in ("toys", "tools", "baby"):
+        dirty, changed = _kind_on_strings("typo", "products", "category", [value] * N)
+        assert changed.all()
+        assert all(r.closest_value(d, column.categories) == value for d in dirty), value
+
+
+def test_typos_of_a_column_without_a_canonical_case_keep_the_values_case():
+    column = m.Column("grade", m.CATEGORY, categories=("Bat", "Cow", "Dog"))
+    dirty, changed = corrupt.typo(_cells(column, ["Cow"] * N))
+    assert changed.all()
+    assert {r.closest_value(json.loads(d), column.categories) for d in dirty.to_pylist()} == {"Cow"}
+
+
+def test_a_total_of_zero_is_never_left_equal_its_mismatch_is_one_unit():
+    dirty, changed = _corrupt("total_mismatch", "orders", "total_amount", [0, 0, 1])
+    assert dirty[:2] == ["1.00", "1.00"] and changed.all()
+
+
+def test_a_totals_direction_and_size_are_drawn_apart():
+    """Too low and too high are each off by small and by large shares."""
+    dirty, _ = _corrupt("total_mismatch", "orders", "total_amount", np.full(N, 100_000))
+    ratios = np.array(_values(dirty)) / 1000.0
+    assert ((ratios < 0.9) & (ratios > 0.5 - 1e-9)).any() and ((ratios > 0.9) & (ratios < 1)).any()
+    assert ((ratios > 1.4) & (ratios < 1.5 + 1e-9)).any() and ((ratios > 1) & (ratios < 1.1)).any()

@@ -111,3 +111,90 @@ def test_two_edits_are_never_repaired(a, b):
 def test_a_value_near_two_allowed_values_is_not_repaired():
     assert r.closest_value("cat", ("bat", "cut")) is None
     assert r.closest_value("bat", ("bat", "cat")) == "bat"
+
+
+def test_every_rule_names_its_table_check_kinds_and_what_it_means():
+    rules = _rules(
+        m.Column("n", m.INT, minimum=1, maximum=5, required=True),
+        m.Column("at", m.TIMESTAMP, pattern=m.TIMESTAMP_PATTERN),
+        m.Column("code", m.CODE, pattern="^[A-Z]{3}$"),
+        m.Column("state", m.CATEGORY, categories=("a", "b")),
+        m.Column("note", m.TEXT, nullable=True),
+        m.Column("ref", m.FK, references="u"),
+    )
+    expected = [
+        ("t.id.unique", ("id",), r.UNIQUE, ("exact_duplicate", "near_duplicate"), "id identifies one row"),
+        ("t.n.not_null", ("n",), r.NOT_NULL, ("missing",), "n is present"),
+        ("t.n.numeric", ("n",), r.NUMERIC, ("wrong_type",), "n is a number"),
+        ("t.n.range", ("n",), r.RANGE, ("negative", "zero", "outlier"), "n lies between 1 and 5"),
+        (
+            "t.at.timestamp",
+            ("at",),
+            r.TIMESTAMP,
+            ("wrong_type", "impossible_date"),
+            "at is an ISO-8601 UTC timestamp of a real date",
+        ),
+        (
+            "t.at.not_future",
+            ("at",),
+            r.NOT_FUTURE,
+            ("future_date",),
+            "at is not after the data set's as-of time",
+        ),
+        ("t.code.pattern", ("code",), r.PATTERN, ("whitespace", "case"), "code matches ^[A-Z]{3}$"),
+        (
+            "t.state.in_set",
+            ("state",),
+            r.IN_SET,
+            ("whitespace", "case", "typo", "unknown_category"),
+            "state is one of a, b",
+        ),
+        ("t.note.canonical_text", ("note",), r.CANONICAL_TEXT, ("whitespace",), "note has no stray spaces"),
+        ("t.ref.foreign_key", ("ref",), r.FOREIGN_KEY, ("orphan_fk",), "ref refers to an existing u row"),
+    ]
+    for rule_id, columns, check, kinds, description in expected:
+        rule = rules[rule_id]
+        assert (rule.table, rule.columns, rule.check, rule.severity) == ("t", columns, check, r.ERROR), (
+            rule_id
+        )
+        assert (rule.kinds, rule.description) == (kinds, description), rule_id
+    assert rules["t.code.pattern"].params == {"pattern": "^[A-Z]{3}$"}
+    assert rules["t.state.in_set"].params == {"values": ("a", "b"), "case": None}
+    assert rules["t.note.canonical_text"].params == {"case": None}
+
+
+def test_a_composite_key_and_a_separate_business_key_are_each_one_uniqueness_rule():
+    table = m.Table(
+        name="t",
+        columns=(m.Column("a", m.ID), m.Column("b", m.ID), m.Column("code", m.CODE), m.Column("day", m.CODE)),
+        business_key=("code", "day"),
+        primary_key=("a", "b"),
+    )
+    r.table_rules.cache_clear()
+    rules = {rule.id: rule for rule in r.table_rules(table)}
+    key, business = rules["t.primary_key.unique"], rules["t.business_key.unique"]
+    assert (key.table, key.columns, key.check, key.severity) == ("t", ("a", "b"), r.UNIQUE, r.ERROR)
+    assert key.kinds == ("exact_duplicate", "near_duplicate") and key.description == "a, b identify one row"
+    assert (business.table, business.check, business.severity) == ("t", r.UNIQUE, r.ERROR)
+    assert business.description == "code, day identify one row" and business.params == {}
+    assert key.params == {}
+
+
+def test_a_constraints_rule_carries_the_constraint_its_table_severity_and_description():
+    table = m.Table(name="t", columns=(m.Column("id", m.ID), m.Column("n", m.INT)), business_key=("id",))
+    constraint = m.Constraint(
+        id="n_rises", kind=m.SEQUENCE, table="t", column="n", group="id", severity="warning",
+        catches=("out_of_sequence",), description="n rises within its group",
+    )  # fmt: skip
+    contract = m.Contract(id="c", name="c", version="1", tables={"t": table}, constraints=(constraint,))
+    r.table_rules.cache_clear()
+    rule = r.rules_of(contract)["t"][-1]
+    assert (rule.id, rule.table, rule.columns, rule.check) == ("t.n.n_rises", "t", ("n",), m.SEQUENCE)
+    assert (rule.severity, rule.kinds) == ("warning", ("out_of_sequence",))
+    assert rule.description == "n rises within its group" and rule.params == {"constraint": constraint}
+
+
+def test_the_shop_has_every_rule_of_each_of_its_tables_once():
+    every = r.all_rules()
+    assert [rule.id for rule in every] == [rule.id for table in r._SHOP_RULES for rule in r.rules_for(table)]
+    assert len({rule.id for rule in every}) == len(every)
