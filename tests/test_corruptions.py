@@ -353,3 +353,21 @@ def test_a_totals_direction_and_size_are_drawn_apart():
     ratios = np.array(_values(dirty)) / 1000.0
     assert ((ratios < 0.9) & (ratios > 0.5 - 1e-9)).any() and ((ratios > 0.9) & (ratios < 1)).any()
     assert ((ratios > 1.4) & (ratios < 1.5 + 1e-9)).any() and ((ratios > 1) & (ratios < 1.1)).any()
+
+
+def test_a_rating_keeps_one_decimal_when_negated_or_made_an_outlier():
+    dirty, changed = _corrupt("negative", "sellers", "rating", [45, 10])
+    assert dirty == ["-4.5", "-1.0"] and changed.all()
+    outliers, _ = _corrupt("outlier", "sellers", "rating", np.full(N, 45))
+    assert all(len(f.split(".")[1]) == 1 and 7.5 <= float(f) < 100 for f in outliers)
+
+
+def test_an_impossible_date_changes_only_its_month_day_or_hour_to_an_exact_impossible_value():
+    clean = np.full(N, 1_709_287_200)  # 2024-03-01T10:00:00Z
+    dirty, changed = _corrupt("impossible_date", "orders", "order_ts", clean)
+    text = _values(dirty)
+    assert changed.all() and {t[:5] + t[13:] for t in text} == {"2024-:00:00Z"}
+    assert {t[5:7] for t in text} == {"03", "02"} | {str(m) for m in range(13, 20)}
+    assert {t[8:10] for t in text if t[5:7] == "02"} == {"30", "31"}
+    assert {t[8:10] for t in text} == {"01", "30", "31"} | {str(d) for d in range(32, 40)}
+    assert {t[11:13] for t in text} == {"10"} | {str(h) for h in range(24, 30)}

@@ -54,6 +54,7 @@ def test_each_column_type_gets_its_checks_and_the_kinds_they_catch():
     assert kinds["t.note.canonical_text"] == ("whitespace",)
     assert kinds["t.name.canonical_text"] == ("whitespace", "case")
     assert rules["t.name.canonical_text"].description == "name has no stray spaces and is in title case"
+    assert rules["t.name.canonical_text"].params == {"case": "title"}
     assert kinds["t.ref.foreign_key"] == ("orphan_fk",)
     assert kinds["t.label.foreign_key"] == ("orphan_fk", "whitespace", "case")
     assert rules["t.ref.foreign_key"].params == {"references": "u"}
