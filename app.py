@@ -195,9 +195,8 @@ def main() -> None:
     user = None
     if st.session_state.get("authentication_status"):
         session_id = st.session_state.get(SESSION_ID, "")
-        check = store.check_session(session_id)
-        # a full run is the user at work: it renews the session's idle end
-        user = store.get(check.session.user) if check.session and store.touch(session_id) else None
+        check = store.touch(session_id)  # a full run is the user at work: it renews the session's idle end
+        user = store.get(check.session.user) if check.session else None
         if user is None:
             _end_session(authenticator, st.session_state.get(NOTICE) or check.notice)
     with cookie_area:

@@ -346,20 +346,20 @@ def test_a_login_under_way_holds_its_place_and_lets_it_go_when_done(store, clock
 def test_a_session_ends_when_idle_is_renewed_by_work_and_ends_at_its_longest_time(store, clock):
     session = store.open_session("alice", idle_minutes=30, max_minutes=60)
     clock.now += 25 * 60
-    assert store.touch(session.id) is not None  # the user works: thirty more minutes from now
+    assert store.touch(session.id).session is not None  # the user works: thirty more minutes from now
     clock.now += 25 * 60
     assert store.active_session(session.id) is not None  # 50 minutes after login, 25 after the last work
-    renewed = store.touch(session.id)
+    renewed = store.touch(session.id).session
     assert renewed.idle_until == session.expires_at  # never past the longest time
     clock.now += 10 * 60
     check = store.check_session(session.id)
     assert check.session is None
     assert check.notice == "Your session reached its longest allowed time; log in again."
-    assert store.touch(session.id) is None  # an ended session is not brought back
+    assert store.touch(session.id).session is None  # an ended session is not brought back
 
     idle = store.open_session("alice", idle_minutes=30, max_minutes=60)
     clock.now += 31 * 60
-    assert store.touch(idle.id) is None
+    assert store.touch(idle.id).session is None
     assert store.check_session(idle.id).notice == "You were logged out after 30 minutes without activity."
 
 

@@ -386,9 +386,9 @@ class UserStore:
         """The session if it exists, is not revoked, expired or idle, and its user may sign in."""
         return self.check_session(session_id).session
 
-    def touch(self, session_id: str) -> Session | None:
+    def touch(self, session_id: str) -> SessionCheck:
         """Its user is at work: a live session's idle end moves its idle minutes from now (never past its
-        longest time). Returns the session as renewed, or None if it had ended."""
+        longest time). Returns the session as the server knows it after: renewed, or ended and why."""
         now = self.clock()
         with self._connect() as db:
             db.execute(
@@ -396,7 +396,7 @@ class UserStore:
                 "WHERE id = ? AND revoked_at IS NULL AND idle_until > ? AND expires_at > ?",
                 (now, session_id, now, now),
             )
-        return self.active_session(session_id)
+        return self.check_session(session_id)
 
     def grant_cookie(self, session_id: str) -> str:
         """A one-time code the browser exchanges for the session's cookie (see orchestrator.auth.routes), so
