@@ -48,7 +48,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from orchestrator.cleaning.columns import as_mask, clean_column
-from orchestrator.cleaning.stages import ended_line
+from orchestrator.cleaning.stages import Stage, ended_line, stage_timer
 from orchestrator.domain import rules as r
 from orchestrator.domain import shop as s
 from orchestrator.errors import NotFound, WorkbenchError, run_notebook
@@ -1024,25 +1024,9 @@ def _assemble(parts: Path, targets: dict[str, tuple[Path, pa.Schema, list[str]]]
     return rows
 
 
-Tell = Callable[[str, float], None]  # told each stage's name and seconds as the stage ends
-
-
 def print_stage(name: str, seconds: float) -> None:
     """Tell a stage's end on standard output, where a local run's log keeps it for the runner to read."""
     print(ended_line(name, seconds), flush=True)
-
-
-def _timer(tell: Tell) -> Callable[[str], None]:
-    """A function telling a stage's end, timed from the end of the stage before (the first from now)."""
-    since = time.perf_counter()
-
-    def ended(name: str) -> None:
-        nonlocal since
-        now = time.perf_counter()
-        tell(name, now - since)
-        since = now
-
-    return ended
 
 
 def clean_job(
@@ -1051,13 +1035,13 @@ def clean_job(
     user: str,
     parent_id: str,
     job_id: str,
-    tell: Tell = lambda _name, _seconds: None,
+    tell: Stage = lambda _name, _seconds: None,
 ) -> dict:
     """Clean one generated job into silver, quarantine and gold under ``root``; returns the outputs. Each
     table is settled against its parents' silver, and gold is built from the silver, as Spark wrote them:
     the driver assembles each output file while Spark goes on. ``tell`` hears each stage's end (the names
     of orchestrator.cleaning.stages.NOTEBOOK after spark_start)."""
-    ended = _timer(tell)
+    ended = stage_timer(tell)
     _configure(spark)
     manifest = read_manifest(root, user, parent_id)
     staging = root / "tmp" / "spark" / paths.check_job_id(job_id)

@@ -8,6 +8,10 @@ the notebook's own stages as it goes, one line each in its log (ended_line, read
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+
+Stage = Callable[[str, float], None]  # told each stage's name and seconds as the stage ends
 
 LABELS = {
     "generate": "generate",
@@ -70,3 +74,17 @@ def told_stage(line: str) -> tuple[str, float] | None:
         return str(told["stage"]), float(told["seconds"])
     except (ValueError, KeyError, TypeError):
         return None  # a line cut short (the run was stopped while printing it)
+
+
+def stage_timer(tell: Stage) -> Callable[[str], None]:
+    """A function telling a stage's end to ``tell``, timed from the end of the stage before (the first from
+    now)."""
+    since = time.perf_counter()
+
+    def ended(name: str) -> None:
+        nonlocal since
+        now = time.perf_counter()
+        tell(name, now - since)
+        since = now
+
+    return ended

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from orchestrator import REPOSITORY, child_environment
 from orchestrator.cleaning import stages
-from orchestrator.cleaning.pipeline import CleaningOutcome, Stage, _manifest, read_manifest
+from orchestrator.cleaning.pipeline import CleaningOutcome, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
 from orchestrator.health import ConnectionCheck
@@ -216,7 +216,7 @@ def run_spark_cleaning(
     user: str,
     parent_id: str,
     job_id: str,
-    stage: Stage | None = None,
+    stage: stages.Stage | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     poll_seconds: float = 2.0,
     parameters: Mapping[str, str] | None = None,
