@@ -104,6 +104,20 @@ def truth_records(root: Path, path: str, table: str) -> list[dict]:
     return rows
 
 
+def assert_references_resolve(con, contract) -> None:
+    """Every foreign key of the clean truth (tables loaded in ``con`` under their names) names a row of the
+    table it references."""
+    for table in contract.tables.values():
+        for column in table.columns:
+            if column.references:
+                key = contract.tables[column.references].sole_key
+                orphans = con.execute(
+                    f"SELECT count(*) FROM {table.name} c WHERE {column.name} IS NOT NULL AND NOT EXISTS "
+                    f"(SELECT 1 FROM {column.references} p WHERE p.{key} = c.{column.name})"
+                ).fetchone()
+                assert orphans == (0,), (table.name, column.name)
+
+
 def assert_answer_key_reproduces_raw(root: Path, result) -> None:
     """Applying a generation's answer key and duplicate map to its clean truth gives its raw files exactly."""
     key = pq.read_table(root / result.answer_key_path).to_pylist()
