@@ -1,4 +1,4 @@
-"""Large batches: the Spark notebook on local Spark beside the pandas engine, on the same raw orders.
+"""Large batches: the Spark engine on local Spark beside the pandas engine, on the same raw orders.
 
 For each size (1M and 5M orders by default; ``--quick``: 20k and 60k) one raw job of the orders table
 (``--tables all``: the whole 12-table job) is generated, then cleaned end to end (read raw, clean, publish
@@ -49,7 +49,8 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
     lake = LocalLake(root)
     start = time.perf_counter()
     manifest = read_manifest(lake, USER, job_id)
-    results = clean(read_raw(lake, manifest), int(datetime.fromisoformat(manifest["as_of"]).timestamp()))
+    as_of = int(datetime.fromisoformat(manifest["as_of"]).timestamp())
+    results = clean(s.CONTRACT, read_raw(lake, manifest, s.CONTRACT), as_of)
     frames = {f"silver_{n}": t.silver for n, t in results.items()}
     frames |= {f"quarantine_{n}": t.quarantine for n, t in results.items()}
     frames |= {f"gold_{n}": g for n, g in build_gold({n: t.silver for n, t in results.items()}).items()}
@@ -62,16 +63,16 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
 
 
 def _spark_worker(root: Path, job_id: str) -> dict:
-    """The notebook's clean_job in a local Spark session started (and timed) beforehand."""
-    from orchestrator.runners.session import load_notebook
+    """The Spark engine's clean_job in a local Spark session started (and timed) beforehand."""
+    from orchestrator.cleaning.spark.job import clean_job
+    from orchestrator.cleaning.spark.session import local_session
 
-    notebook = load_notebook()
     start = time.perf_counter()
-    spark = notebook.local_session()
+    spark = local_session()
     spark.range(1).count()
     startup = time.perf_counter() - start
     start = time.perf_counter()
-    notebook.clean_job(spark, root, USER, job_id, "c-bench-spark")
+    clean_job(spark, root, USER, job_id, "c-bench-spark")
     seconds = time.perf_counter() - start
     peak = peak_mb()
     spark.stop()

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from bench import queues as queue_bench
 from orchestrator.cleaning.engine import clean
-from orchestrator.cleaning.pipeline import read_manifest, read_raw, run_cleaning
+from orchestrator.cleaning.pipeline import CleaningJob, InProcess, read_manifest, read_raw, run_cleaning
 from orchestrator.config import Settings
 from orchestrator.domain import shop as s
 from orchestrator.generation.generator import generate
@@ -68,7 +68,7 @@ def _generated(settings: Settings, orders: int) -> tuple[dict, int]:
 
 def copy_raw(lake: LocalLake, manifest: dict) -> dict[str, pa.Table]:
     """The baseline: read the raw tables and publish them as Parquet, as the pipeline does, uncleaned."""
-    raw = read_raw(lake, manifest)
+    raw = read_raw(lake, manifest, s.CONTRACT)
     write_parquet(lake, f"baseline/{new_job_id(KIND_CLEAN)}", raw)
     return raw
 
@@ -90,7 +90,7 @@ def _clean_job(settings: Settings, lake: LocalLake, parent: str) -> dict[str, fl
 
     total, _ = _timed(
         lambda: run_cleaning(
-            settings, lake, user=USER, parent_id=parent, job_id=new_job_id(KIND_CLEAN), stage=stage
+            CleaningJob(settings, lake, USER, parent, new_job_id(KIND_CLEAN), stage=stage), InProcess()
         )
     )
     return {**stages, "total": total}
@@ -121,10 +121,10 @@ def cleaning_throughput(settings: Settings, orders: int) -> None:
     lake = LocalLake(settings.data_dir)
     manifest, rows = _generated(settings, orders)
     as_of = int(datetime.fromisoformat(manifest["as_of"]).timestamp())
-    read, raw = _timed(lambda: read_raw(lake, manifest))
+    read, raw = _timed(lambda: read_raw(lake, manifest, s.CONTRACT))
     write, _ = _timed(lambda: write_parquet(lake, f"baseline/{new_job_id(KIND_CLEAN)}", raw))
     cpu = time.process_time()
-    cleaning, results = _timed(lambda: clean(raw, as_of))
+    cleaning, results = _timed(lambda: clean(s.CONTRACT, raw, as_of))
     cpu = time.process_time() - cpu
 
     base = read + write

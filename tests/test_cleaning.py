@@ -678,7 +678,7 @@ def test_an_order_total_is_not_taken_from_items_whose_completeness_is_unproven()
             ],
         ),
     }
-    orders = engine.clean(raw, as_of=2_000_000_000)["orders"].silver.set_index("order_id")
+    orders = engine.clean(s.CONTRACT, raw, as_of=2_000_000_000)["orders"].silver.set_index("order_id")
     assert orders["total_amount"].to_dict() == {1: 59.98, 2: 59.98, 3: 10.0}
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
-from orchestrator.domain import shop as s
 
 NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 INTEGER = r"^-?[0-9]+(\.0+)?$"
-SCALE = {s.MONEY: 2, s.DECIMAL1: 1}
+SCALE = {m.MONEY: 2, m.DECIMAL1: 1}
 
 
 class Cleaned:
@@ -91,7 +91,7 @@ def _present(raw: pa.Array) -> pa.Array:
     return pc.if_else(blank, pa.scalar(None, pa.string()), raw)
 
 
-def clean_column(table: s.Table, column: s.Column, raw: pa.Array, as_of: int) -> Cleaned:
+def clean_column(table: m.Table, column: m.Column, raw: pa.Array, as_of: int) -> Cleaned:
     """Clean one column of raw text into its typed silver values."""
     t, c = table.name, column.name
     present = _present(raw)
@@ -101,13 +101,13 @@ def clean_column(table: s.Table, column: s.Column, raw: pa.Array, as_of: int) ->
         result.blame(pc.is_null(present), _rule_id(t, c, r.NOT_NULL))
     result.blame(missing, _rule_id(t, c, r.NOT_NULL))
 
-    if column.type in (s.ID, s.FK, s.INT, s.MONEY, s.DECIMAL1):
+    if column.type in (m.ID, m.FK, m.INT, m.MONEY, m.DECIMAL1):
         _numbers(result, t, column, present)
-    elif column.type == s.TIMESTAMP:
+    elif column.type == m.TIMESTAMP:
         _timestamps(result, t, c, present, as_of)
-    elif column.type == s.CATEGORY:
+    elif column.type == m.CATEGORY:
         _categories(result, t, column, present)
-    elif column.type == s.TEXT:
+    elif column.type == m.TEXT:
         fixed = _case(normalise_space(present), column.case)
         result.blame(pc.not_equal(fixed, present), _rule_id(t, c, r.CANONICAL_TEXT))
         result.values = fixed
@@ -116,9 +116,9 @@ def clean_column(table: s.Table, column: s.Column, raw: pa.Array, as_of: int) ->
     return result
 
 
-def _numbers(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
+def _numbers(result: Cleaned, t: str, column: m.Column, text: pa.Array) -> None:
     c = column.name
-    integral = column.type in (s.ID, s.FK, s.INT)
+    integral = column.type in (m.ID, m.FK, m.INT)
     ok = _plain_number(text, integral)
     result.invalidate(pc.invert(ok), _rule_id(t, c, r.NUMERIC))
     number = pc.cast(result.values, pa.float64())
@@ -206,7 +206,7 @@ def _repair_suspects(text: pa.Array, valid: pa.Array, repair) -> pa.Array:
     return pc.replace_with_mask(text, suspect, repair(text.filter(suspect)))
 
 
-def _categories(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
+def _categories(result: Cleaned, t: str, column: m.Column, text: pa.Array) -> None:
     allowed = pa.array(column.categories)
     valid = pc.is_in(text, allowed)
     result.blame(pc.and_(pc.invert(valid), pc.is_valid(text)), _rule_id(t, column.name, r.IN_SET))
@@ -221,14 +221,14 @@ def _categories(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> No
     result.values = _repair_suspects(text, valid, repair)
 
 
-def _patterned(result: Cleaned, t: str, column: s.Column, text: pa.Array) -> None:
+def _patterned(result: Cleaned, t: str, column: m.Column, text: pa.Array) -> None:
     rule_id = _rule_id(t, column.name, r.PATTERN)
     valid = pc.match_substring_regex(text, column.pattern)
     result.blame(pc.and_(pc.invert(valid), pc.is_valid(text)), rule_id)
 
     def repair(bad: pa.Array) -> pa.Array:
         fixed = _case(pc.utf8_trim_whitespace(bad), column.case)
-        if column.type == s.PHONE:
+        if column.type == m.PHONE:
             fixed = pc.replace_substring_regex(
                 pc.replace_substring_regex(fixed, r"[\s\-()]", ""), r"^00", "+"
             )

@@ -1,11 +1,11 @@
 """The small-batch engine: raw tables in, silver, quarantine and counts out (pandas frames on Arrow).
 
-Four passes, in the order the rules need them:
+Any contract's tables, in four passes, in the order the rules need them:
 1. every column of every table is normalised and validated on its own (columns.py);
-2. cross-column and cross-table repairs: line totals, order totals from complete items (or the payment),
-   payment amounts and discounts, refunds, orders placed before signup;
-3. rows are de-duplicated on their primary key, rows missing a required value are quarantined, and
-   references are checked parent-first, so a quarantined parent takes its children with it;
+2. rows repeating a primary key are marked, and the contract's constraints repair values from their
+   witnesses, null them or quarantine their rows (constraints.py);
+3. rows missing a required value are quarantined, and references are checked parent-first, so a
+   quarantined parent takes its children with it;
 4. survivors are de-duplicated on their business key.
 Nothing is dropped silently: rows in = rows out + quarantined + duplicates removed, per table.
 """
@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.cleaning.columns import Cleaned, clean_column
+from orchestrator.cleaning.constraints import Repairs
+from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
-from orchestrator.domain import shop as s
 
-# Parents before children (the schema lists tables that way), so references meet cleaned parents.
-ORDER = s.TABLE_NAMES
+NUMERIC_KINDS = frozenset({m.ID, m.FK, m.TIMESTAMP, *m.NUMERIC_TYPES})
 LINE = "_raw_line"
 ISSUES = "_issues"
 RULE = "_rule"
@@ -50,10 +50,10 @@ class TableResult:
         return len(self.quarantine)
 
 
-class _Work:
+class Work:
     """A table between passes: cleaned columns, and per row whether it is kept, a duplicate or rejected."""
 
-    def __init__(self, table: s.Table, raw: pa.Table, cols: dict[str, Cleaned]) -> None:
+    def __init__(self, table: m.Table, raw: pa.Table, cols: dict[str, Cleaned]) -> None:
         self.table = table
         self.raw = raw
         self.n = raw.num_rows
@@ -72,6 +72,15 @@ class _Work:
             values = values.cast(pa.int64())
         return values.to_numpy(zero_copy_only=False).astype(np.float64)
 
+    def keys(self, name: str) -> np.ndarray:
+        """Values to match rows by: numbers as ``numpy`` gives them, text as objects with None for null."""
+        if self.table.column(name).type in NUMERIC_KINDS:
+            return self.numpy(name)
+        return self.values(name).to_numpy(zero_copy_only=False).astype(object)
+
+    def key_frame(self, names: tuple[str, ...]) -> pd.DataFrame:
+        return pd.DataFrame({name: self.keys(name) for name in names})
+
     @property
     def alive(self) -> np.ndarray:
         return ~self.duplicate & ~self.rejected
@@ -86,176 +95,24 @@ class _Work:
         return f"{self.table.name}.{column}.{check}"
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The value of the first row holding each wanted key (NaN where no row does)."""
-    first = ~np.isnan(keys) & ~pd.Series(keys).duplicated().to_numpy()
-    pos = pd.Index(keys[first]).get_indexer(wanted)
-    return np.where(pos >= 0, values[first][np.maximum(pos, 0)], np.nan)
-
-
-def _fill(col: Cleaned, mask: np.ndarray, values: np.ndarray, rule_id: str, decimals: int | None = 2) -> None:
-    """Set repaired values where ``mask`` holds, blaming ``rule_id``."""
-    mask = mask & ~np.isnan(values)
-    if not mask.any():
-        return
-    current = col.values.to_numpy(zero_copy_only=False).astype(np.float64)
-    merged = np.where(mask, np.round(values, decimals) if decimals is not None else values, current)
-    col.blame(mask, rule_id)
-    typed = pa.array(merged, pa.float64(), from_pandas=True)
-    col.values = typed.cast(col.values.type) if pa.types.is_integer(col.values.type) else typed
-
-
-def _repair_items(items: _Work) -> None:
-    """quantity x unit_price = line_total: any one of the three follows from the other two."""
-    q, p, t = items.numpy("quantity"), items.numpy("unit_price"), items.numpy("line_total")
-    rule_id = items.rule("line_total", r.LINE_TOTAL)
-    _fill(items.cols["line_total"], np.isnan(t) & ~np.isnan(q) & ~np.isnan(p), q * p, rule_id)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        price = t / q
-        quantity = t / p
-    _fill(items.cols["unit_price"], np.isnan(p) & ~np.isnan(t) & ~np.isnan(q), price, rule_id)
-    whole = np.isclose(quantity, np.round(quantity))
-    _fill(
-        items.cols["quantity"],
-        np.isnan(q) & ~np.isnan(t) & ~np.isnan(p) & whole,
-        np.round(quantity),
-        rule_id,
-        None,
-    )
-
-
-def _repair_orders(work: dict[str, _Work]) -> None:
-    orders = work["orders"]
-    order_id = orders.numpy("order_id")
-    if "customers" in work:
-        customers = work["customers"]
-        signup = _lookup(
-            customers.numpy("customer_id"), customers.numpy("signup_at"), orders.numpy("customer_id")
-        )
-        placed = orders.numpy("order_ts")
-        early = ~np.isnan(signup) & ~np.isnan(placed) & (placed < signup)
-        orders.cols["order_ts"].invalidate(early, orders.rule("order_ts", r.ORDER_AFTER_SIGNUP))
-
-    total = orders.numpy("total_amount")
-    discount = orders.numpy("discount_amount")
-    paid = np.full(orders.n, np.nan)
-    if "payments" in work:
-        payments = work["payments"]
-        alive = payments.alive
-        paid = _lookup(payments.numpy("order_id")[alive], payments.numpy("amount")[alive], order_id)
-    item_sum = np.full(orders.n, np.nan)
-    if "order_items" in work:
-        item_sum = _complete_item_sums(work["order_items"], order_id)
-
-    # Three witnesses of an order's total: the raw value, the payment (amount + discount) and the sum of
-    # its items when they are all there. Two that agree win; then the items, the payment, the raw value.
-    by_payment = np.round(paid + discount, 2)
-    raw_confirmed = ~np.isnan(total) & (np.isclose(total, by_payment) | np.isclose(total, item_sum))
-    choice = np.where(raw_confirmed, total, _first_valid(item_sum, by_payment, total))
-    changed = ~np.isnan(choice) & ~np.isclose(choice, total)
-    _fill(orders.cols["total_amount"], changed, choice, orders.rule("total_amount", r.TOTAL_MATCHES_ITEMS))
-    # A discount lost in raw follows from the (repaired) total and the payment; otherwise it stays null.
-    discount_from_payment = np.round(orders.numpy("total_amount") - paid, 2)
-    _fill(
-        orders.cols["discount_amount"],
-        np.isnan(discount),
-        discount_from_payment,
-        orders.rule("discount_amount", r.NOT_NULL),
-    )
-
-
-def _first_valid(*candidates: np.ndarray) -> np.ndarray:
-    """Per row, the first candidate that is not NaN."""
-    out = np.full_like(candidates[0], np.nan)
-    for candidate in candidates:
-        out = np.where(np.isnan(out), candidate, out)
-    return out
-
-
-def _complete_item_sums(items: _Work, order_id: np.ndarray) -> np.ndarray:
-    """Sum of line totals per order, only for orders whose item lines are all present and valid.
-
-    Item ids are issued in order sequence. An item whose order reference was lost is given back to the
-    order of its neighbour when the line numbers prove it (line n right after that order's line n-1, or
-    line 1 right before its line 2). Otherwise the orders around it count as incomplete, so their totals
-    are never recomputed from a partial set of items.
-    """
-    keep = ~items.duplicate
-    frame = pd.DataFrame(
-        {
-            "item_id": items.numpy("item_id")[keep],
-            "order_id": items.numpy("order_id")[keep],
-            "line_no": items.numpy("line_no")[keep],
-            "line_total": items.numpy("line_total")[keep],
-        }
-    ).sort_values("item_id", ignore_index=True)
-    known = frame["order_id"].where(frame["order_id"].isin(order_id))
-    line = frame["line_no"]
-    follows_previous = (line > 1) & (line.shift(1) == line - 1)
-    starts_next = (line == 1) & (line.shift(-1) == 2)
-    frame["owner"] = known.fillna(known.shift(1).where(follows_previous)).fillna(
-        known.shift(-1).where(starts_next)
-    )
-    lost = frame["owner"].isna()
-    # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and
-    # a lost item cannot belong to the order after it when that order's next known line is its line 1
-    # (0 stands for a known item whose line number was lost: it proves nothing).
-    next_known_line = line.fillna(0).where(known.notna()).bfill()
-    unsure = set(known.ffill()[lost & (line != 1)].dropna()) | set(
-        known.bfill()[lost & (next_known_line != 1)].dropna()
-    )
-    frame["bad"] = frame["line_total"].isna()
-    frame["unnumbered"] = line.isna()
-    grouped = (
-        frame[~lost]
-        .groupby("owner")
-        .agg(
-            total=("line_total", "sum"),
-            bad=("bad", "sum"),
-            unnumbered=("unnumbered", "sum"),
-            lines=("line_no", "nunique"),
-            count=("line_no", "size"),
-        )
-    )
-    # Every raw item row is somewhere: one not attributed is lost (its neighbours are unsure), so an order
-    # is complete when its lines are all valid and no line number repeats.
-    complete = (
-        (grouped["bad"] == 0)
-        & (grouped["lines"] + grouped["unnumbered"] == grouped["count"])
-        & ~grouped.index.isin(list(unsure))
-    )
-    sums = grouped["total"].where(complete).round(2)
-    return _lookup(sums.index.to_numpy(), sums.to_numpy(), order_id)
-
-
-def _repair_payments(work: dict[str, _Work]) -> None:
-    payments, orders = work["payments"], work["orders"]
-    due = orders.numpy("total_amount") - orders.numpy("discount_amount")
-    expected = _lookup(orders.numpy("order_id")[orders.alive], due[orders.alive], payments.numpy("order_id"))
-    amount = payments.numpy("amount")
-    _fill(payments.cols["amount"], np.isnan(amount), expected, payments.rule("amount", r.NOT_NULL))
-
-
-def _repair_returns(work: dict[str, _Work]) -> None:
-    returns, items = work["returns"], work["order_items"]
-    line_total = _lookup(
-        items.numpy("item_id")[~items.duplicate],
-        items.numpy("line_total")[~items.duplicate],
-        returns.numpy("order_item_id"),
-    )
-    refund = returns.numpy("refund_amount")
-    _fill(
-        returns.cols["refund_amount"], np.isnan(refund), line_total, returns.rule("refund_amount", r.NOT_NULL)
-    )
-
-
-def _mark_key_duplicates(w: _Work) -> None:
+def _mark_key_duplicates(w: Work) -> None:
     """Later rows repeating a primary key are duplicates (the first one, by raw line, is kept)."""
-    key = w.numpy(w.table.key)
-    w.duplicate = pd.Series(key).duplicated(keep="first").to_numpy() & ~np.isnan(key)
+    w.duplicate = _repeats(w.key_frame(w.table.primary_key), np.ones(w.n, dtype=bool))
 
 
-def _reject_incomplete(w: _Work) -> None:
+def _repeats(keys: pd.DataFrame, among: np.ndarray) -> np.ndarray:
+    """Rows (of those in ``among`` with a complete key) whose key an earlier one of them holds."""
+    among = among & keys.notna().all(axis=1).to_numpy()
+    repeat = np.zeros(len(keys), dtype=bool)
+    chosen = keys[among]
+    if len(keys.columns) == 1:
+        repeat[among] = chosen.iloc[:, 0].duplicated(keep="first").to_numpy()
+    else:
+        repeat[among] = chosen.duplicated(keep="first").to_numpy()
+    return repeat
+
+
+def _reject_incomplete(w: Work) -> None:
     """Quarantine rows without a valid value in a required column, naming the rule the raw value broke."""
     for column in w.table.columns:
         if column.is_required:
@@ -269,15 +126,15 @@ def _reject_incomplete(w: _Work) -> None:
                 w.reject(mask, rule_ids)
 
 
-def _check_references(w: _Work, settled: dict[str, _Work]) -> None:
+def _check_references(w: Work, settled: dict[str, Work]) -> None:
     """Check references against the parents' surviving rows (parents are settled first)."""
     for column in w.table.columns:
-        if column.type != s.FK or column.references not in settled:
+        if column.references not in settled:
             continue
         parent = settled[column.references]
-        parent_keys = parent.numpy(parent.table.key)[parent.alive]
-        values = w.numpy(column.name)
-        orphan = ~np.isnan(values) & (pd.Index(parent_keys).get_indexer(values) < 0)
+        parent_keys = parent.keys(parent.table.sole_key)[parent.alive]
+        values = w.keys(column.name)
+        orphan = ~pd.isna(values) & (pd.Index(parent_keys).get_indexer(values) < 0)
         rule_id = w.rule(column.name, r.FOREIGN_KEY)
         if column.nullable:
             w.cols[column.name].invalidate(orphan, rule_id)
@@ -285,16 +142,11 @@ def _check_references(w: _Work, settled: dict[str, _Work]) -> None:
             w.reject(orphan, rule_id)
 
 
-def _mark_business_duplicates(w: _Work) -> None:
-    key = list(w.table.business_key)
-    if key == [w.table.key]:
+def _mark_business_duplicates(w: Work) -> None:
+    key = tuple(w.table.business_key)
+    if key == w.table.primary_key:
         return
-    frame = pd.DataFrame({c: w.values(c).to_pandas() for c in key})
-    complete = frame.notna().all(axis=1).to_numpy()
-    alive = w.alive & complete
-    repeat = np.zeros(w.n, dtype=bool)
-    repeat[alive] = frame[alive].duplicated(keep="first").to_numpy()
-    w.duplicate |= repeat
+    w.duplicate |= _repeats(w.key_frame(key), w.alive)
 
 
 def _join_issues(cols: list[Cleaned], rows: np.ndarray) -> pa.Array:
@@ -318,7 +170,7 @@ def _join_issues(cols: list[Cleaned], rows: np.ndarray) -> pa.Array:
     return pa.array(texts, pa.string()).take(pa.array(labels))
 
 
-def _result(w: _Work) -> TableResult:
+def _result(w: Work) -> TableResult:
     """Silver (rows kept) and quarantine (rows rejected), filtered in Arrow before pandas sees them."""
     kept = np.flatnonzero(w.alive)
     lines = pa.array(np.arange(w.n))
@@ -340,13 +192,13 @@ def _result(w: _Work) -> TableResult:
     )
 
 
-def clean(raw: dict[str, pa.Table], as_of: int) -> dict[str, TableResult]:
-    """Clean the raw tables of one job (each a table of strings in raw-line order).
+def clean(contract: m.Contract, raw: dict[str, pa.Table], as_of: int) -> dict[str, TableResult]:
+    """Clean the raw tables of one job following its contract (each a table of strings in raw-line order).
 
     The column cleaning of every table, and at the end the building of every table's results, run on two
     threads (Arrow's kernels release the GIL); the passes between them are whole-table numpy work.
     """
-    tables = [s.TABLES[name] for name in ORDER if name in raw]
+    tables = [table for name, table in contract.tables.items() if name in raw]
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Columns of the largest tables first, so the two threads finish together.
         columns = [(t, c) for t in sorted(tables, key=lambda t: -raw[t.name].num_rows) for c in t.columns]
@@ -356,21 +208,15 @@ def clean(raw: dict[str, pa.Table], as_of: int) -> dict[str, TableResult]:
             )
             for t, c in columns
         }
+        # Parents before children (the contract lists tables that way), so references meet cleaned parents.
         work = {
-            t.name: _Work(t, raw[t.name], {c.name: cleaned[t.name, c.name].result() for c in t.columns})
+            t.name: Work(t, raw[t.name], {c.name: cleaned[t.name, c.name].result() for c in t.columns})
             for t in tables
         }
         for w in work.values():
             _mark_key_duplicates(w)
-        if "order_items" in work:
-            _repair_items(work["order_items"])
-        if "orders" in work:
-            _repair_orders(work)
-        if "payments" in work and "orders" in work:
-            _repair_payments(work)
-        if "returns" in work and "order_items" in work:
-            _repair_returns(work)
-        settled: dict[str, _Work] = {}
+        Repairs(contract, work).run()
+        settled: dict[str, Work] = {}
         for name, w in work.items():
             _reject_incomplete(w)
             _check_references(w, settled)

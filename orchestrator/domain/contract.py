@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import sqlglot
 import yaml
+from sqlglot import exp
 
 from orchestrator.domain import model as m
 from orchestrator.errors import InvalidInput
@@ -32,7 +34,7 @@ BUILT_IN = Path(__file__).resolve().parents[2] / "contracts"  # the contracts th
 MAX_CONTRACT_BYTES = 5_000_000
 
 # customProperties of the vocabulary (docs/contracts.md): where each may appear.
-CONTRACT_PROPERTIES = ("drivingTable", "generator")
+CONTRACT_PROPERTIES = ("drivingTable", "generator", "gold")
 TABLE_PROPERTIES = ("businessKey", "parent", "constraints", "volume")
 COLUMN_PROPERTIES = ("kind", "case", "essential", "generate")
 GENERATORS = ("shop",)  # built-in generators a contract may name instead of the generic one
@@ -44,6 +46,8 @@ _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
 _INTEGER_PHYSICAL = re.compile(r"^(small|big)?serial\d?\b|^(int\d?|integer|bigint|smallint|tinyint)\b", re.I)
 _COUNT_NAME = re.compile(r"(id|key|qty|quantity|count)$", re.I)
 _DESCRIBED_REFERENCE = re.compile(r"foreign key to ([A-Za-z_]\w*)\.([A-Za-z_]\w*)", re.I)
+GOLD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # a file name and, prefixed, a warehouse table name
+GOLD_FIELDS = ("name", "description", "sql")
 
 
 class ContractError(InvalidInput):
@@ -244,7 +248,8 @@ def _constraint(table: str, item: Mapping, where: str) -> m.Constraint:
         column=str(item["column"]),
         other=str(item.get("other", "")),
         via=str(item.get("via", "")),
-        terms=tuple(item.get("terms") or ()),
+        terms=tuple(str(term) for term in item.get("terms") or ()),
+        op=str(item.get("op", m.PRODUCT)),
         group=str(item.get("group", "")),
         severity=str(item.get("severity", "error")),
         catches=tuple(item.get("catches") or ()),
@@ -375,8 +380,10 @@ def _check_links(contract: m.Contract) -> None:
                 raise ContractError(
                     where, f"{name} has no single integer primary key, which a {constraint.kind} follows"
                 )
-        own = (constraint.column, *constraint.terms, *([constraint.group] if constraint.group else []))
+        own = (constraint.column, *([constraint.group] if constraint.group else []))
         named = [(constraint.table, name) for name in own]
+        if constraint.kind == m.ROW:
+            named += _row_terms(contract, constraint, where)
         if constraint.other:
             named.append((constraint.other_table, constraint.other_column))
         if constraint.complete_when:
@@ -401,6 +408,95 @@ def _check_links(contract: m.Contract) -> None:
             raise ContractError(
                 f"schema[{table.name}].customProperties.volume.per", f"{per!r} is not a table"
             )
+
+
+def _row_terms(contract: m.Contract, constraint: m.Constraint, where: str) -> list[tuple[str, str]]:
+    """The columns a ROW constraint's terms name, once its op, signs and links are checked."""
+    if constraint.op not in m.ROW_OPS:
+        raise ContractError(f"{where}.op", f"{constraint.op!r} is not one of {', '.join(m.ROW_OPS)}")
+    if not constraint.terms:
+        raise ContractError(f"{where}.terms", "is missing: name the columns the value follows from")
+    named = []
+    for term in constraint.participants[1:]:
+        if term.sign < 0 and constraint.op != m.SUM:
+            raise ContractError(f"{where}.terms", f"-{term.column}: only a sum subtracts (op: sum)")
+        if term.table != constraint.table and (
+            term.table not in contract.tables or contract.link(constraint.table, term.table) is None
+        ):
+            raise ContractError(
+                f"{where}.terms",
+                f"{term.table}.{term.column}: {constraint.table} has no single reference to or from "
+                f"{term.table!r}; a term names a column of its own row or of the one row linked to it",
+            )
+        named.append((term.table, term.column))
+    for table, column in [(constraint.table, constraint.column), *named]:
+        known = table in contract.tables and column in contract.tables[table].column_names
+        if known and contract.tables[table].column(column).type not in m.NUMERIC_TYPES:
+            raise ContractError(f"{where}.terms", f"{table}.{column} is not a number a {m.ROW} relates")
+    return named
+
+
+def _gold_reads(sql: str, tables: Mapping[str, m.Table], where: str) -> tuple[str, ...]:
+    """The silver tables a gold query reads, once it is known to be one SELECT that reads nothing else (it
+    runs where nothing else can be reached; this says so before it runs, naming what to change)."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except sqlglot.errors.SqlglotError as error:
+        raise ContractError(where, f"is not SQL DuckDB reads: {str(error).splitlines()[0]}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        found = ", ".join(type(s).__name__.upper() for s in statements) or "nothing"
+        raise ContractError(
+            where,
+            f"must be one SELECT statement over the silver tables (found {found}); write a single query",
+        )
+    ctes = {cte.alias_or_name for cte in statements[0].find_all(exp.CTE)}
+    reads: dict[str, None] = {}
+    for source in statements[0].find_all(exp.Table):
+        if not isinstance(source.this, exp.Identifier) or source.args.get("db") or source.args.get("catalog"):
+            raise ContractError(
+                where, f"reads {source.sql(dialect='duckdb')}: a gold query reads silver tables by name only"
+            )
+        if source.name in ctes:
+            continue
+        if source.name not in tables:
+            raise ContractError(
+                where,
+                f"reads {source.name!r}, which is not a table of this contract; name one of "
+                f"{', '.join(tables)}",
+            )
+        reads[source.name] = None
+    return tuple(reads)
+
+
+def _gold(value: Any, tables: Mapping[str, m.Table]) -> tuple[m.GoldTable, ...]:
+    """The gold tables a contract declares (customProperties gold: a list of {name, description, sql})."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ContractError("customProperties[gold]", "must be a list of {name, description, sql}")
+    gold: dict[str, m.GoldTable] = {}
+    for index, item in enumerate(value):
+        where = f"customProperties[gold][{index}]"
+        if not isinstance(item, Mapping):
+            raise ContractError(where, "must be a mapping {name, description, sql}")
+        unknown = sorted(set(item) - set(GOLD_FIELDS))
+        if unknown:
+            raise ContractError(
+                f"{where}.{unknown[0]}", f"is not a field of a gold table: {', '.join(GOLD_FIELDS)}"
+            )
+        name = item.get("name")
+        if not isinstance(name, str) or not GOLD_NAME.match(name):
+            raise ContractError(
+                f"{where}.name", f"{name!r} is not a gold table name; use lower-case letters, digits and _"
+            )
+        if name in gold:
+            raise ContractError(f"{where}.name", f"{name!r} names a gold table twice")
+        sql = item.get("sql")
+        if not isinstance(sql, str) or not sql.strip():
+            raise ContractError(f"{where}.sql", "is missing: one SELECT over the silver tables")
+        reads = _gold_reads(sql, tables, f"{where}.sql")
+        gold[name] = m.GoldTable(name, sql.strip(), str(item.get("description") or ""), reads)
+    return tuple(gold.values())
 
 
 def parse_contract(text: str) -> ContractSource:
@@ -437,6 +533,7 @@ def parse_contract(text: str) -> ContractSource:
         description=str(description.get("purpose", "")) if isinstance(description, Mapping) else "",
         driving_table=str(custom.get("drivingTable") or next(iter(tables))),
         generator=str(custom.get("generator") or ""),
+        gold=_gold(custom.get("gold"), tables),
     )
     _check_links(contract)
     return ContractSource(contract, text, warnings)
@@ -521,6 +618,8 @@ def _constraint_document(constraint: m.Constraint) -> dict[str, Any]:
         item["other"] = constraint.other
     if constraint.terms:
         item["terms"] = list(constraint.terms)
+    if constraint.op != m.PRODUCT:
+        item["op"] = constraint.op
     if constraint.group:
         item["group"] = constraint.group
     if constraint.complete_when:
@@ -565,6 +664,9 @@ def contract_document(contract: m.Contract) -> dict[str, Any]:
     document["customProperties"] = [{"property": "drivingTable", "value": contract.driving_table}]
     if contract.generator:
         document["customProperties"].append({"property": "generator", "value": contract.generator})
+    if contract.gold:
+        gold = [{"name": g.name, "description": g.description, "sql": g.sql} for g in contract.gold]
+        document["customProperties"].append({"property": "gold", "value": gold})
     return document
 
 
@@ -572,4 +674,15 @@ def dump_contract(contract: m.Contract) -> str:
     """``contract`` as ODCS YAML text, valid against the standard's schema."""
     document = contract_document(contract)
     validate_standard(document)
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML as safe_dump writes it, with text of several lines (a gold table's SQL) as a literal block."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _text)

@@ -35,10 +35,13 @@ TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 # Constraints across columns and tables: one operation each, named by its kind.
 AFTER = "after"  # a timestamp lies after another one reached through a reference
 AGGREGATE = "aggregate"  # a value equals the sum of a column over the rows that reference its row
-ROW = "row"  # within a row: a value equals the product of others
+ROW = "row"  # a value equals the product (or sum) of others of its row or of the one row it is linked to
 BALANCE = "balance"  # the rows that share a group sum to zero (a transfer's two legs)
 SEQUENCE = "sequence"  # within a group, the value rises with the row key (time-ordered readings)
 CONSTRAINT_KINDS = (AFTER, AGGREGATE, ROW, BALANCE, SEQUENCE)
+PRODUCT, SUM = "product", "sum"  # how a ROW value follows from its terms
+ROW_OPS = (PRODUCT, SUM)
+PARENT, CHILD = "parent", "child"  # a row's link to another table: its foreign key, or one referring row
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,10 @@ class Constraint:
     """A declared rule across columns or tables (see CONSTRAINT_KINDS). ``column`` of ``table`` is the value
     it judges; ``via`` is the reference followed (after: this table's foreign key; aggregate: the other
     table's column that refers back); ``other`` is the ``table.column`` it is compared with; ``terms`` are
-    the row's columns a ROW value follows; ``group`` is the column whose equal values form a BALANCE or
-    SEQUENCE group; ``complete_when`` (AGGREGATE only) says when a row's referring rows are known to be all
-    there: ``{"sequence": COLUMN}``, the other table's column numbering them 1..n in the order of its key."""
+    what a ROW value follows (see Term), by ``op``; ``group`` is the column whose equal values form a
+    BALANCE or SEQUENCE group; ``complete_when`` (AGGREGATE only) says when a row's referring rows are
+    known to be all there: ``{"sequence": COLUMN}``, the other table's column numbering them 1..n in the
+    order of its key."""
 
     id: str
     kind: str
@@ -125,6 +129,8 @@ class Constraint:
     description: str = ""
     complete_when: dict[str, str] = field(default_factory=dict, hash=False)
 
+    op: str = PRODUCT  # ROW only: the value is the product of its terms, or their sum (SUM)
+
     @property
     def other_table(self) -> str:
         return self.other.partition(".")[0]
@@ -132,6 +138,39 @@ class Constraint:
     @property
     def other_column(self) -> str:
         return self.other.partition(".")[2]
+
+    @property
+    def participants(self) -> tuple[Term, ...]:
+        """ROW only: its value, then its terms, each with the table it lies in and its sign."""
+        return (Term(self.table, self.column, 1), *(Term.read(self.table, term) for term in self.terms))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A value a ROW constraint relates: ``column`` of ``table`` (the constraint's own row, or the one row of
+    another table its row is linked to), added or subtracted (``sign``) in a sum."""
+
+    table: str
+    column: str
+    sign: int
+
+    @classmethod
+    def read(cls, table: str, text: str) -> Term:
+        """A term as the contract writes it: ``COLUMN`` or ``TABLE.COLUMN``, ``-`` before it to subtract."""
+        sign = -1 if text.startswith("-") else 1
+        other, _, column = text.lstrip("-").rpartition(".")
+        return cls(other or table, column, sign)
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    """A business aggregate the contract declares: one read-only SELECT over the silver tables, which it
+    names by their table names (``reads``, found when the contract is read)."""
+
+    name: str
+    sql: str
+    description: str = ""
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,7 +185,16 @@ class Contract:
     description: str = ""
     driving_table: str = ""  # what ``--rows`` counts
     generator: str = ""  # a built-in generator of the workbench's (the shop's) instead of the generic one
+    gold: tuple[GoldTable, ...] = ()  # the gold tables built from its silver (none unless declared)
 
     @property
     def table_names(self) -> tuple[str, ...]:
         return tuple(self.tables)
+
+    def link(self, table: str, other: str) -> tuple[str, str] | None:
+        """How a row of ``table`` reaches one row of ``other``: (PARENT, its foreign key to ``other``) or
+        (CHILD, ``other``'s foreign key to ``table``: the first row referring to it); None when there is no
+        such reference, or more than one."""
+        found = [(PARENT, c.name) for c in self.tables[table].columns if c.references == other]
+        found += [(CHILD, c.name) for c in self.tables[other].columns if c.references == table]
+        return found[0] if len(found) == 1 else None

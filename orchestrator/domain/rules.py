@@ -152,15 +152,23 @@ def table_rules(table: m.Table) -> tuple[Rule, ...]:
     return tuple(_table_rules(table))
 
 
-def _constraint_rule(constraint: m.Constraint) -> Rule:
-    """The rule that checks a declared constraint: the operation of its kind, on its columns (params hold
-    the whole constraint)."""
+def _constraint_rule(contract: m.Contract, constraint: m.Constraint) -> Rule:
+    """The rule that checks a declared constraint: the operation of its kind, on its own table's columns
+    (params hold the whole constraint and, for a ROW with terms in another table, the link to it)."""
+    params: dict = {"constraint": constraint}
+    columns = (constraint.column,)
+    if constraint.kind == m.ROW:
+        own = [t.column for t in constraint.participants[1:] if t.table == constraint.table]
+        linked = {t.table for t in constraint.participants} - {constraint.table}
+        columns += tuple(own)
+        for other in linked:
+            params["link"] = contract.link(constraint.table, other)
     return Rule(
         f"{constraint.table}.{constraint.column}.{constraint.id}",
         constraint.table,
-        (constraint.column, *constraint.terms),
+        columns,
         constraint.kind,
-        {"constraint": constraint},
+        params,
         constraint.severity,
         constraint.catches,
         constraint.description,
@@ -171,7 +179,8 @@ def rules_of(contract: m.Contract) -> dict[str, tuple[Rule, ...]]:
     """Every rule of each table of a contract, by table in the contract's order: the table's own, then
     its constraints' (which apply only when the tables they name are there)."""
     return {
-        name: table_rules(table) + tuple(_constraint_rule(c) for c in contract.constraints if c.table == name)
+        name: table_rules(table)
+        + tuple(_constraint_rule(contract, c) for c in contract.constraints if c.table == name)
         for name, table in contract.tables.items()
     }
 

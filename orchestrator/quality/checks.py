@@ -105,17 +105,38 @@ def column_check(rule: r.Rule, table: LoadedTable, as_of: datetime | None) -> Co
         bad = f"regexp_matches({text}, {lit(_STRAY_SPACE)}) OR {_case_violation(text, p.get('case'))}"
         return ColumnCheck(there, f"{there} AND ({bad})")
     if rule.check == m.ROW:
-        value, *terms = (_column(table, c) for c in rule.columns)
-        judged = " AND ".join(_valid(table, c, as_of) for c in rule.columns)
-        product = " * ".join(term.value for term in terms)
-        return ColumnCheck(judged, f"{judged} AND abs({product} - {value.value}) > {tolerance(value.schema)}")
+        c: m.Constraint = rule.params["constraint"]
+        judged = " AND ".join(_valid(table, name, as_of) for name in rule.columns)
+        contradicts = _contradicts(c, table, lambda term: _column(table, term.column).value)
+        return ColumnCheck(judged, f"{judged} AND {contradicts}")
     raise Skipped(f"check {rule.check} is not a column check")
 
 
-def _by_key(table: LoadedTable, columns: list[str], where: str = "TRUE", ok: str = "TRUE") -> str:
-    """SELECT each key of ``table`` once, as ``__k``, with ``columns`` from its first line among the rows
-    matching ``where``, and ``__ok``: whether ``ok`` holds on every one of those lines."""
-    key = _column(table, table.schema.key).value
+def _contradicts(c: m.Constraint, table: LoadedTable, value_of) -> str:
+    """SQL: a ROW constraint's value differs from what its terms give (``value_of``: SQL of a term)."""
+    value, *terms = c.participants
+    if c.op == m.SUM:
+        follows = " + ".join(f"{'-' if term.sign < 0 else ''}{value_of(term)}" for term in terms)
+    else:
+        follows = " * ".join(value_of(term) for term in terms)
+    return f"abs(({follows}) - {value_of(value)}) > {tolerance(table.columns[c.column].schema)}"
+
+
+def is_linked_row(rule: r.Rule) -> bool:
+    """A ROW rule with a term in another table (checked as a set check, over the linked rows)."""
+    if rule.check != m.ROW:
+        return False
+    c: m.Constraint = rule.params["constraint"]
+    return any(term.table != c.table for term in c.participants)
+
+
+def _by_key(
+    table: LoadedTable, columns: list[str], where: str = "TRUE", ok: str = "TRUE", key: str = ""
+) -> str:
+    """SELECT each key of ``table`` (or each value of its column ``key``) once, as ``__k``, with ``columns``
+    from its first line among the rows matching ``where``, and ``__ok``: whether ``ok`` holds on every one of
+    those lines."""
+    key = _column(table, key or table.schema.sole_key).value
     cols = ", ".join(f"arg_min({_column(table, c).value}, __line) AS {q(c)}" for c in columns)
     return (
         f"SELECT {key} AS __k, {cols}, bool_and({ok}) AS __ok FROM {q(table.relation)} "
@@ -192,6 +213,29 @@ def _aggregate(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable],
     return SetCheck(f"SELECT __line FROM ({judged})", f"SELECT __line FROM ({judged}) WHERE bad")
 
 
+def _linked_row(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable], as_of) -> SetCheck:
+    """A ROW constraint whose terms reach the one row of another table its row is linked to (the parent
+    its foreign key names, or the first row referring to it); judged where every value passes its rules."""
+    c: m.Constraint = rule.params["constraint"]
+    other_name = next(term.table for term in c.participants if term.table != c.table)
+    other = _other(tables, other_name)
+    direction, via = rule.params["link"]
+    theirs = [term.column for term in c.participants if term.table == other_name]
+    valid = " AND ".join(_valid(other, name, as_of) for name in theirs)
+    if direction == m.PARENT:
+        firsts, mine = _by_key(other, theirs, valid), _column(table, via).value
+    else:
+        firsts, mine = _by_key(other, theirs, valid, key=via), _column(table, table.schema.sole_key).value
+
+    def value_of(term: m.Term) -> str:
+        return f"y.{q(term.column)}" if term.table == other_name else f"x.{_column(table, term.column).value}"
+
+    ours = " AND ".join(_valid(table, name, as_of) for name in rule.columns)
+    base = f"FROM {q(table.relation)} x JOIN ({firsts}) y ON y.__k = x.{mine} WHERE {ours}"
+    failed = f"SELECT x.__line {base} AND {_contradicts(c, table, value_of)}"
+    return SetCheck(f"SELECT x.__line {base}", failed)
+
+
 def _grouped(rule: r.Rule, table: LoadedTable, as_of, verdict: str) -> SetCheck:
     """The lines of the keys a verdict on groups judges. ``verdict`` reads ``keyed`` (each key once:
     ``__k``, the constraint's column and group, ``__ok`` where the key, column and group pass their own
@@ -240,7 +284,7 @@ _SET_CHECKS = {
 
 
 def is_set_check(rule: r.Rule) -> bool:
-    return rule.check in _SET_CHECKS
+    return rule.check in _SET_CHECKS or is_linked_row(rule)
 
 
 def set_check(
@@ -249,4 +293,6 @@ def set_check(
     """(judged, failed) queries of a key, reference or cross-table rule."""
     for name in rule.columns:
         _column(table, name)
+    if is_linked_row(rule):
+        return _linked_row(rule, table, tables, as_of)
     return _SET_CHECKS[rule.check](rule, table, tables, as_of)
