@@ -128,14 +128,13 @@ def lenient_standard(document: Any) -> tuple[str, ...]:
 
 def _custom(element: Mapping, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
+    listed = f"{where}.customProperties" if where else "customProperties"  # the contract's own: no prefix
     for index, item in enumerate(element.get("customProperties") or ()):
         name = item.get("property")
         if name in allowed:
             found[name] = item.get("value")
         elif name is not None and name[:1].islower() and name in _ALL_PROPERTIES:
-            raise ContractError(
-                f"{where}.customProperties[{index}]", f"{name!r} belongs elsewhere; see docs/contracts.md"
-            )
+            raise ContractError(f"{listed}[{index}]", f"{name!r} belongs elsewhere; see docs/contracts.md")
     return found
 
 
@@ -442,7 +441,9 @@ def _gold_reads(sql: str, tables: Mapping[str, m.Table], where: str) -> tuple[st
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except sqlglot.errors.SqlglotError as error:
-        raise ContractError(where, f"is not SQL DuckDB reads: {str(error).splitlines()[0]}") from None
+        raise ContractError(
+            where, f"is not SQL ({str(error).splitlines()[0]}); write one SELECT over the silver tables"
+        ) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         found = ", ".join(type(s).__name__.upper() for s in statements) or "nothing"
         raise ContractError(
