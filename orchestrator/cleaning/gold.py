@@ -1,113 +1,101 @@
-"""Gold: business aggregates over silver, each computed only when the tables it needs were cleaned.
+"""Gold: the business aggregates a contract declares (customProperties ``gold``, docs/contracts.md), each one
+read-only SELECT over the silver tables, run by DuckDB. Both engines call build_gold: the in-process pipeline
+over its silver frames, the Spark job over the silver Parquet it published, so their gold is identical.
 
-Rows are sorted by their key and money is rounded to cents, so every engine produces identical tables.
+A query sees each silver table by its name, with the contract's columns only, typed by their kind: keys and
+integers BIGINT, money and one-decimal values exact DECIMALs, timestamps TIMESTAMPTZ in UTC, the rest
+VARCHAR. It runs in a connection of its own that reaches no file, network or extension and whose settings
+are locked, so a contract uploaded by anyone reads nothing but its silver. Its rows are kept sorted by their
+columns from the left (the key first), and its columns are published with one Arrow type per kind of
+value: whole numbers int64, decimals and floats float64, text string, timestamps to the second in UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
-import numpy as np
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
-Silver = dict[str, pd.DataFrame]
+from orchestrator.domain import model as m
 
+Silver = Mapping[str, pd.DataFrame | pa.Table]
 
-def _sales(silver: Silver) -> pd.DataFrame:
-    orders = silver["orders"]
-    return orders[(orders["status"] != "cancelled").fillna(False) & orders["order_ts"].notna()]
-
-
-def daily_revenue(silver: Silver) -> pd.DataFrame:
-    sales = _sales(silver)
-    net = sales["total_amount"] - sales["discount_amount"].fillna(0)
-    frame = pd.DataFrame(
-        {"day": sales["order_ts"].dt.strftime("%Y-%m-%d"), "net": net, "gross": sales["total_amount"]}
-    )
-    out = frame.groupby("day", as_index=False).agg(
-        orders=("net", "size"), gross_revenue=("gross", "sum"), net_revenue=("net", "sum")
-    )
-    return _money(out, ["gross_revenue", "net_revenue"]).sort_values("day", ignore_index=True)
-
-
-def revenue_by_category(silver: Silver) -> pd.DataFrame:
-    items = silver["order_items"].merge(_sales(silver)[["order_id"]], on="order_id")
-    items = items.merge(silver["products"][["product_id", "category"]], on="product_id")
-    out = items.groupby("category", as_index=False).agg(
-        orders=("order_id", "nunique"), units=("quantity", "sum"), revenue=("line_total", "sum")
-    )
-    return _money(out, ["revenue"]).sort_values("category", ignore_index=True)
-
-
-def customer_lifetime_value(silver: Silver) -> pd.DataFrame:
-    sales = _sales(silver)
-    out = sales.groupby("customer_id", as_index=False).agg(
-        orders=("order_id", "size"),
-        revenue=("total_amount", "sum"),
-        first_order=("order_ts", "min"),
-        last_order=("order_ts", "max"),
-    )
-    # The average follows from the revenue as shown (in cents), so each row's figures agree with each other.
-    out = _money(out, ["revenue"])
-    out["average_order_value"] = out["revenue"] / out["orders"]
-    return _money(out, ["average_order_value"]).sort_values("customer_id", ignore_index=True)
-
-
-def return_rate(silver: Silver) -> pd.DataFrame:
-    items = silver["order_items"].merge(silver["products"][["product_id", "category"]], on="product_id")
-    returned = items["item_id"].isin(silver["returns"]["order_item_id"])
-    frame = pd.DataFrame({"category": items["category"], "returned": returned.astype("int64")})
-    out = frame.groupby("category", as_index=False).agg(
-        items=("returned", "size"), returned=("returned", "sum")
-    )
-    out["return_rate"] = (out["returned"] / out["items"]).round(6)
-    return out.sort_values("category", ignore_index=True)
-
-
-FUNNEL = ("product_view", "add_to_cart", "checkout", "purchase")
-
-
-def conversion_funnel(silver: Silver) -> pd.DataFrame:
-    events = silver["events"]
-    sessions = events.groupby("event_type")["session_id"].nunique()
-    counts = [int(sessions.get(stage, 0)) for stage in FUNNEL]
-    top = counts[0] or 1
-    return pd.DataFrame(
-        {
-            "step": np.arange(1, len(FUNNEL) + 1, dtype="int64"),
-            "stage": list(FUNNEL),
-            "sessions": np.array(counts, dtype="int64"),
-            "rate_from_view": np.round(np.array(counts) / top, 6),
-        }
-    )
-
-
-def payment_mix(silver: Silver) -> pd.DataFrame:
-    payments = silver["payments"]
-    out = payments.groupby("method", as_index=False).agg(
-        payments=("payment_id", "size"), amount=("amount", "sum")
-    )
-    return _money(out, ["amount"]).sort_values("method", ignore_index=True)
-
-
-def _money(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    for column in columns:
-        frame[column] = frame[column].astype("float64").round(2)
-    return frame
-
-
-AGGREGATES: dict[str, tuple[tuple[str, ...], Callable[[Silver], pd.DataFrame]]] = {
-    "daily_revenue": (("orders",), daily_revenue),
-    "revenue_by_category": (("orders", "order_items", "products"), revenue_by_category),
-    "customer_lifetime_value": (("orders",), customer_lifetime_value),
-    "return_rate": (("order_items", "products", "returns"), return_rate),
-    "conversion_funnel": (("events",), conversion_funnel),
-    "payment_mix": (("payments",), payment_mix),
+SQL_TYPES = {
+    m.ID: "BIGINT",
+    m.FK: "BIGINT",
+    m.INT: "BIGINT",
+    m.MONEY: "DECIMAL(18,2)",
+    m.DECIMAL1: "DECIMAL(18,1)",
+    m.TIMESTAMP: "TIMESTAMPTZ",
 }
+_WHOLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER")
+_TIME = pa.timestamp("s", tz="UTC")
 
 
-def build_gold(silver: Silver) -> dict[str, pd.DataFrame]:
-    """Every aggregate whose input tables are present."""
-    return {
-        name: build(silver) for name, (needs, build) in AGGREGATES.items() if all(t in silver for t in needs)
-    }
+class GoldError(Exception):
+    """A gold query that does not run over the silver it was given."""
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sandbox(contract: m.Contract, silver: Silver) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding the silver tables as the contract types them, and nothing else it can
+    reach: external access is off and the configuration locked once the tables are registered."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # dates and times of TIMESTAMPTZ values are those of UTC
+    for name, frame in silver.items():
+        source = _quoted(f"_silver_{name}")
+        con.register(f"_silver_{name}", frame)
+        columns = ", ".join(
+            f"CAST({_quoted(c.name)} AS {SQL_TYPES.get(c.type, 'VARCHAR')}) AS {_quoted(c.name)}"
+            for c in contract.tables[name].columns
+        )
+        con.execute(f"CREATE VIEW {_quoted(name)} AS SELECT {columns} FROM {source}")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def _published(relation: duckdb.DuckDBPyRelation) -> str:
+    """The select list that gives each column of a query's result its published type."""
+    columns = []
+    for name, kind in zip(relation.columns, relation.types, strict=True):
+        kind = str(kind)
+        if kind in _WHOLE:
+            kind = "BIGINT"
+        elif kind.startswith(("DECIMAL", "FLOAT", "DOUBLE")):
+            kind = "DOUBLE"
+        elif kind.startswith("TIMESTAMP"):
+            kind = "TIMESTAMPTZ"
+        columns.append(f"CAST({_quoted(name)} AS {kind}) AS {_quoted(name)}")
+    return ", ".join(columns)
+
+
+def run_query(con: duckdb.DuckDBPyConnection, gold: m.GoldTable) -> pa.Table:
+    """One gold table: its query, which must be a single SELECT, its rows sorted and its columns typed."""
+    statements = duckdb.extract_statements(gold.sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise GoldError(f"gold {gold.name}: its sql must be one SELECT statement")
+    try:
+        query = con.sql(gold.sql)
+        table = query.query("q", f"SELECT {_published(query)} FROM q ORDER BY ALL").to_arrow_table()
+    except duckdb.Error as error:
+        raise GoldError(f"gold {gold.name}: {str(error).splitlines()[0]}") from None
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(index, field.name, table.column(index).cast(_TIME, safe=False))
+    return table
+
+
+def build_gold(contract: m.Contract, silver: Silver) -> dict[str, pa.Table]:
+    """Every gold table the contract declares whose silver tables are all here (a job may clean only some
+    of its tables), in the order declared."""
+    wanted = [g for g in contract.gold if all(name in silver for name in g.reads)]
+    if not wanted:
+        return {}
+    with sandbox(contract, silver) as con:
+        return {gold.name: run_query(con, gold) for gold in wanted}

@@ -133,9 +133,10 @@ def read_raw(lake: Storage, manifest: dict) -> dict[str, pa.Table]:
     return tables
 
 
-def _publish(lake: Storage, path: str, frame: pd.DataFrame) -> str:
+def _publish(lake: Storage, path: str, frame: pd.DataFrame | pa.Table) -> str:
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+    pq.write_table(table, buffer, compression="zstd")
     with lake.open_write(path, overwrite=True) as writer:
         writer.write(buffer.getvalue())
     return path

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import ServiceError
@@ -51,8 +53,9 @@ def _connect(path: Path, *, read_only: bool = False, wait: float = 0.0) -> duckd
         pause = min(2 * pause, 1.0)
 
 
-def load_gold(settings: Settings, user: str, job_id: str, gold: dict[str, pd.DataFrame]) -> int:
-    """Replace the job's rows in every gold table; returns the rows loaded."""
+def load_gold(settings: Settings, user: str, job_id: str, gold: Mapping[str, pd.DataFrame | pa.Table]) -> int:
+    """Replace the job's rows in every gold table the job has, whatever its contract declares; returns the
+    rows loaded. A column the warehouse table lacks (another contract's gold table of that name) is added."""
     path = warehouse_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     loaded = 0
@@ -61,12 +64,21 @@ def load_gold(settings: Settings, user: str, job_id: str, gold: dict[str, pd.Dat
         try:
             for name, frame in gold.items():
                 table = f"gold_{name}"
-                staged = frame.assign(user=user, job_id=job_id)
-                con.register("staged", staged)
+                con.register("frame", frame)
+                con.execute(
+                    "CREATE TEMP TABLE staged AS SELECT *, ?::VARCHAR AS user, ?::VARCHAR AS job_id"
+                    " FROM frame",
+                    [user, job_id],
+                )
                 con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM staged WHERE false")
+                held = {row[1] for row in con.execute(f"PRAGMA table_info('{table}')").fetchall()}
+                for column, kind, *_ in con.execute("DESCRIBE staged").fetchall():
+                    if column not in held:
+                        con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
                 con.execute(f"DELETE FROM {table} WHERE job_id = ?", [job_id])
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged")
-                con.unregister("staged")
+                con.execute("DROP TABLE staged")
+                con.unregister("frame")
                 loaded += len(frame)
             con.execute("COMMIT")
         except BaseException:
