@@ -1,11 +1,10 @@
-"""The Spark notebook and the pandas engine clean the same raw data into identical silver, quarantine and
+"""The Spark engine and the pandas engine clean the same raw data into identical silver, quarantine and
 gold tables: same rows, values and Arrow types (as published to Parquet) after sorting by key."""
 
 from __future__ import annotations
 
 import io
 from datetime import datetime
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -16,13 +15,16 @@ import pytest
 from orchestrator.cleaning.engine import clean
 from orchestrator.cleaning.gold import build_gold
 from orchestrator.cleaning.pipeline import read_manifest, read_raw
+from orchestrator.cleaning.spark import read as spark_read
+from orchestrator.cleaning.spark import repairs
+from orchestrator.cleaning.spark.job import clean_job
+from orchestrator.cleaning.spark.session import configure, local_session
 from orchestrator.config import Settings
 from orchestrator.domain import rules as r
 from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.runners.session import load_notebook
 from orchestrator.storage import LocalLake
 
 USER = "alice"
@@ -38,19 +40,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def notebook() -> ModuleType:
-    return load_notebook()
-
-
-@pytest.fixture(scope="module")
-def spark(notebook):
-    session = notebook.local_session()
+def spark():
+    session = local_session()
     yield session
     session.stop()
 
 
 @pytest.fixture(scope="module")
-def cleaned(notebook, spark, tmp_path_factory):
+def cleaned(spark, tmp_path_factory):
     """Each case generated once and cleaned by both engines: (manifest, pandas tables, Spark tables)."""
     results = {}
     for seed, rows, rate, item_range in CASES:
@@ -62,7 +59,7 @@ def cleaned(notebook, spark, tmp_path_factory):
         )
         manifest = read_manifest(lake, USER, job.job_id)
         as_of = int(datetime.fromisoformat(manifest["as_of"]).timestamp())
-        engine = clean(read_raw(lake, manifest), as_of)
+        engine = clean(s.CONTRACT, read_raw(lake, manifest, s.CONTRACT), as_of)
         expected = {
             "silver": {name: _published(t.silver) for name, t in engine.items()},
             "quarantine": {name: _published(t.quarantine) for name, t in engine.items()},
@@ -73,8 +70,8 @@ def cleaned(notebook, spark, tmp_path_factory):
         }
         with pytest.MonkeyPatch.context() as patch:
             if item_range:
-                patch.setattr(notebook, "ITEM_RANGE", item_range)
-            outputs = notebook.clean_job(spark, root, USER, job.job_id, f"c-parity-{seed}")
+                patch.setattr(repairs, "ITEM_RANGE", item_range)
+            outputs = clean_job(spark, root, USER, job.job_id, f"c-parity-{seed}")
         actual = {
             kind: {name: pq.read_table(root / path) for name, path in outputs[kind].items()}
             for kind in ("silver", "quarantine", "gold")
@@ -159,7 +156,7 @@ def test_silver_has_repairs_and_quarantine_names_rules(cleaned):
 
 
 @pytest.mark.parametrize("item_range", [1, 7, 64, None])
-def test_item_neighbours_are_those_of_one_sort_of_all_items_whatever_the_ranges(notebook, spark, item_range):
+def test_item_neighbours_are_those_of_one_sort_of_all_items_whatever_the_ranges(spark, item_range):
     """Spark sorts the items in ranges of ids; each item's neighbours, forward and backward fills are still
     those of one sort of all items (pandas here), also where they lie in another range, or several away."""
     draw = np.random.default_rng(5)
@@ -189,14 +186,14 @@ def test_item_neighbours_are_those_of_one_sort_of_all_items_whatever_the_ranges(
     )
     with pytest.MonkeyPatch.context() as patch:
         if item_range:
-            patch.setattr(notebook, "ITEM_RANGE", item_range)
+            patch.setattr(repairs, "ITEM_RANGE", item_range)
         schema = "item_id long, _line long, _known long, line_total double"
         records = [
             (int(i), _whole(n), _whole(k), float(t))
             for i, n, k, t in zip(ids, line, known, items["line_total"], strict=True)
         ]
         shuffled = spark.createDataFrame(records[::-1], schema).repartition(3)  # in no order
-        actual = sorted(notebook._neighbours(shuffled).collect(), key=lambda row: row["item_id"])
+        actual = sorted(repairs._neighbours(shuffled).collect(), key=lambda row: row["item_id"])
     assert [row["item_id"] for row in actual] == ids.tolist()
     for column in expected.columns[1:]:
         assert [row[column] for row in actual] == [_whole(v) for v in expected[column]], column
@@ -206,7 +203,7 @@ def _whole(value) -> int | None:
     return None if pd.isna(value) else int(value)
 
 
-def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path):
+def test_raw_values_read_as_the_small_path_reads_them(spark, tmp_path):
     """A JSON number reads as its double prints (10.50 reads 10.5; 12345678.9 and 0.0001 as written, where
     Java would print an exponent), a string as written ("10.50" stays), in both engines: quarantine shows
     what the small path shows."""
@@ -222,14 +219,16 @@ def test_raw_values_read_as_the_small_path_reads_them(notebook, spark, tmp_path)
     raw = tmp_path / path
     raw.parent.mkdir(parents=True)
     raw.write_text("\n".join(lines) + "\n")
-    manifest = {"tables": {"orders": {"raw_path": path, "sha256": notebook._sha256(raw), "rows": len(lines)}}}
+    manifest = {
+        "tables": {"orders": {"raw_path": path, "sha256": spark_read._sha256(raw), "rows": len(lines)}}
+    }
     table = s.TABLES["orders"]
-    notebook._configure(spark)  # as clean_job does
-    spark_rows = notebook.read_raw(spark, tmp_path, manifest, table).orderBy(notebook.ROW).collect()
+    configure(spark)  # as clean_job does
+    spark_rows = spark_read.read_raw(spark, tmp_path, manifest, table).orderBy(spark_read.ROW).collect()
     read = {
         c.name: pa.array([row[f"_raw_{c.name}"] for row in spark_rows], pa.string()) for c in table.columns
     }
-    got = {name: notebook.small_path_text(text).to_pylist() for name, text in read.items()}
+    got = {name: spark_read.small_path_text(text).to_pylist() for name, text in read.items()}
     want = read_raw(LocalLake(tmp_path), manifest)["orders"].to_pydict()
     assert got == want
     assert got["discount_amount"][:3] == ["10.5", "0.0", "-0.0"] and got["total_amount"][0] == "10.50"

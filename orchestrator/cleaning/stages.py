@@ -33,8 +33,9 @@ LABELS = {
 PANDAS = ("read_raw", "clean", "write_silver", "gold", "load_warehouse", "load_operational")
 SPARK = ("spark", "read_outputs", "load_warehouse", "load_operational")
 SPARK_LOADED_BY_RUN = ("spark", "read_outputs")  # a Data Factory pipeline loads the outputs itself
-# The notebook's stages (notebooks/clean_large_batch.py), as a run that tells them ends each one; then the
-# rest of the run's time (its process starting and ending), so they add up to the run as "spark" does.
+# The notebook's stages (notebooks/clean_large_batch.py running cleaning/spark/job.py), as a run that tells
+# them ends each one; then the rest of the run's time (its process starting and ending), so they add up to
+# the run as "spark" does.
 NOTEBOOK = ("spark_start", "spark_clean", "spark_settle", "spark_gold", "spark_write")
 RUN_REST = "spark_run"
 SPARK_TOLD = (*NOTEBOOK, RUN_REST, *SPARK[1:])

@@ -1,16 +1,13 @@
-"""Runs the cleaning notebook in this process's own Spark session: how a scheduled drain on a cluster
+"""Runs the Spark engine's cleaning in this process's own Spark session: how a scheduled drain on a cluster
 (notebooks/drain_queue.py) cleans its large batches without submitting another run. Each run is a thread
 whose Spark jobs form one job group, so cancelling stops them."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from orchestrator.health import ConnectionCheck
 from orchestrator.runners.base import (
@@ -22,18 +19,7 @@ from orchestrator.runners.base import (
     RunRequest,
     RunStatus,
 )
-from orchestrator.runners.local_spark import NOTEBOOK, spark_prerequisites
-
-
-def load_notebook() -> ModuleType:
-    """The cleaning notebook as a module (loaded once per process)."""
-    name = NOTEBOOK.stem
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, NOTEBOOK)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from orchestrator.runners.local_spark import spark_prerequisites
 
 
 @dataclass
@@ -43,7 +29,7 @@ class _Run:
 
 
 class SessionRunner:
-    """Cleans jobs with the notebook's ``clean_job`` in the active Spark session (a local one if there is
+    """Cleans jobs with the Spark engine's ``clean_job`` in the active Spark session (a local one if there is
     none), reading the lake at ``lake_root``."""
 
     name = "spark_session"
@@ -81,10 +67,11 @@ class SessionRunner:
         return spark_prerequisites(java=False)
 
     def _clean(self, spark, run_id: str, request: RunRequest) -> None:
-        notebook = load_notebook()
+        from orchestrator.cleaning.spark.job import clean_job
+
         spark.sparkContext.setJobGroup(run_id, f"clean {request.job_id}", interruptOnCancel=True)
         try:
-            notebook.clean_job(spark, self.lake_root, request.user, request.parent_job_id, request.job_id)
+            clean_job(spark, self.lake_root, request.user, request.parent_job_id, request.job_id)
             ended = RunStatus(state=SUCCEEDED, run_id=run_id)
         except Exception as exc:  # the run's failure is its status, as a service would report it
             ended = RunStatus(state=FAILED, run_id=run_id, message=str(exc) or type(exc).__name__)
@@ -96,7 +83,9 @@ class SessionRunner:
     def _session():
         from pyspark.sql import SparkSession
 
-        return SparkSession.getActiveSession() or load_notebook().local_session()
+        from orchestrator.cleaning.spark.session import local_session
+
+        return SparkSession.getActiveSession() or local_session()
 
     def _run(self, run_id: str) -> _Run:
         try:
