@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator import stopping
+from orchestrator.cleaning import engines
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.catalogue import KINDS
 from orchestrator.generation.pools import LOCALES
@@ -392,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("job_id", help="the generation job to clean")
     run.add_argument("--user", help="owner of the job (default: the job's owner in the job store)")
-    run.add_argument("--engine", choices=("auto", "pandas", "spark"), default="auto")
+    run.add_argument("--engine", choices=engines.CHOICES, default=engines.AUTO)
     when = run.add_mutually_exclusive_group()
     when.add_argument("--wait", action="store_true", help="clean in this process and wait for the end")
     when.add_argument(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pymysql
 
 from orchestrator import child_environment, quality, stopping
-from orchestrator.cleaning import stages
+from orchestrator.cleaning import engines, stages
 from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
 from orchestrator.config import Settings, get_settings
 from orchestrator.contracts import job_contract
@@ -49,8 +49,6 @@ from orchestrator.quality.layers import RAW, SILVER
 from orchestrator.queues import open_queue
 from orchestrator.storage import open_lake, paths
 
-ENGINE_CHOICES = ("auto", "pandas", "spark")
-AVAILABLE_ENGINES = ("pandas", "spark")
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
 
@@ -266,18 +264,13 @@ def queues(settings: Settings) -> dict[str, object]:
 
 
 def resolve_engine(engine: str, route: str) -> str:
-    """The engine a job runs on; a large batch never falls back to pandas silently."""
-    if engine not in ENGINE_CHOICES:
-        raise InvalidInput("engine", f"{engine!r} is not an engine; choose from {', '.join(ENGINE_CHOICES)}")
-    chosen = engine if engine != "auto" else ("pandas" if route == "small" else "spark")
-    if chosen not in AVAILABLE_ENGINES:
-        raise InvalidInput(
-            "engine",
-            f"the {chosen} engine (for batches over the small-batch limit) is not available in this "
-            "version; choose --engine pandas to clean this batch in-process, or raise "
-            "ORCHESTRATOR_SMALL_BATCH_MAX_ROWS",
-        )
-    return chosen
+    """The engine a job runs on: the one chosen, or for ``auto`` the route's (a large batch never falls back
+    to pandas silently)."""
+    if engine not in engines.CHOICES:
+        raise InvalidInput("engine", f"{engine!r} is not an engine; choose from {', '.join(engines.CHOICES)}")
+    if engine != engines.AUTO:
+        return engine
+    return engines.PANDAS if route == "small" else engines.SPARK
 
 
 def cleaning_refusal(contract: Contract) -> str | None:
@@ -290,7 +283,7 @@ def launch_clean(
     user: str,
     parent_id: str,
     *,
-    engine: str = "auto",
+    engine: str = engines.AUTO,
     scheduled: bool = False,
     settings: Settings | None = None,
 ) -> Launched:
@@ -324,7 +317,7 @@ def launch_clean(
 
 
 def clean_now(
-    user: str, parent_id: str, *, engine: str = "auto", settings: Settings | None = None
+    user: str, parent_id: str, *, engine: str = engines.AUTO, settings: Settings | None = None
 ) -> Launched:
     """Launch a cleaning and start it at once in a process of its own: a new job, or one that was waiting for
     the scheduler. A job already on its way is returned as it is, and nothing is started twice."""
@@ -379,7 +372,7 @@ def execute_job(
                 with contextlib.suppress(Exception):  # recorded on the job, where its owner reads it
                     run_generation(job_id, settings=settings)
             return store.get(job_id)
-        engine = job.params.get("engine", "pandas")
+        engine = job.params.get("engine", engines.PANDAS)
         store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
         try:
             with stopping.stop_over_errors():  # a stop DuckDB reported as its own error is still a stop
@@ -551,11 +544,11 @@ def _exists(store: JobStore, job_id: str) -> bool:
 
 
 def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> CleaningOutcome:
-    if engine not in AVAILABLE_ENGINES:
+    if engine not in engines.ENGINES:
         raise InvalidInput("engine", f"the {engine} engine is not available in this version")
     lake = open_lake(settings)
     check_room(settings, lake, read_manifest(lake, job.user, job.parent_id))  # the disk may fill after launch
-    if engine == "spark":
+    if engine == engines.SPARK:
         from orchestrator.runners import spark_target
 
         target = spark_target(settings)

@@ -21,7 +21,7 @@ import pymysql
 from pandas.io.formats.style import Styler
 
 from orchestrator import worker
-from orchestrator.cleaning import stages
+from orchestrator.cleaning import engines, stages
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.generation.generator import generate
@@ -39,7 +39,7 @@ from orchestrator.quality.model import RuleResult
 from orchestrator.quality.report import csv_cell
 from orchestrator.queues import open_queue
 from orchestrator.runners import spark_target
-from orchestrator.service import ENGINE_CHOICES, resolve_engine
+from orchestrator.service import resolve_engine
 from orchestrator.storage import LocalLake, open_lake, paths
 
 REFRESH_SECONDS = 2  # how often a page that follows running jobs looks again
@@ -165,19 +165,16 @@ class EngineChoice:
 def engine_options(route: str) -> EngineChoice:
     """What the engine choice looks like on ``route``; an engine that cannot run is never offered."""
     try:
-        automatic, refusal = resolve_engine("auto", route), None
+        automatic, refusal = resolve_engine(engines.AUTO, route), None
     except InvalidInput as error:
         automatic, refusal = None, str(error)
     usable = []
-    for engine in ENGINE_CHOICES[1:]:
+    for engine in engines.ENGINES:
         try:
             usable.append(resolve_engine(engine, route))
         except InvalidInput:
             continue
     return EngineChoice(automatic, refusal, usable)
-
-
-ENGINE_LABELS = {"auto": "auto", "pandas": "pandas", "spark": "Spark"}  # as the pages name them
 
 
 def route_reason(total_rows: int, settings: Settings) -> str:
@@ -186,14 +183,14 @@ def route_reason(total_rows: int, settings: Settings) -> str:
     route = route_of(total_rows, settings)
     sign = "≤" if route == "small" else ">"
     automatic = engine_options(route).automatic
-    engine = f", {ENGINE_LABELS[automatic]}" if automatic else ""
+    engine = f", {engines.LABELS[automatic]}" if automatic else ""
     return f"{total_rows:,} raw rows {sign} {settings.small_batch_max_rows:,}: the {route} route{engine}"
 
 
 # What a cleaning takes on an engine with no past run to learn from, as (fixed seconds, seconds per raw row),
 # from bench/README.md: pandas about half a second plus 3 s per million rows; local Spark about a minute
 # (session start and query planning) plus 15 s per million rows.
-DEFAULT_ENGINE_COSTS = {"pandas": (0.5, 3e-6), "spark": (60.0, 15e-6)}
+DEFAULT_ENGINE_COSTS = {engines.PANDAS: (0.5, 3e-6), engines.SPARK: (60.0, 15e-6)}
 COST_HISTORY = 200  # the newest cleanings an estimate looks at
 
 

@@ -8,6 +8,7 @@ ends."""
 import streamlit as st
 
 from orchestrator import worker
+from orchestrator.cleaning.engines import AUTO, LABELS
 from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
 from orchestrator.contracts import job_contract
@@ -32,7 +33,6 @@ from orchestrator.service import (
 )
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import (
-    ENGINE_LABELS,
     REFRESH_SECONDS,
     destinations,
     duration_text,
@@ -108,18 +108,18 @@ try:
     if not engines.automatic:
         st.warning(engines.refusal)
     costs = engine_costs()
-    choices = (["auto"] if engines.automatic else []) + engines.usable
+    choices = ([AUTO] if engines.automatic else []) + engines.usable
 
     def expected(choice: str) -> str:
         """The time a choice is expected to take on this data, with the engine "auto" stands for."""
-        engine = engines.automatic if choice == "auto" else choice
+        engine = engines.automatic if choice == AUTO else choice
         seconds = f"about {duration_text(costs[engine].seconds(rows))}"
-        return f"{ENGINE_LABELS[engine]}, {seconds}" if choice == "auto" else seconds
+        return f"{LABELS[engine]}, {seconds}" if choice == AUTO else seconds
 
     engine = st.radio(
         "Engine",
         choices,
-        format_func=ENGINE_LABELS.get,
+        format_func=LABELS.get,
         captions=[expected(choice) for choice in choices],
         horizontal=True,
         key=f"engine_of_{source.job_id}",  # kept per job, whatever the times shown beside it
@@ -127,7 +127,7 @@ try:
     )
     st.caption(
         f"Expected times for the job's {rows:,} raw rows. "
-        + " ".join(f"{ENGINE_LABELS[e]}: {costs[e].basis}." for e in engines.usable)
+        + " ".join(f"{LABELS[e]}: {costs[e].basis}." for e in engines.usable)
     )
 
     next_run = worker.next_run(route, settings)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pymysql
 
+from orchestrator.cleaning import engines
 from orchestrator.config import EDITABLE, MySQLSettings, Settings, get_settings, lookup
 from orchestrator.dbschema import add_missing_columns
 from orchestrator.errors import AlreadyExists, Busy, InvalidInput, NotFound, WorkbenchError
@@ -50,7 +51,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 ROUTES = ("small", "large")
-ENGINES = ("pandas", "spark", "databricks", "datafactory")
 
 MAX_ERROR_CHARS = 4000
 MAX_PROGRESS_CHARS = 200
@@ -595,7 +595,7 @@ class JobStore:
         launched by a click and taken by the scheduler too runs once. A start without a lease may take over
         a running job at any time.
         """
-        _check_choice("engine", engine, ENGINES, optional=True)
+        _check_choice("engine", engine, engines.ENGINES, optional=True)
         if lease_seconds is not None and not (isinstance(lease_seconds, int | float) and lease_seconds > 0):
             raise InvalidInput("lease_seconds", f"{lease_seconds!r} must be a number of seconds above 0")
 
