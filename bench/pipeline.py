@@ -144,7 +144,7 @@ def operational_load(settings: Settings, silver: dict[str, pd.DataFrame]) -> Non
     """``load_silver`` into a fresh SQLite database, beside inserting the same rows, already converted to
     Python tuples, with a plain ``executemany`` into another: the conversion's cost over SQLite's own."""
     rows = sum(len(frame) for frame in silver.values())
-    loading, _ = _timed(lambda: load_silver(settings, USER, new_job_id(KIND_CLEAN), silver))
+    loading, _ = _timed(lambda: load_silver(settings, USER, new_job_id(KIND_CLEAN), silver, s.CONTRACT))
     tuples = {
         name: [r for batch in row_batches(frame, s.TABLES[name], USER, "c-x") for r in batch]
         for name, frame in silver.items()
@@ -154,7 +154,7 @@ def operational_load(settings: Settings, silver: dict[str, pd.DataFrame]) -> Non
     def insert() -> None:
         con.execute("BEGIN")
         for name, values in tuples.items():
-            create, _, statement = statements(name, mysql=False)
+            create, _, statement = statements(s.TABLES[name], f"silver_{name}", mysql=False)
             con.execute(create)
             con.executemany(statement, values)
         con.execute("COMMIT")

@@ -17,7 +17,7 @@ from orchestrator.generation.catalogue import KINDS, receivable
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
-from orchestrator.service import GENERATION_SILENT_SECONDS, cleaning_refusal, generate_in_background
+from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background
 from orchestrator.storage import open_lake
 from orchestrator.ui_support import engine_options, preview, route_of
 from pages._session import session_fragment
@@ -189,9 +189,7 @@ if too_big:
         f"Nothing can be generated: the lake's disk has {size_text(free)} free, less than this needs. "
         "Lower the orders, or free space on the disk."
     )
-if refusal := cleaning_refusal(contract):
-    st.info(f"{refusal[0].upper()}{refusal[1:]}, so this job can be generated and profiled but not cleaned.")
-elif engines.automatic:
+if engines.automatic:
     st.markdown(f"Cleaning will run on **{engines.automatic}**.")
 else:
     st.warning(f"{engines.refusal}. On the Pipelines page you may clean it with {', '.join(engines.usable)}.")

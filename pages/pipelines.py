@@ -11,7 +11,6 @@ from orchestrator import worker
 from orchestrator.cleaning.engines import AUTO, LABELS
 from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
-from orchestrator.contracts import job_contract
 from orchestrator.domain.sizes import size_text
 from orchestrator.errors import InvalidInput, WorkbenchError
 from orchestrator.jobs.store import (
@@ -26,7 +25,6 @@ from orchestrator.jobs.store import (
 from orchestrator.service import (
     Launched,
     clean_now,
-    cleaning_refusal,
     job_outputs,
     launch_clean,
     waits_for_schedule,
@@ -87,20 +85,6 @@ try:
         st.error(f"Job {source.job_id} is {source.state}; only a finished generation can be cleaned.")
         st.stop()
     lake = open_lake(settings)
-    followed = job_contract(lake, source.user, source.job_id).contract
-    if refusal := cleaning_refusal(followed):
-        st.info(
-            f"Job {source.job_id} follows the contract {followed.id}: {refusal}, so it can be generated and "
-            "profiled but not cleaned."
-        )
-        st.page_link(
-            "pages/quality.py",
-            label="Profile it",
-            icon=":material/analytics:",
-            query_params={"job": source.job_id},
-        )
-        st.stop()
-
     rows = source.rows_out or 0
     route = route_of(rows, settings)
     engines = engine_options(route)

@@ -438,20 +438,19 @@ def test_pipelines_tell_what_a_cleaning_writes_and_refuse_one_the_disk_cannot_ho
     assert (started, [j.kind for j in stored_jobs("alice") if j.parent_id == job_id]) == ([], [])
 
 
-def test_a_job_of_another_contract_is_listed_for_profiling_but_never_offered_a_cleaning(started):
-    told = "Cleaning follows the shop's contract only, for now, so this job can be generated and profiled"
+def test_a_job_of_another_contract_is_offered_a_cleaning_and_cleaned_by_its_own_rules(started):
     at = signed_in("alice", "pages/generate.py", contract="bank")
-    assert [i for i in texts(at.info) if i.startswith(told)]
-    assert not [m for m in texts(at.markdown) if m.startswith("Cleaning will run on")]
+    assert [m for m in texts(at.markdown) if m.startswith("Cleaning will run on")]
 
     job_id = service.generate_job(GenerationSpec(rows=40, seed=0, contract="bank"), "alice").job_id
     at = signed_in("alice", "pages/pipelines.py", job=job_id)
-    assert texts(at.info) == [
-        f"Job {job_id} follows the contract bank: cleaning follows the shop's contract only, for now, so it "
-        "can be generated and profiled but not cleaned."
-    ]
-    assert not [b for b in at.button if b.key in ("clean_now", "queue")] and not at.radio
-    assert (started, [j.kind for j in stored_jobs("alice") if j.parent_id == job_id]) == ([], [])
+    at.button(key="clean_now").click().run()
+    [cleaning] = [j for j in stored_jobs("alice") if j.parent_id == job_id]
+    assert started == [cleaning.job_id]
+    finished = {job.job_id: job for job in worker.drain("small")}
+    assert finished[cleaning.job_id].state == "succeeded", finished[cleaning.job_id].error
+    silver = service.job_outputs(finished[cleaning.job_id])["silver"]
+    assert set(silver) == {"customers", "accounts", "transactions", "transfers", "transfer_legs"}
 
 
 def test_a_large_batch_is_cleaned_by_spark(monkeypatch):

@@ -234,7 +234,7 @@ def test_loads_hold_the_job_once_in_the_warehouse_and_the_operational_db(cleaned
         gold = {name: pq.read_table(root / path).to_pandas() for name, path in outputs["gold"].items()}
         silver = {name: _silver(root, outputs, name) for name in outputs["silver"]}
         load_gold(settings, job.user, job.job_id, gold)  # a second load of the same job
-        load_silver(settings, job.user, job.job_id, silver)
+        load_silver(settings, job.user, job.job_id, silver, s.CONTRACT)
         with duckdb.connect(str(warehouse_path(settings)), read_only=True) as con:
             count = con.execute(
                 "SELECT count(*) FROM gold_daily_revenue WHERE job_id = ?", [job.job_id]
@@ -254,12 +254,14 @@ def test_mysql_loader_is_transactional_and_idempotent(cleaned, mysql_database, m
     monkeypatch.setenv("ORCHESTRATOR_MYSQL_DATABASE", mysql_database.database)
     settings = get_settings()
     silver = {name: _silver(root, outputs, name) for name in ("customers", "orders")}
-    assert load_silver(settings, job.user, job.job_id, silver) == sum(len(f) for f in silver.values())
-    load_silver(settings, job.user, job.job_id, silver)
+    assert load_silver(settings, job.user, job.job_id, silver, s.CONTRACT) == sum(
+        len(f) for f in silver.values()
+    )
+    load_silver(settings, job.user, job.job_id, silver, s.CONTRACT)
     broken = {**silver, "orders": silver["orders"].assign(order_ts=pd.NaT).astype({"order_ts": "object"})}
     broken["orders"].loc[0, "order_ts"] = "not a time"
     with pytest.raises(Exception):  # noqa: B017 - any failure mid-load must roll back
-        load_silver(settings, job.user, job.job_id, broken)
+        load_silver(settings, job.user, job.job_id, broken, s.CONTRACT)
     import pymysql
 
     with pymysql.connect(database=mysql_database.database, host="127.0.0.1", user="root") as con:
@@ -339,9 +341,11 @@ def test_the_operational_tables_find_a_jobs_rows_by_index_even_in_tables_made_be
         drop, plan = "DROP INDEX silver_orders_by_job", "EXPLAIN QUERY PLAN DELETE"
     settings = get_settings()
     silver = {"orders": _silver(root, outputs, "orders")}
-    load_silver(settings, job.user, job.job_id, silver)
+    load_silver(settings, job.user, job.job_id, silver, s.CONTRACT)
     run(drop)
-    load_silver(settings, job.user, job.job_id, silver)  # a table an earlier version made gets it too
+    load_silver(
+        settings, job.user, job.job_id, silver, s.CONTRACT
+    )  # a table an earlier version made gets it too
     assert "silver_orders_by_job" in str(run(f"{plan} FROM silver_orders WHERE job_id = 'c-x'"))
 
 
@@ -357,7 +361,7 @@ def test_the_operational_rows_hold_the_silver_values(cleaned, database, operatio
     silver["customers"].loc[: len(AWKWARD) - 1, "city"] = AWKWARD
     files = "SHOW GLOBAL STATUS LIKE 'Com_load'"  # LOAD DATA statements the server has run
     files_before = run(files) if database != "sqlite" else None
-    load_silver(get_settings(), job.user, job.job_id, silver)
+    load_silver(get_settings(), job.user, job.job_id, silver, s.CONTRACT)
     if database != "sqlite":  # one file per table where the server accepts them, none where it does not
         sent = int(run(files)[0][1]) - int(files_before[0][1])
         assert sent == (len(names) if database == "mysql" else 0)
@@ -395,14 +399,14 @@ def test_a_value_the_operational_database_cannot_hold_loads_nothing_of_the_job(
     root, _generated, job, outputs = cleaned
     run = operational(database, root)
     silver = {name: _silver(root, outputs, name) for name in ("customers", "orders")}
-    load_silver(get_settings(), job.user, job.job_id, silver)
+    load_silver(get_settings(), job.user, job.job_id, silver, s.CONTRACT)
     where = f"FROM silver_customers WHERE job_id = '{job.job_id}'"
     cities = f"SELECT city, count(*) {where} GROUP BY city ORDER BY city"
     before = run(cities)
     changed = {"customers": silver["customers"].assign(city="Elsewhere"), "orders": silver["orders"].copy()}
     changed["orders"].loc[len(changed["orders"]) - 1, "currency"] = "X" * 300  # VARCHAR(255)
     with pytest.raises((ServiceError, pymysql.err.DataError)):
-        load_silver(get_settings(), job.user, job.job_id, changed)
+        load_silver(get_settings(), job.user, job.job_id, changed, s.CONTRACT)
     assert run(cities) == before
     assert run(f"SELECT count(*) FROM silver_orders WHERE job_id = '{job.job_id}'")[0][0] == len(
         silver["orders"]

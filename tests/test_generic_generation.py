@@ -1,6 +1,6 @@
 """Generation from any contract: the built-in bank and iot, and a contract of standard fields only, through
 the generic builder: related tables, volumes, constraints on the clean truth, determinism, an exact answer
-key, notes for what is generated otherwise than declared, the command line, and cleaning refused."""
+key, notes for what is generated otherwise than declared, and the command line."""
 
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ from orchestrator.errors import AlreadyExists, InvalidInput
 from orchestrator.generation import catalogue
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.service import launch_clean
 from tests.gen_helpers import (
     assert_answer_key_reproduces_raw,
     assert_references_resolve,
     raw_records,
-    stored_jobs,
 )
 from tests.test_contracts import STANDARD_ONLY
 
@@ -203,12 +201,3 @@ def test_the_command_line_generates_from_a_built_in_contract(data_dir, capsys):
     assert (
         main(["generate", "--user", "alice", "--rows", "5", "--contract", "bank", "--tables", "orders"]) == 2
     )
-
-
-def test_cleaning_a_job_of_another_contract_is_refused_and_nothing_recorded(data_dir):
-    result = generate(GenerationSpec(rows=30, seed=1, contract="bank"), "alice")
-    with pytest.raises(InvalidInput) as refused:
-        launch_clean("alice", result.job_id)
-    assert refused.value.field == "job_id"
-    assert "cleaning follows the shop's contract only, for now; this job follows bank" in str(refused.value)
-    assert stored_jobs("alice") == []

@@ -194,17 +194,16 @@ class Repairs:
             return
         w = self.work[table]
         spec = w.table.column(column)
-        candidates = [_typed(spec, v) for v in candidates]
+        candidates = [_typed(spec, values) for values in candidates]
         raw = w.numpy(column)
         first = np.full(w.n, np.nan)
-        for candidate in candidates:
-            first = np.where(np.isnan(first), candidate, first)
+        for values in candidates:
+            first = np.where(np.isnan(first), values, first)
         missing = np.isnan(raw)
         fill(w, column, missing, first, w.rule(column, r.NOT_NULL))
         if judged is not None:
-            confirmed = np.logical_or.reduce([np.isclose(raw, v) for v in candidates])
-            wrong = ~missing & ~confirmed & ~np.isnan(first)
-            fill(w, column, wrong, first, w.rule(column, judged.id))
+            confirmed = np.logical_or.reduce([np.isclose(raw, values) for values in candidates])
+            fill(w, column, ~missing & ~confirmed, first, w.rule(column, judged.id))
 
     def aggregate(self, c: m.Constraint) -> np.ndarray:
         """Per row of the constraint's table, the sum of ``other`` over the rows referring to it, where those

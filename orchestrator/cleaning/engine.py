@@ -198,7 +198,7 @@ def clean(contract: m.Contract, raw: dict[str, pa.Table], as_of: int) -> dict[st
     The column cleaning of every table, and at the end the building of every table's results, run on two
     threads (Arrow's kernels release the GIL); the passes between them are whole-table numpy work.
     """
-    tables = [table for name, table in contract.tables.items() if name in raw]
+    tables = [contract.tables[name] for name in contract.parent_first if name in raw]
     with ThreadPoolExecutor(max_workers=2) as pool:
         # Columns of the largest tables first, so the two threads finish together.
         columns = [(t, c) for t in sorted(tables, key=lambda t: -raw[t.name].num_rows) for c in t.columns]
@@ -208,7 +208,7 @@ def clean(contract: m.Contract, raw: dict[str, pa.Table], as_of: int) -> dict[st
             )
             for t, c in columns
         }
-        # Parents before children (the contract lists tables that way), so references meet cleaned parents.
+        # Parents before children, so references meet cleaned parents.
         work = {
             t.name: Work(t, raw[t.name], {c.name: cleaned[t.name, c.name].result() for c in t.columns})
             for t in tables

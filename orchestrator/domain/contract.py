@@ -38,6 +38,7 @@ CONTRACT_PROPERTIES = ("drivingTable", "generator", "gold")
 TABLE_PROPERTIES = ("businessKey", "parent", "constraints", "volume")
 COLUMN_PROPERTIES = ("kind", "case", "essential", "generate")
 GENERATORS = ("shop",)  # built-in generators a contract may name instead of the generic one
+DEFAULT_CONTRACT = "shop"  # the data set a generation follows unless it names another
 _DEFAULT_PATTERNS = {m.EMAIL: m.EMAIL_PATTERN, m.PHONE: m.PHONE_PATTERN, m.TIMESTAMP: m.TIMESTAMP_PATTERN}
 _STEPS = {m.MONEY: 0.01, m.DECIMAL1: 0.1}
 # Errors of the standard's schema that only say a field is unknown: a contract from elsewhere is read anyway.

@@ -191,6 +191,26 @@ class Contract:
     def table_names(self) -> tuple[str, ...]:
         return tuple(self.tables)
 
+    @property
+    def parent_first(self) -> tuple[str, ...]:
+        """The tables in the contract's order, except that each comes after the tables it refers to (where
+        references run in a cycle, in the contract's order), so parents are cleaned before their children."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in order or name in visiting:
+                return
+            visiting.add(name)
+            for column in self.tables[name].columns:
+                if column.references and column.references != name:
+                    visit(column.references)
+            order.append(name)
+
+        for name in self.tables:
+            visit(name)
+        return tuple(order)
+
     def link(self, table: str, other: str) -> tuple[str, str] | None:
         """How a row of ``table`` reaches one row of ``other``: (PARENT, its foreign key to ``other``) or
         (CHILD, ``other``'s foreign key to ``table``: the first row referring to it); None when there is no

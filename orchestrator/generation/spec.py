@@ -8,7 +8,7 @@ from datetime import date
 from fractions import Fraction
 
 from orchestrator.contracts import resolve
-from orchestrator.domain.contract import ContractSource
+from orchestrator.domain.contract import DEFAULT_CONTRACT, ContractSource
 from orchestrator.errors import InvalidInput
 from orchestrator.generation import catalogue
 from orchestrator.generation.pools import LOCALES
@@ -41,7 +41,7 @@ class GenerationSpec:
     chunk_rows: int = 100_000
     start: str = "2024-01-01"
     end: str = "2025-12-31"
-    contract: str = "shop"
+    contract: str = DEFAULT_CONTRACT
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_ROWS)
