@@ -7,6 +7,7 @@ repaired from their witnesses."""
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator import REPOSITORY
 from orchestrator.contracts import resolve
 from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
+from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
@@ -145,3 +148,41 @@ def test_quarantined_rows_name_a_rule_of_their_contract(cleaned):
     for name, path in outputs["quarantine"].items():
         named = pq.read_table(root / path).to_pandas()["_rule"]
         assert named.notna().all() and set(named) <= {rule.id for rule in rules[name]}, name
+
+
+# The shop's own generator (its contract names it: generator: shop) is the one place its names belong.
+SHOP_GENERATOR = {
+    "orchestrator/domain/shop.py",
+    "orchestrator/generation/tables.py",
+    "orchestrator/generation/spec.py",
+}
+# Names of the shop's columns that are also plain words of the code (a column "name", a setting "amount")
+COMMON_WORDS = {
+    "name",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "status",
+    "category",
+    "price",
+    "currency",
+    "title",
+}
+COMMON_WORDS |= {"rating", "method", "reason", "device", "sku", "quantity", "amount", "warehouse", "code"}
+COMMON_WORDS |= {"body", "created_at", "updated_at", "event_id", "first_name", "last_name"}
+
+
+def test_no_code_outside_the_shops_generator_names_a_table_or_column_of_the_shop():
+    """Cleaning, quality, loading, the pages and the notebooks follow whichever contract a job has."""
+    names = (set(s.TABLE_NAMES) | {c.name for t in s.TABLES.values() for c in t.columns}) - COMMON_WORDS
+    alternatives = "|".join(sorted(names, key=len, reverse=True))
+    quoted = re.compile(f"[\"']({alternatives})[\"']")
+    found = {}
+    for folder in ("orchestrator", "notebooks", "pages"):
+        for path in sorted(REPOSITORY.joinpath(folder).rglob("*.py")):
+            relative = path.relative_to(REPOSITORY).as_posix()
+            hits = sorted({m.group(1) for m in quoted.finditer(path.read_text(encoding="utf-8"))})
+            if hits and relative not in SHOP_GENERATOR:
+                found[relative] = hits
+    assert found == {}

@@ -30,11 +30,7 @@ CANONICAL_TEXT = "canonical_text"  # no stray spaces; in the column's canonical 
 UNIQUE = "unique"  # no two rows share the value(s)
 FOREIGN_KEY = "foreign_key"  # the referenced row exists
 # A constraint's rule is checked by its kind (orchestrator.domain.model.CONSTRAINT_KINDS); its id is the
-# constraint's. The shop's constraint ids, with which its cleaning engines name the rules they repair:
-ORDER_AFTER_SIGNUP = "order_after_signup"
-TOTAL_MATCHES_ITEMS = "total_matches_items"
-SHIPPED_AFTER_ORDER = "shipped_after_order"
-LINE_TOTAL = "line_total"  # quantity * unit_price = line_total
+# constraint's.
 
 # A title-cased value: no lower-case letter starting a word, no upper-case letter inside one (str.title()).
 TITLE_CASE_VIOLATION = r"(^|[^\p{L}])\p{Ll}|\p{L}\p{Lu}"
