@@ -421,12 +421,14 @@ def _row_terms(contract: m.Contract, constraint: m.Constraint, where: str) -> li
         if term.sign < 0 and constraint.op != m.SUM:
             raise ContractError(f"{where}.terms", f"-{term.column}: only a sum subtracts (op: sum)")
         if term.table != constraint.table and (
-            term.table not in contract.tables or contract.link(constraint.table, term.table) is None
+            term.table not in contract.tables
+            or (contract.link(constraint.table, term.table) or ("",))[0] != m.PARENT
         ):
             raise ContractError(
                 f"{where}.terms",
-                f"{term.table}.{term.column}: {constraint.table} has no single reference to or from "
-                f"{term.table!r}; a term names a column of its own row or of the one row linked to it",
+                f"{term.table}.{term.column}: {constraint.table} has no single foreign key to "
+                f"{term.table!r}; a term names a column of its own row or of the row its foreign key "
+                "refers to",
             )
         named.append((term.table, term.column))
     for table, column in [(constraint.table, constraint.column), *named]:

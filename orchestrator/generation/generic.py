@@ -473,10 +473,15 @@ class GenericBuilder:
         return np.asarray(self.value(name, column_name, idx), dtype=np.float64) / scale
 
     def _row(self, constraint: m.Constraint, column: m.Column, idx: np.ndarray) -> np.ndarray:
-        product = np.ones(len(idx))
-        for term in constraint.terms:
-            product *= self._real(constraint.table, term, idx)
-        return np.round(product * SCALE.get(column.type, 1)).astype(np.int64)
+        total = np.zeros(len(idx)) if constraint.op == m.SUM else np.ones(len(idx))
+        for term in constraint.participants[1:]:
+            rows = idx
+            if term.table != constraint.table:  # the parent its foreign key names (keys are rows + 1)
+                _, via = self.contract.link(constraint.table, term.table)
+                rows = np.asarray(self.value(constraint.table, via, idx)) - 1
+            value = term.sign * self._real(term.table, term.column, rows)
+            total = total + value if constraint.op == m.SUM else total * value
+        return np.round(total * SCALE.get(column.type, 1)).astype(np.int64)
 
     def _aggregate(self, constraint: m.Constraint, column: m.Column, idx: np.ndarray) -> np.ndarray:
         fanout = self._fanouts[constraint.other_table]
