@@ -20,7 +20,14 @@ import pymysql
 
 from orchestrator import child_environment, quality, stopping
 from orchestrator.cleaning import engines, stages
-from orchestrator.cleaning.pipeline import CleaningOutcome, check_room, read_manifest, run_cleaning
+from orchestrator.cleaning.pipeline import (
+    CleaningJob,
+    CleaningOutcome,
+    check_room,
+    engine_named,
+    read_manifest,
+    run_cleaning,
+)
 from orchestrator.config import Settings, get_settings
 from orchestrator.contracts import job_contract
 from orchestrator.domain.model import Contract
@@ -47,6 +54,7 @@ from orchestrator.loading import operational, warehouse
 from orchestrator.quality import store as quality_store
 from orchestrator.quality.layers import RAW, SILVER
 from orchestrator.queues import open_queue
+from orchestrator.runners.base import RunStatus
 from orchestrator.storage import open_lake, paths
 
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
@@ -543,21 +551,11 @@ def _exists(store: JobStore, job_id: str) -> bool:
     return True
 
 
-def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> CleaningOutcome:
-    if engine not in engines.ENGINES:
-        raise InvalidInput("engine", f"the {engine} engine is not available in this version")
+def _run(settings: Settings, store: JobStore, job: Job, engine_name: str) -> CleaningOutcome:
     lake = open_lake(settings)
     check_room(settings, lake, read_manifest(lake, job.user, job.parent_id))  # the disk may fill after launch
-    if engine == engines.SPARK:
-        from orchestrator.runners import spark_target
-
-        target = spark_target(settings)
-        if target.loads_outputs:
-            expected = stages.SPARK_LOADED_BY_RUN
-        else:
-            expected = stages.SPARK_TOLD if target.tells_stages else stages.SPARK
-    else:
-        target, expected = None, stages.PANDAS
+    engine = engine_named(engine_name, settings)
+    expected = engine.stages
     done = 0  # expected stages ended
 
     def stage(name: str, seconds: float) -> None:  # timed, and the share of the engine's stages done told
@@ -567,37 +565,27 @@ def _run(settings: Settings, store: JobStore, job: Job, engine: str) -> Cleaning
             done = expected.index(name) + 1
             store.record_progress(job.job_id, done / len(expected), stages.under_way(expected, done))
 
+    def on_run(service: str, status: RunStatus) -> None:  # where its owner finds the run, on its pages
+        run = {"service": service, "run_id": status.run_id, "state": status.state.lower()}
+        store.record_remote_run(job.job_id, **run, url=status.url)
+
+    def running(status: RunStatus, seconds: float) -> None:  # the stage under way, the run's time
+        text = stages.on_run(expected, done, status.state, seconds)
+        store.record_progress(job.job_id, done / len(expected), text)
+
     store.record_progress(job.job_id, 0.0, stages.under_way(expected, 0))
-    options = {
-        "user": job.user,
-        "parent_id": job.parent_id,
-        "job_id": job.job_id,
-        "stage": stage,
-        "should_stop": lambda: store.get(job.job_id).state == CANCELLED,
-    }
-    if target is not None:
-        from orchestrator.runners.base import RunStatus
-        from orchestrator.runners.local_spark import run_spark_cleaning
-
-        def tell(status: RunStatus) -> None:  # where its owner finds the run, on that service's own pages
-            run = {"service": target.runner.name, "run_id": status.run_id, "state": status.state.lower()}
-            store.record_remote_run(job.job_id, **run, url=status.url)
-
-        def running(status: RunStatus, seconds: float) -> None:  # the stage under way, the run's time
-            text = stages.on_run(expected, done, status.state, seconds)
-            store.record_progress(job.job_id, done / len(expected), text)
-
-        return run_spark_cleaning(
-            settings,
-            lake,
-            target.runner,
-            parameters=target.parameters,
-            load=not target.loads_outputs,
-            on_status=tell,
-            running=running,
-            **options,
-        )
-    return run_cleaning(settings, lake, **options)
+    cleaning = CleaningJob(
+        settings,
+        lake,
+        job.user,
+        job.parent_id,
+        job.job_id,
+        stage=stage,
+        should_stop=lambda: store.get(job.job_id).state == CANCELLED,
+        on_run=on_run,
+        running=running,
+    )
+    return run_cleaning(cleaning, engine)
 
 
 def _message(exc: BaseException) -> str:

@@ -13,14 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.cleaning import stages
+from orchestrator.cleaning.pipeline import CleaningJob, OnSpark, run_cleaning
 from orchestrator.config import get_settings
 from orchestrator.errors import InvalidInput
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.loading.warehouse import warehouse_path
-from orchestrator.runners import spark_target
+from orchestrator.runners import SparkTarget, spark_target
 from orchestrator.runners.databricks import DatabricksRunner
 from orchestrator.runners.datafactory import DataFactoryRunner
-from orchestrator.runners.local_spark import LocalSparkRunner, run_spark_cleaning
+from orchestrator.runners.local_spark import LocalSparkRunner
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import open_lake, paths
 from tests.fake_arm import FakeDataFactory, StaticToken, make_certificate
@@ -115,18 +116,16 @@ def test_the_data_factory_pipeline_runs_the_notebook_and_keeps_the_loads(tmp_pat
         generated = generate_job(GenerationSpec(rows=120, seed=4, tables=("orders", "payments")), "alice")
         runner = DataFactoryRunner(config_for(factory.url, cert), credential=StaticToken(ARM_TOKEN))
         heard: list[tuple[str, float]] = []  # the run's state and its seconds, at each look while it runs
-        outcome = run_spark_cleaning(
+        job = CleaningJob(
             settings,
             open_lake(settings),
-            runner,
-            user="alice",
-            parent_id=generated.job_id,
-            job_id="c-adf-1",
-            parameters={"lake_root": str(settings.data_dir)},
-            load=False,
-            poll_seconds=0.5,
+            "alice",
+            generated.job_id,
+            "c-adf-1",
             running=lambda status, seconds: heard.append((status.state, seconds)),
         )
+        target = SparkTarget(runner, {"lake_root": str(settings.data_dir)}, loads_outputs=True)
+        outcome = run_cleaning(job, OnSpark(target, poll_seconds=0.5))
         (created,) = factory.received(f"{FACTORY}/pipelines/large_batch/createRun")
     assert created.body == {
         "job_id": "c-adf-1",

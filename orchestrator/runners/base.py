@@ -147,10 +147,14 @@ def wait_for(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    heard: Callable[[RunStatus], None] = lambda _status: None,
 ) -> RunStatus:
-    """Poll a run until it is terminal and return that status; RunTimeout if ``timeout`` seconds pass first.
+    """Poll a run until it is terminal and return that status; RunTimeout if ``timeout`` seconds pass first
+    (``math.inf``: wait for as long as it runs). ``heard`` hears every status polled, the terminal one too;
+    what it raises ends the wait.
 
-    The run is left as it is on timeout: the caller decides whether to keep waiting or cancel it.
+    The run is left as it is on timeout, or when ``heard`` raises: the caller decides whether to keep waiting
+    or cancel it.
     """
     if timeout <= 0:
         raise InvalidInput("timeout", f"must be a positive number of seconds, got {timeout}")
@@ -159,6 +163,7 @@ def wait_for(
     started = clock()
     while True:
         status = runner.status(run_id)
+        heard(status)
         if status.terminal:
             return status
         waited = clock() - started

@@ -1,46 +1,33 @@
 """Runs the large-batch cleaning notebook on local Spark, in a child process so a crash cannot take the
-worker down; and the spark engine's job end to end: run the notebook, then load its outputs."""
+worker down."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import io
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-import pyarrow.parquet as pq
-
 from orchestrator import REPOSITORY, child_environment
 from orchestrator.cleaning import stages
-from orchestrator.cleaning.pipeline import CleaningOutcome, _manifest, read_manifest
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
 from orchestrator.health import ConnectionCheck
-from orchestrator.jobs.store import JobCancelled
-from orchestrator.loading.operational import load_silver
-from orchestrator.loading.warehouse import load_gold
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
     RUNNING,
     SUCCEEDED,
-    Runner,
     RunnerError,
     RunRequest,
     RunStatus,
-    wait_for,
 )
-from orchestrator.storage import Storage, paths
+from orchestrator.storage import paths
 
 NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
 DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
@@ -206,112 +193,3 @@ def _failure(log: Path, code: int) -> str:
     if errors:
         return errors[-1]
     return lines[-1] if lines else f"the notebook exited with code {code} and printed nothing"
-
-
-def run_spark_cleaning(
-    settings: Settings,
-    lake: Storage,
-    runner: Runner,
-    *,
-    user: str,
-    parent_id: str,
-    job_id: str,
-    stage: stages.Stage | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    poll_seconds: float = 2.0,
-    parameters: Mapping[str, str] | None = None,
-    load: bool = True,
-    on_status: Callable[[RunStatus], None] | None = None,
-    running: Callable[[RunStatus, float], None] | None = None,
-) -> CleaningOutcome:
-    """Clean one generated job with the notebook on ``runner`` (its run carrying ``parameters`` besides the
-    job's identifiers), then load its gold and silver outputs unless the run loaded them itself (``load``
-    false), and write the silver manifest last, as the in-process path does. ``on_status`` hears the run's
-    first status and each change of its state; ``running`` hears each status while the run goes on with the
-    seconds since it was submitted; ``stage`` hears the notebook's stages as the run tells them, then the
-    rest of the run's time (or, from a run that tells none, the run's time as one stage)."""
-    stage = stage or (lambda _name, _seconds: None)
-    on_status = on_status or (lambda _status: None)
-    running = running or (lambda _status, _seconds: None)
-    manifest = read_manifest(lake, user, parent_id)
-    started = time.perf_counter()
-    request = RunRequest(job_id=job_id, user=user, parent_job_id=parent_id, parameters=dict(parameters or {}))
-    status = runner.submit(request)
-    on_status(status)
-    try:
-        while not status.terminal:
-            if should_stop():
-                raise JobCancelled(job_id)
-            time.sleep(poll_seconds)
-            before, status = status, runner.status(status.run_id)
-            for name, seconds in status.stages[len(before.stages) :]:
-                stage(name, seconds)  # raises JobCancelled once the job is cancelled, as should_stop says
-            if status.state != before.state:
-                on_status(status)
-            if not status.terminal:
-                running(status, time.perf_counter() - started)
-    except JobCancelled:
-        runner.cancel(status.run_id)
-        on_status(wait_for(runner, status.run_id, timeout=60, poll_interval=1))
-        raise
-    except KeyboardInterrupt:  # this process was stopped (SIGTERM, Ctrl-C): its run must not go on writing
-        runner.cancel(status.run_id)
-        raise
-    if status.state != SUCCEEDED:
-        raise RunnerError(f"the {runner.name} run {status.run_id} ended {status.state}: {status.message}")
-    took = time.perf_counter() - started
-    if status.stages:
-        stage(stages.RUN_REST, max(took - sum(seconds for _, seconds in status.stages), 0.0))
-    else:
-        stage("spark", took)
-    clock = time.perf_counter()
-    outcome, silver, gold = read_outputs(lake, manifest, user, parent_id, job_id)
-    stage("read_outputs", time.perf_counter() - clock)
-    if load:
-        clock = time.perf_counter()
-        outcome.loaded["warehouse"] = load_gold(settings, user, job_id, gold)
-        stage("load_warehouse", time.perf_counter() - clock)
-        clock = time.perf_counter()
-        outcome.loaded["operational"] = load_silver(settings, user, job_id, silver)
-        stage("load_operational", time.perf_counter() - clock)
-    record = _manifest(manifest, job_id, outcome) | {"engine": "spark"}
-    with lake.open_write(paths.silver_manifest(user, parent_id, job_id), overwrite=True) as writer:
-        writer.write(json.dumps(record, indent=2, sort_keys=True).encode())
-    return outcome
-
-
-def _read(lake: Storage, path: str) -> pd.DataFrame:
-    with lake.open_read(path) as handle:
-        table = pq.read_table(io.BytesIO(handle.read()))
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
-
-
-def _rows(lake: Storage, path: str) -> int:
-    with lake.open_read(path) as handle:
-        return pq.ParquetFile(io.BytesIO(handle.read())).metadata.num_rows
-
-
-def read_outputs(
-    lake: Storage, manifest: dict, user: str, parent_id: str, job_id: str
-) -> tuple[CleaningOutcome, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """The counts, silver and gold frames of a job the notebook cleaned (every output must exist)."""
-    silver, gold, tables = {}, {}, {}
-    outcome = CleaningOutcome(0, 0, 0, 0, tables)
-    for name, info in manifest["tables"].items():
-        outcome.silver[name] = paths.silver_table(user, parent_id, job_id, name)
-        outcome.quarantine[name] = paths.quarantine_table(user, parent_id, job_id, name)
-        silver[name] = _read(lake, outcome.silver[name])
-        held = _rows(lake, outcome.quarantine[name])
-        tables[name] = {
-            "rows_in": info["rows"],
-            "rows_out": len(silver[name]),
-            "quarantined": held,
-            "duplicates_removed": info["rows"] - len(silver[name]) - held,
-        }
-    for path in lake.list(paths.gold_dir(user, parent_id, job_id)):
-        name = Path(path).stem
-        outcome.gold[name] = path
-        gold[name] = _read(lake, path)
-    for key in ("rows_in", "rows_out", "quarantined", "duplicates_removed"):
-        setattr(outcome, key, sum(t[key] for t in tables.values()))
-    return outcome, silver, gold
