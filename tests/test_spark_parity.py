@@ -65,7 +65,7 @@ def cleaned(spark, tmp_path_factory):
             "quarantine": {name: _published(t.quarantine) for name, t in engine.items()},
             "gold": {
                 name: _published(frame)
-                for name, frame in build_gold({n: t.silver for n, t in engine.items()}).items()
+                for name, frame in build_gold(s.CONTRACT, {n: t.silver for n, t in engine.items()}).items()
             },
         }
         with pytest.MonkeyPatch.context() as patch:
@@ -82,8 +82,9 @@ def cleaned(spark, tmp_path_factory):
 
 def _published(frame) -> pa.Table:
     """A pandas-engine frame as the small path publishes it (through Parquet), and as readers see it."""
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    pq.write_table(table, buffer)
     return pq.read_table(io.BytesIO(buffer.getvalue()))
 
 

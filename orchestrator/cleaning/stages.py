@@ -36,7 +36,7 @@ SPARK_LOADED_BY_RUN = ("spark", "read_outputs")  # a Data Factory pipeline loads
 # The notebook's stages (notebooks/clean_large_batch.py running cleaning/spark/job.py), as a run that tells
 # them ends each one; then the rest of the run's time (its process starting and ending), so they add up to
 # the run as "spark" does.
-NOTEBOOK = ("spark_start", "spark_clean", "spark_settle", "spark_gold", "spark_write")
+NOTEBOOK = ("spark_start", "spark_clean", "spark_settle", "spark_write", "spark_gold")
 RUN_REST = "spark_run"
 SPARK_TOLD = (*NOTEBOOK, RUN_REST, *SPARK[1:])
 _ENDED = "workbench stage ended: "  # how a line of a run's log telling a stage's end begins

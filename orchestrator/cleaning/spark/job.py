@@ -1,8 +1,9 @@
 """One cleaning job on Spark, the passes in order: read and pass 1 (read), repairs across tables (repairs),
-then per table in the contract's order settle and publish (settle, publish), gold (gold).
+then per table in the contract's order settle and publish (settle, publish), then gold.
 
-Each table is settled against its parents' silver, and gold is built from the silver, as Spark wrote them:
-the driver assembles each output file while Spark goes on.
+Each table is settled against its parents' silver as Spark wrote it: the driver assembles each output file
+while Spark goes on. Gold is the contract's, built as the small path builds it (orchestrator.cleaning.gold)
+from the silver files once they are published, so both engines write the same gold.
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
-from orchestrator.cleaning.spark import gold, read, repairs, settle
-from orchestrator.cleaning.spark.publish import publish, publish_table
+from orchestrator.cleaning.gold import build_gold
+from orchestrator.cleaning.spark import read, repairs, settle
+from orchestrator.cleaning.spark.frames import swapped_in
+from orchestrator.cleaning.spark.publish import publish_table
 from orchestrator.cleaning.spark.session import configure
 from orchestrator.cleaning.stages import Stage, stage_timer
 from orchestrator.contracts import job_contract
+from orchestrator.domain import model as m
 from orchestrator.storage import LocalLake, paths
 
 
@@ -57,12 +63,6 @@ def clean_job(
                     settled, table, root, paths_out, staging, driver
                 )
             ended("spark_settle")
-            for name, frame in gold.build_gold(silver).items():
-                result["gold"][name] = paths.gold_table(user, parent_id, job_id, name)
-                assembled[name] = publish(
-                    frame, root, result["gold"][name], gold.schema_of(name), staging, driver
-                )
-            ended("spark_gold")
             for name in result["silver"]:
                 rows, rows_in = assembled[name].result(), manifest["tables"][name]["rows"]
                 result["tables"][name] = {
@@ -71,11 +71,25 @@ def clean_job(
                     "quarantined": rows["quarantine"],
                     "duplicates_removed": rows_in - rows["silver"] - rows["quarantine"],
                 }
-            for future in assembled.values():
-                future.result()  # raises what an assembly raised
             ended("spark_write")
+            for name, table in build_gold(contract, _published_silver(root, contract, result)).items():
+                result["gold"][name] = paths.gold_table(user, parent_id, job_id, name)
+                target = root / result["gold"][name]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with swapped_in(target) as temp:
+                    pq.write_table(table, temp, compression="zstd")
+            ended("spark_gold")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.removedirs(staging.parent)  # the staging folders, while no other job uses them
     return result
+
+
+def _published_silver(root: Path, contract: m.Contract, result: dict) -> dict[str, pa.Table]:
+    """The silver tables the contract's gold reads, from the files just published: the contract's columns."""
+    wanted = {name for gold in contract.gold for name in gold.reads} & set(result["silver"])
+    return {
+        name: pq.read_table(root / result["silver"][name], columns=list(contract.tables[name].column_names))
+        for name in wanted
+    }

@@ -20,7 +20,7 @@ from orchestrator.cleaning.spark.settle import outputs_of
 from orchestrator.domain import model as m
 
 BATCH_ROWS = 1 << 16  # rows the driver streams at a time from Spark's parts into an output file
-TIME = pa.timestamp("s", tz="UTC")  # how silver and gold hold a time
+TIME = pa.timestamp("s", tz="UTC")  # how silver holds a time
 
 _ARROW = {
     m.ID: pa.int64(),
@@ -41,16 +41,6 @@ def quarantine_schema(table: m.Table) -> pa.Schema:
     return pa.schema(
         [*((c.name, pa.string()) for c in table.columns), (LINE, pa.int64()), (RULE, pa.string())]
     )
-
-
-def publish(
-    frame: DataFrame, root: Path, path: str, schema: pa.Schema, staging: Path, driver: Executor
-) -> Future[dict[str, int]]:
-    """Write ``frame``'s parts with Spark; ``driver`` assembles them into one Parquet file at ``root/path``
-    (the future's row count, keyed by ``path``)."""
-    parts = staging / path
-    write_parquet(frame.write, parts)
-    return driver.submit(_assemble, parts, {path: (root / path, schema, schema.names)})
 
 
 def publish_table(
