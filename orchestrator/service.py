@@ -29,8 +29,6 @@ from orchestrator.cleaning.pipeline import (
     run_cleaning,
 )
 from orchestrator.config import Settings, get_settings
-from orchestrator.contracts import job_contract
-from orchestrator.domain.model import Contract
 from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
@@ -281,12 +279,6 @@ def resolve_engine(engine: str, route: str) -> str:
     return engines.PANDAS if route == "small" else engines.SPARK
 
 
-def cleaning_refusal(contract: Contract) -> str | None:
-    """Why a generation following ``contract`` cannot be cleaned, as the pages and launch_clean say it; None
-    when it can."""
-    return None if contract.generator == "shop" else "cleaning follows the shop's contract only, for now"
-
-
 def launch_clean(
     user: str,
     parent_id: str,
@@ -300,9 +292,6 @@ def launch_clean(
     settings = settings or get_settings()
     lake = open_lake(settings)
     manifest = read_manifest(lake, user, parent_id)
-    followed = job_contract(lake, user, parent_id).contract
-    if refusal := cleaning_refusal(followed):
-        raise InvalidInput("job_id", f"{refusal}; this job follows {followed.id}")
     check_room(settings, lake, manifest)
     total = sum(t["rows"] for t in manifest["tables"].values())
     route = routing.route(total, settings.small_batch_max_rows)
