@@ -158,9 +158,10 @@ def _differs(table: LoadedTable, col: m.Column) -> str:
     info = table.columns[col.name]
     truth = q(col.name)
     if info.kind == NUMBER:
+        # equal within the tolerance, or both null; a value on one side only differs (a nulled number too)
         tol = tolerance(col)
         both_null = f"v.{info.value} IS NULL AND t.{truth} IS NULL"
-        return f"NOT (({both_null}) OR abs(v.{info.value} - t.{truth}) <= {tol})"
+        return f"NOT coalesce(abs(v.{info.value} - t.{truth}) <= {tol}, {both_null})"
     if info.kind == TIME:
         return f"v.{info.value} IS DISTINCT FROM CAST(t.{truth} AS TIMESTAMP)"
     return f"v.{info.text} IS DISTINCT FROM t.{truth}"
