@@ -30,9 +30,10 @@ system-deps:
 test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest
 
-# Mutation testing of the correctness core (docs/testing.md); MODULE=orchestrator/cleaning/columns.py runs one.
+# Mutation testing of the correctness core (docs/testing.md); MODULE=orchestrator/cleaning/columns.py runs one,
+# CHILDREN=1 runs one test process at a time (default: one per core).
 mutation: $(STAMP)
-	$(BIN)/python tools/mutation.py $(MODULE)
+	$(BIN)/python tools/mutation.py $(if $(CHILDREN),--max-children $(CHILDREN)) $(MODULE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generation.py

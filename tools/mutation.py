@@ -8,6 +8,7 @@ test reaches counts against the score.
 
     python tools/mutation.py                                  # every module of MODULES
     python tools/mutation.py orchestrator/cleaning/columns.py  # one module
+    python tools/mutation.py --max-children 1 ...             # one test process at a time (a shared machine)
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
-# The modules whose mistakes silently change the data: cleaning, rules, corruptions. Each must be listed
-# in [tool.mutmut] only_mutate as well.
+# The modules whose mistakes silently change the data or its judgement: the contract and the rules it gives,
+# cleaning, corruptions and scoring. Each must be listed in [tool.mutmut] only_mutate as well.
 MODULES = (
     "orchestrator/cleaning/columns.py",
+    "orchestrator/domain/contract.py",
     "orchestrator/domain/rules.py",
     "orchestrator/generation/corrupt.py",
+    "orchestrator/quality/scoring.py",
 )
 KILLED = {"killed", "timeout"}
 
@@ -55,6 +58,9 @@ def scores(modules: tuple[str, ...]) -> list[tuple[str, int, int, list[str]]]:
 
 
 def main(argv: list[str]) -> int:
+    children: list[str] = []
+    if argv[:1] == ["--max-children"]:
+        children, argv = argv[:2], argv[2:]
     modules = tuple(argv) or MODULES
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
@@ -65,7 +71,7 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(MUTANTS, ignore_errors=True)  # results are only as fresh as the tests that made them
     names = [] if modules == MODULES else [_mutant_glob(m) for m in modules]
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *names], cwd=ROOT, check=False)
+    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *children, *names], cwd=ROOT, check=False)
     elapsed = time.monotonic() - started
     if run.returncode != 0:
         print(f"mutmut failed (exit code {run.returncode})")
