@@ -23,7 +23,7 @@ from pandas.io.formats.style import Styler
 from orchestrator import worker
 from orchestrator.cleaning import engines, stages
 from orchestrator.config import DATA_DIR_ENV, Settings
-from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.errors import WorkbenchError
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.health import ConnectionCheck
@@ -153,38 +153,13 @@ def scheduler_status(settings: Settings) -> tuple[bool, str]:
     )
 
 
-@dataclass(frozen=True)
-class EngineChoice:
-    """The engine a route gets on its own (or why it gets none), and the engines a user may pick instead."""
-
-    automatic: str | None
-    refusal: str | None
-    usable: list[str]
-
-
-def engine_options(route: str) -> EngineChoice:
-    """What the engine choice looks like on ``route``; an engine that cannot run is never offered."""
-    try:
-        automatic, refusal = resolve_engine(engines.AUTO, route), None
-    except InvalidInput as error:
-        automatic, refusal = None, str(error)
-    usable = []
-    for engine in engines.ENGINES:
-        try:
-            usable.append(resolve_engine(engine, route))
-        except InvalidInput:
-            continue
-    return EngineChoice(automatic, refusal, usable)
-
-
 def route_reason(total_rows: int, settings: Settings) -> str:
     """Why a batch takes its route and engine, as the pages say it: "24,310 raw rows > 10,000: the large
     route, Spark"."""
     route = route_of(total_rows, settings)
     sign = "≤" if route == "small" else ">"
-    automatic = engine_options(route).automatic
-    engine = f", {engines.LABELS[automatic]}" if automatic else ""
-    return f"{total_rows:,} raw rows {sign} {settings.small_batch_max_rows:,}: the {route} route{engine}"
+    engine = engines.LABELS[resolve_engine(engines.AUTO, route)]
+    return f"{total_rows:,} raw rows {sign} {settings.small_batch_max_rows:,}: the {route} route, {engine}"
 
 
 # What a cleaning takes on an engine with no past run to learn from, as (fixed seconds, seconds per raw row),

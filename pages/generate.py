@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from orchestrator import contracts
+from orchestrator.cleaning.engines import AUTO, LABELS
 from orchestrator.cleaning.pipeline import read_manifest
 from orchestrator.config import get_settings
 from orchestrator.contract_views import contract_label
@@ -17,9 +18,9 @@ from orchestrator.generation.catalogue import KINDS, receivable
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
-from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background
+from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background, resolve_engine
 from orchestrator.storage import open_lake
-from orchestrator.ui_support import engine_options, preview, route_of
+from orchestrator.ui_support import preview, route_of
 from pages._session import session_fragment
 
 FOLLOW_SECONDS = 1.0  # how often a running generation's progress is read again
@@ -176,7 +177,6 @@ if len(errors):
 estimate = sample.estimated_lines(spec.rows)
 size = sample.estimated_bytes(spec.rows)
 route = route_of(estimate, settings)
-engines = engine_options(route)
 st.subheader("Route")
 st.markdown(
     f"About **{estimate:,} rows** in all, taking about **{size_text(size)}** in the lake (estimated from the "
@@ -189,10 +189,7 @@ if too_big:
         f"Nothing can be generated: the lake's disk has {size_text(free)} free, less than this needs. "
         "Lower the orders, or free space on the disk."
     )
-if engines.automatic:
-    st.markdown(f"Cleaning will run on **{engines.automatic}**.")
-else:
-    st.warning(f"{engines.refusal}. On the Pipelines page you may clean it with {', '.join(engines.usable)}.")
+st.markdown(f"Cleaning will run on **{LABELS[resolve_engine(AUTO, route)]}**.")
 
 
 def _follow(job_id: str) -> None:

@@ -8,7 +8,7 @@ ends."""
 import streamlit as st
 
 from orchestrator import worker
-from orchestrator.cleaning.engines import AUTO, LABELS
+from orchestrator.cleaning.engines import AUTO, ENGINES, LABELS
 from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
 from orchestrator.config import get_settings
 from orchestrator.domain.sizes import size_text
@@ -27,6 +27,7 @@ from orchestrator.service import (
     clean_now,
     job_outputs,
     launch_clean,
+    resolve_engine,
     waits_for_schedule,
 )
 from orchestrator.storage import open_lake
@@ -35,7 +36,6 @@ from orchestrator.ui_support import (
     destinations,
     duration_text,
     engine_costs,
-    engine_options,
     outputs_frame,
     route_of,
     route_reason,
@@ -87,16 +87,14 @@ try:
     lake = open_lake(settings)
     rows = source.rows_out or 0
     route = route_of(rows, settings)
-    engines = engine_options(route)
+    automatic = resolve_engine(AUTO, route)
     st.markdown(f"Route: **{route_reason(rows, settings)}**.")
-    if not engines.automatic:
-        st.warning(engines.refusal)
     costs = engine_costs()
-    choices = ([AUTO] if engines.automatic else []) + engines.usable
+    choices = [AUTO, *ENGINES]
 
     def expected(choice: str) -> str:
         """The time a choice is expected to take on this data, with the engine "auto" stands for."""
-        engine = engines.automatic if choice == AUTO else choice
+        engine = automatic if choice == AUTO else choice
         seconds = f"about {duration_text(costs[engine].seconds(rows))}"
         return f"{LABELS[engine]}, {seconds}" if choice == AUTO else seconds
 
@@ -111,7 +109,7 @@ try:
     )
     st.caption(
         f"Expected times for the job's {rows:,} raw rows. "
-        + " ".join(f"{LABELS[e]}: {costs[e].basis}." for e in engines.usable)
+        + " ".join(f"{LABELS[e]}: {costs[e].basis}." for e in ENGINES)
     )
 
     next_run = worker.next_run(route, settings)

@@ -184,7 +184,7 @@ def test_generate_previews_routes_and_generates_with_progress():
 
     at.number_input[0].set_value(5000).run()  # orders: about 60k rows, over the small-batch limit
     assert any("the **large** route" in m for m in texts(at.markdown))
-    assert "Cleaning will run on **spark**." in texts(at.markdown)
+    assert "Cleaning will run on **Spark**." in texts(at.markdown)
     [route] = [m for m in texts(at.markdown) if "estimated from the preview" in m]
     assert re.search(r"taking about \*\*\d+ MB\*\* in the lake", route)  # 5,000 orders: about 10 MB
 
