@@ -60,11 +60,12 @@ def round_half_even(value: Column, decimals: int) -> Column:
     return F.rint(value * scale) / scale
 
 
-def sum_money(value: Column | str) -> Column:
-    """An exact sum of money, as the nearest double: as the small path's compensated sum gives. Values are
-    whole cents (silver rounds money), summed as integers."""
+def sum_money(value: Column | str, decimals: int = 2) -> Column:
+    """An exact sum of money (or of any values at ``decimals`` places), as the nearest double: as the small
+    path's compensated sum gives. Values are whole cents (silver rounds money), summed as integers."""
     column = F.col(value) if isinstance(value, str) else value
-    return F.sum(F.rint(column * 100).cast("long")) / 100
+    scale = 10**decimals
+    return F.sum(F.rint(column * scale).cast("long")) / scale
 
 
 @contextlib.contextmanager

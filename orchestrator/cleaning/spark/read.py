@@ -205,12 +205,20 @@ def _groups(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[list[pa.Re
 
 
 def clean_table(
-    spark: SparkSession, root: Path, manifest: dict, table: m.Table, as_of: int, staging: Path
+    spark: SparkSession,
+    root: Path,
+    manifest: dict,
+    table: m.Table,
+    as_of: int,
+    staging: Path,
+    balanced: bool = False,
 ) -> DataFrame:
     """Pass 1, staged as Parquet (the raw JSON is parsed once), then line numbers and the key duplicates:
-    raw text, typed clean values, issues, and which rows repeat a key."""
-    # Rows referencing a parent in the job can be rejected whatever their values: they keep their raw text.
-    keep_raw = any(c.is_required and c.references in manifest["tables"] for c in table.columns)
+    raw text, typed clean values, issues, and which rows repeat a key. ``balanced``: a balance of the
+    contract may quarantine the table's rows."""
+    # Rows referencing a parent in the job, or in a group that must balance, can be rejected whatever their
+    # values: they keep their raw text.
+    keep_raw = balanced or any(c.is_required and c.references in manifest["tables"] for c in table.columns)
     folder = staging / "cells" / table.name
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -227,10 +235,11 @@ def clean_table(
 def clean_columns(
     spark: SparkSession, root: Path, manifest: dict, contract: m.Contract, staging: Path
 ) -> dict[str, DataFrame]:
-    """Pass 1 over every raw table of the job, in the contract's order (parents first)."""
+    """Pass 1 over every raw table of the job, parents first (``Contract.parent_first``)."""
     seconds = as_of_seconds(manifest)
+    balanced = {c.table for c in contract.constraints if c.kind == m.BALANCE and c.severity == "error"}
     return {
-        name: clean_table(spark, root, manifest, table, seconds, staging)
-        for name, table in contract.tables.items()
+        name: clean_table(spark, root, manifest, contract.tables[name], seconds, staging, name in balanced)
+        for name in contract.parent_first
         if name in manifest["tables"]
     }

@@ -1,18 +1,25 @@
-"""Pass 2 of the Spark engine: repairs across columns and tables, the shop's for now (line totals, order
-totals from three witnesses, payments, refunds, orders placed before signup), as the small path makes them.
+"""Pass 2 of the Spark engine: the contract's constraints, one generic operation per kind, in the order and
+with the semantics of the small path's (orchestrator.cleaning.constraints, whose docstring gives them):
+1. ``row`` constraints within a row; 2. ``after``; 3. witnesses across tables, table by table parents first
+and column by column (judged columns first): aggregates and ``row`` constraints with a term in a linked row;
+4. ``balance``; 5. ``sequence``.
 
 ``repair`` receives every table's frame after pass 1 (see frames: per column the typed value and its
 ``issue(name)``, ``raw(name)`` text where kept, ``LINE``, ``DUP`` and ``REJECT``, null for every row yet) and
-returns them with the same columns, values filled or nulled and their issues blamed.
+returns them, parents first, with the same columns: values filled or nulled and their issues blamed, and rows
+a balance quarantines rejected.
 """
 
 from __future__ import annotations
 
+import itertools
+from functools import reduce
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from orchestrator.cleaning.constraints import DECIMALS, INTEGRAL
 from orchestrator.cleaning.spark.frames import (
     DUP,
     LINE,
@@ -24,31 +31,20 @@ from orchestrator.cleaning.spark.frames import (
     sum_money,
     true,
 )
-from orchestrator.domain.model import Contract
+from orchestrator.domain import model as m
+from orchestrator.domain import rules as r
 
-ITEM_RANGE = 1 << 18  # item ids per window range (see _neighbours)
+KEY_RANGE = 1 << 18  # child keys per window range (see _neighbours)
+LAST_RANGE = (1 << 63) - 1  # the range of rows without a key: after all others, as pandas sorts them
 
 
-def repair(frames: dict[str, DataFrame], contract: Contract, staging: Path) -> dict[str, DataFrame]:
-    """Every repair across columns and tables of a job following ``contract``, parents first (the shop's
-    repairs, for the shop's contract only). A table repaired from another one is staged under ``staging``:
-    settling it, publishing both of its outputs and the repairs after it read the repair once."""
-    if contract.generator != "shop":
-        return frames
-    frames = dict(frames)
-    if "order_items" in frames:
-        frames["order_items"] = repair_items(frames["order_items"])
-    if "orders" in frames:
-        frames["orders"] = repair_orders(frames)
-        if frames.keys() & {"customers", "payments", "order_items"}:
-            frames["orders"] = staged(frames["orders"], staging / "repaired" / "orders")
-    if "payments" in frames and "orders" in frames:
-        repaired = repair_payments(frames["payments"], frames["orders"])
-        frames["payments"] = staged(repaired, staging / "repaired" / "payments")
-    if "returns" in frames and "order_items" in frames:
-        repaired = repair_returns(frames["returns"], frames["order_items"])
-        frames["returns"] = staged(repaired, staging / "repaired" / "returns")
-    return frames
+def repair(frames: dict[str, DataFrame], contract: m.Contract, staging: Path) -> dict[str, DataFrame]:
+    """The constraints of ``contract`` applied to the job's frames, parents first. A table given a sum over
+    its children is staged under ``staging`` once its witnesses are done, so the tables that read it and its
+    own settling read the windows once; a table joined or windowed here that settling will not stage (it
+    refers to no table of the job) is staged at the end."""
+    ordered = {name: frames[name] for name in contract.parent_first if name in frames}
+    return Repairs(contract, ordered, staging).run()
 
 
 def _close(a: Column, b: Column) -> Column:
@@ -56,96 +52,340 @@ def _close(a: Column, b: Column) -> Column:
     return true(F.abs(a - b) <= 1e-8 + 1e-5 * F.abs(b))
 
 
-def _fill(
-    values: dict[str, Column], name: str, mask: Column, new: Column, rule_id: str, decimals: int | None = 2
-) -> None:
-    """Set repaired values where ``mask`` holds (and there is a value), blaming ``rule_id``."""
-    mask = true(mask) & new.isNotNull()
-    blamed = F.col(issue(name))
-    values[issue(name)] = F.when(mask & blamed.isNull(), F.lit(rule_id)).otherwise(blamed)
-    typed = round_half_even(new, decimals) if decimals is not None else new.cast("long")
-    values[name] = F.when(mask, typed).otherwise(F.col(name))
+def _typed(column: m.Column, value: Column) -> Column:
+    """A value as the column holds it: money at cents, decimal1 at tenths, whole numbers only where whole
+    (constraints._typed)."""
+    if column.type in INTEGRAL:
+        rounded = F.rint(value)
+        return F.when(_close(value, rounded), rounded)
+    return round_half_even(value, DECIMALS.get(column.type, 2))
+
+
+class _Fills:
+    """Repairs of a frame's cells gathered into one ``withColumns``; each fill reads the values as they were
+    before any of them (as the small path reads its arrays) and the issues as the fills before left them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Column] = {}
+
+    def fill(self, column: m.Column, mask: Column, new: Column, rule_id: str) -> None:
+        """Set repaired values of ``column`` where ``mask`` holds and a value is given, blaming ``rule_id``
+        where the cell has no issue yet."""
+        name = column.name
+        new = _typed(column, new)
+        hit = true(mask) & new.isNotNull()
+        blamed = self.values.get(issue(name), F.col(issue(name)))
+        self.values[issue(name)] = F.when(hit & blamed.isNull(), F.lit(rule_id)).otherwise(blamed)
+        typed = new.cast("long") if column.type in INTEGRAL else new
+        self.values[name] = F.when(hit, typed).otherwise(self.values.get(name, F.col(name)))
 
 
 def _first_by_line(frame: DataFrame, key: str, value: Column, alias: str) -> DataFrame:
     """Per key, the value of the first row (by raw line) holding it."""
     picked = F.min(F.struct(F.col(LINE), value.alias("_v")))["_v"]
     return (
-        frame.where(F.col(key).isNotNull())
-        .groupBy(F.col(key).alias(f"_{alias}_key"))
-        .agg(picked.alias(alias))
+        frame.where(F.col(key).isNotNull()).groupBy(F.col(key).alias(f"{alias}_key")).agg(picked.alias(alias))
     )
 
 
-def repair_items(items: DataFrame) -> DataFrame:
-    """quantity x unit_price = line_total: any one of the three follows from the other two."""
-    q, p, t = (F.col(c).cast("double") for c in ("quantity", "unit_price", "line_total"))
-    rule_id = "order_items.line_total.line_total"
-    new: dict[str, Column] = {}
-    _fill(new, "line_total", t.isNull() & q.isNotNull() & p.isNotNull(), q * p, rule_id)
-    _fill(new, "unit_price", p.isNull() & t.isNotNull() & q.isNotNull(), t / q, rule_id)
-    quantity = t / p
-    whole = _close(quantity, F.rint(quantity))
-    _fill(
-        new, "quantity", q.isNull() & t.isNotNull() & p.isNotNull() & whole, F.rint(quantity), rule_id, None
+def _alive() -> Column:
+    return ~F.col(DUP) & F.col(REJECT).isNull()
+
+
+def _solve(c: m.Constraint, values: list[Column], position: int) -> Column:
+    """The value of participant ``position`` that the others give (null where one is missing), in the small
+    path's order of operations (constraints.Repairs.solve); a zero divisor gives none."""
+    terms = c.participants
+    if c.op == m.SUM:
+        given = reduce(
+            lambda total, term: total + term,
+            (
+                F.lit(float(t.sign)) * v
+                for i, (t, v) in enumerate(zip(terms, values, strict=True))
+                if i and i != position
+            ),
+            F.lit(0.0),
+        )
+        return given if position == 0 else F.lit(float(terms[position].sign)) * (values[0] - given)
+    product = reduce(
+        lambda total, v: total * v, (v for i, v in enumerate(values) if i and i != position), F.lit(1.0)
     )
-    return items.withColumns(new)
+    if position == 0:
+        return product
+    return F.when(product != 0, values[0] / product)
 
 
-def _complete_item_sums(items: DataFrame, orders: DataFrame) -> DataFrame:
-    """Sum of line totals per order, only for orders whose item lines are all present and valid.
+class Repairs:
+    """The constraints of one job's contract, applied to its frames between pass 1 and settling."""
 
-    Item ids are issued in order sequence. An item whose order reference was lost is given back to the
-    order of its neighbour when the line numbers prove it (line n right after that order's line n-1, or
-    line 1 right before its line 2). Otherwise the orders around it count as incomplete.
-    """
-    ids = orders.where(F.col("order_id").isNotNull()).select(F.col("order_id").alias("_known")).distinct()
-    frame = items.where(~F.col(DUP)).select(
-        "item_id", "order_id", F.col("line_no").alias("_line"), "line_total"
-    )
-    frame = frame.join(ids, F.col("order_id") == F.col("_known"), "left")
-    return _item_sums(_neighbours(frame))
+    def __init__(self, contract: m.Contract, frames: dict[str, DataFrame], staging: Path) -> None:
+        self.contract = contract
+        self.frames = frames
+        self.staging = staging
+        self.changed: set[str] = set()  # tables joined or windowed since pass 1 (or since staged)
+        self.names = (f"__w{n}" for n in itertools.count())
+
+    def applicable(self, kind: str) -> list[m.Constraint]:
+        """The constraints of a kind whose tables were all generated in this job."""
+        return [
+            c
+            for c in self.contract.constraints
+            if c.kind == kind
+            and c.table in self.frames
+            and (not c.other_table or c.other_table in self.frames)
+            and all(t.table in self.frames for t in (c.participants if c.kind == m.ROW else ()))
+        ]
+
+    def run(self) -> dict[str, DataFrame]:
+        rows = self.applicable(m.ROW)
+        for c in rows:
+            if all(t.table == c.table for t in c.participants):
+                self.within_row(c)
+        for c in self.applicable(m.AFTER):
+            self.after(c)
+        aggregates = self.applicable(m.AGGREGATE)
+        linked = [c for c in rows if any(t.table != c.table for t in c.participants)]
+        judged = {(c.table, c.column) for c in (*aggregates, *linked)}
+        for table in self.frames:
+            names = self.contract.tables[table].column_names
+            summed = False
+            for column in sorted(names, key=lambda name: (table, name) not in judged):
+                summed |= self.witnesses(table, column, aggregates, linked)
+            if summed:
+                self.stage(table)
+        for c in self.applicable(m.BALANCE):
+            self.balance(c)
+        for c in self.applicable(m.SEQUENCE):
+            self.sequence(c)
+        for table in sorted(self.changed, key=list(self.frames).index):
+            refers = any(c.references in self.frames for c in self.contract.tables[table].columns)
+            if not refers:
+                self.stage(table)
+        return self.frames
+
+    def stage(self, table: str) -> None:
+        self.frames[table] = staged(self.frames[table], self.staging / "repaired" / table)
+        self.changed.discard(table)
+
+    def rule(self, table: str, column: str, check: str) -> str:
+        return f"{table}.{column}.{check}"
+
+    # 1. Within a row -------------------------------------------------------------------------------
+    def within_row(self, c: m.Constraint) -> None:
+        table = self.contract.tables[c.table]
+        values = [F.col(t.column).cast("double") for t in c.participants]
+        known = [v.isNotNull() for v in values]
+        fills = _Fills()
+        for position, term in enumerate(c.participants):
+            others = reduce(lambda a, b: a & b, [k for i, k in enumerate(known) if i != position])
+            given = _solve(c, values, position)
+            spec = table.column(term.column)
+            if position == 0:
+                wrong = ~_close(values[0], _typed(spec, given)) & known[0]
+                mask = others & (~known[0] | wrong)
+                fills.fill(spec, mask & ~known[0], given, self.rule(c.table, term.column, r.NOT_NULL))
+                fills.fill(spec, mask & known[0], given, self.rule(c.table, term.column, c.id))
+            else:
+                rule_id = self.rule(c.table, term.column, r.NOT_NULL)
+                fills.fill(spec, others & ~known[position], given, rule_id)
+        self.frames[c.table] = self.frames[c.table].withColumns(fills.values)
+
+    # 2. After --------------------------------------------------------------------------------------
+    def after(self, c: m.Constraint) -> None:
+        """A time before the one it must follow is nulled; the one it follows is that of the first row (by
+        line) of the parent holding the key, whatever becomes of that row."""
+        parent_key = self.contract.tables[c.other_table].sole_key
+        name = next(self.names)
+        earliest = _first_by_line(self.frames[c.other_table], parent_key, F.col(c.other_column), name)
+        frame = self.frames[c.table].join(earliest, F.col(c.via) == F.col(f"{name}_key"), "left")
+        cell = Cell(F.col(c.column), F.col(issue(c.column)))
+        cell.invalidate(F.col(c.column) < F.col(name), self.rule(c.table, c.column, c.id))
+        frame = frame.withColumns({c.column: cell.value, issue(c.column): cell.issue})
+        self.frames[c.table] = frame.drop(name, f"{name}_key")
+        self.changed.add(c.table)
+
+    # 3. Witnesses across tables --------------------------------------------------------------------
+    def witnesses(
+        self, table: str, column: str, aggregates: list[m.Constraint], linked: list[m.Constraint]
+    ) -> bool:
+        """Repair ``column`` of ``table`` from its candidates; True when one was a sum over its children."""
+        spec = self.contract.tables[table].column(column)
+        candidates: list[Column] = []
+        judged: m.Constraint | None = None
+        joins: list[tuple[DataFrame, Column]] = []
+        summed = False
+        for c in aggregates:
+            if (c.table, c.column) == (table, column):
+                name = next(self.names)
+                sums = self.aggregate(c).select(
+                    F.col("_owner").alias(f"{name}_key"), F.col("_sum").alias(name)
+                )
+                joins.append((sums, F.col(self.contract.tables[table].sole_key) == F.col(f"{name}_key")))
+                candidates.append(F.col(name))
+                judged = judged or c
+                summed = True
+        reached: dict[tuple[str, str], Column] = {}
+        for c in linked:
+            for position, term in enumerate(c.participants):
+                if (term.table, term.column) != (table, column):
+                    continue
+                values = []
+                for t in c.participants:
+                    if t.table == table:
+                        values.append(F.col(t.column).cast("double"))
+                        continue
+                    if (t.table, t.column) not in reached:
+                        name = next(self.names)
+                        joins.append(self.linked(table, t.table, t.column, name))
+                        reached[t.table, t.column] = F.col(name).cast("double")
+                    values.append(reached[t.table, t.column])
+                candidates.append(_solve(c, values, position))
+                if position == 0:
+                    judged = judged or c
+        if not candidates:
+            return False
+        frame = self.frames[table]
+        for other, condition in joins:
+            frame = frame.join(other, condition, "left")
+        candidates = [_typed(spec, value) for value in candidates]
+        first = F.coalesce(*candidates)
+        raw = F.col(column).cast("double")
+        missing = raw.isNull()
+        fills = _Fills()
+        fills.fill(spec, missing, first, self.rule(table, column, r.NOT_NULL))
+        if judged is not None:
+            confirmed = reduce(lambda a, b: a | b, [_close(raw, value) for value in candidates])
+            fills.fill(spec, ~missing & ~confirmed, first, self.rule(table, column, judged.id))
+        frame = frame.withColumns(fills.values)
+        self.frames[table] = frame.drop(*(c for c in frame.columns if c.startswith("__w")))
+        self.changed.add(table)
+        return summed
+
+    def linked(self, table: str, other: str, column: str, name: str) -> tuple[DataFrame, Column]:
+        """``column`` of the one row of ``other`` each row of ``table`` is linked to (as ``name``), and how
+        to join it: the live parent its foreign key names, or the first live row (by line) referring to it."""
+        direction, via = self.contract.link(table, other)
+        there = self.frames[other].where(_alive())
+        if direction == m.PARENT:
+            key, here = self.contract.tables[other].sole_key, via
+        else:
+            key, here = via, self.contract.tables[table].sole_key
+        values = _first_by_line(there, key, F.col(column), name)
+        return values, F.col(here) == F.col(f"{name}_key")
+
+    def aggregate(self, c: m.Constraint) -> DataFrame:
+        """Per key of the constraint's table (``_owner``), the sum of ``other`` over the rows referring to it
+        (``_sum``), where those are provably all there and all valid (constraints.Repairs.aggregate)."""
+        parent, children = self.contract.tables[c.table], self.contract.tables[c.other_table]
+        sequence = c.complete_when.get("sequence")
+        keys = self.frames[c.table].where(F.col(parent.sole_key).isNotNull())
+        keys = keys.select(F.col(parent.sole_key).alias("_known")).distinct()
+        line = F.col(sequence) if sequence else F.lit(None).cast("long")
+        frame = self.frames[c.other_table].where(~F.col(DUP))
+        frame = frame.select(
+            F.col(children.key).alias("_key"),
+            F.col(c.via).alias("_ref"),
+            line.alias("_line"),
+            F.col(c.other_column).alias("_value"),
+            LINE,
+        )
+        frame = frame.join(keys, F.col("_ref") == F.col("_known"), "left").drop("_ref")
+        return _complete_sums(_neighbours(frame), DECIMALS.get(children.column(c.other_column).type, 0))
+
+    # 4. Balance ------------------------------------------------------------------------------------
+    def balance(self, c: m.Constraint) -> None:
+        """A group missing one value gets it from the others; a group that does not sum to zero is
+        quarantined where the constraint is an error."""
+        spec = self.contract.tables[c.table].column(c.column)
+        decimals = DECIMALS.get(spec.type, 0)
+        frame = self.frames[c.table]
+        value, group = F.col(c.column), F.col(c.group)
+        member = _alive() & group.isNotNull()
+        total = sum_money(value, decimals) if spec.type in DECIMALS else F.sum(value.cast("double"))
+        groups = (
+            frame.where(member)
+            .groupBy(group.alias("_group"))
+            .agg(
+                F.count(F.lit(1)).alias("_size"),
+                F.count(F.when(value.isNull(), 1)).alias("_missing"),
+                total.alias("_total"),
+            )
+        )
+        frame = frame.join(groups, group == F.col("_group"), "left")
+        size, missing = F.col("_size"), F.col("_missing")
+        fills = _Fills()
+        alone = member & (size >= 2) & (missing == 1) & value.isNull()
+        fills.fill(spec, alone, -F.col("_total"), self.rule(c.table, c.column, r.NOT_NULL))
+        if c.severity == "error":
+            tolerance = 10.0**-decimals / 2
+            off = member & (size >= 2) & (missing == 0) & (F.abs(F.col("_total")) > tolerance)
+            rejected = F.when(true(off) & _alive(), F.lit(self.rule(c.table, c.column, c.id)))
+            fills.values[REJECT] = F.coalesce(F.col(REJECT), rejected)
+        frame = frame.withColumns(fills.values)
+        self.frames[c.table] = frame.drop("_group", "_size", "_missing", "_total")
+        self.changed.add(c.table)
+
+    # 5. Sequence -----------------------------------------------------------------------------------
+    def sequence(self, c: m.Constraint) -> None:
+        """A value below the previous one of its group (live rows by key, nulls left out) is nulled."""
+        key = self.contract.tables[c.table].key
+        value = F.col(c.column)
+        considered = _alive() & F.col(c.group).isNotNull() & value.isNotNull()
+        before = (
+            Window.partitionBy(c.group)
+            .orderBy(F.col(key).asc_nulls_last(), F.col(LINE))
+            .rowsBetween(Window.unboundedPreceding, -1)
+        )
+        previous = F.last(F.when(considered, value), ignorenulls=True).over(before)
+        frame = self.frames[c.table].withColumn("_previous", previous)
+        cell = Cell(value, F.col(issue(c.column)))
+        cell.invalidate(considered & (value < F.col("_previous")), self.rule(c.table, c.column, c.id))
+        frame = frame.withColumns({c.column: cell.value, issue(c.column): cell.issue})
+        self.frames[c.table] = frame.drop("_previous")
+        self.changed.add(c.table)
 
 
 def _neighbours(frame: DataFrame) -> DataFrame:
-    """Each item row (``_line``, ``_known``: its order if that order exists) with what the rows around it
-    in item-id order tell: the line and order of the row before and after it (``_prev_*``, ``_next_*``),
-    the last order known at or before it (``_ffill``), and the first known at or after it with that row's
-    line (``_bfill``, ``_bfill_line``; 0 for a known row whose line was lost).
+    """Each child row (``_key``, ``_line``: its sequence number, ``_known``: its parent if that exists,
+    ``_value``, ``LINE``) with what the rows around it in key order tell: the line and parent of the row
+    before and after it (``_prev_*``, ``_next_*``), the last parent known at or before it (``_ffill``), and
+    the first known at or after it with that row's line (``_bfill``, ``_bfill_line``; 0 for a known row whose
+    line was lost).
 
-    A window over all items would sort them in one task, which a 5M-order job's 15M items overflow. The
-    rows are windowed in ranges of item ids instead, each range sorted on its own; what a range's edge
-    rows need from beyond it comes from a summary of every range (one row each), windowed across ranges.
-    Nulls sort first in item-id order, so rows without an id form the range before all others."""
-    line, known, item = F.col("_line"), F.col("_known"), F.col("item_id")
-    frame = frame.withColumn("_range", F.coalesce(F.floor(item / ITEM_RANGE), F.lit(-1)))
-    by_id = Window.partitionBy("_range").orderBy("item_id")
-    so_far = by_id.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    A window over all children would sort them in one task, which a 5M-parent job's 15M children overflow.
+    The rows are windowed in ranges of keys instead, each range sorted on its own; what a range's edge rows
+    need from beyond it comes from a summary of every range (one row each), windowed across ranges. Rows
+    without a key form the range after all others, in line order (as pandas sorts them)."""
+    line, known, key = F.col("_line"), F.col("_known"), F.col("_key")
+    frame = frame.withColumn("_range", F.coalesce(F.floor(key / KEY_RANGE), F.lit(LAST_RANGE)))
+    by_key = Window.partitionBy("_range").orderBy(key, F.col(LINE))
+    so_far = by_key.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     # "first at or after" as "last so far" in the opposite order: a frame that runs to the end is
     # recomputed by Spark for every row, quadratic in the rows
     after = (
         Window.partitionBy("_range")
-        .orderBy(item.desc())
+        .orderBy(key.desc(), F.col(LINE).desc())
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
+    order = F.struct(key, F.col(LINE))
     known_line = F.when(
         known.isNotNull(), F.struct(known.alias("known"), F.coalesce(line, F.lit(0)).alias("line"))
     )
     edge = F.struct(line.alias("line"), known.alias("known"))
     ranges = frame.groupBy("_range").agg(
-        F.min_by(edge, item).alias("_head"),
-        F.max_by(edge, item).alias("_tail"),
-        F.max_by(known, F.when(known.isNotNull(), item)).alias("_tail_known"),
-        F.min_by(known_line, F.when(known.isNotNull(), item)).alias("_head_known"),
+        F.min_by(edge, order).alias("_head"),
+        F.max_by(edge, order).alias("_tail"),
+        F.max_by(known, F.when(known.isNotNull(), order)).alias("_tail_known"),
+        F.min_by(known_line, F.when(known.isNotNull(), order)).alias("_head_known"),
     )
     frame = frame.select(
         "*",
-        (F.row_number().over(by_id) == 1).alias("_first"),
-        F.lead(F.lit(True)).over(by_id).isNull().alias("_last"),
-        F.lag(line).over(by_id).alias("_prev_line_in"),
-        F.lag(known).over(by_id).alias("_prev_known_in"),
-        F.lead(line).over(by_id).alias("_next_line_in"),
-        F.lead(known).over(by_id).alias("_next_known_in"),
+        (F.row_number().over(by_key) == 1).alias("_first"),
+        F.lead(F.lit(True)).over(by_key).isNull().alias("_last"),
+        F.lag(line).over(by_key).alias("_prev_line_in"),
+        F.lag(known).over(by_key).alias("_prev_known_in"),
+        F.lead(line).over(by_key).alias("_next_line_in"),
+        F.lead(known).over(by_key).alias("_next_known_in"),
         F.last(known, ignorenulls=True).over(so_far).alias("_ffill_in"),
         F.last(known_line, ignorenulls=True).over(after).alias("_bfill_in"),
     )
@@ -162,8 +402,8 @@ def _neighbours(frame: DataFrame) -> DataFrame:
     first, last = F.col("_first"), F.col("_last")
     bfill = F.coalesce(F.col("_bfill_in"), F.col("_bfill_after"))
     return frame.join(F.broadcast(ranges), "_range").select(
-        "item_id",
-        "line_total",
+        "_key",
+        "_value",
         line,
         known,
         F.when(first, F.col("_before.line")).otherwise(F.col("_prev_line_in")).alias("_prev_line"),
@@ -176,8 +416,11 @@ def _neighbours(frame: DataFrame) -> DataFrame:
     )
 
 
-def _item_sums(frame: DataFrame) -> DataFrame:
-    """The complete orders' item sums, from each item row and its neighbours (see _neighbours)."""
+def _complete_sums(frame: DataFrame, decimals: int) -> DataFrame:
+    """The complete parents' sums (``_owner``, ``_sum``), from each child row and its neighbours (see
+    _neighbours). A row whose parent was lost is given back to a neighbour's parent when the sequence numbers
+    prove it (number n right after that parent's n-1, or 1 right before its 2); otherwise the parents around
+    it count as incomplete. Without sequence numbers (``_line`` null) a lost row may belong to either."""
     line, known = F.col("_line"), F.col("_known")
     follows_previous = true((line > 1) & (F.col("_prev_line") == line - 1))
     starts_next = true((line == 1) & (F.col("_next_line") == 2))
@@ -186,10 +429,10 @@ def _item_sums(frame: DataFrame) -> DataFrame:
         F.when(follows_previous, F.col("_prev_known")),
         F.when(starts_next, F.col("_next_known")),
     )
-    frame = frame.select("line_total", line, owner.alias("_owner"), "_ffill", "_bfill", "_bfill_line")
+    frame = frame.select("_value", line, owner.alias("_owner"), "_ffill", "_bfill", "_bfill_line")
     lost = frame.where(F.col("_owner").isNull())
-    # Ids rise with line numbers inside an order: a lost line 1 cannot continue the order before it, and a
-    # lost item cannot belong to the order after it when that order's next known line is its line 1.
+    # Keys rise with numbers inside a parent: a lost number 1 cannot continue the parent before it, and a
+    # lost row cannot belong to the parent after it when that parent's next known number is its 1.
     unsure = (
         lost.where(~true(line == 1))
         .select(F.col("_ffill").alias("_unsure"))
@@ -197,12 +440,14 @@ def _item_sums(frame: DataFrame) -> DataFrame:
         .where(F.col("_unsure").isNotNull())
         .distinct()
     )
+    value = F.col("_value")
+    total = sum_money(value, decimals) if decimals else F.sum(value.cast("double"))
     grouped = (
         frame.where(F.col("_owner").isNotNull())
         .groupBy("_owner")
         .agg(
-            sum_money("line_total").alias("_total"),
-            F.count(F.when(F.col("line_total").isNull(), 1)).alias("_bad"),
+            total.alias("_total"),
+            F.count(F.when(value.isNull(), 1)).alias("_bad"),
             F.count(F.when(line.isNull(), 1)).alias("_unnumbered"),
             F.countDistinct(line).alias("_lines"),
             F.count(F.lit(1)).alias("_count"),
@@ -214,82 +459,4 @@ def _item_sums(frame: DataFrame) -> DataFrame:
         & (F.col("_lines") + F.col("_unnumbered") == F.col("_count"))
         & F.col("_unsure").isNull()
     )
-    return grouped.where(complete).select(
-        F.col("_owner").alias("_items_key"), round_half_even(F.col("_total"), 2).alias("_item_sum")
-    )
-
-
-def repair_orders(frames: dict[str, DataFrame]) -> DataFrame:
-    """Orders placed before signup lose their time; the total follows its witnesses; a lost discount
-    follows from the total and the payment."""
-    orders = frames["orders"]
-    if "customers" in frames:
-        customers = frames["customers"].where(~F.col(DUP))
-        orders = orders.join(
-            _first_by_line(customers, "customer_id", F.col("signup_at"), "_signup"),
-            F.col("customer_id") == F.col("__signup_key"),
-            "left",
-        )
-        cell = Cell(F.col("order_ts"), F.col(issue("order_ts")))
-        cell.invalidate(F.col("order_ts") < F.col("_signup"), "orders.order_ts.order_after_signup")
-        orders = orders.withColumns({"order_ts": cell.value, issue("order_ts"): cell.issue})
-        orders = orders.drop("_signup", "__signup_key")
-    paid = F.lit(None).cast("double")
-    if "payments" in frames:
-        payments = frames["payments"].where(~F.col(DUP) & F.col(REJECT).isNull())
-        orders = orders.join(
-            _first_by_line(payments, "order_id", F.col("amount"), "_paid"),
-            F.col("order_id") == F.col("__paid_key"),
-            "left",
-        )
-        paid = F.col("_paid")
-    item_sum = F.lit(None).cast("double")
-    if "order_items" in frames:
-        sums = _complete_item_sums(frames["order_items"], frames["orders"])
-        orders = orders.join(sums, F.col("order_id") == F.col("_items_key"), "left")
-        item_sum = F.col("_item_sum")
-
-    # Three witnesses of an order's total: the raw value, the payment (amount + discount) and the sum of
-    # its items when they are all there. Two that agree win; then the items, the payment, the raw value.
-    total, discount = F.col("total_amount"), F.col("discount_amount")
-    by_payment = round_half_even(paid + discount, 2)
-    confirmed = total.isNotNull() & (_close(total, by_payment) | _close(total, item_sum))
-    choice = F.when(confirmed, total).otherwise(F.coalesce(item_sum, by_payment, total))
-    new: dict[str, Column] = {}
-    changed = choice.isNotNull() & ~_close(choice, total)
-    _fill(new, "total_amount", changed, choice, "orders.total_amount.total_matches_items")
-    orders = orders.withColumns(new)
-    new = {}
-    _fill(
-        new,
-        "discount_amount",
-        discount.isNull(),
-        round_half_even(F.col("total_amount") - paid, 2),
-        "orders.discount_amount.not_null",
-    )
-    return orders.withColumns(new).drop("_paid", "__paid_key", "_item_sum", "_items_key")
-
-
-def repair_payments(payments: DataFrame, orders: DataFrame) -> DataFrame:
-    """A lost payment amount is its order's total less the discount."""
-    due = F.col("total_amount") - F.col("discount_amount")
-    expected = _first_by_line(orders.where(~F.col(DUP) & F.col(REJECT).isNull()), "order_id", due, "_due")
-    joined = payments.join(expected, F.col("order_id") == F.col("__due_key"), "left")
-    new: dict[str, Column] = {}
-    _fill(new, "amount", F.col("amount").isNull(), F.col("_due"), "payments.amount.not_null")
-    return joined.withColumns(new).drop("_due", "__due_key")
-
-
-def repair_returns(returns: DataFrame, items: DataFrame) -> DataFrame:
-    """A lost refund is the returned item's line total."""
-    line_total = _first_by_line(items.where(~F.col(DUP)), "item_id", F.col("line_total"), "_line_total")
-    joined = returns.join(line_total, F.col("order_item_id") == F.col("__line_total_key"), "left")
-    new: dict[str, Column] = {}
-    _fill(
-        new,
-        "refund_amount",
-        F.col("refund_amount").isNull(),
-        F.col("_line_total"),
-        "returns.refund_amount.not_null",
-    )
-    return joined.withColumns(new).drop("_line_total", "__line_total_key")
+    return grouped.where(complete).select("_owner", F.col("_total").alias("_sum"))

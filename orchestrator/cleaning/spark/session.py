@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from orchestrator import REPOSITORY
 
-DRIVER_MEMORY = "4g"  # local Spark's heap: enough for 5M orders
+DRIVER_MEMORY = "4g"  # local Spark's heap: enough for the benchmark's 5M driving rows
 ARROW_ROWS = 1 << 16  # raw lines per Arrow batch sent to a Python worker
 
 
