@@ -42,11 +42,16 @@ schema:
         required: true
         relationships: [{type: foreignKey, to: people.person_id}]
       - {name: at, logicalType: timestamp, required: true}
+      - {name: fee, logicalType: number, logicalTypeOptions: {multipleOf: 0.01}}
     customProperties:
       - property: constraints
         value:
           - {id: after_joining, kind: after, column: at, via: person_id, other: people.joined,
              catches: [order_before_signup]}
+  - name: rooms
+    properties:
+      - {name: code, logicalType: string, primaryKey: true}
+      - {name: floor, logicalType: integer}
 """
 JAN = "2024-01-01T00:00:00Z"
 MARCH = "2024-03-01T00:00:00Z"
@@ -60,10 +65,10 @@ PEOPLE = [
     {"person_id": 6, "email": "f@x.org", "age": 119, "joined": JAN, "nickname": "Fy"},  # 6: outlier missed
 ]
 VISITS = [
-    {"visit_id": 1, "person_id": 1, "at": MARCH},  # line 0
-    {"visit_id": 2, "person_id": 99, "at": MARCH},  # 1: orphan
-    {"visit_id": 3, "person_id": 2, "at": "2023-06-01T00:00:00Z"},  # 2: before person 2 joined
-    {"visit_id": 4, "person_id": 4, "at": "2023-06-01T00:00:00Z"},  # 3: before person 4 joined (not valid)
+    {"visit_id": 1, "person_id": 1, "at": MARCH, "fee": 10.5},  # line 0
+    {"visit_id": 2, "person_id": 99, "at": MARCH, "fee": 10.5},  # 1: orphan
+    {"visit_id": 3, "person_id": 2, "at": "2023-06-01T00:00:00Z", "fee": 10.5},  # 2: before person 2 joined
+    {"visit_id": 4, "person_id": 4, "at": "2023-06-01T00:00:00Z", "fee": 10.5},  # 3: before person 4 joined
 ]
 # (table, line, key, column, kind): each injected cell error
 ANSWER_KEY = [
@@ -105,9 +110,11 @@ TRUTH = {
             "visit_id": pa.array([1, 2, 3, 4], pa.int64()),
             "person_id": pa.array([1, 1, 2, 4], pa.int64()),
             "at": pa.array([_ts(MARCH)] * 2 + [_ts("2024-06-01T00:00:00Z")] * 2, TS),
+            "fee": pa.array([10.5] * 4, pa.float64()),
         }
     ),
 }
+ROOMS = pa.table({"code": ["A1"], "floor": pa.array([1], pa.int64())})  # keyed by text: not compared
 
 
 def _write(lake: LocalLake, path: str, data: bytes) -> None:
@@ -304,9 +311,11 @@ def test_silver_counts_each_error_fixed_nulled_remaining_quarantined_or_dropped(
             "at": pa.array(
                 [_ts(MARCH), _ts(MARCH), _ts("2024-06-01T00:00:00Z"), _ts("2023-06-01T00:00:00Z")], TS
             ),
+            "fee": pa.array([10.504, 10.5, 10.5, 10.5], pa.float64()),  # within half a cent: the same amount
         }
     )  # visit 3's time repaired, visit 4's kept
-    _silver(lake, {"people": people, "visits": visits}, {"people": pa.table({"person_id": ["4"]})})
+    tables = {"people": people, "rooms": ROOMS, "visits": visits}
+    _silver(lake, tables, {"people": pa.table({"person_id": ["4"]})})
     score = score_silver(USER, CLEANING, settings)
     k = KindScore
     assert score.kinds == [
@@ -329,10 +338,10 @@ def test_silver_counts_each_error_fixed_nulled_remaining_quarantined_or_dropped(
         "silver_rows_matched": 9,  # people 1, 2 twice, 3 and 5; the four visits
         "rows_quarantined": 1,
         "rows_dropped": 1,
-        "cells_compared": 24,  # 4 people in silver x 4 columns besides the key, 4 visits x 2
+        "cells_compared": 28,  # 4 people in silver x 4 columns besides the key, 4 visits x 3
         # person 2's age, 3's nickname, 5's email, age and joined; visit 2's person and 4's time
         "cells_differing": 7,
-        "cell_accuracy": 0.708333,  # 1 - 7 / 24
+        "cell_accuracy": 0.75,  # 1 - 7 / 28
         "cells_damaged": 1,  # person 3's nickname: no error was injected there
         "injected": 15,
         "fixed": 4,
@@ -351,3 +360,24 @@ def test_a_silver_equal_to_the_truth_fixes_everything_but_what_it_set_aside(job)
     assert score.totals["cells_differing"] == 0
     assert score.totals["cell_accuracy"] == 1.0
     assert (score.totals["fixed"], score.totals["remaining"], score.totals["rows_dropped"]) == (15, 0, 0)
+
+
+def test_a_silver_with_no_table_keyed_by_an_integer_compares_nothing(job):
+    settings, lake = job
+    _silver(lake, {"rooms": ROOMS}, {})
+    score = score_silver(USER, CLEANING, settings)
+    assert score.kinds == []
+    assert score.totals == {
+        "truth_rows": 0,
+        "silver_rows_matched": 0,
+        "rows_quarantined": 0,
+        "rows_dropped": 0,
+        "cells_compared": 0,
+        "cells_differing": 0,
+        "cell_accuracy": None,  # nothing compared: no accuracy, rather than a perfect one
+        "cells_damaged": 0,
+        "injected": 0,
+        "fixed": 0,
+        "nulled": 0,
+        "remaining": 0,
+    }
