@@ -123,6 +123,25 @@ def test_money_is_rounded_to_cents_and_held_to_its_range():
     ]
 
 
+def test_a_half_cent_goes_to_the_nearest_cent_of_the_amount_as_a_binary_number():
+    """Money is read as a float and rounded to cents by scaling by 100 and rounding half to even. A written
+    half cent is a tie only when the float times 100 is exactly a half: then the even cent wins. Otherwise
+    the float lies a little above or below the half and that side wins (docs/testing.md: half cents)."""
+    assert 12.345 * 100 == 1234.5 and 12.355 * 100 == 1235.5  # ties (0.125 and 0.375 are exact floats)
+    assert 0.545 * 100 > 54.5 and 1.015 * 100 < 101.5  # not ties: 0.545 is stored a little above
+    raw = ["12.345", "12.355", "0.125", "0.375", "0.545", "1.015", "12.3449", "12.3451"]
+    assert _clean("order_items", "unit_price", raw) == [
+        (12.34, None),  # a tie: to the even cent, down
+        (12.36, None),  # a tie: to the even cent, up
+        (0.12, None),
+        (0.38, None),
+        (0.55, None),  # above the half: up, though 4 is the even cent
+        (1.01, None),  # below the half: down, though 2 is the even cent
+        (12.34, None),  # below a half cent: down
+        (12.35, None),  # above: up
+    ]
+
+
 def test_a_rating_has_one_decimal():
     assert _clean("sellers", "rating", ["4.25", "4.35", "5.0", "5.1", "0.9"]) == [
         (4.2, None),  # half to even
