@@ -81,7 +81,14 @@ def test_the_shop_contract_is_what_the_engines_use_and_agrees_with_the_generator
         ("total_matches_items", m.AGGREGATE),
         ("shipped_after_order", m.AFTER),
         ("line_total", m.ROW),
+        ("pays_the_order", m.ROW),
+        ("refund_is_line_total", m.ROW),
     }
+    pays = next(c for c in shop.CONTRACT.constraints if c.id == "pays_the_order")
+    assert (pays.op, [(t.table, t.column, t.sign) for t in pays.participants]) == (
+        m.SUM,
+        [("payments", "amount", 1), ("orders", "total_amount", 1), ("orders", "discount_amount", -1)],
+    )
 
 
 def test_the_domain_imports_no_engine_and_no_faker():
@@ -267,3 +274,30 @@ def test_the_worked_example_of_the_vocabulary_is_a_valid_contract():
     [constraint] = contract.constraints
     assert (constraint.kind, constraint.other_table) == (m.AGGREGATE, "order_items")
     assert constraint.via == "order_id"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("op: sum", "op: difference", "'difference' is not one of product, sum"),
+        ("op: sum", "op: product", "-customers.credit: only a sum subtracts"),
+        ("-customers.credit]", "-accounts.credit]", "invoices has no single foreign key to 'accounts'"),
+        ("terms: [net, -customers.credit]", "terms: []", "is missing: name the columns"),
+        (
+            "name: net\n        logicalType: number",
+            "name: net\n        logicalType: string",
+            "net is not a number",
+        ),
+    ],
+    ids=["unknown op", "minus in a product", "no foreign key", "no terms", "text term"],
+)
+def test_a_row_constraint_that_cannot_be_computed_is_refused_with_its_path(old, new, says):
+    from tests.test_clean_contracts import INVOICES
+
+    assert old in INVOICES
+    with pytest.raises(ContractError) as refused:
+        parse_contract(INVOICES.replace(old, new))
+    assert refused.value.field.startswith(
+        "schema[invoices].customProperties.constraints[due_is_net_less_credit]"
+    )
+    assert says in str(refused.value)

@@ -417,9 +417,9 @@ def _row_terms(contract: m.Contract, constraint: m.Constraint, where: str) -> li
     if not constraint.terms:
         raise ContractError(f"{where}.terms", "is missing: name the columns the value follows from")
     named = []
-    for term in constraint.participants[1:]:
+    for text, term in zip(constraint.terms, constraint.participants[1:], strict=True):
         if term.sign < 0 and constraint.op != m.SUM:
-            raise ContractError(f"{where}.terms", f"-{term.column}: only a sum subtracts (op: sum)")
+            raise ContractError(f"{where}.terms", f"{text}: only a sum subtracts (op: sum)")
         if term.table != constraint.table and (
             term.table not in contract.tables
             or (contract.link(constraint.table, term.table) or ("",))[0] != m.PARENT
