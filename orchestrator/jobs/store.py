@@ -84,6 +84,7 @@ _JOB_COLUMNS = (
     "progress",
     "progress_text",
     "remote_run",
+    "holder",
     "version",
 )
 _EVENT_COLUMNS = ("event_id", "job_id", "user", "kind", "message", "created_at", "seen")
@@ -119,10 +120,19 @@ class JobHeld(WorkbenchError):
 
     def __init__(self, job_id: str, until: datetime) -> None:
         super().__init__(
-            f"job {job_id} is running in another worker, which holds it until {until:%Y-%m-%d %H:%M:%S} UTC;"
-            " it is run again only if that worker has not finished it by then"
+            f"job {job_id} is running in another worker, whose lease on it runs until "
+            f"{until:%Y-%m-%d %H:%M:%S} UTC and is renewed while that worker lives; another worker takes it "
+            "over only once it is gone"
         )
         self.until = until
+
+
+class HoldLost(WorkbenchError):
+    """A worker renewing its lease on a job found that it no longer holds it (another worker took it over, or
+    the attempt ended): it must stop working on the job."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} is no longer held by this worker")
 
 
 class NotAdministrator(WorkbenchError, PermissionError):
@@ -159,6 +169,9 @@ class Job:
     progress: float | None  # share done, 0 to 1: a generation's chunks, a cleaning's stages (record_progress)
     progress_text: str | None  # what it is doing, such as "orders: 400,000 of 1,000,000" or "now: build gold"
     remote_run: dict[str, Any] | None  # the Spark run cleaning it elsewhere (see JobStore.record_remote_run)
+    # who holds the running attempt and where it runs: the worker process (worker, host, pid, started) and its
+    # local Spark child if any (child: pid, started, run_id); see JobStore.start, renew and record_child
+    holder: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +230,8 @@ _SQLITE_SCHEMA = (
         rows_in INTEGER, rows_out INTEGER, rows_quarantined INTEGER,
         timings TEXT NOT NULL, params TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT,
         created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL NOT NULL,
-        lease_until REAL, progress REAL, progress_text TEXT, remote_run TEXT, version INTEGER NOT NULL,
+        lease_until REAL, progress REAL, progress_text TEXT, remote_run TEXT, holder TEXT,
+        version INTEGER NOT NULL,
         active_key TEXT UNIQUE, deleted_at REAL
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at)",
@@ -234,6 +248,7 @@ _SQLITE_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS stored_settings (
         name TEXT PRIMARY KEY, value TEXT NOT NULL, set_by TEXT NOT NULL, set_at REAL NOT NULL
     )""",
+    "CREATE TABLE IF NOT EXISTS schedule_served (route TEXT PRIMARY KEY, served_at REAL NOT NULL)",
     """CREATE TABLE IF NOT EXISTS setting_changes (
         change_id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, old_value TEXT NOT NULL,
         new_value TEXT NOT NULL, changed_by TEXT NOT NULL, changed_at REAL NOT NULL
@@ -247,7 +262,8 @@ _MYSQL_SCHEMA = (
         rows_in BIGINT, rows_out BIGINT, rows_quarantined BIGINT,
         timings TEXT NOT NULL, params MEDIUMTEXT NOT NULL, attempts INT NOT NULL, error TEXT,
         created_at DOUBLE NOT NULL, started_at DOUBLE, finished_at DOUBLE, updated_at DOUBLE NOT NULL,
-        lease_until DOUBLE, progress DOUBLE, progress_text TEXT, remote_run TEXT, version INT NOT NULL,
+        lease_until DOUBLE, progress DOUBLE, progress_text TEXT, remote_run TEXT, holder TEXT,
+        version INT NOT NULL,
         active_key VARCHAR(128), deleted_at DOUBLE,
         UNIQUE KEY jobs_active (active_key), KEY jobs_by_user (user, created_at),
         KEY jobs_by_parent (parent_id)
@@ -265,6 +281,9 @@ _MYSQL_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS stored_settings (
         name VARCHAR(64) NOT NULL PRIMARY KEY, value VARCHAR(255) NOT NULL, set_by VARCHAR(32) NOT NULL,
         set_at DOUBLE NOT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE IF NOT EXISTS schedule_served (
+        route VARCHAR(16) NOT NULL PRIMARY KEY, served_at DOUBLE NOT NULL
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
     """CREATE TABLE IF NOT EXISTS setting_changes (
         change_id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL,
@@ -295,6 +314,7 @@ _SQLITE = _Dialect(
         ("progress_text", "TEXT"),
         ("remote_run", "TEXT"),
         ("deleted_at", "REAL"),
+        ("holder", "TEXT"),
     ),
 )
 _MYSQL = _Dialect(
@@ -310,6 +330,7 @@ _MYSQL = _Dialect(
         ("progress_text", "TEXT"),
         ("remote_run", "TEXT"),
         ("deleted_at", "DOUBLE"),
+        ("holder", "TEXT"),
     ),
 )
 
@@ -348,6 +369,13 @@ def _check_choice(name: str, value: str | None, choices: Sequence[str], *, optio
         raise InvalidInput(name, f"{value!r} is not one of {', '.join(choices)}")
 
 
+def _check_lease(seconds: float | None) -> None:
+    if seconds is not None and not (
+        isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
+    ):
+        raise InvalidInput("lease_seconds", f"{seconds!r} must be a number of seconds above 0")
+
+
 def _check_rows(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise InvalidInput(name, f"{value!r} must be a whole number of rows, 0 or more")
@@ -379,6 +407,7 @@ def _job(row: Sequence[Any]) -> tuple[Job, int]:
     values["timings"] = json.loads(values["timings"])
     values["params"] = json.loads(values["params"])
     values["remote_run"] = json.loads(values["remote_run"]) if values["remote_run"] else None
+    values["holder"] = json.loads(values["holder"]) if values["holder"] else None
     for name in ("created_at", "started_at", "finished_at", "updated_at", "lease_until"):
         values[name] = utc_time(values[name])
     return Job(**values), version
@@ -587,29 +616,99 @@ class JobStore:
 
     # -- transitions ---------------------------------------------------------------------------------
 
-    def start(self, job_id: str, *, engine: str | None = None, lease_seconds: float | None = None) -> Job:
+    def start(
+        self,
+        job_id: str,
+        *,
+        engine: str | None = None,
+        lease_seconds: float | None = None,
+        holder: Mapping[str, Any] | None = None,
+    ) -> Job:
         """Begin an attempt (again, if the last worker was lost): running, one more attempt counted.
 
-        With ``lease_seconds`` the attempt holds the job that long, as a queue message is hidden from other
-        workers: a start while another attempt's lease runs raises JobHeld and changes nothing, so a job
-        launched by a click and taken by the scheduler too runs once. A start without a lease may take over
-        a running job at any time.
+        With ``lease_seconds`` the attempt holds the job that long, a lease its ``holder`` (a worker process,
+        see orchestrator.jobs.holders) renews while it runs (renew): a start while another holder's lease runs
+        raises JobHeld and changes nothing, so a job launched by a click and taken by the scheduler too runs
+        once. The holder of the lease may start the next attempt itself (after a recovery, see take_over). A
+        start without a lease may take over a running job at any time.
         """
         _check_choice("engine", engine, engines.ENGINES, optional=True)
-        if lease_seconds is not None and not (isinstance(lease_seconds, int | float) and lease_seconds > 0):
-            raise InvalidInput("lease_seconds", f"{lease_seconds!r} must be a number of seconds above 0")
+        _check_lease(lease_seconds)
+        worker = holder.get("worker") if holder else None
 
         def attempt(job: Job, now: float) -> dict[str, Any]:
-            if job.state == RUNNING and job.lease_until is not None and job.lease_until.timestamp() > now:
+            held_by = (job.holder or {}).get("worker")
+            if (
+                job.state == RUNNING
+                and job.lease_until is not None
+                and job.lease_until.timestamp() > now
+                and (worker is None or held_by != worker)
+            ):
                 raise JobHeld(job_id, job.lease_until)
             return {
                 "attempts": job.attempts + 1,
                 "started_at": job.started_at.timestamp() if job.started_at else now,
                 "engine": engine or job.engine,
                 "lease_until": None if lease_seconds is None else now + lease_seconds,
+                "holder": json.dumps(dict(holder), sort_keys=True) if holder else None,
             }
 
         return self._change(job_id, RUNNING, attempt)
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float) -> Job:
+        """The holder ``worker`` is alive and still works on the job: its lease runs ``lease_seconds`` from
+        now. HoldLost if the job is no longer running under that worker (it must stop)."""
+        _check_lease(lease_seconds)
+
+        def lease(job: Job, now: float) -> dict[str, Any]:
+            if job.state != RUNNING or (job.holder or {}).get("worker") != worker:
+                raise HoldLost(job_id)
+            return {"lease_until": now + lease_seconds}
+
+        return self._change(job_id, None, lease)
+
+    def record_child(self, job_id: str, worker: str, child: Mapping[str, Any]) -> Job:
+        """Keep with the holder where its attempt runs: the local process (pid, started) running the job's
+        Spark run (run_id), so a worker that finds the holder gone can follow the run or end it."""
+
+        def where(job: Job, now: float) -> dict[str, Any]:
+            if job.state != RUNNING or (job.holder or {}).get("worker") != worker:
+                raise HoldLost(job_id)
+            return {"holder": json.dumps({**job.holder, "child": dict(child)}, sort_keys=True)}
+
+        return self._change(job_id, None, where)
+
+    def take_over(
+        self, job_id: str, *, gone: str | None, holder: Mapping[str, Any], lease_seconds: float
+    ) -> Job:
+        """Hold a running job whose holder ``gone`` (its worker id, None for an attempt that recorded none) is
+        gone, to recover its attempt: the same attempt, now held by ``holder`` for ``lease_seconds``, its
+        child (a run still going) kept. JobHeld if another worker took it over first or it moved on."""
+        _check_lease(lease_seconds)
+
+        def adopt(job: Job, now: float) -> dict[str, Any]:
+            current = job.holder or {}
+            if job.state != RUNNING or current.get("worker") != gone:
+                raise JobHeld(job_id, job.lease_until or utc_time(now))
+            child = {"child": current["child"]} if "child" in current else {}
+            return {
+                "lease_until": now + lease_seconds,
+                "holder": json.dumps({**holder, **child}, sort_keys=True),
+            }
+
+        return self._change(job_id, None, adopt)
+
+    def running_jobs(self, kind: str) -> list[Job]:
+        """Every running job of ``kind``, the oldest first (a recovery looks for those held by none)."""
+        _check_choice("kind", kind, KINDS)
+        with self._cursor() as cur:
+            rows = self._run(
+                cur,
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+                " WHERE kind = ? AND state = ? AND deleted_at IS NULL ORDER BY created_at, job_id",
+                (kind, RUNNING),
+            ).fetchall()
+        return [_job(row)[0] for row in rows]
 
     def record_stage(self, job_id: str, stage: str, seconds: float) -> Job:
         """Add how long one stage of a running job took (shown per stage in the job view)."""
@@ -677,7 +776,9 @@ class JobStore:
     def retry(self, job_id: str, error: str) -> Job:
         """An attempt failed and the queue will deliver the job again: back to queued, error kept."""
         return self._change(
-            job_id, QUEUED, lambda job, now: {"error": error[:MAX_ERROR_CHARS], "lease_until": None}
+            job_id,
+            QUEUED,
+            lambda job, now: {"error": error[:MAX_ERROR_CHARS], "lease_until": None, "holder": None},
         )
 
     def succeed(
@@ -925,6 +1026,27 @@ class JobStore:
                 (self._clock() - SCHEDULER_SILENT_SECONDS,),
             ).fetchall()
         return [_scheduler(row) for row in rows]
+
+    def served(self, route: str) -> datetime | None:
+        """The last scheduled drain time of ``route`` a scheduler served, None if none ever was."""
+        _check_choice("route", route, ROUTES)
+        with self._cursor() as cur:
+            row = self._run(cur, "SELECT served_at FROM schedule_served WHERE route = ?", (route,)).fetchone()
+        return None if row is None else utc_time(row[0])
+
+    def record_served(self, route: str, at: datetime) -> None:
+        """A scheduler drained ``route`` for its scheduled time ``at`` (a later time is never moved back)."""
+        _check_choice("route", route, ROUTES)
+        with self._cursor(write=True) as cur:
+            row = self._run(
+                cur, f"SELECT served_at FROM schedule_served WHERE route = ?{self._dialect.locking}", (route,)
+            ).fetchone()
+            if row is not None and row[0] >= at.timestamp():
+                return
+            self._run(cur, "DELETE FROM schedule_served WHERE route = ?", (route,))
+            self._run(
+                cur, "INSERT INTO schedule_served (route, served_at) VALUES (?, ?)", (route, at.timestamp())
+            )
 
     # -- stored settings -----------------------------------------------------------------------------
 
