@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -252,10 +252,12 @@ class OnSpark:
     """The Spark engine: a run of the cleaning notebook on ``target``'s runner, polled every
     ``poll_seconds`` until it ends (a cancelled job cancels it), then its outputs read back. A run that
     tells the notebook's stages has them timed one by one, then the rest of the run's time; another run is
-    timed as one stage."""
+    timed as one stage. With ``resume``, the run of that id (one a lost worker started) is followed instead of
+    a new one submitted, its stages told again from its first."""
 
     target: SparkTarget
     poll_seconds: float = 2.0
+    resume: str | None = None
     name = engines.SPARK
 
     @property
@@ -271,8 +273,11 @@ class OnSpark:
     def clean(self, job: CleaningJob, manifest: dict) -> Cleaned:
         runner = self.target.runner
         started = time.perf_counter()
-        request = RunRequest(job.job_id, job.user, job.parent_id, dict(self.target.parameters))
-        status = runner.submit(request)
+        if self.resume:
+            status = replace(runner.status(self.resume), stages=())
+        else:
+            request = RunRequest(job.job_id, job.user, job.parent_id, dict(self.target.parameters))
+            status = runner.submit(request)
         job.on_run(runner.name, status)
 
         def heard(now: RunStatus) -> None:

@@ -4,20 +4,29 @@ worker down."""
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow.parquet as pq
 
 from orchestrator import REPOSITORY, child_environment
 from orchestrator.cleaning import stages
+from orchestrator.clouds import cloud_of
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
 from orchestrator.health import ConnectionCheck
+from orchestrator.jobs.holders import alive, process_started
 from orchestrator.runners.base import (
     CANCELLED,
     FAILED,
@@ -44,10 +53,12 @@ class LocalSparkConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSparkConfig:
-        """The local lake of the settings; the Azure profile's lake is not on this machine."""
-        if settings.azure_storage is not None:
+        """The local lake of the settings; a cloud's lake (azure, aliyun) is not on this machine."""
+        if not cloud_of(settings).lake_on_disk:
             raise InvalidInput(
-                "engine", "local Spark reads a local lake; with the azure profile run Spark on Databricks"
+                "engine",
+                f"local Spark reads a local lake; with the {settings.profile} profile run Spark on a cluster "
+                "that reaches the lake (ORCHESTRATOR_SPARK_RUNNER)",
             )
         return cls(
             lake_root=settings.data_dir,
@@ -67,9 +78,90 @@ def remove_run_logs(settings: Settings, job_id: str) -> None:
         log.unlink(missing_ok=True)
 
 
+def published_outputs(log: Path, lake_root: Path) -> tuple[dict[str, Any] | None, str]:
+    """The outputs a finished run published, as the last line of its log lists them, each file checked whole
+    (its Parquet footer read) with the rows the run counted in it; else None and why not. The notebook prints
+    that line only after every output file was swapped into place."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        result = None
+    if not isinstance(result, dict) or not {"tables", "silver", "quarantine", "gold"} <= result.keys():
+        return None, "its process ended before it published its outputs"
+    counted = [
+        (result[kind][name], counts[key])
+        for name, counts in result["tables"].items()
+        for kind, key in (("silver", "rows_out"), ("quarantine", "quarantined"))
+    ] + [(path, None) for path in result["gold"].values()]
+    for path, rows in counted:
+        try:
+            found = pq.read_metadata(lake_root / path).num_rows
+        except (OSError, ValueError) as error:
+            return None, f"its output {path} is not whole: {error}"
+        if rows is not None and found != rows:
+            return None, f"its output {path} holds {found:,} rows, not the {rows:,} the run counted"
+    return result, ""
+
+
+class _Orphan:
+    """A run's notebook process that a worker now gone started: followed by its pid and start time, ended,
+    if it must be, by its process group; it succeeded if it published its outputs (published_outputs)."""
+
+    def __init__(self, pid: int, started: float | None, log: Path, lake_root: Path) -> None:
+        self.pid, self.started, self.log, self.lake_root = pid, started, log, lake_root
+        self.reason = ""
+
+    def poll(self) -> int | None:
+        if alive(self.pid, self.started):
+            return None
+        result, self.reason = published_outputs(self.log, self.lake_root)
+        return 0 if result is not None else 1
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(NOTEBOOK), timeout or 0)
+            time.sleep(0.2)
+        return code
+
+
+def end_process(pid: int, started: float | None) -> bool:
+    """End a notebook process (and the JVM in its process group) if it still runs: terminate, then kill if it
+    lingers; returns whether it ran."""
+    if not alive(pid, started):
+        return False
+    group = os.getpgid(pid) == pid  # started in a session of its own: its group holds its JVM
+    for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pid, sig) if group else os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + grace
+        while alive(pid, started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not alive(pid, started):
+            return True
+    return True
+
+
+def end_runs_of(job_id: str) -> int:
+    """End every local run of a job still going on this host (a run whose worker was lost, found by the
+    notebook's command line), so no JVM outlives its job; returns how many were ended."""
+    ended = 0
+    for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        command = process.info["cmdline"] or []
+        pairs = set(itertools.pairwise(command))
+        if str(NOTEBOOK) in command and ("--job_id", job_id) in pairs:
+            ended += end_process(process.info["pid"], round(process.info["create_time"], 2))
+    return ended
+
+
 @dataclass
 class _Run:
-    process: subprocess.Popen
+    process: subprocess.Popen | _Orphan
     log: Path
     cancelled: bool = False
     read: int = 0  # bytes of the log read for the stages it tells
@@ -136,7 +228,8 @@ class LocalSparkRunner:
             return RunStatus(state=CANCELLED, run_id=run_id, message="cancelled on request", stages=told)
         if code == 0:
             return RunStatus(state=SUCCEEDED, run_id=run_id, message=f"log: {run.log}", stages=told)
-        failure = f"{_failure(run.log, code)} (log: {run.log})"
+        reason = run.process.reason if isinstance(run.process, _Orphan) else _failure(run.log, code)
+        failure = f"{reason} (log: {run.log})"
         return RunStatus(state=FAILED, run_id=run_id, message=failure, stages=told)
 
     def cancel(self, run_id: str) -> None:
@@ -151,6 +244,20 @@ class LocalSparkRunner:
         except subprocess.TimeoutExpired:
             os.killpg(run.process.pid, signal.SIGKILL)
             run.process.wait()
+
+    def process_of(self, run_id: str) -> dict[str, Any]:
+        """Where a run started here runs: its notebook process's pid and start time, for the job's holder."""
+        pid = self._run(run_id).process.pid
+        return {"run_id": run_id, "pid": pid, "started": process_started(pid)}
+
+    def adopt(self, run_id: str, pid: int, started: float | None) -> None:
+        """Follow a run another worker of this host started (now gone) by its process: its status and
+        cancel then work as for a run started here. RunnerError if its log is not on this host."""
+        log = self.config.runs_dir / f"{run_id}.log"
+        if not log.is_file():
+            raise RunnerError(f"local Spark run {run_id} has no log on this host ({log})")
+        if run_id not in self._runs:
+            self._runs[run_id] = _Run(_Orphan(pid, started, log, self.config.lake_root), log)
 
     def test_connection(self) -> ConnectionCheck:
         """Spark can start here: Java where pyspark looks for it, and pyspark in this environment."""
