@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import REPOSITORY
+from orchestrator.clouds import CLOUDS, PROFILES
 from orchestrator.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ SECRETS_FILE_ENV = "ORCHESTRATOR_SECRETS_FILE"
 DEFAULT_DATA_DIR = REPOSITORY / "data"
 DEFAULT_SECRETS_FILE = REPOSITORY / ".streamlit" / "secrets.toml"
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700: the data root holds password hashes and sample rows
-PROFILES = ("local", "azure")
 # Where the spark engine runs the notebook: a local Spark child process, Databricks, the Data Factory
 # pipeline, or this process's own Spark session (a scheduled drain on a cluster: notebooks/drain_queue.py).
 SPARK_RUNNERS = ("local", "databricks", "datafactory", "session")
@@ -101,10 +101,15 @@ class Settings:
     max_active_generations: int = 2  # per user: each generation is a process that keeps a core busy
     mysql: MySQLSettings | None = None
     job_store: str = "sqlite"  # where job records live: "sqlite" (state folder) or "mysql"
-    azure_storage: AzureStorageSettings | None = None
-    spark_runner: str = "local"  # one of SPARK_RUNNERS
+    cloud_settings: Any = None  # the profile's own settings, as its entry in orchestrator.clouds reads them
+    spark_runner: str = "local"  # one of SPARK_RUNNERS; empty where the profile's cloud has none yet
     cluster_lake_root: str = ""  # the lake's root as a cluster's notebook sees it (databricks, datafactory)
     profile_after_cleaning: bool = True  # profile silver (and its raw) in the background after a cleaning
+
+    @property
+    def azure_storage(self) -> AzureStorageSettings | None:
+        """The Azure storage account of the azure profile; None on any other."""
+        return self.cloud_settings if isinstance(self.cloud_settings, AzureStorageSettings) else None
 
     @property
     def state_dir(self) -> Path:
@@ -208,14 +213,15 @@ def daily_time(name: str, text: str) -> str:
 
 def _mysql(profile: str) -> MySQLSettings | None:
     """The MySQL server, if a host is set. TLS is required and the server's certificate verified by default on
-    the azure profile (Azure Database for MySQL offers TLS) and when a CA file is set."""
+    a cloud whose managed MySQL offers TLS (azure: the table's database_tls) and when a CA file is
+    set."""
     host = lookup("ORCHESTRATOR_MYSQL_HOST")
     if not host:
         return None
     ca = lookup("ORCHESTRATOR_MYSQL_SSL_CA")
     if ca and not Path(ca).expanduser().is_file():
         raise InvalidInput("ORCHESTRATOR_MYSQL_SSL_CA", f"no CA file at {ca!r}")
-    by_default = profile == "azure" or bool(ca)
+    by_default = CLOUDS[profile].database_tls or bool(ca)
     required = _flag("ORCHESTRATOR_MYSQL_SSL", by_default)
     return MySQLSettings(
         host=host,
@@ -227,25 +233,6 @@ def _mysql(profile: str) -> MySQLSettings | None:
         ssl_verify=_flag("ORCHESTRATOR_MYSQL_SSL_VERIFY", required and by_default),
         ssl_ca=str(Path(ca).expanduser()) if ca else "",
     )
-
-
-def _azure_storage(profile: str) -> AzureStorageSettings | None:
-    if profile != "azure":
-        return None
-    settings = AzureStorageSettings(
-        file_system=lookup("ORCHESTRATOR_AZURE_FILE_SYSTEM", "lake"),
-        account_url=lookup("ORCHESTRATOR_AZURE_STORAGE_URL"),
-        queue_url=lookup("ORCHESTRATOR_AZURE_QUEUE_URL"),
-        account_key=lookup("ORCHESTRATOR_AZURE_STORAGE_KEY"),
-        connection_string=lookup("ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING"),
-    )
-    if not settings.connection_string and not (settings.account_url and settings.account_key):
-        raise InvalidInput(
-            "ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING",
-            "the azure profile needs a storage connection string, or ORCHESTRATOR_AZURE_STORAGE_URL "
-            "with ORCHESTRATOR_AZURE_STORAGE_KEY",
-        )
-    return settings
 
 
 @dataclass(frozen=True)
@@ -323,18 +310,27 @@ def editable_values(settings: Settings) -> list[EditableValue]:
     return values
 
 
+def _spark_runner(default: str | None) -> str:
+    """The runner large batches take: ORCHESTRATOR_SPARK_RUNNER, else the profile's cloud's own (empty if it
+    has none yet, which spark_target then names)."""
+    if lookup("ORCHESTRATOR_SPARK_RUNNER") or default:
+        return _choice("ORCHESTRATOR_SPARK_RUNNER", default or "", SPARK_RUNNERS)
+    return ""
+
+
 def get_settings() -> Settings:
     """Read the configuration now (cheap: the stored settings are kept for a few seconds; tests change the
     environment between calls)."""
     profile = _choice("ORCHESTRATOR_PROFILE", "local", PROFILES)
+    cloud = CLOUDS[profile]
     settings = Settings(
         data_dir=Path(lookup(DATA_DIR_ENV, str(DEFAULT_DATA_DIR))).expanduser().resolve(),
         profile=profile,
         max_active_generations=int_setting("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", 2, 1, 64),
         mysql=_mysql(profile),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
-        azure_storage=_azure_storage(profile),
-        spark_runner=_choice("ORCHESTRATOR_SPARK_RUNNER", "local", SPARK_RUNNERS),
+        cloud_settings=cloud.read_settings(),
+        spark_runner=_spark_runner(cloud.large_batches),
         cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
         profile_after_cleaning=_flag("ORCHESTRATOR_PROFILE_AFTER_CLEANING", True),
     )

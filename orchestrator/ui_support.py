@@ -22,6 +22,7 @@ from pandas.io.formats.style import Styler
 
 from orchestrator import worker
 from orchestrator.cleaning import engines, stages
+from orchestrator.clouds import cloud_of
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.generation.generator import generate
@@ -585,7 +586,8 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
         checks["job store"] = ConnectionCheck(
             True, f"{settings.job_store} job store ({where}) answers: {count} job(s)"
         )
-    if settings.azure_storage is None:
+    cloud = cloud_of(settings)
+    if cloud.lake_on_disk:
         root = settings.data_dir
         writable = root.is_dir() and os.access(root, os.W_OK)
         checks["lake"] = ConnectionCheck(
@@ -595,6 +597,7 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
         )
     else:
         checks["lake"] = open_lake(settings).test_connection()
+    if not cloud.queues_on_host:
         for route, name in routing.QUEUE_NAMES.items():
             checks[f"{route} queue"] = open_queue(name, settings).test_connection()
     checks["warehouse"] = warehouse.test_connection(settings)

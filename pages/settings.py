@@ -6,6 +6,7 @@ count every user's jobs and tables."""
 import pandas as pd
 import streamlit as st
 
+from orchestrator.clouds import SMALL_RUNNERS, cloud_of
 from orchestrator.config import (
     EDITABLE,
     ENVIRONMENT,
@@ -71,6 +72,7 @@ st.dataframe(
                 "profile",
                 "small-batch limit (rows)",
                 "small batches cleaned",
+                "small batches run on",
                 "large batches cleaned",
                 "large batches run on",
                 "generations at once (per user)",
@@ -80,8 +82,9 @@ st.dataframe(
                 settings.profile,
                 f"{settings.small_batch_max_rows:,}",
                 schedule_of("small", settings),
+                SMALL_RUNNERS[cloud_of(settings).small_batches],
                 schedule_of("large", settings),
-                RUNNERS[settings.spark_runner],
+                RUNNERS.get(settings.spark_runner, "none set (ORCHESTRATOR_SPARK_RUNNER)"),
                 str(settings.max_active_generations),
                 settings.job_store,
             ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator.clouds import cloud_of
 from orchestrator.config import Settings, get_settings
 from orchestrator.queues.base import LeaseLost, Message, MessageNotFound, PopReceiptMismatch, Queue
 from orchestrator.queues.local import LocalQueue
@@ -24,13 +25,10 @@ __all__ = [
 
 
 def open_queue(name: str, settings: Settings | None = None) -> Queue:
-    """The queue of the configured profile: the local SQLite queue, or Azure Storage Queues for ``azure``."""
+    """The queue of the configured profile, as its cloud's entry names it (orchestrator.clouds): the local
+    SQLite queue, or Azure Storage Queues for ``azure``; a cloud's SDK loads only for its own profile."""
     settings = settings or get_settings()
-    if settings.azure_storage is None:
-        return LocalQueue.default(name, settings)
-    from orchestrator.queues.azure import AzureQueue, AzureQueueConfig  # the Azure SDK loads only here
-
-    return AzureQueue(name, AzureQueueConfig.from_settings(settings.azure_storage))
+    return cloud_of(settings).open_queue(name, settings)
 
 
 def __getattr__(name: str) -> object:

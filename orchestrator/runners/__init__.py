@@ -41,7 +41,14 @@ def spark_target(settings: Settings) -> SparkTarget:
     """The runner ``ORCHESTRATOR_SPARK_RUNNER`` names: local Spark (the embedded default), Databricks, the
     Data Factory large-batch pipeline, or this process's Spark session. A cluster's notebook reads the lake at
     the root that ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a volume or mount of the same storage); in this
-    process's session it defaults to the local lake."""
+    process's session it defaults to the local lake. Unset, the runner is the profile's cloud's own
+    (orchestrator.clouds); a cloud without one names the setting."""
+    if not settings.spark_runner:
+        raise InvalidInput(
+            "ORCHESTRATOR_SPARK_RUNNER",
+            f"is not set, and the {settings.profile} profile has no large-batch runner of its own yet: set "
+            "it to databricks or session, with ORCHESTRATOR_CLUSTER_LAKE_ROOT where it sees the lake",
+        )
     if settings.spark_runner == "local":
         from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
 

@@ -1,0 +1,99 @@
+"""The clouds the workbench runs on, as one table: each names its lake (a Storage), its queues (a Queue per
+name), where small batches run and which runner takes large ones by default.
+
+``ORCHESTRATOR_PROFILE`` chooses an entry; everything that depends on the cloud looks it up here instead of
+asking which settings happen to be set. Adapters are named by ``module:function`` and imported only when the
+profile uses them, so a profile never loads another cloud's SDK. Adding a cloud is its adapters in a folder
+of their own and one entry below; the Storage, Queue and Runner protocols
+and their contract suites (tests/test_storage_contract.py, tests/test_queue_contract.py) are what every
+adapter is held to.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+    from orchestrator.queues.base import Queue
+    from orchestrator.storage.base import Storage
+
+LOCAL_LAKE = "orchestrator.clouds.local:open_lake"
+LOCAL_QUEUES = "orchestrator.clouds.local:open_queue"
+# Where small batches run: the worker drains the small queue and cleans each batch with pandas in its own
+# process (on a cluster too: notebooks/drain_queue.py runs the same drain there).
+WORKER = "worker"
+SMALL_RUNNERS = {WORKER: "the worker (pandas, in process)"}
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """One entry of the table: what a profile is made of."""
+
+    name: str  # the ORCHESTRATOR_PROFILE value
+    label: str  # as the pages name it
+    lake: str  # module:function(settings) -> Storage
+    queues: str  # module:function(name, settings) -> Queue
+    small_batches: str  # one of SMALL_RUNNERS
+    large_batches: str | None  # default ORCHESTRATOR_SPARK_RUNNER; None: the cloud has none of its own yet
+    settings: str | None = None  # module:function() -> the cloud's own settings, read from the environment
+    database_tls: bool = False  # MySQL connections require and verify TLS by default (a managed database)
+
+    @property
+    def lake_on_disk(self) -> bool:
+        """Whether the lake is files on this machine (local Spark reads it; its check is the folder's)."""
+        return self.lake == LOCAL_LAKE
+
+    @property
+    def queues_on_host(self) -> bool:
+        """Whether the queues are the SQLite queues under this machine's state folder."""
+        return self.queues == LOCAL_QUEUES
+
+    def open_lake(self, settings: Settings) -> Storage:
+        return _resolve(self.lake)(settings)
+
+    def open_queue(self, name: str, settings: Settings) -> Queue:
+        return _resolve(self.queues)(name, settings)
+
+    def read_settings(self) -> Any:
+        """The cloud's own settings (account, endpoint, secrets), or None if it has none."""
+        return _resolve(self.settings)() if self.settings else None
+
+
+CLOUDS: dict[str, Cloud] = {
+    cloud.name: cloud
+    for cloud in (
+        Cloud(
+            "local",
+            "this machine",
+            lake=LOCAL_LAKE,
+            queues=LOCAL_QUEUES,
+            small_batches=WORKER,
+            large_batches="local",
+        ),
+        Cloud(
+            "azure",
+            "Microsoft Azure",
+            lake="orchestrator.clouds.azure:open_lake",
+            queues="orchestrator.clouds.azure:open_queue",
+            small_batches=WORKER,
+            large_batches="databricks",
+            settings="orchestrator.clouds.azure:read_settings",
+            database_tls=True,
+        ),
+    )
+}
+PROFILES = tuple(CLOUDS)
+
+
+def cloud_of(settings: Settings) -> Cloud:
+    """The entry of the settings' profile."""
+    return CLOUDS[settings.profile]
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,73 @@
+"""The profile table (orchestrator/clouds): each cloud names its lake, queues, small- and large-batch runners,
+the settings choose an entry, and nothing else asks which cloud's settings happen to be set."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from orchestrator.clouds import CLOUDS, LOCAL_LAKE, PROFILES, SMALL_RUNNERS, _resolve, cloud_of
+from orchestrator.config import SECRETS_FILE_ENV, SPARK_RUNNERS, get_settings
+from orchestrator.errors import InvalidInput
+from orchestrator.queues import LocalQueue, open_queue
+from orchestrator.runners import spark_target
+from orchestrator.storage import LocalLake, open_lake
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_every_entry_names_adapters_that_exist_and_runners_the_settings_know():
+    assert tuple(CLOUDS) == PROFILES and {"local", "azure"} <= set(PROFILES)
+    for name, cloud in CLOUDS.items():
+        assert cloud.name == name
+        for target in (cloud.lake, cloud.queues, *([cloud.settings] if cloud.settings else [])):
+            assert callable(_resolve(target)), target
+        assert cloud.small_batches in SMALL_RUNNERS
+        assert cloud.large_batches is None or cloud.large_batches in SPARK_RUNNERS
+    assert CLOUDS["local"].lake_on_disk and CLOUDS["local"].queues_on_host
+    assert not CLOUDS["azure"].lake_on_disk and not CLOUDS["azure"].queues_on_host
+    assert [c.name for c in CLOUDS.values() if c.lake == LOCAL_LAKE] == ["local"]
+
+
+def test_the_local_profile_opens_the_local_lake_and_queues_and_runs_large_batches_on_local_spark(data_dir):
+    settings = get_settings()
+    assert cloud_of(settings) is CLOUDS["local"] and settings.cloud_settings is None
+    assert isinstance(open_lake(settings), LocalLake) and isinstance(open_queue("jobs", settings), LocalQueue)
+    assert settings.spark_runner == "local"
+
+
+def test_the_azure_profile_reads_its_account_and_runs_large_batches_on_databricks_unless_told(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
+    monkeypatch.setenv("ORCHESTRATOR_PROFILE", "azure")
+    with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING: "):
+        get_settings()
+    monkeypatch.setenv("ORCHESTRATOR_AZURE_STORAGE_URL", "https://acct.dfs.core.windows.net")
+    monkeypatch.setenv("ORCHESTRATOR_AZURE_STORAGE_KEY", "a2V5")
+    settings = get_settings()
+    assert settings.azure_storage is settings.cloud_settings
+    assert settings.azure_storage.account_url == "https://acct.dfs.core.windows.net"
+    assert "a2V5" not in repr(settings)
+    assert settings.spark_runner == "databricks"
+    with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_CLUSTER_LAKE_ROOT: "):
+        spark_target(settings)
+    monkeypatch.setenv("ORCHESTRATOR_SPARK_RUNNER", "local")
+    with pytest.raises(InvalidInput, match="local Spark reads a local lake; with the azure profile"):
+        spark_target(get_settings())
+
+
+def test_no_module_outside_the_table_asks_which_cloud_is_configured():
+    """The backend is chosen by looking the profile up in orchestrator/clouds, not by testing which settings
+    are set or comparing the profile's name."""
+    asks = re.compile(r"azure_storage is (?:not )?None|profile [!=]= \"|\.profile in \(")
+    found = [
+        f"{path.relative_to(REPOSITORY)}: {line.strip()}"
+        for path in [*REPOSITORY.glob("orchestrator/**/*.py"), *REPOSITORY.glob("pages/*.py")]
+        if "clouds" not in path.parts
+        for line in path.read_text().splitlines()
+        if asks.search(line)
+    ]
+    assert found == []
