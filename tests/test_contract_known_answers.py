@@ -460,6 +460,7 @@ schema:
       - {name: stray_id, logicalType: integer}
       - {name: person, logicalType: integer}
       - {name: rank_id, logicalType: integer, customProperties: [{property: kind, value: int}]}
+      - {name: cust_key, logicalType: integer, customProperties: [{property: kind, value: int}]}
       - name: tier_id
         logicalType: string
         quality: [{metric: invalidValues, arguments: {validValues: [a, b]}, mustBe: 0}]
@@ -480,6 +481,7 @@ def test_foreign_keys_a_contract_does_not_declare_are_inferred_from_descriptions
         "stray_id": (m.INT, None),  # names no table
         "person": (m.INT, None),  # named like a table but not like a key
         "rank_id": (m.INT, None),  # says its kind
+        "cust_key": (m.INT, None),  # named as the customers' key, but it says its kind
         "tier_id": (m.CATEGORY, None),  # a category is no reference
     }
     code = columns["code"]
@@ -524,6 +526,12 @@ def test_a_table_keyed_by_text_is_referred_to_as_text():
             "mustBe: 0, dimension: 5}",
             "schema[members].properties[tier].quality[0].dimension",
             "5 is not of type 'string' (the ODCS v3.1.0 schema refuses it)",
+        ),
+        (
+            "status: active",
+            "status: active\ntags: [1]",
+            "tags[0]",  # an item of a list of plain values: by its position
+            "1 is not of type 'string' (the ODCS v3.1.0 schema refuses it)",
         ),
         (
             "id: club",
@@ -869,6 +877,9 @@ ROW_RULE = (
         ("{id: fee_rule, kind: row, column: booked_at, terms: [fee]}",
          "schema[bookings].customProperties.constraints[fee_rule].terms",
          "bookings.booked_at is not a number a row relates"),
+        ("{id: fee_rule, kind: row, column: nofee, terms: [fee]}",
+         "schema[bookings].customProperties.constraints[fee_rule]",
+         "bookings.nofee is not a column of this contract"),
         ("{id: fee_rule, kind: row, column: fee, terms: [fees]}",
          "schema[bookings].customProperties.constraints[fee_rule]",
          "bookings.fees is not a column of this contract"),
@@ -990,6 +1001,8 @@ def test_gold_tables_are_read_with_the_silver_tables_each_reads_and_written_back
          "is missing: one SELECT over the silver tables"),
         ("[{name: busy, sql: 'SELECT 1; SELECT 2'}]", "customProperties[gold][0].sql",
          "must be one SELECT statement over the silver tables (found SELECT, SELECT); write a single query"),
+        ("[{name: busy, sql: ';'}]", "customProperties[gold][0].sql",
+         "must be one SELECT statement over the silver tables (found nothing); write a single query"),
         ("[{name: busy, sql: DELETE FROM members}]", "customProperties[gold][0].sql",
          "must be one SELECT statement over the silver tables (found DELETE); write a single query"),
         ("[{name: busy, sql: SELECT * FROM main.members}]", "customProperties[gold][0].sql",
@@ -1006,4 +1019,25 @@ def test_a_bad_gold_table_is_refused_with_its_path_and_what_to_change(value, fie
 def test_gold_sql_that_does_not_parse_is_refused_with_the_parsers_reason():
     refused = _refused(_gold("[{name: busy, sql: 'SELECT (1'}]"))
     assert refused.field == "customProperties[gold][0].sql"
-    assert str(refused).startswith("customProperties[gold][0].sql: is not SQL")
+    # the parser's own reason, then what to do
+    assert str(refused) == (
+        "customProperties[gold][0].sql: is not SQL (Expecting ). Line 1, Col: 9.); write one SELECT over the "
+        "silver tables"
+    )
+
+
+def test_gold_sql_is_read_as_duckdb_reads_it():
+    text = _gold(
+        "[{name: halves, sql: SELECT member_id // 2 AS half FROM members}]"
+    )  # // divides whole numbers
+    assert parse_contract(text).contract.gold[0].reads == ("members",)
+
+
+def test_the_written_text_keeps_the_standards_order_its_letters_and_long_lines():
+    purpose = "Members of the café and their bookings, " + "kept for the season " * 2  # past 80 columns
+    text = _changed("{purpose: Members and their bookings}", f'{{purpose: "{purpose.strip()}"}}')
+    written = dump_contract(parse_contract(text).contract)
+    assert written.startswith(
+        "apiVersion: v3.1.0\nkind: DataContract\nid: club\nname: Club\nversion: 2.1.0\n"
+    )
+    assert f"  purpose: {purpose.strip()}\n" in written  # one line, é as it is
