@@ -1,4 +1,5 @@
-"""One contract for every lake: the local filesystem twin and the ADLS Gen2 adapter (on Azurite)."""
+"""One contract for every lake: the local filesystem twin, the ADLS Gen2 adapter (on Azurite) and the OSS
+adapter (Alibaba's SDK against tests/fake_oss.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from orchestrator.clouds.aliyun.oss import MIN_PART, OssConfig, OssLake
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from orchestrator.storage import LocalLake, Storage
 from orchestrator.storage.adls import AdlsConfig, AdlsLake
 from tests.azurite import KEY, Azurite, free_port, running_azurite
+from tests.fake_oss import FakeOss
 
 CHUNK = 64 * 1024  # small transfer chunks, so modest payloads span several staged blocks and ranged reads
 PAYLOAD = bytes(range(256)) * (CHUNK * 3 // 256) + b"tail"
@@ -43,10 +46,36 @@ def file_system(azurite: Azurite) -> Iterator[str]:
     service.delete_container(name)
 
 
-@pytest.fixture(params=["local", "adls"])
+OSS_KEY_ID, OSS_SECRET, OSS_REGION = "LTAI5tFakeKeyId0042", "oss-secret-0042-do-not-log", "cn-test"
+
+
+def _oss(server: FakeOss, bucket: str = "lake", **options: object) -> OssLake:
+    config = OssConfig(
+        bucket,
+        server.endpoint,
+        OSS_KEY_ID,
+        options.pop("secret", OSS_SECRET),
+        region=OSS_REGION,
+        path_style=True,
+        chunk_size=MIN_PART,  # OSS's least part: PAYLOAD spans two parts
+        **options,
+    )
+    return OssLake(config)
+
+
+@pytest.fixture
+def fake_oss() -> Iterator[FakeOss]:
+    """A fresh local OSS with one empty bucket, ``lake``."""
+    with FakeOss(OSS_KEY_ID, OSS_SECRET, OSS_REGION, ("lake",)) as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "adls", "oss"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
         return LocalLake(tmp_path / "lake")
+    if request.param == "oss":
+        return _oss(request.getfixturevalue("fake_oss"), retries=0)
     return _adls(request.getfixturevalue("azurite"), request.getfixturevalue("file_system"), retries=0)
 
 
@@ -337,3 +366,181 @@ def test_azurite_stopped_mid_write_leaves_nothing_half_written() -> None:
             server.start("blob")
             assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
             assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"original"
+
+
+# ---- OSS only: the headers that carry the guarantees, configuration, connection test and faults -------
+
+
+def test_oss_raw_is_published_with_forbid_overwrite_and_every_body_with_its_md5(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss)
+    _put(lake, "raw/alice/job-1/small.jsonl", b"{}")
+    _put(lake, "raw/alice/job-1/large.jsonl", PAYLOAD)
+    _put(lake, "gold/analytics/alice/job-1/daily.parquet", PAYLOAD, overwrite=True)
+    [small] = [r for r in fake_oss.seen("PUT") if r.key.endswith("small.jsonl")]
+    assert small.headers["x-oss-forbid-overwrite"] == "true" and "content-md5" in small.headers
+    parts = fake_oss.seen("PUT", uploadId="")
+    assert len(parts) == 4 and all("content-md5" in r.headers for r in parts)  # two parts per large file
+    completes = fake_oss.seen("POST", uploadId="")
+    assert [r.headers.get("x-oss-forbid-overwrite") for r in completes] == ["true", None]
+    assert fake_oss.uploads == {}
+    assert _get(lake, "raw/alice/job-1/large.jsonl") == PAYLOAD
+
+
+def test_oss_a_write_that_fails_or_loses_the_race_leaves_no_upload_behind(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss)
+    with pytest.raises(RuntimeError), lake.open_write("raw/alice/job-1/orders.jsonl") as writer:
+        writer.write(PAYLOAD)
+        assert len(fake_oss.uploads) == 1
+        raise RuntimeError("generation crashed")
+    assert fake_oss.uploads == {}
+    late = lake.open_write("raw/alice/job-1/orders.jsonl")
+    late.__enter__().write(PAYLOAD)
+    _put(lake, "raw/alice/job-1/orders.jsonl", b"first")
+    with pytest.raises(AlreadyExists):
+        late.__exit__(None, None, None)
+    assert fake_oss.uploads == {}
+    assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"first"
+
+
+def test_oss_a_file_replaced_while_being_read_stops_the_reader(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss)
+    _put(lake, "gold/analytics/alice/job-1/daily.parquet", PAYLOAD)
+    with lake.open_read("gold/analytics/alice/job-1/daily.parquet") as stream:
+        assert stream.read(10) == PAYLOAD[:10]
+        _put(lake, "gold/analytics/alice/job-1/daily.parquet", b"new", overwrite=True)
+        with pytest.raises(ServiceError, match="was replaced while it was being read"):
+            stream.read()
+    assert all(r.headers["if-match"].startswith('"') for r in fake_oss.seen("GET") if "range" in r.headers)
+
+
+@pytest.mark.parametrize("size", [5, len(PAYLOAD)], ids=["put", "multipart"])
+def test_oss_bytes_altered_on_the_way_are_refused_by_crc64(fake_oss: FakeOss, size: int) -> None:
+    lake = _oss(fake_oss, retries=0)
+    fake_oss.altered = True
+    with pytest.raises(ServiceError, match=r"CRC64"):
+        _put(lake, "raw/alice/job-1/orders.jsonl", PAYLOAD[:size])
+    fake_oss.altered = False
+    assert lake.exists("raw/alice/job-1/orders.jsonl") is False
+    assert fake_oss.uploads == {}
+
+
+def test_oss_refuses_a_body_that_does_not_match_its_content_md5(fake_oss: FakeOss) -> None:
+    """The server side of the integrity check the adapter relies on: a corrupted body is never stored."""
+    import alibabacloud_oss_v2 as oss
+
+    lake = _oss(fake_oss, retries=0)
+    request = oss.PutObjectRequest(
+        bucket="lake", key="raw/x.jsonl", body=b"sent", content_md5="AAAAAAAAAAAAAAAAAAAAAA=="
+    )
+    with (
+        pytest.raises(ServiceError, match=r"answered 400 \(InvalidDigest\)"),
+        lake._calls("write raw/x.jsonl"),
+    ):
+        lake._client.put_object(request)
+    assert lake.exists("raw/x.jsonl") is False
+
+
+def test_oss_list_follows_continuation_tokens(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss)
+    fake_oss.page_size = 2
+    names = [f"raw/alice/job-1/t{i}.jsonl" for i in range(5)]
+    for name in names:
+        _put(lake, name, b"{}")
+    assert list(lake.list("raw/alice")) == names
+    assert len(fake_oss.seen("GET", **{"list-type": "2"})) == 3
+
+
+def test_oss_bad_paths_are_refused_before_any_request_is_sent(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss)
+    for call in (lake.open_read, lake.exists, lake.list, lake.delete_prefix):
+        with pytest.raises(InvalidInput, match="path"):
+            call("raw/../x")
+    with pytest.raises(InvalidInput, match="path"), lake.open_write("raw/../x"):
+        pass
+    assert fake_oss.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"bucket": "Bad_Bucket"}, "bucket"),
+        ({"endpoint": "ftp://oss-cn-hangzhou.aliyuncs.com"}, "endpoint"),
+        ({"endpoint": "https://oss-cn-hangzhou.aliyuncs.com/lake"}, "endpoint"),
+        ({"endpoint": "http://127.0.0.1:9000"}, "region"),
+        ({"access_key_id": ""}, "access_key_id"),
+        ({"access_key_secret": ""}, "access_key_secret"),
+        ({"chunk_size": 64 * 1024}, "chunk_size"),
+    ],
+)
+def test_oss_a_bad_configuration_names_the_setting_to_change(options: dict[str, object], field: str) -> None:
+    given = {
+        "bucket": "lake",
+        "endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
+        "access_key_id": OSS_KEY_ID,
+        "access_key_secret": OSS_SECRET,
+        **options,
+    }
+    with pytest.raises(InvalidInput) as caught:
+        OssConfig(**given)
+    assert caught.value.field == field
+    assert OSS_SECRET not in str(caught.value)
+
+
+def test_oss_region_comes_from_the_endpoint_and_the_secret_stays_out_of_repr() -> None:
+    config = OssConfig("lake", "https://oss-cn-hangzhou-internal.aliyuncs.com", OSS_KEY_ID, OSS_SECRET)
+    assert config.signing_region == "cn-hangzhou"
+    for text in (repr(config), repr(OssLake(config))):
+        assert OSS_SECRET not in text
+    assert repr(OssLake(config)) == "OssLake(https://oss-cn-hangzhou-internal.aliyuncs.com, bucket='lake')"
+
+
+def test_oss_connection_test_reports_success_and_names_what_is_wrong(fake_oss: FakeOss) -> None:
+    check = _oss(fake_oss).test_connection()
+    assert check.ok and "'lake'" in check.message
+    wrong = _oss(fake_oss, secret="not-the-secret").test_connection()
+    assert (wrong.ok, wrong.field) == (False, "access_key_secret")
+    assert "refused the signature" in wrong.message and "not-the-secret" not in wrong.message
+    unknown = OssLake(
+        OssConfig("lake", fake_oss.endpoint, "LTAIunknown", OSS_SECRET, region=OSS_REGION, path_style=True)
+    ).test_connection()
+    assert (unknown.ok, unknown.field) == (False, "access_key_id")
+    missing = _oss(fake_oss, bucket="no-such-lake").test_connection()
+    assert (missing.ok, missing.field) == (False, "bucket")
+    assert "'no-such-lake' does not exist" in missing.message
+    for check in (wrong, unknown, missing):
+        assert OSS_SECRET not in check.message
+
+
+def test_oss_connection_test_names_an_unreachable_endpoint_or_one_that_is_not_oss() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    down = OssLake(OssConfig("lake", url, OSS_KEY_ID, OSS_SECRET, region=OSS_REGION, path_style=True))
+    check = down.test_connection()
+    assert time.monotonic() - started < 15
+    assert (check.ok, check.field) == (False, "endpoint")
+    assert f"cannot reach the lake at {url}" in check.message
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        other = OssLake(OssConfig("lake", url, OSS_KEY_ID, OSS_SECRET, region=OSS_REGION, path_style=True))
+        check = other.test_connection()
+    finally:
+        server.shutdown()
+    assert (check.ok, check.field) == (False, "endpoint")
+    assert "not as OSS does" in check.message
+
+
+def test_oss_stopped_mid_write_leaves_nothing_half_written(fake_oss: FakeOss) -> None:
+    lake = _oss(fake_oss, retries=0, connect_timeout_s=2)
+    _put(lake, "raw/alice/job-1/orders.jsonl", b"original")
+    for path, overwrite in [("raw/alice/job-2/orders.jsonl", False), ("raw/alice/job-1/orders.jsonl", True)]:
+        with pytest.raises(ServiceError) as caught, lake.open_write(path, overwrite=overwrite) as writer:
+            writer.write(PAYLOAD)  # one part sent, the rest held back
+            fake_oss.stop()
+            writer.write(PAYLOAD)
+        assert caught.value.field == "endpoint"
+        assert "cannot reach the lake" in str(caught.value) and OSS_SECRET not in str(caught.value)
+        fake_oss.start()
+        assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
+        assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"original"
