@@ -38,6 +38,7 @@ SECRET_NAMES = (
     "ORCHESTRATOR_MYSQL_PASSWORD",
     "ORCHESTRATOR_AZURE_STORAGE_KEY",
     "ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING",
+    "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET",
     "DATABRICKS_TOKEN",
     "AZURE_CLIENT_SECRET",
     "ORCHESTRATOR_COOKIE_KEY",
@@ -213,7 +214,7 @@ def daily_time(name: str, text: str) -> str:
 
 def _mysql(profile: str) -> MySQLSettings | None:
     """The MySQL server, if a host is set. TLS is required and the server's certificate verified by default on
-    a cloud whose managed MySQL offers TLS (azure: the table's database_tls) and when a CA file is
+    a cloud whose managed MySQL offers TLS (azure, aliyun: the table's database_tls) and when a CA file is
     set."""
     host = lookup("ORCHESTRATOR_MYSQL_HOST")
     if not host:

@@ -9,17 +9,20 @@ from pathlib import Path
 import pytest
 
 from orchestrator.clouds import CLOUDS, LOCAL_LAKE, PROFILES, SMALL_RUNNERS, _resolve, cloud_of
+from orchestrator.clouds.aliyun.oss import OssLake
 from orchestrator.config import SECRETS_FILE_ENV, SPARK_RUNNERS, get_settings
 from orchestrator.errors import InvalidInput
 from orchestrator.queues import LocalQueue, open_queue
 from orchestrator.runners import spark_target
 from orchestrator.storage import LocalLake, open_lake
+from orchestrator.ui_support import connection_checks
+from tests.fake_oss import FakeOss
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_every_entry_names_adapters_that_exist_and_runners_the_settings_know():
-    assert tuple(CLOUDS) == PROFILES and {"local", "azure"} <= set(PROFILES)
+    assert tuple(CLOUDS) == PROFILES and {"local", "azure", "aliyun"} <= set(PROFILES)
     for name, cloud in CLOUDS.items():
         assert cloud.name == name
         for target in (cloud.lake, cloud.queues, *([cloud.settings] if cloud.settings else [])):
@@ -71,3 +74,41 @@ def test_no_module_outside_the_table_asks_which_cloud_is_configured():
         if asks.search(line)
     ]
     assert found == []
+
+
+def test_the_aliyun_profile_keeps_its_lake_in_oss_and_says_it_has_no_large_batch_runner_yet(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
+    monkeypatch.setenv("ORCHESTRATOR_PROFILE", "aliyun")
+    with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_OSS_BUCKET: is not set"):
+        get_settings()
+    secret = "aliyun-secret-0042"
+    with FakeOss("LTAI5tProfileTest", secret, "cn-test", ("lake",)) as fake:
+        for name, value in {
+            "ORCHESTRATOR_ALIYUN_OSS_BUCKET": "lake",
+            "ORCHESTRATOR_ALIYUN_OSS_ENDPOINT": fake.endpoint,
+            "ORCHESTRATOR_ALIYUN_OSS_REGION": "cn-test",
+            "ORCHESTRATOR_ALIYUN_OSS_PATH_STYLE": "true",
+            "ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID": "LTAI5tProfileTest",
+            "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET": secret,
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = get_settings()
+        assert secret not in repr(settings) and settings.azure_storage is None
+        lake = open_lake(settings)
+        assert isinstance(lake, OssLake)
+        with lake.open_write("raw/alice/job-1/orders.jsonl") as writer:
+            writer.write(b"{}")
+        assert fake.buckets["lake"]["raw/alice/job-1/orders.jsonl"].data == b"{}"
+        assert isinstance(open_queue("jobs", settings), LocalQueue)  # until the message service's adapter
+        assert settings.spark_runner == ""
+        with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_SPARK_RUNNER: is not set, and the aliyun"):
+            spark_target(settings)
+        checks = connection_checks(settings)
+        assert checks["lake"].ok and "bucket 'lake'" in checks["lake"].message
+        assert not checks["large batches"].ok and checks["large batches"].field == "ORCHESTRATOR_SPARK_RUNNER"
+        assert "small queue" not in checks
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET", "wrong")
+        check = connection_checks(get_settings())["lake"]
+        assert (check.ok, check.field) == (False, "access_key_secret")

@@ -4,9 +4,9 @@ name), where small batches run and which runner takes large ones by default.
 ``ORCHESTRATOR_PROFILE`` chooses an entry; everything that depends on the cloud looks it up here instead of
 asking which settings happen to be set. Adapters are named by ``module:function`` and imported only when the
 profile uses them, so a profile never loads another cloud's SDK. Adding a cloud is its adapters in a folder
-of their own and one entry below; the Storage, Queue and Runner protocols
-and their contract suites (tests/test_storage_contract.py, tests/test_queue_contract.py) are what every
-adapter is held to.
+of their own (as ``orchestrator/clouds/aliyun/``) and one entry below; the Storage, Queue and Runner
+protocols and their contract suites (tests/test_storage_contract.py, tests/test_queue_contract.py) are
+what every adapter is held to.
 """
 
 from __future__ import annotations
@@ -82,6 +82,17 @@ CLOUDS: dict[str, Cloud] = {
             small_batches=WORKER,
             large_batches="databricks",
             settings="orchestrator.clouds.azure:read_settings",
+            database_tls=True,
+        ),
+        Cloud(
+            "aliyun",
+            "Alibaba Cloud",
+            lake="orchestrator.clouds.aliyun:open_lake",
+            # Until the message service's adapter exists, the queues are this machine's (one host drains).
+            queues=LOCAL_QUEUES,
+            small_batches=WORKER,
+            large_batches=None,
+            settings="orchestrator.clouds.aliyun:read_settings",
             database_tls=True,
         ),
     )
