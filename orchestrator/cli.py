@@ -340,11 +340,13 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"{job.job_id}: profiled in {job.params[PROFILE]['seconds']:.1f} s")
         return 0
     if args.once:
+        worker.recover()  # the cleanings whose holder is gone first: followed, finished or started again
         for line in worker.sweep():
             print(line)
         for route in ("small", "large"):
             for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
                 print(worker.job_line(job))
+            worker.record_served(route)
         return 0
     # make run and service managers stop a worker with SIGTERM, a person with Ctrl-C: either way (see
     # orchestrator.stopping) it leaves quietly, a scheduler removing its heartbeat record at once, so the

@@ -23,6 +23,7 @@ from orchestrator.cleaning import engines, stages
 from orchestrator.cleaning.pipeline import (
     CleaningJob,
     CleaningOutcome,
+    Engine,
     check_room,
     engine_named,
     read_manifest,
@@ -32,7 +33,7 @@ from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs import routing
+from orchestrator.jobs import holders, routing
 from orchestrator.jobs.store import (
     CANCELLED,
     FAILED,
@@ -52,8 +53,9 @@ from orchestrator.loading import operational, warehouse
 from orchestrator.quality import store as quality_store
 from orchestrator.quality.layers import RAW, SILVER
 from orchestrator.queues import open_queue
+from orchestrator.runners.base import RUNNING as RUNNING_RUN
 from orchestrator.runners.base import RunStatus
-from orchestrator.storage import open_lake, paths
+from orchestrator.storage import LocalLake, open_lake, paths
 
 TRANSIENT_ERRORS = (ServiceError, OSError, sqlite3.OperationalError, pymysql.err.OperationalError)
 
@@ -344,20 +346,16 @@ def _spawn(*arguments: str) -> None:
     )
 
 
-def execute_job(
-    job_id: str,
-    *,
-    settings: Settings | None = None,
-    final_attempt: bool = True,
-    hold_seconds: int | None = None,
-) -> Job:
+def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt: bool = True) -> Job:
     """Run one queued job now. A generation is generated (see run_generation), and its failure is recorded
     on the job. For a cleaning, a transient failure (a service down) on a non-final attempt puts the job
     back in the queue's hands; any other failure ends it failed with the reason.
 
-    The attempt holds a cleaning job for ``hold_seconds`` (the route's hold by default): while another
-    attempt holds it, JobHeld is raised and nothing runs. A job that has already ended is returned as it is,
-    and so is a generation that another process has begun."""
+    This process holds a cleaning job by a lease it renews while the attempt runs (holders.Lease): while
+    another live worker holds it, JobHeld is raised and nothing runs. An attempt after one that was lost
+    first ends that one's Spark run if it still goes and removes its partial outputs, so the two are never
+    mixed. A job that has already ended is returned as it is, and so is a generation that another process
+    has begun."""
     settings = settings or get_settings()
     store = JobStore.default()
     try:
@@ -370,10 +368,16 @@ def execute_job(
                     run_generation(job_id, settings=settings)
             return store.get(job_id)
         engine = job.params.get("engine", engines.PANDAS)
-        store.start(job_id, engine=engine, lease_seconds=hold_seconds or routing.HOLD_SECONDS[job.route])
+        me, lease_seconds = holders.this_worker(), holders.lease_seconds()
+        started = store.start(job_id, engine=engine, lease_seconds=lease_seconds, holder=me)
         try:
-            with stopping.stop_over_errors():  # a stop DuckDB reported as its own error is still a stop
-                outcome = _run(settings, store, job, engine)
+            with (
+                holders.Lease(job_id, me["worker"], lease_seconds) as lease,
+                stopping.stop_over_errors(),  # a stop DuckDB reported as its own error is still a stop
+            ):
+                if started.attempts > 1:
+                    clear_attempt(settings, job)
+                outcome = _run(settings, store, job, engine, lease)
         except JobCancelled:
             return store.get(job_id)
         except TRANSIENT_ERRORS as exc:
@@ -540,10 +544,43 @@ def _exists(store: JobStore, job_id: str) -> bool:
     return True
 
 
-def _run(settings: Settings, store: JobStore, job: Job, engine_name: str) -> CleaningOutcome:
+def clear_attempt(settings: Settings, job: Job) -> None:
+    """Before another attempt of a cleaning whose last attempt was lost: end that attempt's local Spark run if
+    it still goes (so no JVM outlives its attempt, nor writes beside the next), and remove its partial
+    outputs (silver, quarantine, gold, Spark's staging); the loads replace the job's rows anyway."""
+    child = (job.holder or {}).get("child")
+    if child and holders.on_this_host(job.holder):
+        from orchestrator.runners.local_spark import end_process
+
+        end_process(child["pid"], child.get("started"))
     lake = open_lake(settings)
-    check_room(settings, lake, read_manifest(lake, job.user, job.parent_id))  # the disk may fill after launch
-    engine = engine_named(engine_name, settings)
+    if isinstance(lake, LocalLake):
+        from orchestrator.runners.local_spark import end_runs_of
+
+        end_runs_of(job.job_id)  # one its holder was lost before it could record it
+        lake.delete_prefix(f"tmp/spark/{paths.check_job_id(job.job_id)}")
+    lake.delete_prefix(paths.silver_dir(job.user, job.parent_id, job.job_id))
+    lake.delete_prefix(paths.gold_dir(job.user, job.parent_id, job.job_id))
+
+
+def _run(
+    settings: Settings,
+    store: JobStore,
+    job: Job,
+    engine_name: str,
+    lease: holders.Lease,
+    engine: Engine | None = None,
+) -> CleaningOutcome:
+    """Clean ``job`` on the engine named (or on ``engine``, such as one following a lost attempt's Spark run
+    to its end), telling its record each stage, its progress and its run. The work stops at its next stage
+    once the job is cancelled or ``lease`` is lost."""
+    lake = open_lake(settings)
+    resume = getattr(engine, "resume", None)
+    if resume is None:  # the disk may fill after launch
+        check_room(settings, lake, read_manifest(lake, job.user, job.parent_id))
+    engine = engine or engine_named(engine_name, settings)
+    runner = getattr(getattr(engine, "target", None), "runner", None)
+    where = getattr(runner, "process_of", None)  # a local run's process, kept with the job's holder
     expected = engine.stages
     done = 0  # expected stages ended
 
@@ -557,6 +594,8 @@ def _run(settings: Settings, store: JobStore, job: Job, engine_name: str) -> Cle
     def on_run(service: str, status: RunStatus) -> None:  # where its owner finds the run, on its pages
         run = {"service": service, "run_id": status.run_id, "state": status.state.lower()}
         store.record_remote_run(job.job_id, **run, url=status.url)
+        if where is not None and resume is None and status.state == RUNNING_RUN:
+            store.record_child(job.job_id, lease.worker, where(status.run_id))
 
     def running(status: RunStatus, seconds: float) -> None:  # the stage under way, the run's time
         text = stages.on_run(expected, done, status.state, seconds)
@@ -570,7 +609,7 @@ def _run(settings: Settings, store: JobStore, job: Job, engine_name: str) -> Cle
         job.parent_id,
         job.job_id,
         stage=stage,
-        should_stop=lambda: store.get(job.job_id).state == CANCELLED,
+        should_stop=lambda: lease.lost or store.get(job.job_id).state == CANCELLED,
         on_run=on_run,
         running=running,
     )

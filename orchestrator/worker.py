@@ -1,7 +1,9 @@
 """The scheduler that drains the queues: small batches every 10 minutes, large ones daily at 02:00 UTC.
 
-A message is deleted only once its job has finished, so a worker killed mid-job leaves the message to
-reappear after its visibility timeout, and the next worker picks the job up again (a new attempt).
+A message is deleted only once its job has finished. A worker killed mid-job does not leave its job waiting
+for the message to reappear: the job's lease stops being renewed (or its process is seen dead), and the next
+worker recovers it at its start or next wake (orchestrator.recovery). A scheduled drain time no scheduler
+served (none was running) is caught up at once by the next one to start, once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from orchestrator.jobs import routing
 from orchestrator.jobs.store import QUEUED, TERMINAL_STATES, Job, JobHeld, JobStore
 from orchestrator.queues import open_queue
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS, LeaseLost
+from orchestrator.recovery import recover
 from orchestrator.service import end_lost_generations, execute_job, finish_deletions
 
 HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
@@ -36,7 +39,7 @@ def drain(
     """Run every job waiting on one route's queue, one at a time; returns the jobs as they ended."""
     settings = settings or get_settings()
     queue = open_queue(routing.QUEUE_NAMES[route], settings)
-    timeout = visibility_timeout or routing.HOLD_SECONDS[route]
+    timeout = visibility_timeout or routing.VISIBILITY_SECONDS
     finished = []
     while messages := queue.receive(1, visibility_timeout=timeout):
         message = messages[0]
@@ -51,10 +54,7 @@ def drain(
         if state is not None and state not in TERMINAL_STATES:
             try:
                 job = execute_job(
-                    job_id,
-                    settings=settings,
-                    final_attempt=message.dequeue_count >= DEFAULT_MAX_ATTEMPTS,
-                    hold_seconds=timeout,
+                    job_id, settings=settings, final_attempt=message.dequeue_count >= DEFAULT_MAX_ATTEMPTS
                 )
             except JobHeld:
                 continue  # another worker is cleaning it: the message comes back after its timeout
@@ -82,6 +82,61 @@ def sweep(settings: Settings | None = None) -> list[str]:
     except Exception as exc:  # the scheduler goes on draining; the deletion waits for the next wake
         lines.append(f"deleted jobs kept back, tried again at the next wake: {type(exc).__name__}: {exc}")
     return lines
+
+
+def serve(route: str, scheduled: datetime, settings: Settings, log: Callable[[str], None] = print) -> None:
+    """Drain ``route`` for its drain time ``scheduled``, logging each job's end, and record it served."""
+    for job in drain(route, settings):
+        log(job_line(job))
+    record_served(route, scheduled)
+
+
+def record_served(route: str, at: datetime | None = None) -> None:
+    """``route`` was drained at ``at`` (now by default), for the drain time then due (see missed_runs)."""
+    store = JobStore.default()
+    try:
+        store.record_served(route, at or datetime.now(UTC))
+    finally:
+        store.close()
+
+
+def missed_runs(now: datetime, settings: Settings) -> dict[str, tuple[datetime, datetime]]:
+    """Each route's last drain time up to ``now`` that no scheduler served, with the last one served: what a
+    scheduler drains at once (however many were missed, only the last counts). A store that never recorded a
+    drain of a route has missed none: it records ``now`` as served."""
+    store = JobStore.default()
+    try:
+        missed = {}
+        for route, scheduled in previous_runs(now, settings).items():
+            served = store.served(route)
+            if served is None:
+                store.record_served(route, now)
+            elif served < scheduled:
+                missed[route] = (scheduled, served)
+        return missed
+    finally:
+        store.close()
+
+
+def catch_up(now: datetime, settings: Settings, log: Callable[[str], None] = print) -> list[str]:
+    """Drain at once, saying so, every route whose last drain time no scheduler served; returns them."""
+    missed = missed_runs(now, settings)
+    for route, (scheduled, served) in missed.items():
+        log(
+            f"missed: the {queues_named([route])} drain at {scheduled:%Y-%m-%d %H:%M} UTC was not served "
+            f"(last served {served:%Y-%m-%d %H:%M} UTC); draining it now"
+        )
+        serve(route, scheduled, settings, log)
+    return list(missed)
+
+
+def previous_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
+    """When each route's queue was last due to be drained, at or before ``now`` (UTC)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    every = settings.small_every_minutes
+    small = midnight + timedelta(minutes=int((now - midnight).total_seconds() // 60) // every * every)
+    large = next_large_run(now, settings.large_daily_at_utc) - timedelta(days=1)
+    return {"small": small, "large": large}
 
 
 def next_small_run(now: datetime, every_minutes: int) -> datetime:
@@ -179,7 +234,9 @@ def run_forever(
     cycles: int | None = None,
 ) -> None:
     """Wake at each scheduled time, sweep (lost generations, deleted jobs' leftovers), and drain every route
-    due then (``cycles`` bounds it for tests).
+    due then (``cycles`` bounds it for tests). At its start and every time it looks at its schedule (at least
+    every RESCHEDULE_SECONDS) it recovers the cleanings whose holder is gone and drains at once a route whose
+    last drain time no scheduler served (see catch_up).
 
     Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first. Without
     ``settings`` the configuration is read again every RESCHEDULE_SECONDS while it waits (not in the last
@@ -189,6 +246,8 @@ def run_forever(
         told: tuple[datetime, list[str]] | None = None
         while cycles is None or cycles > 0:
             current = settings or get_settings()
+            recover(current, log=log)
+            catch_up(now(), current, log)
             due = next_runs(now(), current)
             when = min(due.values())
             routes = [route for route, at in due.items() if at == when]
@@ -205,7 +264,6 @@ def run_forever(
             for line in sweep(current):
                 log(line)
             for route in routes:
-                for job in drain(route, current):
-                    log(job_line(job))
+                serve(route, when, current, log)
             if cycles is not None:
                 cycles -= 1

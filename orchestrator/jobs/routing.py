@@ -15,9 +15,10 @@ Route = Literal["small", "large"]
 DEFAULT_SMALL_BATCH_MAX_ROWS = 10_000
 THRESHOLD_FIELD = "ORCHESTRATOR_SMALL_BATCH_MAX_ROWS"  # the setting a user changes to move the boundary
 QUEUE_NAMES: dict[str, str] = {"small": "clean-small", "large": "clean-large"}
-# How long one attempt holds a job of each route, longer than the route's jobs take: its queue message stays
-# hidden from other workers, and the job refuses a second start, for that long.
-HOLD_SECONDS: dict[str, int] = {"small": 15 * 60, "large": 6 * 3600}
+# How long a received message stays hidden from other drains. It does not hold the job: a running job is held
+# by its worker's lease (orchestrator.jobs.holders), and a job whose worker is gone is recovered from the job
+# store at the next worker's wake, not when its message comes back; a message of a finished job is deleted.
+VISIBILITY_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
