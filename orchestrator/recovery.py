@@ -52,11 +52,15 @@ def recover(settings: Settings | None = None, *, log: Callable[[str], None] = pr
     """Take over every running cleaning whose holder is gone and see each to its end (see the module); a job
     another worker took over first is left to it. Returns what was recovered, each said to ``log`` too."""
     settings = settings or get_settings()
-    store = JobStore.default()
     try:
-        lost = [job for job in store.running_jobs(KIND_CLEAN) if holders.holder_gone(job)]
-    finally:
-        store.close()
+        store = JobStore.default()
+        try:
+            lost = [job for job in store.running_jobs(KIND_CLEAN) if holders.holder_gone(job)]
+        finally:
+            store.close()
+    except Exception as error:  # the job store is down: the scheduler goes on, and looks at its next wake
+        log(f"lost cleanings not looked for, looked for again at the next wake: {service._message(error)}")
+        return []
     recovered = []
     for job in lost:
         try:
