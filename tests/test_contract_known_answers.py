@@ -613,6 +613,18 @@ def test_a_table_keyed_by_text_is_referred_to_as_text():
             "'booked_on' is not a column",
         ),
         (
+            "{property: businessKey, value: [member_id, booked_at]}",
+            "{property: kind, value: int}",
+            "schema[bookings].customProperties[0]",
+            "'kind' belongs elsewhere; see docs/contracts.md",
+        ),
+        (
+            "to: members.member_id",
+            "to: schema/members/properties/member_id",  # the standard's long form, which is not read
+            "schema[bookings].properties[member_id].relationships",
+            "'schema/members/properties/member_id' is not a table of this contract",
+        ),
+        (
             "{property: parent, value: members}",
             "{property: parent, value: member}",
             "schema[bookings].customProperties.parent",
@@ -1041,3 +1053,49 @@ def test_the_written_text_keeps_the_standards_order_its_letters_and_long_lines()
         "apiVersion: v3.1.0\nkind: DataContract\nid: club\nname: Club\nversion: 2.1.0\n"
     )
     assert f"  purpose: {purpose.strip()}\n" in written  # one line, é as it is
+
+
+def test_properties_outside_the_vocabulary_are_left_alone_at_every_level():
+    text = _changed(
+        "  - {property: drivingTable, value: bookings}\n",
+        "  - {property: drivingTable, value: bookings}\n  - {property: owner, value: someone}\n",
+    )
+    text = _changed(
+        "{property: parent, value: members}",
+        "{property: parent, value: members}\n      - {property: Kind, value: x}",
+        text,
+    )
+    text = _changed(
+        "{property: essential, value: true}]",
+        "{property: essential, value: true}, {property: pii, value: true}]",
+        text,
+    )
+    assert parse_contract(text).contract == parse_contract(CLUB).contract
+
+
+def test_a_quality_check_of_another_kind_gives_no_allowed_values():
+    text = _changed(
+        "{metric: invalidValues, arguments: {validValues: [gold, silver]}, mustBe: 0}",
+        "{metric: invalidValues, arguments: {invalidValues: [bronze]}, mustBe: 0}",
+    )
+    tier = parse_contract(text).contract.tables["members"].column("tier")
+    assert (tier.type, tier.categories) == (m.TEXT, ())
+
+
+def test_a_column_without_a_logical_type_declares_none():
+    text = _changed("{name: phone, logicalType: string}", "{name: remark}")
+    remark = parse_contract(text).contract.tables["members"].column("remark")
+    assert (remark.type, remark.declared_type, remark.nullable) == (m.TEXT, "", True)
+
+
+def test_key_columns_without_a_position_come_before_those_with_one():
+    text = _changed(
+        "{name: row, logicalType: string, primaryKey: true, primaryKeyPosition: 1}",
+        "{name: row, logicalType: string, primaryKey: true}",
+    )
+    assert parse_contract(text).contract.tables["seats"].primary_key == ("row", "booking_id")
+    swapped = _changed("        primaryKeyPosition: 2\n", "", CLUB)
+    swapped = _changed(
+        "primaryKey: true, primaryKeyPosition: 1}", "primaryKey: true, primaryKeyPosition: 3}", swapped
+    )
+    assert parse_contract(swapped).contract.tables["seats"].primary_key == ("booking_id", "row")
