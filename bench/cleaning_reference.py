@@ -4,8 +4,9 @@ The reference (``--reference``, a commit whose engines knew only the shop) is ex
 checkout; each engine then cleans the same generated job in a child process of its own tree, alternately,
 best of ``--repeat`` runs:
 - pandas: ``engine.clean`` of a shop job of ``--orders`` orders (all twelve tables), reading raw apart;
-- Spark: the notebook on local Spark, end to end, for an orders-only job of ``--spark-orders`` orders, its
-  session start-up left out (the stage lines the notebook prints say how long it took).
+- Spark: the notebook on local Spark, end to end, for a job of ``--spark-orders`` orders (the orders table
+  alone, or with ``--spark-tables all`` all twelve, whose constraints reach across tables), its session
+  start-up left out (the stage lines the notebook prints say how long it took).
 Prints seconds, raw rows/s and the ratio now/reference per engine. Run from the repository root:
 ``.venv/bin/python bench/cleaning_reference.py [--orders 100000] [--spark-orders 5000000]``.
 """
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--spark-orders", type=int, default=5_000_000)
+    parser.add_argument("--spark-tables", choices=("orders", "all"), default="orders")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-reference-") as folder:
@@ -128,7 +130,8 @@ def main() -> None:
                     times[tree].append(_pandas(tree, root, job))
             _compare(f"pandas, {args.orders:,} orders", _rows(root, job), times[reference], times[now_tree])
         if args.spark_orders:
-            spec = GenerationSpec(rows=args.spark_orders, seed=7, tables=("orders",))
+            tables = ("orders",) if args.spark_tables == "orders" else ()
+            spec = GenerationSpec(rows=args.spark_orders, seed=7, tables=tables)
             job = generate(spec, USER, settings=settings).job_id
             times = {reference: [], now_tree: []}
             run = 0
@@ -136,7 +139,7 @@ def main() -> None:
                 for tree in times:
                     run += 1
                     times[tree].append(_spark(tree, root, job, run))
-            label = f"Spark, {args.spark_orders:,} orders (orders table)"
+            label = f"Spark, {args.spark_orders:,} orders ({args.spark_tables} tables)"
             _compare(label, _rows(root, job), times[reference], times[now_tree])
 
 
