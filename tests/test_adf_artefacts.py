@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from azure.mgmt.datafactory import models
 
-from orchestrator.cleaning.gold import AGGREGATES
 from orchestrator.domain import shop as s
 from orchestrator.loading.operational import sql_columns
 from orchestrator.runners import RunRequest
@@ -232,8 +231,9 @@ def test_the_load_pipeline_copies_each_table_the_job_has_where_the_workbench_loa
     assert _dataset_path(steps["list_silver"].type_properties.dataset, scope) == paths.silver_dir(
         user, parent, job
     )
+    gold = [g.name for g in s.CONTRACT.gold]
     layers = {
-        "copy_gold_table": (AGGREGATES, lambda name: paths.gold_table(user, parent, job, name), "gold.gold_"),
+        "copy_gold_table": (gold, lambda name: paths.gold_table(user, parent, job, name), "gold.gold_"),
         "copy_silver_table": (s.TABLES, lambda name: paths.silver_table(user, parent, job, name), "silver_"),
     }
     for step, (names, path_of, prefix) in layers.items():
