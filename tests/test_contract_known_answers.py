@@ -1099,3 +1099,21 @@ def test_key_columns_without_a_position_come_before_those_with_one():
         "primaryKey: true, primaryKeyPosition: 1}", "primaryKey: true, primaryKeyPosition: 3}", swapped
     )
     assert parse_contract(swapped).contract.tables["seats"].primary_key == ("booking_id", "row")
+
+
+def test_key_columns_without_any_position_keep_their_order_and_a_position_wins_over_none():
+    none = _changed("        primaryKeyPosition: 2\n", "")
+    none = _changed("primaryKey: true, primaryKeyPosition: 1}", "primaryKey: true}", none)
+    assert parse_contract(none).contract.tables["seats"].primary_key == ("booking_id", "row")
+    first = _changed("        primaryKeyPosition: 2\n", "        primaryKeyPosition: 1\n")
+    first = _changed("primaryKey: true, primaryKeyPosition: 1}", "primaryKey: true}", first)
+    # row has no position: it comes before booking_id, whose position is 1
+    assert parse_contract(first).contract.tables["seats"].primary_key == ("row", "booking_id")
+
+
+def test_text_the_yaml_reader_cannot_read_is_named_as_the_whole_document():
+    refused = _refused("id: a\x07b\n")  # a control character: no line and column are given for it
+    assert refused.field == "(the document)"
+    assert str(refused).startswith(
+        "(the document): is not valid YAML: unacceptable character #x0007: special characters are not allowed"
+    )
