@@ -442,6 +442,10 @@ schema:
   - name: boxes
     properties:
       - {name: boxes_no, logicalType: integer, primaryKey: true}
+  - name: pallet
+    properties:
+      - {name: pallet_no, logicalType: integer, primaryKey: true}
+      - {name: pallet_id, logicalType: integer}
   - name: country
     properties:
       - {name: code, logicalType: string, primaryKey: true, logicalTypeOptions: {pattern: '^[A-Z]{2}$'},
@@ -454,7 +458,7 @@ schema:
         description: "Employee who owns it. Foreign key to Person.BusinessEntityID"
       - {name: keeper, logicalType: integer, description: "foreign key to Person.Nobody"}
       - {name: businessentityid, logicalType: integer}
-      - {name: customer_id, logicalType: integer}
+      - {name: customer_id, logicalType: string, logicalTypeOptions: {pattern: '^[0-9]+$'}}
       - {name: box_id, logicalType: integer}
       - {name: code, logicalType: string}
       - {name: stray_id, logicalType: integer}
@@ -487,6 +491,11 @@ def test_foreign_keys_a_contract_does_not_declare_are_inferred_from_descriptions
     code = columns["code"]
     assert (code.pattern, code.case) == ("^[A-Z]{2}$", "upper")
     assert columns["owner"].pattern is None
+    assert (
+        columns["customer_id"].pattern is None
+    )  # a reference to a number key, whatever its text looked like
+    pallet = parse_contract(UNDECLARED).contract.tables["pallet"].column("pallet_id")
+    assert (pallet.type, pallet.references) == (m.INT, None)  # a table's own name refers to no other table
 
 
 def test_a_key_named_after_its_own_table_is_preferred_among_several():
