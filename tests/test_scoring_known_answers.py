@@ -311,7 +311,8 @@ def test_silver_counts_each_error_fixed_nulled_remaining_quarantined_or_dropped(
             "at": pa.array(
                 [_ts(MARCH), _ts(MARCH), _ts("2024-06-01T00:00:00Z"), _ts("2023-06-01T00:00:00Z")], TS
             ),
-            "fee": pa.array([10.504, 10.5, 10.5, 10.5], pa.float64()),  # within half a cent: the same amount
+            # visit 1's fee within half a cent of the truth: the same amount; visit 4's a cent off: damaged
+            "fee": pa.array([10.504, 10.5, 10.5, 10.51], pa.float64()),
         }
     )  # visit 3's time repaired, visit 4's kept
     tables = {"people": people, "rooms": ROOMS, "visits": visits}
@@ -339,10 +340,10 @@ def test_silver_counts_each_error_fixed_nulled_remaining_quarantined_or_dropped(
         "rows_quarantined": 1,
         "rows_dropped": 1,
         "cells_compared": 28,  # 4 people in silver x 4 columns besides the key, 4 visits x 3
-        # person 2's age, 3's nickname, 5's email, age and joined; visit 2's person and 4's time
-        "cells_differing": 7,
-        "cell_accuracy": 0.75,  # 1 - 7 / 28
-        "cells_damaged": 1,  # person 3's nickname: no error was injected there
+        # person 2's age, 3's nickname, 5's email, age and joined; visit 2's person, 4's time and fee
+        "cells_differing": 8,
+        "cell_accuracy": 0.714286,  # 1 - 8 / 28, to six decimals
+        "cells_damaged": 2,  # person 3's nickname and visit 4's fee: no error was injected there
         "injected": 15,
         "fixed": 4,
         "nulled": 4,
