@@ -209,7 +209,9 @@ def test_a_product_within_a_row_fills_its_value_and_each_term_and_replaces_a_con
         {"line_id": "7", "line_total": "10.00"},
         {"line_id": "8", "quantity": "2", "price": "0.10", "line_total": "0.20"},
     ]
-    got = _silver(_clean(contract, {"lines": rows})["lines"], "quantity", "price", "line_total")
+    result = _clean(contract, {"lines": rows})["lines"]
+    assert pa.types.is_integer(result.silver["quantity"].dtype.pyarrow_dtype)  # a filled 4 is no 4.0
+    got = _silver(result, "quantity", "price", "line_total")
     assert got == {
         1: (3, 2.5, 7.5, "lines.line_total.not_null"),
         2: (3, 2.5, 7.5, "lines.line_total.line_is_quantity_times_price"),
@@ -323,7 +325,7 @@ def test_a_judged_total_is_kept_when_any_witness_confirms_it_and_else_takes_the_
     payment of 25 is then replaced by 30 - 0. Order 3's items repeat line 1 (not provably complete), so
     its missing total comes from the payment: 12.50 + 0. Order 4 misses its total and its discount: the
     judged total is repaired first (items: 2 x 20 = 40), and the discount follows from it (40 - 35 = 5).
-    Order 5's missing payment is its total less its discount (10 - 0)."""
+    Order 5's missing payment is its total less its discount (10 - 0). (Payment n + 100 pays order n.)"""
     contract = _contract(TILL)
     orders = [
         {"order_id": "1", "discount": "0", "total": "20"},
@@ -341,7 +343,7 @@ def test_a_judged_total_is_kept_when_any_witness_confirms_it_and_else_takes_the_
         _item(50, 5, 1, "10"),
     ]
     payments = [
-        {"payment_id": str(n), "order_id": str(n), "amount": amount}
+        {"payment_id": str(100 + n), "order_id": str(n), "amount": amount}
         for n, amount in ((1, "20"), (2, "25"), (3, "12.50"), (4, "35"), (5, None))
     ]
     result = _clean(contract, {"orders": orders, "items": items, "payments": payments})
@@ -353,11 +355,11 @@ def test_a_judged_total_is_kept_when_any_witness_confirms_it_and_else_takes_the_
         5: (0.0, 10.0, None),
     }
     assert _silver(result["payments"], "amount") == {
-        1: (20.0, None),
-        2: (30.0, "payments.amount.pays_the_order"),
-        3: (12.5, None),
-        4: (35.0, None),
-        5: (10.0, "payments.amount.not_null"),
+        101: (20.0, None),
+        102: (30.0, "payments.amount.pays_the_order"),
+        103: (12.5, None),
+        104: (35.0, None),
+        105: (10.0, "payments.amount.not_null"),
     }
 
 
@@ -385,7 +387,10 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
     and one starting at 1 belongs to neither (16; 64). 5: line 1 twice: not complete. 6: an item whose
     line total is no number: not complete. 7 and 8: a lost row without a number after 7 may be 7's, not
     8's (which starts at 1): 7 unsure, 8 is 7. 9: a lost line 1 before an item of 9 without a number
-    (the number cannot say where 9 starts): unsure. 10: a number missing but no row lost (1 + 2)."""
+    (the number cannot say where 9 starts): unsure. 10: a number missing but no row lost (1 + 2). 11 and
+    12: a lost line 3 after 11's line 1 is not its line 2: 11 unsure, 12 is 4. 13 and 14: a lost line 1
+    continues no parent, even one numbered from 0 (1; 4). 15 and 16: a lost line 1 after 15's line 1 and
+    before 16's line 2 starts 16 (2 + 4)."""
     contract = _contract(TILL)
     items = [
         _item(10, 1, 1, "1"),
@@ -406,9 +411,18 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
         _item(91, 9, None, "2"),
         _item(100, 10, 1, "1"),
         _item(101, 10, None, "2"),
+        _item(110, 11, 1, "1"),
+        _item(111, None, 3, "2"),
+        _item(120, 12, 1, "4"),
+        _item(130, 13, 0, "1"),
+        _item(131, None, 1, "2"),
+        _item(140, 14, 1, "4"),
+        _item(150, 15, 1, "1"),
+        _item(160, None, 1, "2"),
+        _item(161, 16, 2, "4"),
     ]
     raw = [*reversed(items), _item(10, 1, 3, "100")]
-    orders = [{"order_id": str(n), "discount": "0"} for n in range(1, 11)]
+    orders = [{"order_id": str(n), "discount": "0"} for n in range(1, 17)]
     result = _clean(contract, {"orders": orders, "items": raw})
     totals = {key: total for key, (total, _) in _silver(result["orders"], "total").items()}
     assert totals == {
@@ -422,6 +436,12 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
         8: 7.0,
         9: None,
         10: 3.0,
+        11: None,
+        12: 4.0,
+        13: 1.0,
+        14: 4.0,
+        15: 1.0,
+        16: 6.0,
     }
 
 
@@ -446,8 +466,9 @@ def test_without_sequence_numbers_a_lost_reference_makes_both_neighbours_unsure(
 def test_a_balance_fills_the_one_missing_leg_and_quarantines_a_group_that_does_not_sum_to_zero():
     """Transfer 1 misses one leg: -100 (a repeat of leg 1 is a duplicate and not a leg). Transfer 2 sums
     to 10: both legs quarantined with the rule. A one-leg transfer is not judged, nor filled; two
-    missing legs are not filled; 0.10 + 0.20 - 0.30 is zero within half a cent; a leg of no transfer is
-    not judged. The warning-severity moves fill a missing leg (-4) but quarantine nothing."""
+    missing legs are not filled; 0.10 + 0.20 - 0.30 is zero within half a cent, but 10.00 - 9.99 is a
+    cent off: quarantined; a leg of no transfer is not judged. The warning-severity moves fill a missing
+    leg (-4) but quarantine nothing."""
     contract = _contract(LEDGER)
     legs = [
         {"leg_id": "1", "transfer": "1", "amount": "100"},
@@ -463,6 +484,8 @@ def test_a_balance_fills_the_one_missing_leg_and_quarantines_a_group_that_does_n
         {"leg_id": "11", "transfer": "6", "amount": "0.20"},
         {"leg_id": "12", "transfer": "6", "amount": "-0.30"},
         {"leg_id": "13", "amount": "5"},
+        {"leg_id": "14", "transfer": "7", "amount": "10.00"},
+        {"leg_id": "15", "transfer": "7", "amount": "-9.99"},
         {"leg_id": "1", "transfer": "1", "amount": "100"},
     ]
     moves = [
@@ -485,7 +508,8 @@ def test_a_balance_fills_the_one_missing_leg_and_quarantines_a_group_that_does_n
         12: (-0.3, None),
         13: (5.0, None),
     }
-    assert _quarantined(result["legs"]) == {"3": "legs.amount.legs_balance", "4": "legs.amount.legs_balance"}
+    rule = "legs.amount.legs_balance"
+    assert _quarantined(result["legs"]) == {"3": rule, "4": rule, "14": rule, "15": rule}
     assert _silver(result["moves"], "units") == {
         1: (5, None),
         2: (-3, None),
@@ -527,3 +551,15 @@ def test_a_value_below_the_previous_one_of_its_group_in_key_order_is_nulled():
         8: (None, fell),
         9: (0, None),
     }
+
+
+def test_a_constraint_with_a_term_in_a_table_outside_the_job_is_not_applied():
+    """Payments cleaned without their orders: the payment's terms (the order's total and discount) are not
+    there, so its amount is neither judged nor filled."""
+    contract = _contract(TILL)
+    payments = [
+        {"payment_id": "101", "order_id": "1", "amount": "20"},
+        {"payment_id": "102", "order_id": "2"},
+    ]
+    result = _clean(contract, {"payments": payments})
+    assert _silver(result["payments"], "amount") == {101: (20.0, None), 102: (None, None)}
