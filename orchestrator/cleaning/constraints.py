@@ -65,11 +65,6 @@ def fill(w: Work, name: str, mask: np.ndarray, values: np.ndarray, rule_id: str)
     col.values = typed.cast(col.values.type) if pa.types.is_integer(col.values.type) else typed
 
 
-def _repair_rule(w: Work, name: str, constraint: m.Constraint, missing: np.ndarray) -> np.ndarray:
-    """Per row, the rule a repaired cell broke: not_null where it was missing, else the constraint's."""
-    return np.where(missing, w.rule(name, r.NOT_NULL), w.rule(name, constraint.id))
-
-
 def _blame_fill(w: Work, name: str, mask: np.ndarray, values: np.ndarray, constraint: m.Constraint) -> None:
     missing = np.isnan(w.numpy(name))
     for rule_id, rows in ((w.rule(name, r.NOT_NULL), missing), (w.rule(name, constraint.id), ~missing)):
