@@ -26,6 +26,7 @@ MUTANTS = ROOT / "mutants"
 # cleaning, corruptions and scoring. Each must be listed in [tool.mutmut] only_mutate as well.
 MODULES = (
     "orchestrator/cleaning/columns.py",
+    "orchestrator/cleaning/constraints.py",
     "orchestrator/domain/contract.py",
     "orchestrator/domain/rules.py",
     "orchestrator/generation/corrupt.py",
