@@ -73,9 +73,9 @@ def test_azurite_stopped_mid_run_fails_the_job_clearly_and_a_retry_succeeds(data
         generated = generate_job(GenerationSpec(rows=300, seed=6), "alice")
         build_gold = pipeline.build_gold
 
-        def outage(silver):  # the lake goes away after silver was written, before gold
+        def outage(contract, silver):  # the lake goes away after silver was written, before gold
             server.stop("blob")
-            return build_gold(silver)
+            return build_gold(contract, silver)
 
         monkeypatch.setattr(pipeline, "build_gold", outage)
         failed = execute_job(launch_clean("alice", generated.job_id).job.job_id)
