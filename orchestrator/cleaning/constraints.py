@@ -248,13 +248,16 @@ class Repairs:
                 bad=("bad", "sum"),
                 unnumbered=("unnumbered", "sum"),
                 lines=("line", "nunique"),
+                last=("line", "max"),
                 count=("value", "size"),
             )
         )
         complete = (grouped["bad"] == 0) & ~grouped.index.isin(list(unsure))
         if sequence:
-            # every number present once: none repeats, so none is missing between the known neighbours
+            # every number present once (none repeats) and none beyond the count (none is missing, as the
+            # quality check judges it: n rows numbered up to n)
             complete &= grouped["lines"] + grouped["unnumbered"] == grouped["count"]
+            complete &= grouped["last"].fillna(0) <= grouped["count"]
         sums = grouped["total"].where(complete)
         return lookup(sums.index.to_numpy(), sums.to_numpy(), parent_keys)
 

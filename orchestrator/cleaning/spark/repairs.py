@@ -450,6 +450,7 @@ def _complete_sums(frame: DataFrame, decimals: int) -> DataFrame:
             F.count(F.when(value.isNull(), 1)).alias("_bad"),
             F.count(F.when(line.isNull(), 1)).alias("_unnumbered"),
             F.countDistinct(line).alias("_lines"),
+            F.coalesce(F.max(line), F.lit(0)).alias("_last"),
             F.count(F.lit(1)).alias("_count"),
         )
         .join(unsure, F.col("_owner") == F.col("_unsure"), "left")
@@ -457,6 +458,7 @@ def _complete_sums(frame: DataFrame, decimals: int) -> DataFrame:
     complete = (
         (F.col("_bad") == 0)
         & (F.col("_lines") + F.col("_unnumbered") == F.col("_count"))
+        & (F.col("_last") <= F.col("_count"))
         & F.col("_unsure").isNull()
     )
     return grouped.where(complete).select("_owner", F.col("_total").alias("_sum"))
