@@ -22,6 +22,8 @@ from orchestrator.domain import rules as r
 from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.quality import profile_job
+from orchestrator.quality.model import FAILED, SKIPPED
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from tests.test_contracts import STANDARD_ONLY
 from tests.test_third_party_contracts import third_party_contract
@@ -252,3 +254,20 @@ def test_no_code_outside_the_shops_generator_names_a_table_or_column_of_the_shop
             if hits and relative not in SHOP_GENERATOR:
                 found[relative] = hits
     assert found == {}
+
+
+@pytest.mark.parametrize("cleaned", ["bank"], indirect=True)
+def test_silver_passes_its_contracts_error_rules_and_a_sum_is_judged_only_where_its_rows_are_whole(cleaned):
+    """The bank's balance is the sum of its transactions, without complete_when: judged on raw, where every
+    row is there; on silver, where quarantined transactions leave sums short, it is skipped with the reason.
+    Every other error rule of the contract passes on silver."""
+    root, generated, job, _outputs, _contract, _raw = cleaned
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ORCHESTRATOR_DATA_DIR", str(root))
+        raw = profile_job("alice", generated.job_id, "raw", save=False)
+        silver = profile_job("alice", job.job_id, "silver", save=False)
+    rule = "accounts.balance.balance_is_the_sum_of_transactions"
+    assert raw.rule(rule).status == FAILED and raw.rule(rule).checked > 0
+    assert silver.rule(rule).status == SKIPPED and "judged on raw only" in silver.rule(rule).note
+    failing = [r.rule_id for r in silver.rules if r.severity == "error" and r.status == FAILED]
+    assert failing == []

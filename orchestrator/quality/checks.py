@@ -189,6 +189,11 @@ def _aggregate(rule: r.Rule, table: LoadedTable, tables: dict[str, LoadedTable],
     other = _other(tables, c.other_table)
     value, key = _column(table, c.column), _column(table, table.schema.key)
     sequence = c.complete_when.get("sequence")
+    if not sequence and not other.whole:
+        raise Skipped(
+            f"judged on raw only: {c.other_table} rows set aside in quarantine would leave sums short, and "
+            "without complete_when nothing shows which rows are missing"
+        )
     read = [c.via, c.other_column, *([sequence] if sequence else [])]
     children = _by_key(other, read, ok=" AND ".join(_valid(other, name, as_of) for name in read))
     via, summed = q(c.via), q(c.other_column)

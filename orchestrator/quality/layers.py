@@ -88,6 +88,7 @@ class LoadedTable:
     path: str
     columns: dict[str, ColumnInfo] = field(default_factory=dict)
     schema: m.Table | None = None
+    whole: bool = False  # every row the source sent is here (raw); a cleaned layer set some aside
 
     @property
     def key(self) -> ColumnInfo | None:
@@ -333,7 +334,7 @@ def load_raw(
     finally:
         con.execute("SET preserve_insertion_order = false")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {q(relation)} AS SELECT rowid AS __line, * FROM {stored}")
-    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table)
+    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table, whole=True)
 
 
 def raw_rows(
