@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    gen = commands.add_parser("generate", help="generate a dirty e-commerce data set with its answer key")
+    gen = commands.add_parser("generate", help="generate a dirty data set of a contract, with its answer key")
     gen.add_argument("--user", required=True, help="owner of the job (lower-case letters, digits, _ or -)")
     gen.add_argument(
         "--contract",
