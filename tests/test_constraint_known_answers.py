@@ -391,7 +391,8 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
     12: a lost line 3 after 11's line 1 is not its line 2: 11 unsure, 12 is 4. 13 and 14: a lost line 1
     continues no parent, even one numbered from 0 (1; 4). 15 and 16: a lost line 1 after 15's line 1 and
     before 16's line 2 starts 16 (2 + 4). 17: lines 1 and 3, nothing lost: line 2 is missing, not complete.
-    18: lines 2 and 3 only: line 1 is missing, not complete."""
+    18: lines 2 and 3 only: line 1 is missing, not complete. 19: one item whose number was lost, nothing
+    lost around it: complete (5)."""
     contract = _contract(TILL)
     items = [
         _item(10, 1, 1, "1"),
@@ -425,9 +426,10 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
         _item(171, 17, 3, "2"),
         _item(180, 18, 2, "4"),
         _item(181, 18, 3, "8"),
+        _item(190, 19, None, "5"),
     ]
     raw = [*reversed(items), _item(10, 1, 3, "100")]
-    orders = [{"order_id": str(n), "discount": "0"} for n in range(1, 19)]
+    orders = [{"order_id": str(n), "discount": "0"} for n in range(1, 20)]
     result = _clean(contract, {"orders": orders, "items": raw})
     totals = {key: total for key, (total, _) in _silver(result["orders"], "total").items()}
     assert totals == {
@@ -449,6 +451,7 @@ def test_an_aggregate_gives_back_lost_references_only_where_the_sequence_numbers
         16: 6.0,
         17: None,
         18: None,
+        19: 5.0,
     }
 
 
