@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from orchestrator.cleaning.plan import repair_plan
 from orchestrator.domain import model as m
 from orchestrator.domain import rules as r
 
@@ -78,35 +79,18 @@ class Repairs:
         self.contract = contract
         self.work = work
 
-    def applicable(self, kind: str) -> list[m.Constraint]:
-        """The constraints of a kind whose tables were all generated in this job."""
-        return [
-            c
-            for c in self.contract.constraints
-            if c.kind == kind
-            and c.table in self.work
-            and (not c.other_table or c.other_table in self.work)
-            and all(t.table in self.work for t in (c.participants if c.kind == m.ROW else ()))
-        ]
-
     def run(self) -> None:
-        rows = self.applicable(m.ROW)
-        for c in rows:
-            if all(t.table == c.table for t in c.participants):
-                self.within_row(c)
-        for c in self.applicable(m.AFTER):
+        plan = repair_plan(self.contract, self.work)
+        for c in plan.within_row:
+            self.within_row(c)
+        for c in plan.after:
             self.after(c)
-        aggregates = self.applicable(m.AGGREGATE)
-        linked = [c for c in rows if any(t.table != c.table for t in c.participants)]
-        judged = {(c.table, c.column) for c in (*aggregates, *linked)}
-        for table in self.work:
-            # the values constraints judge first, then those merely derived from them
-            names = self.contract.tables[table].column_names
-            for column in sorted(names, key=lambda name: (table, name) not in judged):
-                self.witnesses(table, column, aggregates, linked)
-        for c in self.applicable(m.BALANCE):
+        for table, columns in plan.witness_columns.items():
+            for column in columns:
+                self.witnesses(table, column, plan.aggregates, plan.linked)
+        for c in plan.balance:
             self.balance(c)
-        for c in self.applicable(m.SEQUENCE):
+        for c in plan.sequence:
             self.sequence(c)
 
     # Values of a constraint's rows ----------------------------------------------------------------
@@ -171,7 +155,7 @@ class Repairs:
 
     # 3. Witnesses across tables --------------------------------------------------------------------
     def witnesses(
-        self, table: str, column: str, aggregates: list[m.Constraint], linked: list[m.Constraint]
+        self, table: str, column: str, aggregates: tuple[m.Constraint, ...], linked: tuple[m.Constraint, ...]
     ) -> None:
         candidates, judged = [], None
         for c in aggregates:

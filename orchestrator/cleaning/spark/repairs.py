@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from orchestrator.cleaning.constraints import DECIMALS, INTEGRAL
+from orchestrator.cleaning.plan import repair_plan
 from orchestrator.cleaning.spark.frames import (
     DUP,
     LINE,
@@ -125,37 +126,21 @@ class Repairs:
         self.changed: set[str] = set()  # tables joined or windowed since pass 1 (or since staged)
         self.names = (f"__w{n}" for n in itertools.count())
 
-    def applicable(self, kind: str) -> list[m.Constraint]:
-        """The constraints of a kind whose tables were all generated in this job."""
-        return [
-            c
-            for c in self.contract.constraints
-            if c.kind == kind
-            and c.table in self.frames
-            and (not c.other_table or c.other_table in self.frames)
-            and all(t.table in self.frames for t in (c.participants if c.kind == m.ROW else ()))
-        ]
-
     def run(self) -> dict[str, DataFrame]:
-        rows = self.applicable(m.ROW)
-        for c in rows:
-            if all(t.table == c.table for t in c.participants):
-                self.within_row(c)
-        for c in self.applicable(m.AFTER):
+        plan = repair_plan(self.contract, self.frames)
+        for c in plan.within_row:
+            self.within_row(c)
+        for c in plan.after:
             self.after(c)
-        aggregates = self.applicable(m.AGGREGATE)
-        linked = [c for c in rows if any(t.table != c.table for t in c.participants)]
-        judged = {(c.table, c.column) for c in (*aggregates, *linked)}
-        for table in self.frames:
-            names = self.contract.tables[table].column_names
+        for table, columns in plan.witness_columns.items():
             summed = False
-            for column in sorted(names, key=lambda name: (table, name) not in judged):
-                summed |= self.witnesses(table, column, aggregates, linked)
+            for column in columns:
+                summed |= self.witnesses(table, column, plan.aggregates, plan.linked)
             if summed:
                 self.stage(table)
-        for c in self.applicable(m.BALANCE):
+        for c in plan.balance:
             self.balance(c)
-        for c in self.applicable(m.SEQUENCE):
+        for c in plan.sequence:
             self.sequence(c)
         for table in sorted(self.changed, key=list(self.frames).index):
             refers = any(c.references in self.frames for c in self.contract.tables[table].columns)
@@ -206,7 +191,7 @@ class Repairs:
 
     # 3. Witnesses across tables --------------------------------------------------------------------
     def witnesses(
-        self, table: str, column: str, aggregates: list[m.Constraint], linked: list[m.Constraint]
+        self, table: str, column: str, aggregates: tuple[m.Constraint, ...], linked: tuple[m.Constraint, ...]
     ) -> bool:
         """Repair ``column`` of ``table`` from its candidates; True when one was a sum over its children."""
         spec = self.contract.tables[table].column(column)
