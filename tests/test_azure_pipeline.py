@@ -15,10 +15,10 @@ from azure.storage.blob import BlobServiceClient
 
 from orchestrator import worker
 from orchestrator.cleaning import pipeline
+from orchestrator.clouds.azure.adls import AdlsLake
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.service import execute_job, generate_job, job_outputs, launch_clean
 from orchestrator.storage import open_lake
-from orchestrator.storage.adls import AdlsLake
 from tests.azurite import Azurite, running_azurite
 
 

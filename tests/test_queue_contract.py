@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from orchestrator.clouds.azure import queues as azure_queue
+from orchestrator.clouds.azure.queues import AzureQueueConfig
 from orchestrator.config import AzureStorageSettings, Settings
 from orchestrator.errors import InvalidInput
 from orchestrator.queues import AzureQueue, LocalQueue, MessageNotFound, PopReceiptMismatch, Queue, open_queue
-from orchestrator.queues import azure as azure_queue
-from orchestrator.queues.azure import AzureQueueConfig
 from orchestrator.queues.base import MAX_BODY_BYTES
 from tests.azurite import KEY, Azurite, free_port
 

@@ -19,9 +19,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from orchestrator.clouds.aliyun.oss import MIN_PART, OssConfig, OssLake
+from orchestrator.clouds.azure.adls import AdlsConfig, AdlsLake
 from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from orchestrator.storage import LocalLake, Storage
-from orchestrator.storage.adls import AdlsConfig, AdlsLake
 from tests.azurite import KEY, Azurite, free_port, running_azurite
 from tests.fake_oss import FakeOss
 

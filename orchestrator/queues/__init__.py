@@ -10,7 +10,7 @@ from orchestrator.queues.base import LeaseLost, Message, MessageNotFound, PopRec
 from orchestrator.queues.local import LocalQueue
 
 if TYPE_CHECKING:
-    from orchestrator.queues.azure import AzureQueue
+    from orchestrator.clouds.azure.queues import AzureQueue
 
 __all__ = [
     "AzureQueue",
@@ -34,7 +34,7 @@ def open_queue(name: str, settings: Settings | None = None) -> Queue:
 def __getattr__(name: str) -> object:
     """``AzureQueue`` on first use, so importing the package does not load the Azure SDK."""
     if name == "AzureQueue":
-        from orchestrator.queues.azure import AzureQueue
+        from orchestrator.clouds.azure.queues import AzureQueue
 
         return AzureQueue
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""Microsoft Azure: the lake on an ADLS Gen2 account (orchestrator/storage/adls.py) and the queues on the same
-account's Storage Queues (orchestrator/queues/azure.py); the Azure SDK loads only when these are opened."""
+"""Microsoft Azure: the lake on an ADLS Gen2 account (adls.py) and the queues on the same account's
+Storage Queues (queues.py), both in this folder; the Azure SDK loads only when these are opened."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from orchestrator.config import AzureStorageSettings, lookup
 from orchestrator.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from orchestrator.clouds.azure.adls import AdlsLake
+    from orchestrator.clouds.azure.queues import AzureQueue
     from orchestrator.config import Settings
-    from orchestrator.queues.azure import AzureQueue
-    from orchestrator.storage.adls import AdlsLake
 
 
 def read_settings() -> AzureStorageSettings:
@@ -41,7 +41,7 @@ def _account(settings: Settings) -> AzureStorageSettings:
 
 
 def open_lake(settings: Settings) -> AdlsLake:
-    from orchestrator.storage.adls import AdlsConfig, AdlsLake
+    from orchestrator.clouds.azure.adls import AdlsConfig, AdlsLake
 
     account = _account(settings)
     return AdlsLake(
@@ -55,6 +55,6 @@ def open_lake(settings: Settings) -> AdlsLake:
 
 
 def open_queue(name: str, settings: Settings) -> AzureQueue:
-    from orchestrator.queues.azure import AzureQueue, AzureQueueConfig
+    from orchestrator.clouds.azure.queues import AzureQueue, AzureQueueConfig
 
     return AzureQueue(name, AzureQueueConfig.from_settings(_account(settings)))
