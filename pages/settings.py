@@ -82,7 +82,7 @@ st.dataframe(
                 settings.profile,
                 f"{settings.small_batch_max_rows:,}",
                 schedule_of("small", settings),
-                SMALL_RUNNERS[cloud_of(settings).small_batches],
+                SMALL_RUNNERS[cloud_of(settings).small_batches].label,
                 schedule_of("large", settings),
                 RUNNERS.get(settings.spark_runner, "none set (ORCHESTRATOR_SPARK_RUNNER)"),
                 str(settings.max_active_generations),

@@ -23,10 +23,42 @@ if TYPE_CHECKING:
 
 LOCAL_LAKE = "orchestrator.clouds.local:open_lake"
 LOCAL_QUEUES = "orchestrator.clouds.local:open_queue"
-# Where small batches run: the worker drains the small queue and cleans each batch with pandas in its own
-# process (on a cluster too: notebooks/drain_queue.py runs the same drain there).
+
+
+@dataclass(frozen=True)
+class SmallRunner:
+    """Where a cloud's small batches are cleaned: the worker's own drain, or a serverless function with its
+    own 10-minute timer trigger that the workbench can also ask to drain at once (``invoke``)."""
+
+    label: str  # as the pages name it
+    # module:function(settings) -> str: ask the function to drain the small queue now (synchronously; returns
+    # what the function reported); None: the worker drains
+    invoke: str | None = None
+
+    def ask(self, settings: Settings) -> str:
+        """Ask the function to drain the small queue now; returns what it reported."""
+        if self.invoke is None:
+            raise ValueError(f"{self.label} is the worker's own drain: there is no function to ask")
+        return _resolve(self.invoke)(settings)
+
+
+# Where small batches run, by the name a cloud's entry gives: the worker drains the small queue and cleans
+# each batch with pandas in its own process, or a function does the same (the worker's drain) on its own
+# timer.
 WORKER = "worker"
-SMALL_RUNNERS = {WORKER: "the worker (pandas, in process)"}
+AZURE_FUNCTIONS = "azure-functions"
+FUNCTION_COMPUTE = "function-compute"
+SMALL_RUNNERS: dict[str, SmallRunner] = {
+    WORKER: SmallRunner("the worker (pandas, in process)"),
+    AZURE_FUNCTIONS: SmallRunner(
+        "Azure Functions (pandas, its own timer trigger every 10 minutes)",
+        invoke="orchestrator.clouds.azure.functions.client:invoke",
+    ),
+    FUNCTION_COMPUTE: SmallRunner(
+        "Alibaba Cloud Function Compute (pandas, its own timer trigger every 10 minutes)",
+        invoke="orchestrator.clouds.aliyun.function_compute:invoke",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +69,7 @@ class Cloud:
     label: str  # as the pages name it
     lake: str  # module:function(settings) -> Storage
     queues: str  # module:function(name, settings) -> Queue
-    small_batches: str  # one of SMALL_RUNNERS
+    small_batches: str  # a key of SMALL_RUNNERS
     large_batches: str | None  # default ORCHESTRATOR_SPARK_RUNNER; None: the cloud has none of its own yet
     settings: str | None = None  # module:function() -> the cloud's own settings, read from the environment
     database_tls: bool = False  # MySQL connections require and verify TLS by default (a managed database)
@@ -57,6 +89,16 @@ class Cloud:
 
     def open_queue(self, name: str, settings: Settings) -> Queue:
         return _resolve(self.queues)(name, settings)
+
+    @property
+    def small_runner(self) -> SmallRunner:
+        """Where the cloud's small batches are cleaned."""
+        return SMALL_RUNNERS[self.small_batches]
+
+    @property
+    def worker_drains_small(self) -> bool:
+        """Whether the worker drains the small queue (False: a function's own timer trigger does)."""
+        return self.small_runner.invoke is None
 
     def read_settings(self) -> Any:
         """The cloud's own settings (account, endpoint, secrets), or None if it has none."""
