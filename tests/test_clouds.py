@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.clouds import CLOUDS, LOCAL_LAKE, PROFILES, SMALL_RUNNERS, _resolve, cloud_of
+from orchestrator.clouds.aliyun.mns import MnsQueue
 from orchestrator.clouds.aliyun.oss import OssLake
 from orchestrator.config import SECRETS_FILE_ENV, SPARK_RUNNERS, get_settings
 from orchestrator.errors import InvalidInput
@@ -16,6 +17,7 @@ from orchestrator.queues import LocalQueue, open_queue
 from orchestrator.runners import spark_target
 from orchestrator.storage import LocalLake, open_lake
 from orchestrator.ui_support import connection_checks
+from tests.fake_mns import FakeMns
 from tests.fake_oss import FakeOss
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ def test_no_module_outside_the_table_asks_which_cloud_is_configured():
     assert found == []
 
 
-def test_the_aliyun_profile_keeps_its_lake_in_oss_and_says_it_has_no_large_batch_runner_yet(
+def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_has_no_large_batch_runner_yet(
     data_dir, tmp_path, monkeypatch
 ):
     monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
@@ -84,7 +86,10 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_and_says_it_has_no_large_batch
     with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_OSS_BUCKET: is not set"):
         get_settings()
     secret = "aliyun-secret-0042"
-    with FakeOss("LTAI5tProfileTest", secret, "cn-test", ("lake",)) as fake:
+    with (
+        FakeOss("LTAI5tProfileTest", secret, "cn-test", ("lake",)) as fake,
+        FakeMns("LTAI5tProfileTest", secret) as mns,
+    ):
         for name, value in {
             "ORCHESTRATOR_ALIYUN_OSS_BUCKET": "lake",
             "ORCHESTRATOR_ALIYUN_OSS_ENDPOINT": fake.endpoint,
@@ -94,6 +99,9 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_and_says_it_has_no_large_batch
             "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET": secret,
         }.items():
             monkeypatch.setenv(name, value)
+        with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_MNS_ENDPOINT: is not set; the aliyun"):
+            open_queue("jobs", get_settings())  # the lake alone needs no queue endpoint
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_MNS_ENDPOINT", mns.endpoint)
         settings = get_settings()
         assert secret not in repr(settings) and settings.azure_storage is None
         lake = open_lake(settings)
@@ -101,14 +109,26 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_and_says_it_has_no_large_batch
         with lake.open_write("raw/alice/job-1/orders.jsonl") as writer:
             writer.write(b"{}")
         assert fake.buckets["lake"]["raw/alice/job-1/orders.jsonl"].data == b"{}"
-        assert isinstance(open_queue("jobs", settings), LocalQueue)  # until the message service's adapter
+        queue = open_queue("jobs", settings)
+        assert isinstance(queue, MnsQueue) and not CLOUDS["aliyun"].queues_on_host
+        queue.send({"job_id": "c-1"})
+        assert [m.json() for m in queue.receive()] == [{"job_id": "c-1"}]
+        assert secret not in repr(queue)
         assert settings.spark_runner == ""
         with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_SPARK_RUNNER: is not set, and the aliyun"):
             spark_target(settings)
         checks = connection_checks(settings)
         assert checks["lake"].ok and "bucket 'lake'" in checks["lake"].message
         assert not checks["large batches"].ok and checks["large batches"].field == "ORCHESTRATOR_SPARK_RUNNER"
-        assert "small queue" not in checks
+        for route in ("small", "large"):
+            assert checks[f"{route} queue"].ok and f"'clean-{route}'" in checks[f"{route} queue"].message
+        assert {"jobs", "clean-small", "clean-large"} <= set(mns.queues)
         monkeypatch.setenv("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET", "wrong")
-        check = connection_checks(get_settings())["lake"]
-        assert (check.ok, check.field) == (False, "access_key_secret")
+        checks = connection_checks(get_settings())
+        for name in ("lake", "small queue", "large queue"):
+            assert (checks[name].ok, checks[name].field) == (False, "access_key_secret"), name
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_MNS_ENDPOINT", "mns.cn-test.example")
+        with pytest.raises(
+            InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_MNS_ENDPOINT: 'mns.cn-test.example' must"
+        ):
+            open_queue("jobs", get_settings())

@@ -1,29 +1,39 @@
-"""The queue contract (Azure Storage Queue semantics), run against the local queue and the Azure adapter on
-Azurite, plus each implementation's own configuration, connection test and crash behaviour."""
+"""The queue contract (Azure Storage Queue semantics), run against the local queue, the Azure adapter on
+Azurite and the Simple Message Queue (MNS) adapter on tests/fake_mns.py, plus each implementation's own
+configuration, connection test and crash behaviour. Where MNS cannot do what the protocol allows, its harness
+says so and the contract checks that the adapter refuses it instead."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from orchestrator.clouds.aliyun import mns as mns_queue
+from orchestrator.clouds.aliyun.mns import MnsConfig, MnsQueue
 from orchestrator.clouds.azure import queues as azure_queue
 from orchestrator.clouds.azure.queues import AzureQueueConfig
 from orchestrator.config import AzureStorageSettings, Settings
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import InvalidInput, ServiceError
 from orchestrator.queues import AzureQueue, LocalQueue, MessageNotFound, PopReceiptMismatch, Queue, open_queue
-from orchestrator.queues.base import MAX_BODY_BYTES
+from orchestrator.queues.base import DEFAULT_TTL_SECONDS, MAX_BODY_BYTES
 from tests.azurite import KEY, Azurite, free_port
+from tests.fake_http import closed_port
+from tests.fake_mns import ATTRIBUTES, FakeMns
+from tests.fake_mns import StoredQueue as FakeMnsQueue
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 1  # the visibility timeout of tests that wait for it to pass; Azure counts whole seconds
@@ -49,6 +59,23 @@ class Harness:
 
     open: Callable[..., Queue]  # open(name, max_attempts=5)
     advance: Callable[[float], None]  # a fake clock jumps; Azure's clock runs, so the test sleeps
+    # What MNS cannot do (docs/aliyun.md): a receipt expires with its visibility timeout, a lease handed
+    # back (0) is visible after MNS's least timeout, every message lives the queue's retention period, and
+    # a base64-encoded body holds 48 KiB.
+    receipt_outlives_timeout: bool = True
+    release_seconds: int = 0
+    ttl_per_message: bool = True
+    max_body: int = MAX_BODY_BYTES
+
+    def wait_for_release(self) -> None:
+        """After update_visibility(..., 0): until the message is visible again."""
+        if self.release_seconds:
+            self.advance(self.release_seconds)
+
+
+MNS_DEFAULTS = {name: default for name, (default, _, _) in ATTRIBUTES.items()}  # as the console makes them
+MNS_KEY_ID = "LTAI5tQueueContract"
+MNS_SECRET = "mns-secret-4711"
 
 
 @pytest.fixture
@@ -60,9 +87,40 @@ def azure_config(azurite: Azurite) -> Iterator[AzureQueueConfig]:
         service.delete_queue(queue.name)
 
 
-@pytest.fixture(params=["local", "azure"])
+@pytest.fixture
+def mns_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_mns(mns_clock: FakeClock) -> Iterator[FakeMns]:
+    """A local MNS endpoint on the test's clock, knowing the test key pair."""
+    with FakeMns(MNS_KEY_ID, MNS_SECRET, mns_clock) as server:
+        yield server
+
+
+def _mns_config(server: FakeMns, **options: object) -> MnsConfig:
+    return MnsConfig(**{"endpoint": server.endpoint, "access_key_id": MNS_KEY_ID,
+                        "access_key_secret": MNS_SECRET, "retries": 0, **options})  # fmt: skip
+
+
+@pytest.fixture(params=["local", "azure", "mns"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     """Every implementation of the contract."""
+    if request.param == "mns":
+        server, clock = request.getfixturevalue("fake_mns"), request.getfixturevalue("mns_clock")
+
+        def open_mns(name: str = "jobs", max_attempts: int | None = 5) -> Queue:
+            return MnsQueue(name, _mns_config(server), max_attempts=max_attempts)
+
+        return Harness(
+            open=open_mns,
+            advance=clock.advance,
+            receipt_outlives_timeout=False,
+            release_seconds=1,
+            ttl_per_message=False,
+            max_body=mns_queue.MAX_BODY_BYTES,
+        )
     if request.param == "azure":
         config = request.getfixturevalue("azure_config")
 
@@ -120,6 +178,12 @@ def test_a_receipt_stays_valid_after_the_timeout_until_someone_receives_the_mess
     queue.send("slow work")
     [msg] = queue.receive(visibility_timeout=TIMEOUT)
     harness.advance(PAST_TIMEOUT)
+    if not harness.receipt_outlives_timeout:  # MNS: a receipt handle expires at its NextVisibleTime
+        with pytest.raises(MessageNotFound):
+            queue.delete(msg.id, msg.pop_receipt)
+        [again] = queue.receive()
+        assert (again.id, again.dequeue_count) == (msg.id, 2)
+        return
     queue.delete(msg.id, msg.pop_receipt)
     assert queue.receive() == []
 
@@ -137,6 +201,7 @@ def test_update_visibility_extends_the_lease_and_issues_a_new_receipt(harness: H
         queue.update_visibility(msg.id, msg.pop_receipt, 10)
 
     released = queue.update_visibility(msg.id, extended.pop_receipt, 0)
+    harness.wait_for_release()
     [back] = queue.receive()
     assert back.id == released.id == msg.id
     assert back.dequeue_count == 2
@@ -165,10 +230,22 @@ def test_a_visibility_delay_holds_a_new_message_back(harness: Harness) -> None:
 
 def test_an_expired_message_is_gone_and_one_without_ttl_stays(harness: Harness) -> None:
     queue = harness.open()
+    if not harness.ttl_per_message:  # MNS: every message lives the queue's retention period, 7 days
+        for ttl in (TIMEOUT, None):
+            with pytest.raises(InvalidInput) as error:
+                queue.send("refused", ttl=ttl)
+            assert error.value.field == "ttl"
+            assert "MessageRetentionPeriod" in str(error.value)
+        queue.send("week-long")
+        [peeked] = queue.peek()
+        assert peeked.expires_at == peeked.inserted_at + timedelta(seconds=DEFAULT_TTL_SECONDS)
+        harness.advance(DEFAULT_TTL_SECONDS)
+        assert queue.peek(16) == [] and queue.approximate_count() == 0
+        return
     queue.send("short-lived", ttl=TIMEOUT)
     queue.send("kept", ttl=None)
     harness.advance(PAST_TIMEOUT)
-    assert [m.body for m in queue.peek(32)] == ["kept"]
+    assert [m.body for m in queue.peek(16)] == ["kept"]
     [kept] = queue.receive(32)
     assert kept.body == "kept"
     assert kept.expires_at is None
@@ -192,14 +269,19 @@ def test_a_message_that_failed_max_attempts_times_moves_to_the_poison_queue(harn
         [msg] = queue.receive(visibility_timeout=30)
         assert msg.dequeue_count == attempt
         queue.update_visibility(msg.id, msg.pop_receipt, 0)  # the attempt failed: hand the message back
+        harness.wait_for_release()
     queue.send({"job_id": "c-good"})
 
     handed_out = queue.receive(32)
     assert [m.json() for m in handed_out] == [{"job_id": "c-good"}]
     assert queue.poison is not None
     assert queue.poison.name == "clean-small-poison"
-    [poisoned] = queue.poison.peek(32)
-    assert (poisoned.json(), poisoned.dequeue_count, poisoned.expires_at) == ({"job_id": "c-bad"}, 0, None)
+    [poisoned] = queue.poison.peek(16)
+    assert (poisoned.json(), poisoned.dequeue_count) == ({"job_id": "c-bad"}, 0)
+    if harness.ttl_per_message:
+        assert poisoned.expires_at is None
+    else:  # MNS keeps a poison message as long as any other: the queue's retention period
+        assert poisoned.expires_at == poisoned.inserted_at + timedelta(seconds=DEFAULT_TTL_SECONDS)
     assert queue.poison.poison is None
     queue.delete(handed_out[0].id, handed_out[0].pop_receipt)
     assert queue.approximate_count() == 0
@@ -221,16 +303,17 @@ def test_receive_hands_out_at_most_32_messages_each_once(harness: Harness) -> No
 
 def test_a_body_over_64_kib_is_refused_and_nothing_is_sent(harness: Harness) -> None:
     queue = harness.open()
-    queue.send("x" * MAX_BODY_BYTES)
-    # The limit counts UTF-8 bytes: 32,769 characters of which 32,768 take two bytes are too many.
-    for body in ("x" * (MAX_BODY_BYTES + 1), "é" * (MAX_BODY_BYTES // 2) + "x"):
+    limit = harness.max_body  # 64 KiB; 48 KiB on MNS, whose 64 KiB hold the body base64-encoded
+    queue.send("x" * limit)
+    # The limit counts UTF-8 bytes: limit/2 + 1 characters of which limit/2 take two bytes are too many.
+    for body in ("x" * (limit + 1), "é" * (limit // 2) + "x"):
         with pytest.raises(InvalidInput) as error:
             queue.send(body)
         assert error.value.field == "body"
-        assert "64 KiB" in str(error.value)
+        assert f"{limit // 1024} KiB" in str(error.value)
     assert queue.approximate_count() == 1
     [msg] = queue.receive()
-    assert msg.body == "x" * MAX_BODY_BYTES
+    assert msg.body == "x" * limit
 
 
 def test_out_of_range_arguments_name_the_field(harness: Harness) -> None:
@@ -578,3 +661,249 @@ def test_a_lease_is_extended_through_the_object_that_received_it(
     assert (released.body, released.dequeue_count) == (newer[1].body, 1)
     queue.delete(oldest.id, oldest.pop_receipt)  # deleting needs no memory of the message
     assert queue.approximate_count() == 2
+
+
+# -- the Simple Message Queue (MNS) adapter: its wire, limits, connection test and outages --------------
+
+
+def test_mns_bodies_travel_base64_and_a_receive_sets_its_own_visibility(fake_mns: FakeMns) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    queue.send("line\r\n<b>&</b>")
+    [stored] = fake_mns.queues["jobs"].messages.values()
+    assert base64.b64decode(stored.body) == b"line\r\n<b>&</b>"
+    assert len(fake_mns.seen("CreateQueue")) == 1
+    assert fake_mns.queues["jobs"].attributes["MessageRetentionPeriod"] == DEFAULT_TTL_SECONDS
+    assert fake_mns.queues["jobs"].attributes["VisibilityTimeout"] == 30
+    [msg] = queue.receive(visibility_timeout=600)  # not the queue's 30 s: set per message
+    [change] = fake_mns.seen("ChangeMessageVisibility")
+    assert change.query["VisibilityTimeout"] == "600"
+    assert msg.next_visible_at == msg.inserted_at + timedelta(seconds=600)
+    queue.delete(msg.id, msg.pop_receipt)  # the handle from the change, with its '+' and '/' intact
+    assert queue.receive(16) == [] and len(fake_mns.seen("ChangeMessageVisibility")) == 1
+    assert [r.query["numOfMessages"] for r in fake_mns.seen("BatchReceiveMessage")] == ["1", "16"]
+    assert all(r.query["waitseconds"] == "0" for r in fake_mns.seen("BatchReceiveMessage"))
+
+
+def test_mns_refuses_what_the_service_cannot_do_and_sends_nothing(fake_mns: FakeMns) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    queue.send("x")
+    sent = len(fake_mns.requests)
+    for call, field in (
+        (lambda: queue.receive(visibility_timeout=43_201), "visibility_timeout"),
+        (lambda: queue.peek(17), "max_messages"),
+        (lambda: queue.send("x", ttl=3600), "ttl"),
+    ):
+        with pytest.raises(InvalidInput) as error:
+            call()
+        assert error.value.field == field
+    assert len(fake_mns.requests) == sent
+    [msg] = queue.receive(visibility_timeout=60)
+    with pytest.raises(InvalidInput):
+        queue.update_visibility(msg.id, msg.pop_receipt, 43_201)
+    released = queue.update_visibility(msg.id, msg.pop_receipt, 0)  # MNS's least: 1 s
+    assert fake_mns.seen("ChangeMessageVisibility")[-1].query["VisibilityTimeout"] == "1"
+    assert released.next_visible_at > msg.inserted_at
+
+
+def test_mns_uses_an_existing_queue_with_its_own_attributes(fake_mns: FakeMns, mns_clock: FakeClock) -> None:
+    """A queue made in the console keeps its settings; its retention is the only ttl a send may ask."""
+    MnsQueue("jobs", _mns_config(fake_mns))  # nothing is sent until the queue is used
+    fake_mns.queues["jobs"] = FakeMnsQueue("jobs", {**MNS_DEFAULTS, "VisibilityTimeout": 60}, 0)
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    with pytest.raises(InvalidInput) as error:
+        queue.send("x")
+    assert error.value.field == "ttl" and "345600 s" in str(error.value)
+    queue.send("x", ttl=345_600)
+    [msg] = queue.receive(visibility_timeout=60)  # the queue's own timeout: no change needed
+    assert fake_mns.seen("ChangeMessageVisibility") == []
+    assert msg.expires_at == msg.inserted_at + timedelta(seconds=345_600)
+
+
+def test_mns_clear_empties_visible_messages_and_says_when_some_are_held(fake_mns: FakeMns) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    for n in range(20):
+        queue.send({"n": n})
+    queue.clear()
+    assert queue.approximate_count() == 0
+    queue.send("held")
+    queue.receive(visibility_timeout=600)
+    with pytest.raises(ServiceError, match="still holds 1 messages that are received or delayed"):
+        queue.clear()
+
+
+def test_mns_connection_test_creates_the_queue_and_reports_success(fake_mns: FakeMns) -> None:
+    check = MnsQueue("clean-small", _mns_config(fake_mns)).test_connection()
+    assert check.ok
+    assert "'clean-small'" in check.message and "about 0 messages" in check.message
+    assert "clean-small" in fake_mns.queues
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"access_key_secret": "wrong-secret"}, "access_key_secret"),
+        ({"access_key_id": "LTAI5tSomebodyElse"}, "access_key_id"),
+    ],
+)
+def test_mns_refuses_a_wrong_key_as_the_service_does(
+    fake_mns: FakeMns, options: dict[str, str], field: str
+) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns, **options))
+    check = queue.test_connection()
+    assert (check.ok, check.field) == (False, field)
+    assert "wrong-secret" not in check.message and MNS_SECRET not in check.message
+    with pytest.raises(ServiceError) as error:
+        queue.send("x")
+    assert error.value.field == field
+    assert fake_mns.queues == {}  # every request was refused
+
+
+def test_mns_connection_test_names_a_missing_queue_the_key_may_not_create(fake_mns: FakeMns) -> None:
+    fake_mns.denied.add("CreateQueue")
+    check = MnsQueue("jobs", _mns_config(fake_mns)).test_connection()
+    assert (check.ok, check.field) == (False, "queue")
+    assert "queue 'jobs' does not exist" in check.message and "mns:CreateQueue" in check.message
+    fake_mns.queues["jobs"] = FakeMnsQueue("jobs", dict(MNS_DEFAULTS, MessageRetentionPeriod=604_800), 0)
+    assert MnsQueue("jobs", _mns_config(fake_mns)).test_connection().ok  # made in the console: used as is
+
+
+def test_mns_connection_test_names_an_endpoint_nobody_answers_or_that_is_not_mns() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    config = MnsConfig(endpoint=url, access_key_id=MNS_KEY_ID, access_key_secret=MNS_SECRET, retries=0)
+    check = MnsQueue("jobs", config).test_connection()
+    assert (check.ok, check.field) == (False, "endpoint")
+    assert f"cannot reach Simple Message Queue at {url}" in check.message
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        config = MnsConfig(endpoint=url, access_key_id=MNS_KEY_ID, access_key_secret=MNS_SECRET, retries=0)
+        check = MnsQueue("jobs", config).test_connection()
+    finally:
+        server.shutdown()
+    assert (check.ok, check.field) == (False, "endpoint")
+    assert "not as Simple Message Queue does" in check.message
+
+
+def test_mns_service_stopped_mid_call_is_a_clear_error_and_the_queue_works_once_it_is_back(
+    fake_mns: FakeMns,
+) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    queue.send("before")
+    fake_mns.hold = threading.Event()  # the next answer waits: the service is stopped while it does
+
+    def stop_when_asked() -> None:
+        while not fake_mns.seen("BatchReceiveMessage"):
+            time.sleep(0.01)
+        fake_mns.stop()
+
+    stopper = threading.Thread(target=stop_when_asked)
+    stopper.start()
+    with pytest.raises(ServiceError) as error:
+        queue.receive()
+    stopper.join()
+    assert error.value.field == "endpoint"
+    assert f"cannot reach Simple Message Queue at {fake_mns.endpoint} to receive from jobs" in str(
+        error.value
+    )
+    fake_mns.hold.set()
+    fake_mns.hold = None
+    fake_mns.start()  # the same port: the service is back
+    fake_mns.clock.advance(31)  # the lost receive's lease (the queue's 30 s) passes
+    [again] = queue.receive()
+    assert (again.body, again.dequeue_count) == ("before", 2)  # at least once: handed out again
+
+
+def test_mns_service_that_hangs_is_an_error_after_the_timeout(fake_mns: FakeMns) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns, timeout_s=0.5))
+    queue.test_connection()
+    fake_mns.hold = threading.Event()
+    with pytest.raises(ServiceError) as error:
+        queue.approximate_count()
+    assert error.value.field == "endpoint"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"endpoint": "ftp://1234.mns.cn-hangzhou.aliyuncs.com"}, "endpoint"),
+        ({"endpoint": "https://1234.mns.cn-hangzhou.aliyuncs.com/queues"}, "endpoint"),
+        ({"access_key_id": ""}, "access_key_id"),
+        ({"access_key_secret": ""}, "access_key_secret"),
+        ({"retries": -1}, "retries"),
+        ({"timeout_s": 0}, "timeout_s"),
+    ],
+)
+def test_a_bad_mns_configuration_names_the_setting_to_change(options: dict[str, object], field: str) -> None:
+    given = {"endpoint": "https://1234.mns.cn-hangzhou.aliyuncs.com", "access_key_id": MNS_KEY_ID,
+             "access_key_secret": MNS_SECRET, **options}  # fmt: skip
+    with pytest.raises(InvalidInput) as caught:
+        MnsConfig(**given)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert MNS_SECRET not in str(caught.value)
+
+
+def test_mns_secrets_stay_out_of_repr() -> None:
+    config = MnsConfig("https://1234.mns.cn-hangzhou.aliyuncs.com", MNS_KEY_ID, MNS_SECRET)
+    for text in (repr(config), repr(MnsQueue("jobs", config))):
+        assert MNS_SECRET not in text
+    assert (
+        repr(MnsQueue("jobs", config)) == "MnsQueue(https://1234.mns.cn-hangzhou.aliyuncs.com, name='jobs')"
+    )
+
+
+def test_a_message_held_by_a_killed_mns_worker_is_processed_once_after_its_timeout(
+    fake_mns: FakeMns, mns_clock: FakeClock, tmp_path: Path
+) -> None:
+    queue = MnsQueue("jobs", _mns_config(fake_mns))
+    msg_id = queue.send({"job_id": "c-1"})
+    env = {k: v for k, v in _env().items() if not k.startswith("ORCHESTRATOR_")}
+    env |= {
+        "ORCHESTRATOR_PROFILE": "aliyun",
+        "ORCHESTRATOR_ALIYUN_OSS_BUCKET": "lake",
+        "ORCHESTRATOR_ALIYUN_OSS_ENDPOINT": "https://oss-cn-hangzhou.aliyuncs.com",
+        "ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID": MNS_KEY_ID,
+        "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET": MNS_SECRET,
+        "ORCHESTRATOR_ALIYUN_MNS_ENDPOINT": fake_mns.endpoint,
+        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
+        "ORCHESTRATOR_SECRETS_FILE": str(tmp_path / "no-secrets.toml"),
+    }
+    worker = (
+        "import time\n"
+        "from orchestrator.queues import open_queue\n"
+        f"[m] = open_queue('jobs').receive(visibility_timeout={TIMEOUT})\n"
+        "print(m.id, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(_python(worker), env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == msg_id
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert queue.receive() == []  # still within the dead worker's visibility timeout
+
+    mns_clock.advance(PAST_TIMEOUT)
+    processed = []
+    for message in queue.receive(32):
+        processed.append((message.id, message.dequeue_count, message.json()))
+        queue.delete(message.id, message.pop_receipt)
+    assert processed == [(msg_id, 2, {"job_id": "c-1"})]
+    assert queue.approximate_count() == 0
+
+
+def test_mns_over_https_gives_up_on_a_service_that_never_answers() -> None:
+    """The SDK sets no timeout on HTTPS connections; the adapter's ends a handshake that never comes."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, then says nothing
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True).start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        config = MnsConfig(url, MNS_KEY_ID, MNS_SECRET, timeout_s=0.5, retries=0)
+        check = MnsQueue("jobs", config).test_connection()
+    finally:
+        for connection in held:
+            connection.close()
+        listener.close()
+    assert (check.ok, check.field) == (False, "endpoint")
+    assert f"cannot reach Simple Message Queue at {url}" in check.message

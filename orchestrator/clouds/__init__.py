@@ -130,8 +130,7 @@ CLOUDS: dict[str, Cloud] = {
             "aliyun",
             "Alibaba Cloud",
             lake="orchestrator.clouds.aliyun:open_lake",
-            # Until the message service's adapter exists, the queues are this machine's (one host drains).
-            queues=LOCAL_QUEUES,
+            queues="orchestrator.clouds.aliyun:open_queue",
             small_batches=WORKER,
             large_batches=None,
             settings="orchestrator.clouds.aliyun:read_settings",

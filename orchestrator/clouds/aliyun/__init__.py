@@ -1,6 +1,7 @@
-"""Alibaba Cloud: the lake on an OSS bucket (oss.py, through Alibaba's alibabacloud-oss-v2 SDK, which
-loads only when the lake is opened). Its settings come from the environment or the secrets file like every
-other; the access key secret is held out of repr() and never logged."""
+"""Alibaba Cloud: the lake on an OSS bucket (oss.py, through Alibaba's alibabacloud-oss-v2 SDK) and the queues
+on Simple Message Queue, formerly MNS (mns.py, through Alibaba's aliyun-mns-sdk); each SDK loads only when
+its adapter is opened. The settings come from the environment or the secrets file like every other; one
+access key signs both, and its secret is held out of repr() and never logged."""
 
 from __future__ import annotations
 
@@ -11,13 +12,21 @@ from orchestrator.config import _flag, lookup
 from orchestrator.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from orchestrator.clouds.aliyun.mns import MnsQueue
     from orchestrator.clouds.aliyun.oss import OssLake
     from orchestrator.config import Settings
 
 
+MNS_ENDPOINT = "ORCHESTRATOR_ALIYUN_MNS_ENDPOINT"
+_NO_MNS = (
+    "is not set; the aliyun profile keeps its queues in Simple Message Queue (formerly MNS): give the "
+    "account's endpoint, https://<account-id>.mns.<region>.aliyuncs.com"
+)
+
+
 @dataclass(frozen=True)
 class AliyunSettings:
-    """The OSS bucket behind the lake and the access key that signs its requests."""
+    """The OSS bucket behind the lake, the MNS endpoint of the queues and the access key that signs both."""
 
     bucket: str
     endpoint: str
@@ -25,10 +34,15 @@ class AliyunSettings:
     access_key_id: str = ""
     access_key_secret: str = field(default="", repr=False)
     path_style: bool = False  # /bucket/key instead of bucket.endpoint/key (an OSS-compatible server)
+    mns_endpoint: str = ""  # https://<account-id>.mns.<region>.aliyuncs.com
+    # Function Compute, where small batches are cleaned (function_compute.py); required only to invoke it
+    fc_endpoint: str = ""  # the account endpoint, https://<account-id>.<region>.fc.aliyuncs.com
+    fc_function: str = ""  # the function's name
+    fc_qualifier: str = ""  # a version or alias; empty: LATEST
 
 
 def read_settings() -> AliyunSettings:
-    """The aliyun profile's settings; the bucket, endpoint and access key are required."""
+    """The aliyun profile's settings; the bucket, its endpoint and the access key are required."""
     settings = AliyunSettings(
         bucket=lookup("ORCHESTRATOR_ALIYUN_OSS_BUCKET"),
         endpoint=lookup("ORCHESTRATOR_ALIYUN_OSS_ENDPOINT"),
@@ -36,6 +50,10 @@ def read_settings() -> AliyunSettings:
         access_key_id=lookup("ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID"),
         access_key_secret=lookup("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET"),
         path_style=_flag("ORCHESTRATOR_ALIYUN_OSS_PATH_STYLE", False),
+        mns_endpoint=lookup(MNS_ENDPOINT),
+        fc_endpoint=lookup("ORCHESTRATOR_ALIYUN_FC_ENDPOINT"),
+        fc_function=lookup("ORCHESTRATOR_ALIYUN_FC_FUNCTION"),
+        fc_qualifier=lookup("ORCHESTRATOR_ALIYUN_FC_QUALIFIER"),
     )
     for name, value in (
         ("ORCHESTRATOR_ALIYUN_OSS_BUCKET", settings.bucket),
@@ -45,15 +63,20 @@ def read_settings() -> AliyunSettings:
     ):
         if not value:
             raise InvalidInput(name, "is not set; the aliyun profile keeps its lake in an OSS bucket")
-    return settings
+    return settings  # the MNS endpoint is required when a queue is opened: a lake alone needs none
+
+
+def _found(settings: Settings, what: str) -> AliyunSettings:
+    found = settings.cloud_settings
+    if not isinstance(found, AliyunSettings):
+        raise InvalidInput("ORCHESTRATOR_PROFILE", f"the {settings.profile} profile has no {what}")
+    return found
 
 
 def open_lake(settings: Settings) -> OssLake:
     from orchestrator.clouds.aliyun.oss import OssConfig, OssLake
 
-    found = settings.cloud_settings
-    if not isinstance(found, AliyunSettings):
-        raise InvalidInput("ORCHESTRATOR_PROFILE", f"the {settings.profile} profile has no OSS bucket")
+    found = _found(settings, "OSS bucket")
     return OssLake(
         OssConfig(
             bucket=found.bucket,
@@ -64,3 +87,23 @@ def open_lake(settings: Settings) -> OssLake:
             path_style=found.path_style,
         )
     )
+
+
+def open_queue(name: str, settings: Settings) -> MnsQueue:
+    """The queue ``name`` on Simple Message Queue, signed with the same access key as the lake."""
+    found = _found(settings, "Simple Message Queue endpoint")
+    if not found.mns_endpoint:
+        raise InvalidInput(MNS_ENDPOINT, _NO_MNS)
+    from orchestrator.clouds.aliyun.mns import MnsConfig, MnsQueue
+
+    try:
+        config = MnsConfig(
+            endpoint=found.mns_endpoint,
+            access_key_id=found.access_key_id,
+            access_key_secret=found.access_key_secret,
+        )
+    except InvalidInput as err:
+        if err.field == "endpoint":  # the setting's own name, so the Settings page points at it
+            raise InvalidInput(MNS_ENDPOINT, str(err).split(": ", 1)[-1]) from None
+        raise
+    return MnsQueue(name, config)
