@@ -1,10 +1,12 @@
 # Databricks notebook source
-"""Drains one route's queue on a cluster: what the workbench's worker does on its schedule, started by Data
-Factory's triggers (adf/triggers: small every 10 minutes, large daily at 02:00 UTC) through the drain_queue
-pipeline. It is the worker's own code (orchestrator.worker.drain): each queued job runs once, its record and
-message kept as the worker keeps them. Large batches are cleaned in this cluster's own Spark session.
+"""Drains the large-batch queue on a cluster: what the workbench's worker does on its schedule, started by
+Data Factory's daily trigger (adf/triggers, 02:00 UTC) through the drain_queue pipeline. It is the worker's
+own code (orchestrator.worker.drain): each queued job runs once in this cluster's own Spark session, its
+record and message kept as the worker keeps them. Small batches are not cleaned here: the Azure Functions
+app (function_app.py) drains their queue, on its timer and when Data Factory's small_batch pipeline calls
+it.
 
-On Databricks the route arrives through a widget; run as a script it is ``--route small|large``. The
+On Databricks the route arrives through a widget; run as a script it is ``--route large``. The
 cluster's environment carries the workbench's settings (the job store, the queues, the lake, and
 ORCHESTRATOR_CLUSTER_LAKE_ROOT: where this cluster sees the lake).
 """
@@ -23,6 +25,8 @@ from orchestrator.errors import InvalidInput, run_notebook
 from orchestrator.jobs import routing
 from orchestrator.worker import drain
 
+CLUSTER_ROUTE = "large"  # the only route whose queue a cluster drains
+
 # COMMAND ----------
 
 
@@ -38,6 +42,12 @@ def _route(argv: Iterable[str] | None = None) -> str:
         route = parser.parse_args(list(argv) if argv is not None else None).route
     if route not in routing.QUEUE_NAMES:
         raise InvalidInput("route", f"must be one of {', '.join(routing.QUEUE_NAMES)}, got {route!r}")
+    if route != CLUSTER_ROUTE:
+        raise InvalidInput(
+            "route",
+            f"{route} batches are drained by the Azure Functions app (Data Factory's small_batch pipeline), "
+            f"not on a cluster; give {CLUSTER_ROUTE}",
+        )
     return route
 
 

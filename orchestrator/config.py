@@ -38,6 +38,7 @@ SECRET_NAMES = (
     "ORCHESTRATOR_MYSQL_PASSWORD",
     "ORCHESTRATOR_AZURE_STORAGE_KEY",
     "ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING",
+    "ORCHESTRATOR_AZURE_FUNCTIONS_KEY",
     "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET",
     "DATABRICKS_TOKEN",
     "AZURE_CLIENT_SECRET",
@@ -81,13 +82,18 @@ class MySQLSettings:
 
 @dataclass(frozen=True)
 class AzureStorageSettings:
-    """The storage account behind the lake (ADLS Gen2) and the queues; secrets excluded from repr()."""
+    """The storage account behind the lake (ADLS Gen2) and the queues, and the function app that cleans small
+    batches; secrets excluded from repr()."""
 
     file_system: str
     account_url: str = ""
     queue_url: str = ""
     account_key: str = field(default="", repr=False)
     connection_string: str = field(default="", repr=False)
+    # the function app (https://APP.azurewebsites.net) whose HTTP trigger drains now; out of repr() too, as a
+    # URL pasted with its ?code= carries a key (the client refuses it, naming the setting)
+    functions_url: str = field(default="", repr=False)
+    functions_key: str = field(default="", repr=False)  # a function key of that trigger
 
 
 @dataclass(frozen=True)

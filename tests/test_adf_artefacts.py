@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from azure.mgmt.datafactory import models
 
+from orchestrator.clouds.azure.functions import small_batches
 from orchestrator.domain import shop as s
 from orchestrator.loading.operational import sql_columns
 from orchestrator.runners import RunRequest
 from orchestrator.storage import paths
+from tests.functions_host import indexed
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 ADF = REPOSITORY / "adf"
@@ -85,6 +87,7 @@ def test_the_expected_artefacts_exist():
         ("datasets", "ds_mysql_silver_table"),
         ("datasets", "ds_silver_parquet"),
         ("datasets", "ds_synapse_gold_table"),
+        ("linkedServices", "ls_azure_function"),
         ("linkedServices", "ls_databricks"),
         ("linkedServices", "ls_key_vault"),
         ("linkedServices", "ls_lake"),
@@ -128,15 +131,24 @@ def test_the_large_batch_pipeline_runs_the_notebook_with_the_job_and_its_lake_th
     assert all(p.default_value is None for p in parameters.values())
 
 
-def test_the_small_batch_pipeline_only_loads_what_was_cleaned_in_process():
-    steps = activities("pipelines", "small_batch")
+def test_the_small_batch_pipeline_asks_the_function_app_to_drain_with_a_request_its_trigger_takes():
+    (step,) = activities("pipelines", "small_batch").values()
+    assert isinstance(step, models.AzureFunctionActivity)
+    assert step.linked_service_name.reference_name == "ls_azure_function"
+    # Data Factory calls {functionAppUrl}/api/{functionName}: the app's drain trigger, by its route and method
+    trigger = indexed()["drain_small_batches_now"].get_trigger()
+    assert step.type_properties.function_name == trigger.route == small_batches.ROUTE
+    assert [step.type_properties.method] == [str(m.value) for m in trigger.methods]
+    assert small_batches.read_request(json.dumps(step.type_properties.body).encode()) == {
+        "requested_by": "data-factory"
+    }
+    assert not load("pipelines", "small_batch").properties.parameters  # it drains the queue, not one job
+    service = concrete(load("linkedServices", "ls_azure_function").properties)
+    assert isinstance(service, models.AzureFunctionLinkedService)
+    assert service.type_properties.function_app_url.endswith(".azurewebsites.net")
 
-    assert set(steps) == {"load_outputs"}
-    assert steps["load_outputs"].type_properties.pipeline.reference_name == "load_outputs"
-    assert steps["load_outputs"].type_properties.parameters == IDENTIFIERS
 
-
-def test_the_schedules_drain_the_queues_on_the_cluster_with_the_workers_code():
+def test_the_cluster_drains_only_the_large_queue_with_the_workers_code():
     (step,) = activities("pipelines", "drain_queue").values()
     assert isinstance(step, models.DatabricksNotebookActivity)
     assert step.type_properties.notebook_path.endswith("/notebooks/drain_queue")
@@ -280,9 +292,13 @@ def test_the_triggers_drain_small_every_10_minutes_and_large_daily_at_0200_utc()
     recurrence = large.type_properties.recurrence
     assert (recurrence.frequency, recurrence.interval, recurrence.time_zone) == ("Day", 1, "UTC")
     assert (recurrence.schedule.hours, recurrence.schedule.minutes) == ([2], [0])
-    for trigger, route in ((small, "small"), (large, "large")):
-        (run,) = trigger.pipelines
-        assert (run.pipeline_reference.reference_name, run.parameters) == ("drain_queue", {"route": route})
+    (small_run,) = small.pipelines  # small batches on the Azure Functions app
+    assert (small_run.pipeline_reference.reference_name, small_run.parameters) == ("small_batch", None)
+    (large_run,) = large.pipelines  # large ones on the cluster
+    assert (large_run.pipeline_reference.reference_name, large_run.parameters) == (
+        "drain_queue",
+        {"route": "large"},
+    )
 
 
 def secret_values(value: Any, path: str = "") -> list[str]:
@@ -308,7 +324,7 @@ def test_linked_services_hold_no_secret_values_only_key_vault_references(name):
     service = concrete(load("linkedServices", name).properties)
 
     assert secret_values(raw) == []
-    for attr in ("password", "access_token"):
+    for attr in ("password", "access_token", "function_key"):
         reference = (
             getattr(service.type_properties, attr, None) if hasattr(service, "type_properties") else None
         )

@@ -100,14 +100,16 @@ def test_create_run_sends_the_job_parameters_with_a_bearer_token_and_polls_to_su
     assert credential.scopes[0] == (f"{arm.url}/.default",)
 
 
-def test_the_small_batch_runner_starts_the_small_pipeline(arm, certificate, credential):
+def test_the_small_batch_runner_starts_the_small_pipeline_which_drains_the_queue_and_takes_no_job(
+    arm, certificate, credential
+):
     runner = DataFactoryRunner(config_for(arm.url, certificate[0]), batch=SMALL_BATCH, credential=credential)
 
     runner.submit(REQUEST)
 
-    assert [r.path for r in arm.received(f"{FACTORY}/pipelines")] == [
-        f"{FACTORY}/pipelines/small_batch/createRun"
-    ]
+    (create,) = arm.received(f"{FACTORY}/pipelines")
+    assert create.path == f"{FACTORY}/pipelines/small_batch/createRun"
+    assert not create.body  # adf/pipelines/small_batch.json declares no parameters to send
 
 
 def test_a_failed_run_is_a_failed_job_carrying_data_factorys_message(arm, runner):

@@ -116,7 +116,9 @@ def default_credential(config: DataFactoryConfig) -> TokenCredential:
 
 
 class DataFactoryRunner:
-    """Starts the small- or large-batch pipeline with the job's parameters, polls it and cancels it."""
+    """Starts the small- or large-batch pipeline, polls it and cancels it. The large-batch pipeline cleans
+    the job its parameters name; the small-batch one takes none: it asks the Azure Functions app to drain the
+    small queue, where the job waits (adf/pipelines/small_batch.json)."""
 
     def __init__(
         self, config: DataFactoryConfig, batch: str = LARGE_BATCH, credential: TokenCredential | None = None
@@ -125,6 +127,7 @@ class DataFactoryRunner:
         if batch not in pipelines:
             raise InvalidInput("batch", f"must be {SMALL_BATCH!r} or {LARGE_BATCH!r}, got {batch!r}")
         self.config = config
+        self.batch = batch
         self.pipeline = pipelines[batch]
         self.name = f"datafactory-{batch}"
         self._client = DataFactoryManagementClient(
@@ -141,11 +144,13 @@ class DataFactoryRunner:
         )
 
     def submit(self, request: RunRequest) -> RunStatus:
-        """Create a pipeline run whose parameters are the request's identifiers and extras."""
+        """Create a pipeline run: the large-batch pipeline's parameters are the request's identifiers and
+        extras; the small-batch pipeline drains the small queue, the request's job with the others there."""
         cfg = self.config
+        parameters = request.run_parameters() if self.batch == LARGE_BATCH else {}
         with self._service_errors(f"start pipeline {self.pipeline} for job {request.job_id}"):
             created = self._client.pipelines.create_run(
-                cfg.resource_group, cfg.factory_name, self.pipeline, parameters=request.run_parameters()
+                cfg.resource_group, cfg.factory_name, self.pipeline, parameters=parameters
             )
         return RunStatus(state=QUEUED, run_id=created.run_id, url=self._monitor_url(created.run_id))
 

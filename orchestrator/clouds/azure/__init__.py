@@ -1,5 +1,7 @@
 """Microsoft Azure: the lake on an ADLS Gen2 account (adls.py) and the queues on the same account's
-Storage Queues (queues.py), both in this folder; the Azure SDK loads only when these are opened."""
+Storage Queues (queues.py), both in this folder; the Azure SDK loads only when these are opened. Small
+batches are cleaned by an Azure Functions app (functions/, registered by function_app.py at the repository's
+root), which the workbench asks to drain at once through functions/client.py."""
 
 from __future__ import annotations
 
@@ -15,13 +17,16 @@ if TYPE_CHECKING:
 
 
 def read_settings() -> AzureStorageSettings:
-    """The storage account behind the lake and the queues: a connection string, or its URL and key."""
+    """The storage account behind the lake and the queues (a connection string, or its URL and key), and the
+    function app that cleans small batches (functions/: needed only to ask it to drain at once)."""
     settings = AzureStorageSettings(
         file_system=lookup("ORCHESTRATOR_AZURE_FILE_SYSTEM", "lake"),
         account_url=lookup("ORCHESTRATOR_AZURE_STORAGE_URL"),
         queue_url=lookup("ORCHESTRATOR_AZURE_QUEUE_URL"),
         account_key=lookup("ORCHESTRATOR_AZURE_STORAGE_KEY"),
         connection_string=lookup("ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING"),
+        functions_url=lookup("ORCHESTRATOR_AZURE_FUNCTIONS_URL"),
+        functions_key=lookup("ORCHESTRATOR_AZURE_FUNCTIONS_KEY"),
     )
     if not settings.connection_string and not (settings.account_url and settings.account_key):
         raise InvalidInput(
