@@ -21,11 +21,13 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
-    body: Any
+    body: Any  # the JSON body, or None
+    raw: bytes = b""  # the body's bytes as sent
 
 
-# Answers (status, JSON body or None) for a recorded request.
-Responder = Callable[[RecordedRequest], tuple[int, Any]]
+# Answers (status, JSON body or None) for a recorded request, or (status, body, extra response headers),
+# where a body given as bytes is sent as it is.
+Responder = Callable[[RecordedRequest], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
 class RecordingServer:
@@ -78,18 +80,24 @@ class RecordingServer:
                     path=url.path,
                     query=parse_qs(url.query),
                     headers={k.lower(): v for k, v in self.headers.items()},
-                    body=json.loads(raw) if raw else None,
+                    body=_json_or_none(raw),
+                    raw=raw,
                 )
                 with server._lock:
                     server.requests.append(request)
                 if server.delay_seconds and server._stopping.wait(server.delay_seconds):
                     return
-                status, payload = server._respond(request)
-                data = b"" if payload is None else json.dumps(payload).encode()
+                status, payload, *extra = server._respond(request)
+                if isinstance(payload, bytes):
+                    data = payload
+                else:
+                    data = b"" if payload is None else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in (extra[0] if extra else {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
@@ -98,6 +106,15 @@ class RecordingServer:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         return Handler
+
+
+def _json_or_none(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:  # not JSON: the raw bytes say what was sent
+        return None
 
 
 def closed_port() -> int:
