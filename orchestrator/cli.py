@@ -33,10 +33,13 @@ OPTIONS: dict[str, dict[str, str]] = {
         "locales": "--locales",
         "chunk_rows": "--chunk-rows",
         "contract": "--contract",
+        "cloud": "--cloud",
     },
-    "run": {"job_id": "job_id", "user": "--user"},
+    "run": {"job_id": "job_id", "user": "--user", "cloud": "--cloud"},
     "delete": {"job_id": "job_id"},
+    "sync": {"job_id": "job_id", "to": "--to", "cloud": "--to"},
     "worker": {"visibility_timeout": "--visibility-timeout"},
+    "invoke-small": {"job_id": "--job", "cloud": "--cloud"},
     "contracts": {"output": "-o/--output", "contract": "NAME"},
     "quality": {
         "job_id": "job_id",
@@ -69,6 +72,7 @@ def _names(text: str) -> tuple[str, ...]:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from orchestrator.config import get_settings
     from orchestrator.generation.spec import GenerationSpec
     from orchestrator.service import generate_job
     from orchestrator.storage.paths import check_user
@@ -86,8 +90,9 @@ def _generate(args: argparse.Namespace) -> int:
         chunk_rows=args.chunk_rows,
     )
     check_user(args.user)
+    get_settings().on_cloud(args.cloud)  # a cloud not configured is refused before anything starts
     if args.json:
-        result = generate_job(spec, args.user)
+        result = generate_job(spec, args.user, cloud=args.cloud)
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     with tqdm(total=100, unit="%", desc="generating", file=sys.stderr) as bar:
@@ -96,7 +101,7 @@ def _generate(args: argparse.Namespace) -> int:
             bar.n = round(fraction * 100, 1)
             bar.set_postfix_str(message)
 
-        result = generate_job(spec, args.user, progress=progress)
+        result = generate_job(spec, args.user, progress=progress, cloud=args.cloud)
         bar.n = 100
     print(f"job {result.job_id}: {result.errors_injected:,} errors injected in {result.seconds:.1f} s")
     for name, table in result.tables.items():
@@ -274,13 +279,13 @@ def _run(args: argparse.Namespace) -> int:
 
     user = args.user or _job_owner(args.job_id)
     if args.wait:
-        launched = launch_clean(user, args.job_id, engine=args.engine)
+        launched = launch_clean(user, args.job_id, engine=args.engine, cloud=args.cloud)
         job = execute_job(launched.job.job_id) if launched.to_start else launched.job
     elif args.scheduled:
-        launched = launch_clean(user, args.job_id, engine=args.engine, scheduled=True)
+        launched = launch_clean(user, args.job_id, engine=args.engine, scheduled=True, cloud=args.cloud)
         job = launched.job
     else:  # clean now, in a process of its own, and return at once
-        launched = clean_now(user, args.job_id, engine=args.engine)
+        launched = clean_now(user, args.job_id, engine=args.engine, cloud=args.cloud)
         job = launched.job
     if args.json:
         print(json.dumps(_job_json(job, job_outputs(job)), indent=2))
@@ -312,6 +317,26 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from orchestrator.sync import sync_job
+
+    def told(done: int, total: int, what: str) -> None:
+        if not args.json:
+            print(f"[{done}/{total}] {what}", flush=True)
+
+    synced = sync_job(args.job_id, args.to, user=args.user, is_admin=args.user is None, progress=told)
+    if args.json:
+        fields = ("source", "target", "copied", "kept", "bytes_copied", "seconds")
+        print(
+            json.dumps(
+                {"jobs": [job.job_id for job in synced.jobs]} | {f: getattr(synced, f) for f in fields}
+            )
+        )
+    else:
+        print(synced.line)
+    return 0
+
+
 def _jobs(args: argparse.Namespace) -> int:
     from orchestrator.jobs.store import JobStore
 
@@ -333,6 +358,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from orchestrator import worker
+    from orchestrator.config import get_settings
     from orchestrator.service import PROFILE, execute_job, profile_cleaning
 
     if args.profile:
@@ -343,8 +369,11 @@ def _worker(args: argparse.Namespace) -> int:
         worker.recover()  # the cleanings whose holder is gone first: followed, finished or started again
         for line in worker.sweep():
             print(line)
-        for route in ("small", "large"):
-            for job in worker.drain(route, visibility_timeout=args.visibility_timeout):
+        settings = get_settings()
+        if left := worker.routes_left(settings):
+            print(left)  # the small queues a function's own timer trigger drains are left to it
+        for route in worker.routes_served(settings):
+            for job in worker.drain_clouds(route, settings, visibility_timeout=args.visibility_timeout):
                 print(worker.job_line(job))
             worker.record_served(route)
         return 0
@@ -360,12 +389,20 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invoke_small(args: argparse.Namespace) -> int:
+    from orchestrator.service import ask_small_runner
+
+    print(ask_small_runner(args.job, cloud=args.cloud))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="generate a dirty data set of a contract, with its answer key")
     gen.add_argument("--user", required=True, help="owner of the job (lower-case letters, digits, _ or -)")
+    gen.add_argument("--cloud", help="the configured cloud the job lives on (default: ORCHESTRATOR_PROFILE)")
     gen.add_argument(
         "--contract",
         default="shop",
@@ -396,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("job_id", help="the generation job to clean")
     run.add_argument("--user", help="owner of the job (default: the job's owner in the job store)")
     run.add_argument("--engine", choices=engines.CHOICES, default=engines.AUTO)
+    run.add_argument("--cloud", help="clean it on this cloud, one holding its data (default: the job's own)")
     when = run.add_mutually_exclusive_group()
     when.add_argument("--wait", action="store_true", help="clean in this process and wait for the end")
     when.add_argument(
@@ -419,8 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--json", action="store_true", help="print the deleted job ids as one JSON object")
     delete.set_defaults(run=_delete)
 
+    sync = commands.add_parser(
+        "sync",
+        help="copy a job (a generation with its cleanings) to another configured cloud, verified; run it "
+        "again after a stop to go on where it stopped",
+    )
+    sync.add_argument("job_id", help="the generation (or one cleaning of it) to copy")
+    sync.add_argument("--to", required=True, help="the configured cloud to copy it to (ORCHESTRATOR_CLOUDS)")
+    sync.add_argument("--user", help="only if it is this user's job (default: whoever owns it)")
+    sync.add_argument("--json", action="store_true", help="print what was copied as one JSON object")
+    sync.set_defaults(run=_sync)
+
     worker = commands.add_parser("worker", help="drain the queues on their schedules (or --once: now)")
-    worker.add_argument("--once", action="store_true", help="drain both queues now, then exit")
+    worker.add_argument(
+        "--once",
+        action="store_true",
+        help="drain both queues now (a small queue a function drains is left to it), then exit",
+    )
     worker.add_argument("--job", help="run this one queued job (a cleaning or a generation) now, then exit")
     worker.add_argument(
         "--profile",
@@ -431,6 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--visibility-timeout", type=int, help="seconds a received job stays hidden from other workers"
     )
     worker.set_defaults(run=_worker)
+
+    invoke = commands.add_parser(
+        "invoke-small",
+        help="ask the function that cleans a cloud's small batches (Azure Functions, Function Compute) to "
+        "drain its small queue now, and print what it reported",
+    )
+    invoke.add_argument("--job", help="for this queued small job: what happened is kept on the job")
+    invoke.add_argument("--cloud", help="the configured cloud whose function to ask (default: the job's own)")
+    invoke.set_defaults(run=_invoke_small)
 
     contracts = commands.add_parser("contracts", help="the data contracts (ODCS v3.1) the workbench knows")
     contracts.add_argument("action", choices=("list", "show", "validate", "export"))

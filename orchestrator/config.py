@@ -109,6 +109,8 @@ class Settings:
     mysql: MySQLSettings | None = None
     job_store: str = "sqlite"  # where job records live: "sqlite" (state folder) or "mysql"
     cloud_settings: Any = None  # the profile's own settings, as its entry in orchestrator.clouds reads them
+    # every cloud a job may live on (ORCHESTRATOR_CLOUDS), with its settings; the profile is the default one
+    clouds: Mapping[str, Any] = field(default_factory=lambda: {"local": None})
     spark_runner: str = "local"  # one of SPARK_RUNNERS; empty where the profile's cloud has none yet
     cluster_lake_root: str = ""  # the lake's root as a cluster's notebook sees it (databricks, datafactory)
     profile_after_cleaning: bool = True  # profile silver (and its raw) in the background after a cleaning
@@ -117,6 +119,25 @@ class Settings:
     def azure_storage(self) -> AzureStorageSettings | None:
         """The Azure storage account of the azure profile; None on any other."""
         return self.cloud_settings if isinstance(self.cloud_settings, AzureStorageSettings) else None
+
+    def on_cloud(self, name: str | None) -> Settings:
+        """These settings as a job living on cloud ``name`` uses them: that cloud's lake, queues and runners
+        (its own large-batch runner; ORCHESTRATOR_SPARK_RUNNER chooses for the default cloud). None, or the
+        default cloud's name, gives these settings."""
+        if name is None or name == self.profile:
+            return self
+        if name not in self.clouds:
+            raise InvalidInput(
+                "cloud",
+                f"{name!r} is not one of the configured clouds ({', '.join(self.clouds)}); add it to "
+                "ORCHESTRATOR_CLOUDS with its settings",
+            )
+        return replace(
+            self,
+            profile=name,
+            cloud_settings=self.clouds[name],
+            spark_runner=CLOUDS[name].large_batches or "",
+        )
 
     @property
     def state_dir(self) -> Path:
@@ -325,18 +346,38 @@ def _spark_runner(default: str | None) -> str:
     return ""
 
 
+def _clouds(profile: str) -> dict[str, Any]:
+    """The clouds jobs may live on, each with its own settings: ORCHESTRATOR_CLOUDS (comma-separated), by
+    default the profile's alone; the profile, the default cloud of a new job, must be one of them."""
+    names = [name.strip() for name in lookup("ORCHESTRATOR_CLOUDS", profile).split(",") if name.strip()]
+    for name in names:
+        if name not in CLOUDS:
+            raise InvalidInput(
+                "ORCHESTRATOR_CLOUDS", f"{name!r} is not a cloud; name some of {', '.join(PROFILES)}"
+            )
+    if profile not in names:
+        raise InvalidInput(
+            "ORCHESTRATOR_CLOUDS",
+            f"does not name {profile!r}, the default cloud (ORCHESTRATOR_PROFILE); add it, or change the "
+            "profile",
+        )
+    return {name: CLOUDS[name].read_settings() for name in dict.fromkeys(names)}
+
+
 def get_settings() -> Settings:
     """Read the configuration now (cheap: the stored settings are kept for a few seconds; tests change the
     environment between calls)."""
     profile = _choice("ORCHESTRATOR_PROFILE", "local", PROFILES)
     cloud = CLOUDS[profile]
+    clouds = _clouds(profile)
     settings = Settings(
         data_dir=Path(lookup(DATA_DIR_ENV, str(DEFAULT_DATA_DIR))).expanduser().resolve(),
         profile=profile,
         max_active_generations=int_setting("ORCHESTRATOR_MAX_ACTIVE_GENERATIONS", 2, 1, 64),
         mysql=_mysql(profile),
         job_store=_choice("ORCHESTRATOR_JOB_STORE", "sqlite", ("sqlite", "mysql")),
-        cloud_settings=cloud.read_settings(),
+        cloud_settings=clouds[profile],
+        clouds=clouds,
         spark_runner=_spark_runner(cloud.large_batches),
         cluster_lake_root=lookup("ORCHESTRATOR_CLUSTER_LAKE_ROOT"),
         profile_after_cleaning=_flag("ORCHESTRATOR_PROFILE_AFTER_CLEANING", True),

@@ -19,7 +19,7 @@ from orchestrator.cleaning import engines
 from orchestrator.cleaning.pipeline import OnSpark
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import WorkbenchError
-from orchestrator.jobs import holders
+from orchestrator.jobs import holders, placement
 from orchestrator.jobs.store import KIND_CLEAN, RUNNING, Job, JobCancelled, JobHeld, JobStore
 from orchestrator.queues.base import DEFAULT_MAX_ATTEMPTS
 from orchestrator.runners.base import TERMINAL_STATES
@@ -81,6 +81,7 @@ def recover_job(job: Job, settings: Settings) -> Recovered | None:
     another worker took it over first."""
     me, seconds = holders.this_worker(), holders.lease_seconds()
     gone = (job.holder or {}).get("worker")
+    settings = placement.settings_for(job, settings)
     store = JobStore.default()
     try:
         held = store.take_over(job.job_id, gone=gone, holder=me, lease_seconds=seconds)

@@ -29,11 +29,12 @@ from orchestrator.cleaning.pipeline import (
     read_manifest,
     run_cleaning,
 )
+from orchestrator.clouds import CLOUDS
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.jobs import holders, routing
+from orchestrator.jobs import holders, placement, routing
 from orchestrator.jobs.store import (
     CANCELLED,
     FAILED,
@@ -112,15 +113,22 @@ def waits_for_schedule(job: Job) -> bool:
     return job.state == QUEUED and job.params.get("start") == START_SCHEDULED
 
 
-def queue_generation(spec: GenerationSpec, user: str, settings: Settings | None = None) -> Job:
-    """Record a generation of ``spec`` for ``user``, queued until run_generation (or a worker) runs it;
-    refused with Busy while the user has as many queued or running as the settings allow."""
+def queue_generation(
+    spec: GenerationSpec, user: str, settings: Settings | None = None, *, cloud: str | None = None
+) -> Job:
+    """Record a generation of ``spec`` for ``user`` on ``cloud`` (one of the configured clouds; the default
+    one if None), queued until run_generation (or a worker) runs it; refused with Busy while the user has as
+    many queued or running as the settings allow."""
     paths.check_user(user)
-    limit = (settings or get_settings()).max_active_generations
+    settings = settings or get_settings()
+    cloud = settings.on_cloud(cloud).profile
     store = JobStore.default()
     try:
         job_id = new_job_id(KIND_GENERATE)
-        return store.create_job(job_id, user, KIND_GENERATE, params=spec.to_dict(), active_limit=limit)[0]
+        params = {**spec.to_dict(), placement.CLOUD: cloud}
+        return store.create_job(
+            job_id, user, KIND_GENERATE, params=params, active_limit=settings.max_active_generations
+        )[0]
     finally:
         store.close()
 
@@ -133,8 +141,12 @@ def run_generation(
     settings = settings or get_settings()
     store = JobStore.default()
     try:
-        job = store.start(job_id, lease_seconds=GENERATION_HOLD_SECONDS)  # a second runner gets JobHeld
-        spec = GenerationSpec.from_dict(job.params)
+        # a second runner gets JobHeld; a worker that finds this one's process dead ends it at once
+        job = store.start(job_id, lease_seconds=GENERATION_HOLD_SECONDS, holder=holders.this_worker())
+        spec = GenerationSpec.from_dict(
+            {key: value for key, value in job.params.items() if key != placement.CLOUD}
+        )
+        settings = placement.settings_for(job, settings)
 
         def report(done: float, message: str) -> None:
             store.record_progress(job_id, done, message)  # raises JobCancelled once the job is cancelled
@@ -164,16 +176,31 @@ def end_lost_generations(
     """Fail the generations whose worker process was lost (killed, or its machine restarted) or never
     started, which would otherwise show as running or queued for ever, and remove what they had written;
     their owners are told."""
-    lake = open_lake(settings or get_settings())
+    settings = settings or get_settings()
     store = JobStore.default()
     try:
         lost = store.fail_silent(KIND_GENERATE, silent_seconds, GENERATION_LOST)
+        lost += _fail_dead_generations(store)
     finally:
         store.close()
     for job in lost:
+        lake = open_lake(placement.settings_for(job, settings))
         lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
         lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
     return lost
+
+
+def _fail_dead_generations(store: JobStore) -> list[Job]:
+    """Fail at once the running generations whose worker process, on this host, is dead (killed, or out of
+    memory), not once they have been silent for minutes, all the while taking places of their owner's."""
+    ended = []
+    for job in store.running_jobs(KIND_GENERATE):
+        holder = job.holder or {}
+        if holder.get("pid") and holders.on_this_host(holder) and holders.holder_gone(job):
+            with contextlib.suppress(IllegalTransition):  # it ended meanwhile
+                why = f"{GENERATION_LOST} (its worker process {holder['pid']} on {holder['host']} ended)"
+                ended.append(store.fail(job.job_id, why))
+    return ended
 
 
 @dataclass(frozen=True)
@@ -228,19 +255,22 @@ def _remove(jobs: list[Job], settings: Settings) -> None:
     sweep after a failure finishes what this began."""
     from orchestrator.runners.local_spark import remove_run_logs
 
-    lake = open_lake(settings)
     cleanings = [job for job in jobs if job.kind == KIND_CLEAN]
     for job in cleanings:
-        lake.delete_prefix(paths.silver_dir(job.user, job.parent_id, job.job_id))
-        lake.delete_prefix(paths.gold_dir(job.user, job.parent_id, job.job_id))
+        for cloud in placement.clouds_of(job, settings):  # its synced copies too
+            lake = open_lake(settings.on_cloud(cloud))
+            lake.delete_prefix(paths.silver_dir(job.user, job.parent_id, job.job_id))
+            lake.delete_prefix(paths.gold_dir(job.user, job.parent_id, job.job_id))
         remove_run_logs(settings, job.job_id)
     cleaning_ids = [job.job_id for job in cleanings]
     warehouse.delete_jobs(settings, cleaning_ids)
     operational.delete_jobs(settings, cleaning_ids)
     for job in jobs:
         if job.kind == KIND_GENERATE:
-            lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
-            lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
+            for cloud in placement.clouds_of(job, settings):  # its synced copies too
+                lake = open_lake(settings.on_cloud(cloud))
+                lake.delete_prefix(paths.raw_dir(job.user, job.job_id))
+                lake.delete_prefix(paths.truth_dir(job.user, job.job_id))
     ids = [job.job_id for job in jobs]
     quality_store.delete_jobs(ids, settings)
     store = JobStore.default()
@@ -251,18 +281,23 @@ def _remove(jobs: list[Job], settings: Settings) -> None:
 
 
 def generate_job(
-    spec: GenerationSpec, user: str, *, progress: Progress | None = None, settings: Settings | None = None
+    spec: GenerationSpec,
+    user: str,
+    *,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+    cloud: str | None = None,
 ) -> GenerationResult:
-    """Generate a data set now, in this process, as a recorded job (visible in the job list, with its row
-    count and timing)."""
-    job_id = queue_generation(spec, user, settings).job_id
+    """Generate a data set now, in this process, as a recorded job on ``cloud`` (visible in the job list,
+    with its row count and timing)."""
+    job_id = queue_generation(spec, user, settings, cloud=cloud).job_id
     return run_generation(job_id, progress=progress, settings=settings)
 
 
-def generate_in_background(spec: GenerationSpec, user: str) -> Job:
-    """Record a generation and run it in a worker process of its own, so the caller returns at once; the
-    job record tells how far it has come."""
-    job = queue_generation(spec, user)
+def generate_in_background(spec: GenerationSpec, user: str, *, cloud: str | None = None) -> Job:
+    """Record a generation on ``cloud`` and run it in a worker process of its own, so the caller returns at
+    once; the job record tells how far it has come."""
+    job = queue_generation(spec, user, cloud=cloud)
     start_in_background(job.job_id)
     return job
 
@@ -288,10 +323,12 @@ def launch_clean(
     engine: str = engines.AUTO,
     scheduled: bool = False,
     settings: Settings | None = None,
+    cloud: str | None = None,
 ) -> Launched:
-    """Route a generated job by size and queue its cleaning (for the scheduler, when ``scheduled``); a second
-    launch returns the queued or running job."""
-    settings = settings or get_settings()
+    """Route a generated job by size and queue its cleaning (for the scheduler, when ``scheduled``) on
+    ``cloud``: one holding the data, by default the generation's own; a second launch returns the queued or
+    running job."""
+    settings = _cleaning_cloud(user, parent_id, cloud, settings or get_settings())
     lake = open_lake(settings)
     manifest = read_manifest(lake, user, parent_id)
     check_room(settings, lake, manifest)
@@ -307,7 +344,11 @@ def launch_clean(
             parent_id=parent_id,
             total_rows=total,
             threshold=settings.small_batch_max_rows,
-            params={"engine": chosen, "start": START_SCHEDULED if scheduled else START_NOW},
+            params={
+                "engine": chosen,
+                "start": START_SCHEDULED if scheduled else START_NOW,
+                placement.CLOUD: settings.profile,
+            },
         )
     finally:
         store.close()
@@ -315,16 +356,106 @@ def launch_clean(
     return Launched(launch.job, launch.created, launch.job.params.get("engine", chosen))
 
 
+def _cleaning_cloud(user: str, parent_id: str, cloud: str | None, settings: Settings) -> Settings:
+    """The settings of the cloud a cleaning of ``parent_id`` runs on: ``cloud`` if it holds the data (the
+    generation's own cloud or a synced copy), by default the generation's own."""
+    store = JobStore.default(settings=settings)
+    try:
+        parent = store.get(paths.check_job_id(parent_id), user=paths.check_user(user))
+        holding = placement.clouds_of(parent, settings)
+    except NotFound:  # raw written without a job record (the generator called directly): the default cloud's
+        holding = [settings.profile]
+    finally:
+        store.close()
+    if cloud is not None and cloud not in holding:
+        raise InvalidInput(
+            "cloud",
+            f"{parent_id} lives on {', '.join(holding)}, not on {cloud!r}; sync it there first or clean it "
+            "where it lives",
+        )
+    return settings.on_cloud(cloud or holding[0])
+
+
 def clean_now(
-    user: str, parent_id: str, *, engine: str = engines.AUTO, settings: Settings | None = None
+    user: str,
+    parent_id: str,
+    *,
+    engine: str = engines.AUTO,
+    settings: Settings | None = None,
+    cloud: str | None = None,
 ) -> Launched:
     """Launch a cleaning and start it at once in a process of its own: a new job, or one that was waiting for
-    the scheduler. A job already on its way is returned as it is, and nothing is started twice."""
-    launched = launch_clean(user, parent_id, engine=engine, settings=settings)
+    the scheduler. A job already on its way is returned as it is, and nothing is started twice.
+
+    A small batch on a cloud whose small batches a function cleans (orchestrator.clouds.SMALL_RUNNERS) is
+    not run here: the process asks that function to drain the small queue now (``invoke-small``), and if it
+    cannot be reached the job stays queued for the function's own timer trigger."""
+    launched = launch_clean(user, parent_id, engine=engine, settings=settings, cloud=cloud)
     if not launched.to_start:
         return launched
-    start_in_background(launched.job.job_id)
+    job = launched.job
+    home = CLOUDS[placement.home(job, settings or get_settings())]
+    if job.route == "small" and not home.worker_drains_small:
+        _spawn("invoke-small", "--job", job.job_id)
+    else:
+        start_in_background(job.job_id)
     return replace(launched, started=True)
+
+
+SMALL_RUNNER_NOTE = "small_runner"  # the job param recording what the function said when asked to clean it
+CLEANING_DELAYED = "Cleaning delayed"
+
+
+def ask_small_runner(
+    job_id: str | None = None, *, cloud: str | None = None, settings: Settings | None = None
+) -> str:
+    """Ask the function that cleans ``cloud``'s small batches (the job's own cloud, or the default one) to
+    drain its small queue now, synchronously; returns what it reported. For a job, what happened is kept on
+    the job (param ``small_runner``); a function that cannot be reached leaves the job queued for the
+    function's own timer trigger, its owner is told, and ServiceError is raised."""
+    settings = settings or get_settings()
+    store = JobStore.default(settings=settings)
+    try:
+        job = store.get(paths.check_job_id(job_id)) if job_id else None
+    finally:
+        store.close()
+    name = placement.home(job, settings) if job else settings.on_cloud(cloud).profile
+    runner = CLOUDS[name].small_runner
+    if runner.invoke is None:
+        raise InvalidInput(
+            "cloud", f"the small batches on {name} are drained by {runner.label}; run the worker instead"
+        )
+    asked_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        answer = runner.ask(settings.on_cloud(name))
+    except Exception as exc:
+        reason = (
+            f"{runner.label} could not be asked to clean it now ({_message(exc)}); it stays queued for "
+            "the function's own timer"
+        )
+        if job:
+            _note(job.job_id, {"asked_at": asked_at, "error": reason}, settings)
+            _tell(job.job_id, CLEANING_DELAYED, f"{job.job_id}: {reason}", settings)
+        raise ServiceError(reason) from exc
+    if job:
+        _note(job.job_id, {"asked_at": asked_at, "answer": answer}, settings)
+    return answer
+
+
+def _note(job_id: str, note: dict[str, str], settings: Settings) -> None:
+    store = JobStore.default(settings=settings)
+    try:
+        store.record_params(job_id, **{SMALL_RUNNER_NOTE: note})
+    finally:
+        store.close()
+
+
+def _tell(job_id: str, kind: str, message: str, settings: Settings) -> None:
+    store = JobStore.default(settings=settings)
+    try:
+        store.notify(job_id, kind, message)
+    finally:
+        store.close()
 
 
 def start_in_background(job_id: str) -> None:
@@ -362,6 +493,7 @@ def execute_job(job_id: str, *, settings: Settings | None = None, final_attempt:
         job = store.get(job_id)
         if job.state in TERMINAL_STATES:
             return job  # it ended before this run came to it (a second click, a drain behind a click)
+        settings = placement.settings_for(job, settings)
         if job.kind == KIND_GENERATE:
             if job.state == QUEUED:
                 with contextlib.suppress(Exception):  # recorded on the job, where its owner reads it
@@ -505,6 +637,7 @@ def profile_cleaning(job_id: str, settings: Settings | None = None) -> Job:
                 "job_id",
                 f"job {job_id} is a {job.state} {job.kind} job; only a succeeded cleaning is profiled",
             )
+        settings = placement.settings_for(job, settings)  # its raw is read where it was cleaned
         layers = [(job.job_id, SILVER)]
         if quality.latest_run(job.user, job.parent_id, RAW, settings) is None:
             layers.append((job.parent_id, RAW))
@@ -625,7 +758,7 @@ def _message(exc: BaseException) -> str:
 
 def job_outputs(job: Job, settings: Settings | None = None) -> dict:
     """The silver, quarantine and gold files of a finished cleaning job (empty before it succeeded)."""
-    lake = open_lake(settings or get_settings())
+    lake = open_lake(placement.settings_for(job, settings or get_settings()))
     path = paths.silver_manifest(job.user, job.parent_id, job.job_id)
     if job.kind != KIND_CLEAN or not lake.exists(path):
         return {}

@@ -22,13 +22,13 @@ from pandas.io.formats.style import Styler
 
 from orchestrator import worker
 from orchestrator.cleaning import engines, stages
-from orchestrator.clouds import cloud_of
+from orchestrator.clouds import CLOUDS, cloud_of
 from orchestrator.config import DATA_DIR_ENV, Settings
 from orchestrator.errors import WorkbenchError
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.health import ConnectionCheck
-from orchestrator.jobs import routing
+from orchestrator.jobs import placement, routing
 from orchestrator.jobs.store import KIND_CLEAN, KIND_GENERATE, SUCCEEDED, Job, JobStore
 from orchestrator.loading import operational, warehouse
 from orchestrator.loading.operational import sqlite_path
@@ -259,9 +259,10 @@ def destinations(settings: Settings, user: str, parent_id: str, job_id: str) -> 
     )
 
 
-def jobs_frame(jobs: list[Job], timezone: str = "UTC") -> pd.DataFrame:
+def jobs_frame(jobs: list[Job], settings: Settings, timezone: str = "UTC") -> pd.DataFrame:
     """One row per job as the job table shows it: what it is and how it went first, so they stay in view on a
-    narrow screen; where it ran, when (in ``timezone``, the reader's), and the data it cleans after."""
+    narrow screen; where it ran and lives, when (in ``timezone``, the reader's), and the data it cleans
+    after."""
     created = pd.Series([j.created_at for j in jobs], dtype="datetime64[us, UTC]")
     return pd.DataFrame(
         {
@@ -280,6 +281,7 @@ def jobs_frame(jobs: list[Job], timezone: str = "UTC") -> pd.DataFrame:
             ],
             "route": [j.route or "" for j in jobs],
             "engine": [j.engine or "" for j in jobs],
+            "cloud": [placement.lives_on(j, settings) for j in jobs],
             "created": created.dt.tz_convert(timezone).dt.tz_localize(None),  # shown without "+01:00"
             "source": [j.parent_id or "" for j in jobs],
         }
@@ -508,6 +510,7 @@ class Bundle:
     label: str
     file_name: str
     folders: tuple[tuple[str, str], ...]  # (lake folder, folder in the zip)
+    job_id: str  # whose files: they are read on its cloud
 
 
 def job_bundles(job: Job) -> list[Bundle]:
@@ -516,18 +519,19 @@ def job_bundles(job: Job) -> list[Bundle]:
         return []
     if job.kind == KIND_GENERATE:
         return [
-            Bundle("Raw data", f"{job.job_id}-raw", ((paths.raw_dir(job.user, job.job_id), ""),)),
+            Bundle("Raw data", f"{job.job_id}-raw", ((paths.raw_dir(job.user, job.job_id), ""),), job.job_id),
             Bundle(
                 "Answer key and truth",
                 f"{job.job_id}-answer-key",
                 ((paths.truth_dir(job.user, job.job_id), ""),),
+                job.job_id,
             ),
         ]
     folders = (
         (paths.silver_dir(job.user, job.parent_id, job.job_id), "silver/"),
         (paths.gold_dir(job.user, job.parent_id, job.job_id), "gold/"),
     )
-    return [Bundle("Silver, quarantine and gold", f"{job.job_id}-cleaned", folders)]
+    return [Bundle("Silver, quarantine and gold", f"{job.job_id}-cleaned", folders, job.job_id)]
 
 
 def _csv_rows(path: str, data: bytes) -> tuple[list[str], list[dict]] | None:
@@ -542,10 +546,23 @@ def _csv_rows(path: str, data: bytes) -> tuple[list[str], list[dict]] | None:
     return None
 
 
+def lake_check(settings: Settings) -> ConnectionCheck:
+    """Whether the settings' cloud's lake answers: a writable folder here, or the cloud's storage."""
+    if not cloud_of(settings).lake_on_disk:
+        return open_lake(settings).test_connection()
+    root = settings.data_dir
+    writable = root.is_dir() and os.access(root, os.W_OK)
+    return ConnectionCheck(
+        writable,
+        f"local lake in {root}" + ("" if writable else " is not a writable folder"),
+        None if writable else DATA_DIR_ENV,
+    )
+
+
 def bundle_file(bundle: Bundle, settings: Settings, as_csv: bool = False) -> bytes:
     """The bundle's files as the bytes of a zip: as stored in the lake, or with every table as CSV (a text
     cell a spreadsheet would run as a formula starts with ' there, as in the reports)."""
-    lake = open_lake(settings)
+    lake = open_lake(placement.settings_for_id(bundle.job_id, settings))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for folder, prefix in bundle.folders:
@@ -587,16 +604,10 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
             True, f"{settings.job_store} job store ({where}) answers: {count} job(s)"
         )
     cloud = cloud_of(settings)
-    if cloud.lake_on_disk:
-        root = settings.data_dir
-        writable = root.is_dir() and os.access(root, os.W_OK)
-        checks["lake"] = ConnectionCheck(
-            writable,
-            f"local lake in {root}" + ("" if writable else " is not a writable folder"),
-            None if writable else DATA_DIR_ENV,
-        )
-    else:
-        checks["lake"] = open_lake(settings).test_connection()
+    checks["lake"] = lake_check(settings)
+    for name in settings.clouds:  # every other cloud's lake too: a job may live there
+        if name != settings.profile:
+            checks[f"lake on {CLOUDS[name].label}"] = lake_check(settings.on_cloud(name))
     if not cloud.queues_on_host:
         for route, name in routing.QUEUE_NAMES.items():
             checks[f"{route} queue"] = open_queue(name, settings).test_connection()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pymysql
 
+from orchestrator.clouds import CLOUDS
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.jobs import routing
@@ -31,6 +32,7 @@ from orchestrator.service import end_lost_generations, execute_job, finish_delet
 
 HEARTBEAT_SECONDS = 30  # well inside the store's SCHEDULER_SILENT_SECONDS
 RESCHEDULE_SECONDS = 60  # while it waits, the scheduler reads its schedule again at least this often
+ROUTES = ("small", "large")  # in the order routes due at the same minute are drained
 
 
 def drain(
@@ -67,6 +69,19 @@ def drain(
     return finished
 
 
+def drain_clouds(
+    route: str, settings: Settings | None = None, *, visibility_timeout: int | None = None
+) -> list[Job]:
+    """Drain ``route``'s queue on every configured cloud (each job lives on one and is queued there) whose
+    queue the worker drains (see worker_drains)."""
+    settings = settings or get_settings()
+    finished = []
+    for cloud in settings.clouds:
+        if worker_drains(route, cloud):
+            finished += drain(route, settings.on_cloud(cloud), visibility_timeout=visibility_timeout)
+    return finished
+
+
 def job_line(job: Job) -> str:
     """How a job ended, as the scheduler's log and the command line print it."""
     return f"{job.job_id}: {job.state}" + (f" ({job.error})" if job.error else "")
@@ -86,7 +101,7 @@ def sweep(settings: Settings | None = None) -> list[str]:
 
 def serve(route: str, scheduled: datetime, settings: Settings, log: Callable[[str], None] = print) -> None:
     """Drain ``route`` for its drain time ``scheduled``, logging each job's end, and record it served."""
-    for job in drain(route, settings):
+    for job in drain_clouds(route, settings):
         log(job_line(job))
     record_served(route, scheduled)
 
@@ -130,13 +145,37 @@ def catch_up(now: datetime, settings: Settings, log: Callable[[str], None] = pri
     return list(missed)
 
 
+def worker_drains(route: str, cloud: str) -> bool:
+    """Whether the worker drains ``route``'s queue on ``cloud``: every route, but the small one of a cloud
+    whose small batches a function cleans, whose own timer trigger drains it (orchestrator.clouds)."""
+    return route != "small" or CLOUDS[cloud].worker_drains_small
+
+
+def routes_served(settings: Settings) -> list[str]:
+    """The routes whose queues the worker drains on one configured cloud at least."""
+    return [route for route in ROUTES if any(worker_drains(route, cloud) for cloud in settings.clouds)]
+
+
+def routes_left(settings: Settings) -> str:
+    """Which small queues the worker leaves to a function, as the scheduler logs it; empty when none."""
+    left = [
+        f"the small queue on {CLOUDS[cloud].label} is drained by {CLOUDS[cloud].small_runner.label}"
+        for cloud in settings.clouds
+        if not worker_drains("small", cloud)
+    ]
+    if not left:
+        return ""
+    return f"serving the {queues_named(routes_served(settings))}; " + "; ".join(left)
+
+
 def previous_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
-    """When each route's queue was last due to be drained, at or before ``now`` (UTC)."""
+    """When each route the worker serves was last due to be drained, at or before ``now`` (UTC)."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     every = settings.small_every_minutes
     small = midnight + timedelta(minutes=int((now - midnight).total_seconds() // 60) // every * every)
     large = next_large_run(now, settings.large_daily_at_utc) - timedelta(days=1)
-    return {"small": small, "large": large}
+    runs = {"small": small, "large": large}
+    return {route: runs[route] for route in routes_served(settings)}
 
 
 def next_small_run(now: datetime, every_minutes: int) -> datetime:
@@ -158,17 +197,23 @@ def queues_named(routes: Sequence[str]) -> str:
     return f"{' and '.join(routes)} {'queue' if len(routes) == 1 else 'queues'}"
 
 
-def next_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
-    """When each route's queue is drained next after ``now`` (UTC)."""
+def _schedule(now: datetime, settings: Settings) -> dict[str, datetime]:
     return {
         "small": next_small_run(now, settings.small_every_minutes),
         "large": next_large_run(now, settings.large_daily_at_utc),
     }
 
 
+def next_runs(now: datetime, settings: Settings) -> dict[str, datetime]:
+    """When each route the worker serves is drained next after ``now`` (UTC)."""
+    due = _schedule(now, settings)
+    return {route: due[route] for route in routes_served(settings)}
+
+
 def next_run(route: str, settings: Settings) -> datetime:
-    """When ``route``'s queue is drained next, from now."""
-    return next_runs(datetime.now(UTC), settings)[route]
+    """When ``route``'s queue is drained next, from now (by the worker, or by the function whose timer
+    trigger runs on the same ten-minute marks)."""
+    return _schedule(datetime.now(UTC), settings)[route]
 
 
 class Heartbeat:
@@ -241,11 +286,19 @@ def run_forever(
     Routes due at the same minute (02:00 is also a ten-minute mark) are all drained, small first. Without
     ``settings`` the configuration is read again every RESCHEDULE_SECONDS while it waits (not in the last
     of them before a wake), so a schedule an administrator changes on the Settings page moves the next
-    wake without a restart."""
+    wake without a restart.
+
+    The small route of a cloud whose small batches a function cleans is left to that function's own timer
+    trigger (see routes_served); the scheduler says so once."""
     with Heartbeat(log=log) as heartbeat:
         told: tuple[datetime, list[str]] | None = None
+        serving = ""
         while cycles is None or cycles > 0:
             current = settings or get_settings()
+            if (left := routes_left(current)) != serving:
+                serving = left
+                if left:
+                    log(left)
             recover(current, log=log)
             catch_up(now(), current, log)
             due = next_runs(now(), current)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from orchestrator.config import get_settings
 from orchestrator.jobs.store import Job
 from orchestrator.ui_support import jobs_frame
 
@@ -16,7 +17,7 @@ _COUNT = st.column_config.NumberColumn(format="localized")
 def show_jobs(jobs: list[Job], columns: Sequence[str] | None = None) -> None:
     """The jobs as a table, in the browser's time zone (UTC where the browser does not say)."""
     zone = st.context.timezone or "UTC"
-    frame = jobs_frame(jobs, zone)
+    frame = jobs_frame(jobs, get_settings(), zone)
     config = {
         "job": st.column_config.TextColumn(width=210),
         "state": st.column_config.TextColumn(width=90),

@@ -10,6 +10,7 @@ import streamlit as st
 from orchestrator import contracts
 from orchestrator.cleaning.engines import AUTO, LABELS
 from orchestrator.cleaning.pipeline import read_manifest
+from orchestrator.clouds import CLOUDS
 from orchestrator.config import get_settings
 from orchestrator.contract_views import contract_label
 from orchestrator.domain.sizes import size_text
@@ -17,6 +18,7 @@ from orchestrator.errors import NotFound, WorkbenchError
 from orchestrator.generation.catalogue import KINDS, receivable
 from orchestrator.generation.pools import LOCALES
 from orchestrator.generation.spec import GenerationSpec
+from orchestrator.jobs import placement
 from orchestrator.jobs.store import ACTIVE_STATES, CANCELLED, FAILED, Job, JobStore
 from orchestrator.service import GENERATION_SILENT_SECONDS, generate_in_background, resolve_engine
 from orchestrator.storage import open_lake
@@ -182,7 +184,17 @@ st.markdown(
     f"About **{estimate:,} rows** in all, taking about **{size_text(size)}** in the lake (estimated from the "
     f"preview): the **{route}** route, since up to {settings.small_batch_max_rows:,} rows are small."
 )
-free = open_lake(settings).free_bytes()
+cloud = None  # the default cloud
+if len(settings.clouds) > 1:
+    cloud = st.radio(
+        "Cloud",
+        list(settings.clouds),
+        index=list(settings.clouds).index(settings.profile),
+        format_func=lambda c: CLOUDS[c].label,
+        horizontal=True,
+        help="Where the job lives: its raw data, and where it is cleaned unless a copy is chosen later",
+    )
+free = open_lake(settings.on_cloud(cloud)).free_bytes()
 too_big = free is not None and size > free
 if too_big:
     st.error(
@@ -230,7 +242,7 @@ def _outcome(job: Job) -> None:
     if job.state == FAILED:
         st.error(f"Generation `{job.job_id}` failed. {job.error}")
         return
-    manifest = read_manifest(open_lake(settings), job.user, job.job_id)
+    manifest = read_manifest(open_lake(placement.settings_for(job, settings)), job.user, job.job_id)
     made = manifest["tables"]
     st.success(
         f"Generated job `{job.job_id}`: {job.rows_out:,} rows, {manifest['errors_injected']:,} errors "
@@ -265,7 +277,7 @@ if st.button(
     help="One generation at a time: stop this one or wait for it" if running else None,
 ):
     try:
-        st.session_state[followed] = generate_in_background(spec, user).job_id
+        st.session_state[followed] = generate_in_background(spec, user, cloud=cloud).job_id
     except WorkbenchError as error:
         st.error(f"Nothing generated. {error}")
     else:

@@ -8,8 +8,10 @@ from functools import partial
 import streamlit as st
 
 from orchestrator import quality, worker
+from orchestrator.clouds import CLOUDS
 from orchestrator.config import get_settings
 from orchestrator.errors import NotFound, WorkbenchError
+from orchestrator.jobs import placement
 from orchestrator.jobs.store import (
     ACTIVE_STATES,
     CANCELLED,
@@ -17,10 +19,12 @@ from orchestrator.jobs.store import (
     KIND_CLEAN,
     QUEUED,
     RUNNING,
+    SUCCEEDED,
     Job,
     JobStore,
 )
 from orchestrator.service import Launched, background_profile, clean_now, delete_job, waits_for_schedule
+from orchestrator.sync import sync_job
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
@@ -161,8 +165,43 @@ def _actions(store: JobStore, job: Job) -> None:
             again = f"Cleaning of `{job.parent_id}` runs again as `{launched.job.job_id}`"
             _tell_launch(launched, f"{again}, a retry of `{job.job_id}`.")
         st.rerun()
+    if job.state == SUCCEEDED:
+        _sync(job)
     if job.state not in ACTIVE_STATES:
         _delete(store, job)
+
+
+def _sync(job: Job) -> None:
+    """Copy the job (a generation with its cleanings) to another configured cloud, verified, with progress."""
+    settings = get_settings()
+    targets = [cloud for cloud in settings.clouds if cloud not in placement.clouds_of(job, settings)]
+    if not targets:
+        return
+    with st.popover("Sync to another cloud", icon=":material/cloud_sync:"):
+        st.markdown(
+            "Copies its raw data, truth and manifest, and the silver and gold of its cleanings; every file "
+            "is checked by SHA-256 and nothing at the target is overwritten. Stopped, it goes on where it "
+            "stopped."
+        )
+        to = st.selectbox("Copy to", targets, format_func=lambda c: CLOUDS[c].label, key="sync_to")
+        if not st.button("Sync", key="sync", type="primary"):
+            return
+        bar = st.progress(0.0, text="Starting…")
+        try:
+            synced = sync_job(
+                job.job_id,
+                to,
+                user=user,
+                is_admin=is_admin,
+                progress=lambda done, total, what: bar.progress(
+                    done / total, text=f"{done} of {total}: {what}"
+                ),
+            )
+        except WorkbenchError as error:
+            _tell(job.job_id, "error", f"Not synced; nothing at the target was overwritten. {error}")
+        else:
+            _tell(job.job_id, "success", f"Synced. {synced.line}.")
+    st.rerun()
 
 
 def _delete(store: JobStore, job: Job) -> None:
@@ -210,7 +249,7 @@ def _details(store: JobStore, job: Job) -> None:
         + (f", route {job.route}" if job.route else "")
         + (f", engine {job.engine}" if job.engine else "")
         + (f", cleaning `{job.parent_id}`" if job.parent_id else "")
-        + f", {job.attempts} attempt(s)."
+        + f", {job.attempts} attempt(s). Lives on **{placement.lives_on(job, get_settings())}**."
     )
     if job.state == RUNNING and job.progress is not None:  # a generation tells how far it has come
         st.progress(job.progress, text=job.progress_text)

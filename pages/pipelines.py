@@ -10,9 +10,11 @@ import streamlit as st
 from orchestrator import worker
 from orchestrator.cleaning.engines import AUTO, ENGINES, LABELS
 from orchestrator.cleaning.pipeline import check_room, cleaning_bytes, read_manifest
+from orchestrator.clouds import CLOUDS
 from orchestrator.config import get_settings
 from orchestrator.domain.sizes import size_text
 from orchestrator.errors import InvalidInput, WorkbenchError
+from orchestrator.jobs import placement
 from orchestrator.jobs.store import (
     ACTIVE_STATES,
     KIND_CLEAN,
@@ -84,7 +86,18 @@ try:
     if source.state != SUCCEEDED:
         st.error(f"Job {source.job_id} is {source.state}; only a finished generation can be cleaned.")
         st.stop()
-    lake = open_lake(settings)
+    holding = placement.clouds_of(source, settings)
+    cloud = holding[0]
+    if len(holding) > 1:  # a synced copy: clean it where the analyst chooses
+        cloud = st.radio(
+            "Clean on",
+            holding,
+            format_func=lambda c: CLOUDS[c].label,
+            horizontal=True,
+            key=f"cloud_of_{source.job_id}",
+            help="The clouds holding this data: its own, and those a sync copied it to",
+        )
+    lake = open_lake(settings.on_cloud(cloud))
     rows = source.rows_out or 0
     route = route_of(rows, settings)
     automatic = resolve_engine(AUTO, route)
@@ -140,9 +153,11 @@ try:
     if clean or queue:
         try:
             if clean:
-                launched = clean_now(source.user, source.job_id, engine=engine)
+                launched = clean_now(source.user, source.job_id, engine=engine, cloud=cloud)
             else:
-                launched = launch_clean(source.user, source.job_id, engine=engine, scheduled=True)
+                launched = launch_clean(
+                    source.user, source.job_id, engine=engine, scheduled=True, cloud=cloud
+                )
         except WorkbenchError as error:
             st.error(f"Nothing launched. {error}")
         else:

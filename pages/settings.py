@@ -6,7 +6,7 @@ count every user's jobs and tables."""
 import pandas as pd
 import streamlit as st
 
-from orchestrator.clouds import SMALL_RUNNERS, cloud_of
+from orchestrator.clouds import CLOUDS, SMALL_RUNNERS, cloud_of
 from orchestrator.config import (
     EDITABLE,
     ENVIRONMENT,
@@ -95,6 +95,26 @@ st.dataframe(
 st.caption(
     f"Batches of up to {settings.small_batch_max_rows:,} rows take the small route, larger ones the large "
     "route."
+)
+st.subheader("Clouds")
+clouds = {name: CLOUDS[name] for name in settings.clouds}
+st.dataframe(
+    pd.DataFrame(
+        {
+            "cloud": [cloud.label for cloud in clouds.values()],
+            "name": list(clouds),
+            "new jobs": ["default" if name == settings.profile else "" for name in clouds],
+            "small batches run on": [SMALL_RUNNERS[cloud.small_batches].label for cloud in clouds.values()],
+            "large batches run on": [
+                RUNNERS.get(settings.on_cloud(name).spark_runner, "none of its own") for name in clouds
+            ],
+        }
+    ),
+    hide_index=True,
+)
+st.caption(
+    "A job lives on the cloud it was created on (chosen on the Generate page); the Jobs page copies it to "
+    "another. ORCHESTRATOR_CLOUDS lists the clouds, ORCHESTRATOR_PROFILE names the default."
 )
 scheduling, status = scheduler_status(settings)
 (st.info if scheduling else st.warning)(f"Scheduler: {status}.")

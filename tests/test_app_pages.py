@@ -484,8 +484,11 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     created = table.set_index("job").loc[queued, "created"]  # the browser's zone (UTC here), in the help
     assert (created.tzinfo, created) == (None, stored_job(queued).created_at.replace(tzinfo=None))
     assert at.dataframe[0].proto.columns and "your time zone (UTC)" in at.dataframe[0].proto.columns
-    assert f"**clean** job of `alice`, **queued**, route small, cleaning `{parent}`, 0 attempt(s)." in texts(
-        at.markdown
+    assert table.set_index("job").loc[queued, "cloud"] == "this machine"  # where it lives
+    lives = "Lives on **this machine**."
+    assert (
+        f"**clean** job of `alice`, **queued**, route small, cleaning `{parent}`, 0 attempt(s). {lives}"
+        in texts(at.markdown)
     )
 
     at.button(key="cancel").click().run()
@@ -854,7 +857,11 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     assert values["large batches cleaned"] == "daily at 02:00 UTC"
     assert values["large batches run on"] == "local Spark"
     assert values["generations at once (per user)"] == "3"
-    secrets = dict(at.dataframe[1].value.values.tolist())
+    clouds = at.dataframe[1].value  # the clouds a job may live on: here this machine alone, the default
+    assert clouds.values.tolist() == [
+        ["this machine", "local", "default", "the worker (pandas, in process)", "local Spark"]
+    ]
+    secrets = dict(at.dataframe[2].value.values.tolist())
     assert secrets[COOKIE_KEY_ENV] == "set"
     assert secrets["ORCHESTRATOR_MYSQL_PASSWORD"] == "not set"
     assert "k" * 64 not in str(at)
@@ -878,7 +885,7 @@ def test_settings_keep_secrets_and_connection_tests_for_administrators():
     bob = signed_in("bob", "pages/settings.py")
     values = dict(bob.dataframe[0].value.values.tolist())
     assert values["small batches cleaned"] == "every 10 minutes"  # what shapes his jobs, he sees
-    assert len(bob.dataframe) == 1  # no secrets table
+    assert len(bob.dataframe) == 2  # the clouds, and no secrets table
     assert not [m for m in texts(bob.markdown) if m.startswith("The lake's disk has")]
     assert "Test connections" not in [b.label for b in bob.button]  # its answers count everyone's jobs
     shown_to = "Which secrets are set, and the connection tests, are shown to administrators."

@@ -348,11 +348,17 @@ REFUSED = [
     (["run", "G/1", "--user", "alice"], "job_id"),
     (["run", "g-some-1", "--user", "Alice"], "--user"),
     (["worker", "--once", "--visibility-timeout", "-5"], "--visibility-timeout"),
+    (["invoke-small", "--job", "G/1"], "--job"),
+    (["invoke-small"], "--cloud: the small batches on local are drained by the worker"),
     (["quality", "G/1", "--user", "alice"], "job_id"),
     (["quality", "g-some-1", "--user", "Alice"], "--user"),
     (["quality", "g-some-1", "--user", "alice", "--compare-job", "G/1"], "--compare-job"),
     (["quality", "g-some-1", "--user", "alice", "--samples", "500"], "--samples"),
     (["quality", "g-some-1", "--user", "alice", "--format", "xlsx"], "-o/--output"),
+    ([*GENERATE, "--cloud", "gcp"], "--cloud: 'gcp' is not one of the configured clouds"),
+    (["run", "g-some-1", "--user", "alice", "--cloud", "azure"], "--cloud: g-some-1 lives on local, not on"),
+    (["sync", "Not A Job", "--to", "local"], "job_id: 'Not A Job' is not a valid job id"),
+    (["sync", "g-some-1", "--to", "azure"], "--to: 'azure' is not one of the configured clouds (local)"),
 ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.config import Settings, get_settings
+from orchestrator.jobs import placement
 from orchestrator.quality import store
 from orchestrator.quality.compare import Comparison, compare
 from orchestrator.quality.engine import Progress, Session, check_sample_rows, profile_session
@@ -47,14 +48,13 @@ __all__ = [
 
 
 def _session(user: str, job_id: str, layer: str, settings: Settings, memory_limit: str | None) -> Session:
-    storage = open_lake(settings)
+    storage = open_lake(placement.settings_for_id(job_id, settings))  # on the job's own cloud
     return Session(storage, locate(storage, user, job_id, layer), memory_limit)
 
 
-def _has_truth(session: Session, settings: Settings) -> bool:
+def _has_truth(session: Session) -> bool:
     files = session.files
-    storage = open_lake(settings)
-    return storage.exists(paths.answer_key(files.user, files.source_job_id))
+    return session.storage.exists(paths.answer_key(files.user, files.source_job_id))
 
 
 def profile_job(
@@ -76,7 +76,7 @@ def profile_job(
     with _session(user, job_id, layer, settings, memory_limit) as session:
         session.load(progress)
         run = profile_session(session, sample_rows, progress)
-        if score and layer in (RAW, SILVER) and _has_truth(session, settings):
+        if score and layer in (RAW, SILVER) and _has_truth(session):
             run.score = score_raw_session(session) if layer == RAW else score_silver_session(session)
     run.seconds = round(time.perf_counter() - started, 3)
     if save:

@@ -61,6 +61,7 @@ class Session:
 
     def __init__(self, storage: Storage, files: LayerFiles, memory_limit: str | None = None) -> None:
         self.files = files
+        self.storage = storage
         self.rules = r.rules_of(files.contract)
         self.con = connect(memory_limit)
         self._local = LocalFiles(storage)

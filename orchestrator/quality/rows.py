@@ -12,6 +12,7 @@ import duckdb
 from orchestrator.cleaning.engine import LINE
 from orchestrator.config import Settings, get_settings
 from orchestrator.contracts import job_contract
+from orchestrator.jobs import placement
 from orchestrator.quality.layers import RAW, LocalFiles, connect, lit, locate, parquet_rows, raw_rows
 from orchestrator.quality.model import QualityRun
 from orchestrator.storage import Storage, open_lake, paths
@@ -36,7 +37,7 @@ def failing_rows(run: QualityRun, rule_id: str, settings: Settings | None = None
     lines = [sample["line"] for sample in rule.samples]
     if not lines:
         return []
-    storage = open_lake(settings or get_settings())
+    storage = open_lake(placement.settings_for_id(run.job_id, settings or get_settings()))
     local = LocalFiles(storage)
     con = connect()
     try:

@@ -179,8 +179,9 @@ class MnsQueue:
 
     def _call(self, action: str, run: Callable[[], T], *, retries: int | None = None) -> T:
         """One SDK call under this object's lock, retried on network failures and MNS's 5xx. A refusal or a
-        failure is a _Refused carrying MNS's code (for callers that expect some) and the ServiceError to raise,
-        which names the setting to check. The SDK's own text is left out: it holds URLs and request details."""
+        failure is a _Refused carrying MNS's code (for callers that expect some) and the ServiceError to
+        raise, which names the setting to check. The SDK's own text is left out: it holds URLs and request
+        details."""
         attempts = (self.config.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
