@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -12,20 +13,31 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from orchestrator.config import DATA_DIR_ENV
-from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
+from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceError, WorkbenchError
 from orchestrator.storage.base import WrittenFile
 from orchestrator.storage.paths import check_lake_path
 
 
+def _cannot_write(path: str, error: OSError) -> ServiceError:
+    """A write the disk refused, named by its lake path; a full disk says what frees it."""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    hint = "; free space on the lake's disk (the Jobs page deletes jobs no longer needed)" if full else ""
+    return ServiceError(f"cannot write {path}: {error.strerror}{hint}", DATA_DIR_ENV)
+
+
 class _LocalWriter:
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, path: str) -> None:
         self._handle = handle
+        self._path = path
         self._digest = hashlib.sha256()
         self._size = 0
         self.result: WrittenFile | None = None
 
     def write(self, data: bytes) -> None:
-        self._handle.write(data)
+        try:
+            self._handle.write(data)
+        except OSError as error:  # a full disk, say: named, where a bare OSError named neither file nor cause
+            raise _cannot_write(self._path, error) from None
         self._digest.update(data)
         self._size += len(data)
 
@@ -55,10 +67,12 @@ class LocalLake:
         except OSError as exc:
             raise ServiceError(f"cannot write {path}: {exc.strerror}", DATA_DIR_ENV) from None
         tmp = Path(tmp_name)
+        written = False  # the caller's part done: an OSError after it is the disk's, before it the caller's
         try:
             with os.fdopen(fd, "wb") as handle:
-                writer = _LocalWriter(handle)
+                writer = _LocalWriter(handle, path)
                 yield writer
+                written = True
                 handle.flush()
                 if not overwrite:  # write-once data (raw) is the source of truth: make it durable
                     os.fsync(handle.fileno())
@@ -71,6 +85,10 @@ class LocalLake:
                     raise AlreadyExists(f"{path} exists already and is written only once") from None
                 tmp.unlink()
             writer.result = WrittenFile(path, writer._size, writer._digest.hexdigest())
+        except OSError as error:
+            if not written or isinstance(error, WorkbenchError):  # ours say what happened already
+                raise
+            raise _cannot_write(path, error) from None
         finally:
             tmp.unlink(missing_ok=True)
 
