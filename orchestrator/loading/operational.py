@@ -334,10 +334,25 @@ def load_silver(
                     cur.executemany(insert, batch)
                     loaded += len(batch)
             con.commit()
-        except BaseException:
-            con.rollback()
+        except BaseException as error:
+            with contextlib.suppress(pymysql.err.Error):  # a lost server rolls the transaction back itself
+                con.rollback()
+            if mysql and isinstance(error, pymysql.err.OperationalError | pymysql.err.InterfaceError):
+                raise _lost(settings.mysql, error) from None
             raise
     return loaded
+
+
+def _lost(cfg: MySQLSettings, error: pymysql.err.Error) -> ServiceError:
+    """A MySQL server that stopped answering during a load (restarted, crashed, or its network gone), as a
+    service error the job is tried again for; pymysql said only ``InterfaceError: (0, '')`` once the
+    rollback, too, found the connection gone."""
+    code = error.args[0] if error.args and error.args[0] else "connection closed"
+    return ServiceError(
+        f"the operational database at {cfg.host}:{cfg.port} stopped answering during the load ({code}); "
+        "nothing of this job was loaded, and it is loaded again when the job is tried again",
+        "ORCHESTRATOR_MYSQL_HOST",
+    )
 
 
 def delete_jobs(settings: Settings, job_ids: list[str]) -> int:
