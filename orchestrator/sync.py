@@ -96,6 +96,25 @@ def sync_job(
     return Synced(jobs, source, to, copied, kept, size, time.perf_counter() - started)
 
 
+def targets(job: Job, settings: Settings | None = None) -> list[str]:
+    """The configured clouds ``job`` can be copied to now: those not holding it yet. None for a cleaning made
+    on a copy of its generation, since a sync copies from the generation's own cloud and carries only the
+    cleanings made there."""
+    settings = settings or get_settings()
+    if job.kind == KIND_CLEAN and job.parent_id:
+        store = JobStore.default(settings=settings)
+        try:
+            generation = store.get(job.parent_id)
+        except WorkbenchError:  # its generation is gone: nothing whole to copy
+            return []
+        finally:
+            store.close()
+        if placement.home(job, settings) != placement.home(generation, settings):
+            return []
+    holding = placement.clouds_of(job, settings)
+    return [cloud for cloud in settings.clouds if cloud not in holding]
+
+
 def _family(job_id: str, user: str | None, is_admin: bool, settings: Settings) -> tuple[Job, list[Job]]:
     """The generation to copy and the succeeded cleanings of it that live on its cloud (or the one named)."""
     store = JobStore.default(settings=settings)

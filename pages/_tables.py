@@ -22,6 +22,7 @@ def show_jobs(jobs: list[Job], columns: Sequence[str] | None = None) -> None:
         "job": st.column_config.TextColumn(width=210),
         "state": st.column_config.TextColumn(width=90),
         "source": st.column_config.TextColumn(width=210),
+        "cloud": st.column_config.TextColumn(width=260),  # "Microsoft Azure + copy on this machine"
         "created": st.column_config.DatetimeColumn(
             format="D MMM YYYY, HH:mm:ss", help=f"When the job was created, in your time zone ({zone})"
         ),

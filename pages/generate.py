@@ -244,8 +244,9 @@ def _outcome(job: Job) -> None:
         return
     manifest = read_manifest(open_lake(placement.settings_for(job, settings)), job.user, job.job_id)
     made = manifest["tables"]
+    where = f" on {placement.lives_on(job, settings)}" if len(settings.clouds) > 1 else ""
     st.success(
-        f"Generated job `{job.job_id}`: {job.rows_out:,} rows, {manifest['errors_injected']:,} errors "
+        f"Generated job `{job.job_id}`{where}: {job.rows_out:,} rows, {manifest['errors_injected']:,} errors "
         f"injected in {manifest['seconds']:.1f} s."
     )
     st.dataframe(

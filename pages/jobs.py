@@ -24,7 +24,8 @@ from orchestrator.jobs.store import (
     JobStore,
 )
 from orchestrator.service import Launched, background_profile, clean_now, delete_job, waits_for_schedule
-from orchestrator.sync import sync_job
+from orchestrator.sync import Synced, sync_job
+from orchestrator.sync import targets as sync_targets
 from orchestrator.ui_support import (
     DOWNLOAD_MAX_ROWS,
     REFRESH_SECONDS,
@@ -174,8 +175,13 @@ def _actions(store: JobStore, job: Job) -> None:
 def _sync(job: Job) -> None:
     """Copy the job (a generation with its cleanings) to another configured cloud, verified, with progress."""
     settings = get_settings()
-    targets = [cloud for cloud in settings.clouds if cloud not in placement.clouds_of(job, settings)]
-    if not targets:
+    to_clouds = sync_targets(job, settings)
+    if not to_clouds:
+        if any(cloud not in placement.clouds_of(job, settings) for cloud in settings.clouds):
+            st.caption(  # a cleaning made on a synced copy: a sync copies from where its data was generated
+                f"Cleaned on the copy on {CLOUDS[placement.home(job, settings)].label}, so it is not synced: "
+                "a sync copies a generation and the cleanings made on its own cloud."
+            )
         return
     with st.popover("Sync to another cloud", icon=":material/cloud_sync:"):
         st.markdown(
@@ -183,7 +189,7 @@ def _sync(job: Job) -> None:
             "is checked by SHA-256 and nothing at the target is overwritten. Stopped, it goes on where it "
             "stopped."
         )
-        to = st.selectbox("Copy to", targets, format_func=lambda c: CLOUDS[c].label, key="sync_to")
+        to = st.selectbox("Copy to", to_clouds, format_func=lambda c: CLOUDS[c].label, key="sync_to")
         if not st.button("Sync", key="sync", type="primary"):
             return
         bar = st.progress(0.0, text="Starting…")
@@ -200,8 +206,18 @@ def _sync(job: Job) -> None:
         except WorkbenchError as error:
             _tell(job.job_id, "error", f"Not synced; nothing at the target was overwritten. {error}")
         else:
-            _tell(job.job_id, "success", f"Synced. {synced.line}.")
+            _tell(job.job_id, "success", _synced_text(synced))
     st.rerun()
+
+
+def _synced_text(synced: Synced) -> str:
+    """What a sync did, with the clouds as the pages name them."""
+    jobs = ", ".join(f"`{j.job_id}`" for j in synced.jobs)
+    return (
+        f"Synced {jobs} from {CLOUDS[synced.source].label} to {CLOUDS[synced.target].label}: "
+        f"{synced.copied} file(s) copied ({synced.bytes_copied / 1e6:.1f} MB), {synced.kept} already there "
+        "and verified."
+    )
 
 
 def _delete(store: JobStore, job: Job) -> None:
