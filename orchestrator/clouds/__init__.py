@@ -121,7 +121,7 @@ CLOUDS: dict[str, Cloud] = {
             "Microsoft Azure",
             lake="orchestrator.clouds.azure:open_lake",
             queues="orchestrator.clouds.azure:open_queue",
-            small_batches=WORKER,
+            small_batches=AZURE_FUNCTIONS,
             large_batches="databricks",
             settings="orchestrator.clouds.azure:read_settings",
             database_tls=True,
