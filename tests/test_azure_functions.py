@@ -268,3 +268,20 @@ def test_the_worker_leaves_the_azure_small_queue_to_the_function(on_azure, capsy
         "next: large queue at 2026-12-05 02:00 UTC",
     ]
     assert stored_job(job_id).state == "queued" and _waiting() == 1  # left for the function's timer
+
+
+def test_beside_another_cloud_the_worker_drains_that_clouds_small_queue_and_leaves_azures(
+    on_azure, monkeypatch, capsys
+):
+    monkeypatch.setenv("ORCHESTRATOR_CLOUDS", "azure,local")
+    on_azure_job = _queued_small_job()
+    generated = generate_job(GenerationSpec(rows=20, seed=5), "alice", cloud="local")
+    on_local_job = launch_clean("alice", generated.job_id, scheduled=True).job.job_id
+    assert worker.routes_served(get_settings()) == ["small", "large"]
+
+    assert main(["worker", "--once"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "serving the small and large queues; the small queue on Microsoft Azure is drained by Azure Functions"
+    )
+    assert stored_job(on_local_job).state == "succeeded"
+    assert stored_job(on_azure_job).state == "queued" and _waiting() == 1  # the azure queue, left to the app
