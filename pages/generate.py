@@ -192,6 +192,7 @@ if len(settings.clouds) > 1:
         index=list(settings.clouds).index(settings.profile),
         format_func=lambda c: CLOUDS[c].label,
         horizontal=True,
+        key="generate_cloud",
         help="Where the job lives: its raw data, and where it is cleaned unless a copy is chosen later",
     )
 free = open_lake(settings.on_cloud(cloud)).free_bytes()

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from azure.storage.blob import BlobServiceClient
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
@@ -523,6 +525,69 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     shown = bob.dataframe[0].value["job"].tolist()
     assert bobs_job in shown and queued not in shown and started[0] not in shown
     assert shown == [job.job_id for job in stored_jobs("bob")]
+
+
+@pytest.fixture
+def on_azure(azurite, monkeypatch) -> str:
+    """This machine (the default) beside Azure, whose lake is an ADLS file system of the test's own on
+    Azurite; its name."""
+    name = f"lake{uuid.uuid4().hex[:10]}"
+    BlobServiceClient.from_connection_string(azurite.connection_string).create_container(name)
+    monkeypatch.setenv("ORCHESTRATOR_CLOUDS", "local,azure")
+    monkeypatch.setenv("ORCHESTRATOR_AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("ORCHESTRATOR_AZURE_FILE_SYSTEM", name)
+    return name
+
+
+def test_generate_offers_the_clouds_and_the_job_lives_on_the_one_chosen(on_azure):
+    at = signed_in("alice", "pages/generate.py")
+    cloud = at.radio(key="generate_cloud")
+    assert (cloud.label, cloud.options, cloud.value) == (
+        "Cloud",
+        ["this machine", "Microsoft Azure"],
+        "local",
+    )
+    at.number_input[0].set_value(20).run()
+    at.multiselect[0].set_value(["customers", "orders"]).run()
+    at.radio(key="generate_cloud").set_value("azure").run()
+    generate_button(at).click().run()
+    generation_ended(at)
+    job_id = at.session_state["generation_of_alice"]
+    assert re.match(rf"Generated job `{job_id}` on Microsoft Azure: \d+ rows", texts(at.success)[0])
+    settings = get_settings()
+    azure, here = open_lake(settings.on_cloud("azure")), open_lake(settings)
+    assert azure.exists(paths.raw_manifest("alice", job_id))  # its files are on Azure, none here
+    assert not here.exists(paths.raw_manifest("alice", job_id))
+
+
+def test_jobs_sync_a_job_to_another_cloud_and_tell_it(on_azure):
+    job_id = service.generate_job(GenerationSpec(rows=20, seed=0), "alice", cloud="azure").job_id
+    at = signed_in("alice", "pages/jobs.py", job=job_id)
+    assert at.dataframe[0].value.set_index("job").loc[job_id, "cloud"] == "Microsoft Azure"
+    assert at.selectbox(key="sync_to").options == ["this machine"]
+    at.button(key="sync").click().run()
+    [told] = texts(at.success)
+    assert re.fullmatch(
+        rf"Synced `{job_id}` from Microsoft Azure to this machine: (\d+) file\(s\) copied \([\d.]+ MB\), 0 "
+        "already there and verified\\.",
+        told,
+    ), told
+    assert at.dataframe[0].value.set_index("job").loc[job_id, "cloud"] == (
+        "Microsoft Azure + copy on this machine"
+    )
+    assert [
+        m for m in texts(at.markdown) if m.endswith("Lives on **Microsoft Azure + copy on this machine**.")
+    ]
+    assert not [b for b in at.button if b.key == "sync"]  # every cloud holds it now
+    assert open_lake(get_settings()).exists(paths.raw_manifest("alice", job_id))
+
+    # a cleaning made on the copy stays where it was made: no sync is offered, and the page says why
+    cleaning = service.launch_clean("alice", job_id, cloud="local").job.job_id
+    assert service.execute_job(cleaning).state == "succeeded"
+    at = signed_in("alice", "pages/jobs.py", job=cleaning)
+    assert at.dataframe[0].value.set_index("job").loc[cleaning, "cloud"] == "this machine"
+    assert not [b for b in at.button if b.key == "sync"]
+    assert [c for c in texts(at.caption) if c.startswith("Cleaned on the copy on this machine, so it is not")]
 
 
 def test_jobs_delete_a_finished_job_for_good_and_the_generate_page_forgets_it(started):
