@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from orchestrator.clouds import CLOUDS, SMALL_RUNNERS
 from orchestrator.clouds.aliyun.function_compute import handler, invoke
 from orchestrator.config import SECRET_NAMES, SECRETS_FILE_ENV, get_settings
 from orchestrator.errors import InvalidInput, ServiceError
@@ -20,7 +22,8 @@ from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import routing
 from orchestrator.jobs.store import JobStore
 from orchestrator.queues import open_queue
-from orchestrator.service import generate_job, launch_clean
+from orchestrator.service import SMALL_RUNNER_NOTE, ask_small_runner, clean_now, generate_job, launch_clean
+from orchestrator.worker import worker_drains
 from tests.fake_fc import S_YAML, FakeFunctionCompute, function_from_s_yaml
 from tests.fake_http import closed_port
 from tests.fake_mns import FakeMns
@@ -63,6 +66,14 @@ def _queue_small(user: str = "bob", seed: int = 2) -> str:
     job = launch_clean(user, generated.job_id).job
     assert job.route == "small" and job.state == "queued"
     return job.job_id
+
+
+def _params(job_id: str) -> dict:
+    store = JobStore.default()
+    try:
+        return store.get(job_id).params
+    finally:
+        store.close()
 
 
 def _state(job_id: str) -> str:
@@ -110,6 +121,39 @@ def test_the_ten_minute_timer_trigger_drains_the_small_queue(aliyun):
     assert _state(first) == _state(second) == "succeeded"
     assert f"{first}: succeeded" in fired.log  # each job's end in the function's logs
     assert json.loads(fc.fire(FUNCTION, "every-10-minutes").output)["jobs"] == []  # nothing left
+
+
+def test_clean_now_of_a_small_aliyun_job_asks_function_compute_and_the_worker_leaves_that_queue(aliyun):
+    fc, _ = aliyun
+    generated = generate_job(GenerationSpec(rows=40, seed=4, tables=("orders",)), "dave")
+    assert CLOUDS["aliyun"].small_runner is SMALL_RUNNERS["function-compute"]
+    assert not worker_drains("small", "aliyun") and worker_drains("large", "aliyun")
+
+    job = clean_now("dave", generated.job_id).job  # spawns `python -m orchestrator invoke-small --job ID`
+
+    assert job.route == "small"
+    deadline = time.monotonic() + 180
+    while SMALL_RUNNER_NOTE not in _params(job.job_id) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the asking process records the function's answer once it has it
+    answer = json.loads(_params(job.job_id)[SMALL_RUNNER_NOTE]["answer"])
+    assert answer["trigger"] == "workbench"
+    assert answer["jobs"] == [{"job_id": job.job_id, "state": "succeeded", "error": None}]
+    assert _state(job.job_id) == "succeeded"
+    (invocation,) = fc.invocations  # the function cleaned it, asked through the SDK
+    assert invocation.ok and answer["request_id"] == invocation.request_id
+
+
+def test_a_function_that_cannot_be_asked_leaves_the_job_queued_with_the_reason(aliyun, monkeypatch):
+    fc, _ = aliyun
+    job_id = _queue_small()
+    monkeypatch.setenv("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET", "wrong-secret")
+
+    with pytest.raises(ServiceError, match="ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET"):
+        ask_small_runner(job_id)
+
+    note = _params(job_id)[SMALL_RUNNER_NOTE]
+    assert "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET" in note["error"] and "wrong-secret" not in note["error"]
+    assert _state(job_id) == "queued" and fc.invocations == []
 
 
 def test_refusals_name_the_setting_to_change_and_leave_the_job_queued(aliyun, monkeypatch):

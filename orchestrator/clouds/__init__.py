@@ -131,7 +131,7 @@ CLOUDS: dict[str, Cloud] = {
             "Alibaba Cloud",
             lake="orchestrator.clouds.aliyun:open_lake",
             queues="orchestrator.clouds.aliyun:open_queue",
-            small_batches=WORKER,
+            small_batches=FUNCTION_COMPUTE,
             large_batches=None,
             settings="orchestrator.clouds.aliyun:read_settings",
             database_tls=True,
