@@ -49,3 +49,24 @@ def test_pipeline_bench_prints_each_measure_beside_its_baseline() -> None:
     tables = len(TABLE_NAMES)  # the bench generates every table, and each heading counts them
     for heading in ("small batch", "cleaning engine", "operational load (SQLite)"):
         assert any(re.match(rf"{re.escape(heading)}: .* in {tables} tables", line) for line in lines), heading
+
+
+@pytest.mark.slow
+def test_analysts_bench_prints_page_percentiles_and_that_every_job_ended_unseen_by_others() -> None:
+    lines = _run("analysts.py")
+    assert "jobs: 4 started, 4 succeeded; not succeeded: none" in lines  # two analysts, one round each
+    assert "jobs of another analyst shown: 0" in lines and "page exceptions: 0" in lines
+    assert any(re.match(r"page time, all \d+ runs: p50 [\d.]+ s, p95 [\d.]+ s, max", line) for line in lines)
+
+
+@pytest.mark.slow
+def test_sync_bench_prints_each_direction_beside_its_baselines_and_the_contract_table() -> None:
+    lines = _run("sync.py")
+    directions = ("local -> azure", "local -> aliyun", "azure -> local", "azure -> aliyun")
+    for direction in directions:
+        _ratio_lines(
+            lines, f"{direction}: stream copy", f"{direction}: sync_job", f"{direction}: second sync"
+        )
+    _ratio_lines(lines, "floor: shutil.copyfile")
+    for adapter in ("local", "azure (Azurite)", "OSS fake", "MNS fake"):
+        assert any(re.match(rf"{re.escape(adapter)} +\d+ +\d+\.\d\d ", line) for line in lines), adapter
