@@ -5,8 +5,14 @@ rates come from the error catalogue); the naive generator calls Faker once per v
 Python and writes JSON Lines with ``json.dumps``. The engine also writes the clean truth, the answer key
 and the duplicate map, so the ratio is conservative. Beside them, the floor: the same number of clean
 orders, drawn beforehand, only formatted and written with the engine's Arrow kernels (the faster of two
-runs). Peak memory of a 10M-row run is read from a child process. Run from the repository root:
-``.venv/bin/python bench/generation.py [--quick] [--skip-10m]``.
+runs). Peak memory of a 10M-row run is read from a child process.
+
+Then generation as a user runs it, each a whole process (start-up, imports and the job record included):
+``python -m orchestrator generate --rows 1000000 --tables orders`` beside the floor, a ``python -c`` that
+imports DuckDB and COPYs 1M plain order rows it makes itself to JSON Lines, and a 10-row job of every table
+with a seed never used before, beside the imports any such job pays (numpy, pyarrow, pandas, DuckDB).
+Medians of ``--runs`` rounds, alternated. Run from the repository root:
+``.venv/bin/python bench/generation.py [--quick] [--skip-10m] [--process-only] [--runs 3]``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import tempfile
 import time
@@ -43,6 +50,33 @@ from orchestrator.generation.spec import GenerationSpec
 TARGET_RATIO = 100
 TARGET_ROWS_PER_SECOND = 500_000
 TARGET_PEAK_MB = 1_500
+TARGET_FLOOR_RATE = 0.8  # the in-process engine's rate over the floor's
+TARGET_PROCESS_RATIO = 2.0  # a whole `generate` process over DuckDB's whole COPY process
+TARGET_SMALL_JOB_SECONDS = 1.0  # a whole 10-row `generate` process with a new seed
+ROOT = Path(__file__).resolve().parents[1]
+DUCKDB_FLOOR = """
+import sys
+
+import duckdb
+
+rows, out = int(sys.argv[1]), sys.argv[2]
+duckdb.sql(f'''
+    COPY (
+        SELECT
+            i AS order_id,
+            1 + hash(i, 'customer') % {max(1, rows // 4)} AS customer_id,
+            CASE WHEN hash(i, 'coupon?') % 100 < 15 THEN 1 + hash(i, 'coupon') % {max(1, rows // 500)} END
+                AS coupon_id,
+            strftime(TIMESTAMP '2024-01-01' + to_seconds((hash(i, 'ts') % 63158400)::BIGINT),
+                     '%Y-%m-%dT%H:%M:%SZ') AS order_ts,
+            ['cancelled', 'delivered', 'paid', 'shipped'][1 + (hash(i, 'status') % 4)::BIGINT] AS status,
+            ['EUR', 'GBP', 'USD'][1 + (hash(i, 'currency') % 3)::BIGINT] AS currency,
+            ((hash(i, 'discount') % 10000)::BIGINT / 100)::DECIMAL(10, 2) AS discount_amount,
+            ((100 + hash(i, 'total') % 999900)::BIGINT / 100)::DECIMAL(10, 2) AS total_amount
+        FROM range(1, {rows} + 1) AS t(i)
+    ) TO '{out}' (FORMAT json)
+''')
+"""
 ERROR_RATE = 0.3
 ORDERS = s.TABLES["orders"]
 USER = "bench"
@@ -186,12 +220,71 @@ def peak_memory(rows: int, data_dir: Path) -> tuple[float, float, float]:
     return seconds, cpu, float(done.stdout.split()[-1])
 
 
+def _child(command: list[str], data_dir: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a whole child process run from the repository root on ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env["ORCHESTRATOR_DATA_DIR"] = str(data_dir)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"{command[1:4]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def whole_processes(rows: int, runs: int, root: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each measure's (wall, cpu) per round; the rounds alternate the measures, every `generate` with a seed
+    not used before in this data directory."""
+    generate_command = [sys.executable, "-m", "orchestrator", "generate", "--user", USER]
+    times: dict[str, list[tuple[float, float]]] = {}
+    for run in range(runs):
+        out = root / f"duckdb-{run}.jsonl"
+        large = ["--rows", str(rows), "--tables", "orders", "--seed", str(1000 + run)]
+        measures = {
+            "duckdb": [sys.executable, "-c", DUCKDB_FLOOR, str(rows), str(out)],
+            "large": [*generate_command, *large],
+            "small": [*generate_command, "--rows", "10", "--seed", str(2000 + run)],
+            "imports": [sys.executable, "-c", "import numpy, pyarrow, pyarrow.parquet, pandas, duckdb"],
+        }
+        for name, command in measures.items():
+            times.setdefault(name, []).append(_child(command, root / "process"))
+        out.unlink()
+    return times
+
+
+def report_whole_processes(rows: int, times: dict[str, list[tuple[float, float]]]) -> None:
+    runs = len(times["duckdb"])
+    median = {name: statistics.median(w for w, _ in each) for name, each in times.items()}
+    cpu = {name: statistics.median(c for _, c in each) for name, each in times.items()}
+    floor = median["duckdb"]
+    print(f"whole processes, median of {runs} (load average {os.getloadavg()[0]:.1f}):")
+    print(f"{'process':<52}{'seconds':>9}{'cpu s':>8}{'vs floor':>10}")
+    for label, name in (
+        (f"floor: duckdb COPY {rows:,} plain orders to JSONL", "duckdb"),
+        (f"generate --rows {rows:,} --tables orders", "large"),
+        ("generate --rows 10, a new seed", "small"),
+        ("imports of any job: numpy, pyarrow, pandas, duckdb", "imports"),
+    ):
+        print(f"{label:<52}{median[name]:>9.2f}{cpu[name]:>8.2f}{median[name] / floor:>9.2f}x")
+    for name in ("large", "small"):
+        every = ", ".join(f"{wall:.2f}" for wall, _ in times[name])
+        print(f"({name} runs: {every} s)")
+    ratio = _verdict(median["large"] / floor <= TARGET_PROCESS_RATIO)
+    print(f"target: generate within {TARGET_PROCESS_RATIO}x the DuckDB floor: {ratio}")
+    small = _verdict(median["small"] < TARGET_SMALL_JOB_SECONDS)
+    print(f"target: a 10-row job with a new seed under {TARGET_SMALL_JOB_SECONDS:.0f} s: {small}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--skip-10m", action="store_true", help="skip the peak-memory run")
     parser.add_argument("--generate-only", type=int, metavar="ROWS", help="only generate ROWS orders")
     parser.add_argument("--data-dir", type=Path, help="lake root for --generate-only")
+    parser.add_argument("--process-only", action="store_true", help="only the whole-process measures")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of the whole-process measures")
     args = parser.parse_args()
     if args.generate_only:
         engine_orders(args.generate_only, args.data_dir)
@@ -200,21 +293,27 @@ def main() -> None:
     naive_rows, engine_rows, memory_rows = (
         (2_000, 50_000, 200_000) if args.quick else (30_000, 1_000_000, 10_000_000)
     )
+    runs = 1 if args.quick else args.runs
+    if args.process_only:
+        with tempfile.TemporaryDirectory(prefix="bench-generation-") as tmp:
+            report_whole_processes(engine_rows, whole_processes(engine_rows, runs, Path(tmp)))
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-generation-") as tmp:
         root = Path(tmp)
-        pools, _ = _seconds(lambda: engine_orders(1_000, root / "warm"))  # builds the cached Faker pools
+        warm, _ = _seconds(lambda: engine_orders(1_000, root / "warm"))  # imports, first calls
         naive, naive_cpu = _seconds(lambda: naive_orders(naive_rows, root / "naive.jsonl"))
         floor, floor_cpu = min(
             _seconds(lambda: floor_orders(engine_rows, root / "floor.jsonl")) for _ in "ab"
         )
         engine, engine_cpu = _seconds(lambda: engine_orders(engine_rows, root / "warm"))
         memory = None if args.skip_10m else peak_memory(memory_rows, root / "warm")
+        processes = whole_processes(engine_rows, runs, root)
 
     naive_rate, engine_rate = naive_rows / naive, engine_rows / engine
     ratio = engine_rate / naive_rate
     print(f"orders, error_rate {ERROR_RATE}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"(first engine run, building the Faker value pools: {pools:.1f} s, not counted)")
+    print(f"(first engine run, 1,000 rows: {warm:.1f} s, not counted)")
     print(f"{'generator':<24}{'rows':>11}{'seconds':>9}{'cpu s':>8}{'rows/s':>11}{'vs naive':>10}")
     for name, rows, wall, cpu, rate in (
         ("naive Faker, per row", naive_rows, naive, naive_cpu, naive_rate),
@@ -227,6 +326,11 @@ def main() -> None:
     print(f"target: engine >= {TARGET_RATIO}x naive: {_verdict(ratio >= TARGET_RATIO)}")
     fast = _verdict(engine_rate >= TARGET_ROWS_PER_SECOND)
     print(f"target: engine >= {TARGET_ROWS_PER_SECOND:,} rows/s with raw written: {fast}")
+    floor_ratio = engine_rate / (engine_rows / floor)
+    print(
+        f"engine rate / floor rate: {floor_ratio:.2f}x; target >= {TARGET_FLOOR_RATE}x: "
+        f"{_verdict(floor_ratio >= TARGET_FLOOR_RATE)}"
+    )
     if memory:
         seconds, cpu, peak = memory
         print(
@@ -235,6 +339,7 @@ def main() -> None:
         )
         rate = memory_rows / seconds
         print(f"(that run, start-up included: {seconds:.1f} s, {cpu:.1f} cpu s, {rate:,.0f} rows/s)")
+    report_whole_processes(engine_rows, processes)
 
 
 def _verdict(ok: bool) -> str:

@@ -146,7 +146,8 @@ class Settings:
 
     @property
     def pool_cache_dir(self) -> Path:
-        """Where value pools built with Faker are cached, keyed by locale and seed."""
+        """Where value pools built with Faker are cached, by locale and Faker version (those of the pinned
+        Faker ship with the code, so this stays empty unless Faker is upgraded)."""
         return self.data_dir / "cache" / "pools"
 
 

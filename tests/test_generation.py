@@ -21,7 +21,7 @@ from orchestrator.cli import main
 from orchestrator.config import get_settings
 from orchestrator.domain import shop as s
 from orchestrator.errors import AlreadyExists, InvalidInput
-from orchestrator.generation import catalogue
+from orchestrator.generation import catalogue, pools
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobCancelled, JobStore
@@ -284,26 +284,37 @@ def test_user_names_cannot_escape_the_lake(data_dir, user):
     assert get_settings().data_dir == data_dir.resolve()
 
 
-def test_value_pools_are_the_same_in_every_process():
-    """A seed gives the same pools (and so the same data) whatever Python's hash seed: Faker's it_IT cities
-    come from a set, whose order changes from one process to the next."""
+def test_the_shipped_value_pools_are_what_faker_builds_in_any_process(data_dir, tmp_path):
+    """Pools do not depend on the seed: those of the pinned Faker ship with the workbench, and a new seed
+    builds nothing. With another Faker they are built on first use and cached, and for the same Faker that
+    build is the shipped pools exactly, whatever Python's hash seed (Faker's it_IT cities come from a set,
+    whose order changes from one process to the next), so a seed gives the same bytes either way."""
+    spec = GenerationSpec(rows=300, seed=12345)
+    shipped = generate(spec, "alice")
+    assert not (data_dir / "cache").exists()  # nothing was built for a new seed
     script = (
-        "import json, sys; from orchestrator.generation import pools; "
-        "json.dump({loc: pools._build_locale_pool(loc, 7) for loc in pools.LOCALES}, sys.stdout)"
+        "import json, sys; from pathlib import Path; from orchestrator.generation import pools; "
+        "from orchestrator.generation.generator import generate; "
+        "from orchestrator.generation.spec import GenerationSpec; "
+        "pools.SHIPPED = Path(sys.argv[1]); "  # a Faker the workbench ships no pools for
+        f"result = generate(GenerationSpec(rows={spec.rows}, seed={spec.seed}), 'alice'); "
+        "json.dump({t: r.sha256 for t, r in result.tables.items()}, sys.stdout)"
     )
-    built = [
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for hash_seed in (1, 2)
-    ]
-    first, second = (json.loads(pool) for pool in built)
-    assert first["it_IT"]["city"] and first == second
+    other = tmp_path / "other"
+    built = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "no-pools")],
+        env={**os.environ, "PYTHONHASHSEED": "2", "ORCHESTRATOR_DATA_DIR": str(other)},
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(built.stdout) == {t: r.sha256 for t, r in shipped.tables.items()}
+    cached = {p.name: json.loads(p.read_text()) for p in (other / "cache" / "pools").glob("*.json")}
+    assert set(cached) == set(pools.pool_files().values())
+    for name in cached:
+        assert cached[name] == json.loads((pools.SHIPPED / name).read_text()), name
+    assert cached[pools.pool_files()["it_IT"]]["city"]
 
 
 def _the_job_and_its_events(user: str):
@@ -476,7 +487,7 @@ def test_a_generation_that_would_fill_the_disk_stops_before_it_does_and_keeps_no
     assert refused.value.field == "rows"
     assert "lower the orders (or free space on the disk)" in str(refused.value)
     assert re.search(
-        r"after \d+% of the work this generation has taken [\d.]+ [kM]?B of the 7\.\d MB that",
+        r"after \d+% of the work this generation has taken [\d.]+ [kM]?B of the (?:7\.\d|8\.0) MB that",
         str(refused.value),
     )
     assert disk.least_free > 0  # stopped in time

@@ -11,6 +11,7 @@ cannot say goes in ``customProperties``, in the vocabulary of docs/contracts.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -21,7 +22,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import sqlglot
 import yaml
 from sqlglot import exp
@@ -91,6 +91,8 @@ def _where(path: Iterable[Any], document: Any) -> str:
 def _refuse(errors: list, document: Any) -> None:
     """Raise the most telling of the schema's errors, if any, with its YAML path."""
     if errors:
+        import jsonschema
+
         error = jsonschema.exceptions.best_match(errors)
         raise ContractError(
             _where(error.absolute_path, document),
@@ -101,6 +103,8 @@ def _refuse(errors: list, document: Any) -> None:
 def _schema_errors(document: Any) -> list:
     if not isinstance(document, dict):
         raise ContractError("(the document)", "is not a YAML mapping; start from docs/contracts.md")
+    import jsonschema  # on first use: a process that reads only the shipped contracts never needs it
+
     validator = jsonschema.Draft201909Validator(_standard_schema())
     return sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(e.path)))
 
@@ -503,17 +507,30 @@ def _gold(value: Any, tables: Mapping[str, m.Table]) -> tuple[m.GoldTable, ...]:
     return tuple(gold.values())
 
 
-def parse_contract(text: str) -> ContractSource:
-    """A contract from its YAML text, validated; ContractError names the path of what to change."""
+def _load_yaml(text: str) -> Any:
+    """The document, parsed by libyaml where PyYAML has it (eight times faster, the same values: the same
+    safe constructor builds them); a document it refuses is parsed again by PyYAML's own parser, whose
+    messages name the problem better."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        with contextlib.suppress(yaml.YAMLError):
+            return yaml.load(text, Loader=fast)
+    return yaml.safe_load(text)
+
+
+def parse_contract(text: str, *, standard: bool = True) -> ContractSource:
+    """A contract from its YAML text, validated; ContractError names the path of what to change. Without
+    ``standard`` it is not checked against the standard's JSON Schema (only for the shipped contracts, which
+    the tests hold to it: the check cost every process a tenth of a second at start-up)."""
     if len(text.encode()) > MAX_CONTRACT_BYTES:
         raise ContractError("(the document)", f"is larger than {MAX_CONTRACT_BYTES:,} bytes")
     try:
-        document = yaml.safe_load(text)
+        document = _load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(the document)"
         raise ContractError(line, f"is not valid YAML: {getattr(error, 'problem', error)}") from None
-    warnings = lenient_standard(document)
+    warnings = lenient_standard(document) if standard else ()
     tables: dict[str, m.Table] = {}
     constraints: list[m.Constraint] = []
     for element in document.get("schema") or ():
@@ -564,7 +581,7 @@ def built_in(name: str) -> ContractSource:
         raise ContractError(
             "contract", f"{name!r} is not a built-in contract; choose one of {', '.join(built_in_names())}"
         )
-    return read_contract(BUILT_IN / f"{name}.yaml")
+    return parse_contract((BUILT_IN / f"{name}.yaml").read_text(encoding="utf-8"), standard=False)
 
 
 def _column_document(contract: m.Contract, table: m.Table, column: m.Column) -> dict[str, Any]:

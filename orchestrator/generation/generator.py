@@ -433,7 +433,7 @@ def generate(
     if any(True for _ in storage.list(raw_dir)) or any(True for _ in storage.list(truth_dir)):
         raise AlreadyExists(f"job {job_id} exists already; raw data is written once")
     source = resolve(spec.contract, user, settings=settings)
-    pools = load_pools(settings.pool_cache_dir, spec.locales, spec.seed)
+    pools = load_pools(settings.pool_cache_dir, spec.locales)
     world = tables.World(spec, pools)
     wanted = [name for name in source.contract.table_names if name in spec.tables]
     try:

@@ -52,9 +52,14 @@ def _fractions(decimals: int) -> pa.Array:
 
 @cache
 def _times_of_day() -> pa.Array:
+    """ "00:00:00".."23:59:59", written as digits into one buffer (formatting 86,400 strings one by one cost
+    every generating process a tenth of a second)."""
     seconds = np.arange(86400)
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return pa.array([f"{a:02d}:{b:02d}:{c:02d}" for a, b, c in zip(h, m, s, strict=True)])
+    text = np.full((86400, 8), ord(":"), dtype=np.uint8)
+    for column, part in ((0, seconds // 3600), (3, seconds // 60 % 60), (6, seconds % 60)):
+        text[:, column], text[:, column + 1] = ord("0") + part // 10, ord("0") + part % 10
+    offsets = np.arange(0, 8 * 86400 + 1, 8, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), 86400, [None, pa.py_buffer(offsets), pa.py_buffer(text)])
 
 
 def iso_text(seconds: np.ndarray, quote: str = "") -> pa.Array:

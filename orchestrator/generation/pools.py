@@ -1,6 +1,9 @@
-"""Value pools built once with Faker and faker-commerce, cached on disk by locale and seed.
+"""Value pools built with Faker and faker-commerce, once per locale and library version.
 
-Rows never call Faker: the generator samples pool indices with numpy. Pools keep only values whose
+Rows never call Faker: the generator samples pool indices with its counter-based streams, so the seed of a
+job chooses values from the pools and the pools themselves do not depend on it (a new seed costs nothing).
+The pools of the pinned Faker versions ship beside this module (``pool_data/``); with any other version
+they are built on first use and cached on disk under the data directory. Pools keep only values whose
 canonical form survives the normalisations cleaning applies (a name equal to its own title case, no
 stray or doubled spaces), so case and whitespace errors stay repairable.
 """
@@ -15,15 +18,15 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
-import faker
-import faker_commerce
 import pyarrow as pa
-from faker import Faker
 
 POOL_VERSION = 3
 POOL_SIZE = 400
+BUILD_SEED = 0  # the one seed Faker draws every pool with (so jobs of seed 0 kept their values)
+SHIPPED = Path(__file__).with_name("pool_data")
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,11 @@ LOCALE_WEIGHTS: dict[str, float] = {
 _CLEAN_TEXT = re.compile(r"[^\s](?:[^\t\n\r]*[^\s])?")
 
 
+@cache
 def pool_library_versions() -> dict[str, str]:
-    """The versions of the libraries the pools are built with, for a job's manifest."""
-    return {"faker": faker.VERSION, "faker_commerce": getattr(faker_commerce, "__version__", "unknown")}
+    """The versions of the libraries the pools are built with, for a job's manifest and the pools' file
+    names (read from the installed distributions, so a job whose pools exist never imports Faker)."""
+    return {"faker": metadata.version("Faker"), "faker_commerce": metadata.version("faker-commerce")}
 
 
 def ascii_slug(text: str) -> str:
@@ -84,7 +89,7 @@ def _unique(values: list[str], keep) -> list[str]:
     return [v for v in dict.fromkeys(values) if keep(v)]
 
 
-def _stable_order(fake: Faker) -> None:
+def _stable_order(fake) -> None:
     """Faker's it_IT address provider lists its cities from a set, so their order (and so the cities a seed
     draws) changes with Python's hash seed from one process to the next; sorted, a seed draws the same."""
     for provider in fake.factories[0].providers:
@@ -92,7 +97,9 @@ def _stable_order(fake: Faker) -> None:
             provider.cities = sorted(provider.cities)
 
 
-def _build_locale_pool(locale: str, seed: int) -> dict[str, list[str]]:
+def _build_locale_pool(locale: str, seed: int = BUILD_SEED) -> dict[str, list[str]]:
+    from faker import Faker
+
     fake = Faker(locale)
     _stable_order(fake)
     fake.seed_instance(seed)
@@ -114,7 +121,10 @@ def _build_locale_pool(locale: str, seed: int) -> dict[str, list[str]]:
     }
 
 
-def _build_product_pool(seed: int) -> dict[str, list[str]]:
+def _build_product_pool(seed: int = BUILD_SEED) -> dict[str, list[str]]:
+    import faker_commerce
+    from faker import Faker
+
     fake = Faker("en_US")
     fake.add_provider(faker_commerce.Provider)
     fake.seed_instance(seed)
@@ -127,10 +137,27 @@ def _build_product_pool(seed: int) -> dict[str, list[str]]:
     return {"product_name": names}
 
 
-def _cached(path: Path, build) -> dict[str, list[str]]:
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    pool = build()
+def pool_files() -> dict[str, str]:
+    """The file name of each pool (a locale's, and ``products``), tagged with the pool format's version and
+    the versions of the libraries that build it: a new Faker builds new pools, never reuses old ones."""
+    versions = pool_library_versions()
+    tag = f"v{POOL_VERSION}-faker{versions['faker']}"
+    names = {locale: f"{locale}-{tag}.json" for locale in LOCALES}
+    return {**names, "products": f"products-{tag}-commerce{versions['faker_commerce']}.json"}
+
+
+def build_pool(name: str) -> dict[str, list[str]]:
+    """A locale's pool, or the products' (``name`` as in pool_files), drawn with Faker."""
+    return _build_product_pool() if name == "products" else _build_locale_pool(name)
+
+
+def _cached(cache_dir: Path, name: str) -> dict[str, list[str]]:
+    file = pool_files()[name]
+    for path in (SHIPPED / file, cache_dir / file):
+        if path.exists():
+            return json.loads(path.read_text(encoding="utf-8"))
+    pool = build_pool(name)
+    path = cache_dir / file
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -147,20 +174,34 @@ class Pools:
     products: dict[str, pa.Array]
 
 
-def load_pools(cache_dir: Path, locales: tuple[str, ...], seed: int) -> Pools:
-    """Pools for the given locales and seed, built with Faker on first use and read from disk after."""
-    tag = f"v{POOL_VERSION}-faker{faker.VERSION}"
-    by_locale = {}
-    for locale in locales:
-        raw = _cached(
-            cache_dir / f"{locale}-{seed}-{tag}.json", lambda loc=locale: _build_locale_pool(loc, seed)
-        )
-        by_locale[locale] = {k: pa.array(v, pa.string()) for k, v in raw.items()}
-    raw_products = _cached(cache_dir / f"products-{seed}-{tag}.json", lambda: _build_product_pool(seed))
-    return Pools(by_locale, {k: pa.array(v, pa.string()) for k, v in raw_products.items()})
+def load_pools(cache_dir: Path, locales: tuple[str, ...]) -> Pools:
+    """Pools for the given locales: shipped, cached under ``cache_dir``, or built there on first use."""
+    by_locale = {
+        locale: {k: pa.array(v, pa.string()) for k, v in _cached(cache_dir, locale).items()}
+        for locale in locales
+    }
+    products = _cached(cache_dir, "products")
+    return Pools(by_locale, {k: pa.array(v, pa.string()) for k, v in products.items()})
 
 
 @cache
 def ascii_names(values: tuple[str, ...]) -> pa.Array:
     """ASCII slugs of pool names, for e-mail local parts."""
     return pa.array([ascii_slug(v) for v in values], pa.string())
+
+
+def write_shipped() -> None:
+    """Build the pools of the installed Faker versions into ``pool_data/`` (after a Faker upgrade or a change
+    to how pools are drawn: ``python -m orchestrator.generation.pools``), removing those of other versions."""
+    files = pool_files()
+    SHIPPED.mkdir(exist_ok=True)
+    for old in SHIPPED.glob("*.json"):
+        if old.name not in files.values():
+            old.unlink()
+    for name, file in files.items():
+        text = json.dumps(build_pool(name), ensure_ascii=False)
+        (SHIPPED / file).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_shipped()

@@ -12,7 +12,9 @@ The calls the UI and the pipeline use:
 
 from __future__ import annotations
 
+import importlib
 import time
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings, get_settings
 from orchestrator.jobs import placement
@@ -21,10 +23,23 @@ from orchestrator.quality.compare import Comparison, compare
 from orchestrator.quality.engine import Progress, Session, check_sample_rows, profile_session
 from orchestrator.quality.layers import LAYERS, RAW, SILVER, UnreadableFile, locate
 from orchestrator.quality.model import DEFAULT_SAMPLE_ROWS, QualityRun, Score
-from orchestrator.quality.report import FORMATS, write_report
-from orchestrator.quality.rows import FailingRow, failing_rows
 from orchestrator.quality.scoring import score_raw_session, score_silver_session
 from orchestrator.storage import open_lake, paths
+
+if TYPE_CHECKING:
+    from orchestrator.quality.report import FORMATS, write_report
+    from orchestrator.quality.rows import FailingRow, failing_rows
+
+# Imported on first use: reports need plotly and openpyxl, failing rows the cleaning engine (pandas), and
+# every process that only generates, queues or stores runs would pay for them at start-up.
+_LAZY = {"FORMATS": "report", "write_report": "report", "FailingRow": "rows", "failing_rows": "rows"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_SAMPLE_ROWS",
