@@ -189,8 +189,8 @@ def _copy(source: Storage, target: Storage, path: str) -> int | None:
 def _kept(source: Storage, target: Storage, path: str) -> None:
     if _sha256(target, path) != _sha256(source, path):
         raise SyncConflict(
-            f"{path}: the target holds a different file under this path; it is never overwritten. Delete "
-            "the job's copy there, or keep it, and sync again"
+            f"{path}: the target holds a different file under this path; it is never overwritten. Remove "
+            "that file at the target and sync again"
         )
 
 

@@ -604,7 +604,8 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
             True, f"{settings.job_store} job store ({where}) answers: {count} job(s)"
         )
     cloud = cloud_of(settings)
-    checks["lake"] = lake_check(settings)
+    several = len(settings.clouds) > 1  # then each lake is named by its cloud, the default's first
+    checks[f"lake on {cloud.label}" if several else "lake"] = lake_check(settings)
     for name in settings.clouds:  # every other cloud's lake too: a job may live there
         if name != settings.profile:
             checks[f"lake on {CLOUDS[name].label}"] = lake_check(settings.on_cloud(name))

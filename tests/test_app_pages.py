@@ -946,6 +946,19 @@ def test_settings_show_profile_threshold_schedules_secrets_and_connections(monke
     ]
 
 
+def test_settings_list_the_clouds_and_test_the_lake_of_each(on_azure):
+    at = signed_in("alice", "pages/settings.py")
+    clouds = at.dataframe[1].value
+    assert clouds[["cloud", "name", "new jobs"]].values.tolist() == [
+        ["this machine", "local", "default"],
+        ["Microsoft Azure", "azure", ""],
+    ]
+    at.main.button[-1].click().run()
+    lakes = [m for m in texts(at.success) if m.startswith("lake")]
+    assert [m.split(": ")[0] for m in lakes] == ["lake on this machine", "lake on Microsoft Azure"]
+    assert f"file system '{on_azure}'" in lakes[1]
+
+
 def test_settings_keep_secrets_and_connection_tests_for_administrators():
     bob = signed_in("bob", "pages/settings.py")
     values = dict(bob.dataframe[0].value.values.tolist())
