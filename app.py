@@ -252,7 +252,10 @@ def _announce(user: str) -> None:
     try:
         events = store.list_unseen(user)
         for event in events:
-            st.toast(f"{event.kind}: {event.message}", icon=":material/task_alt:")
+            failed = event.kind.endswith(" failed")  # not ticked off as done
+            st.toast(
+                f"{event.kind}: {event.message}", icon=":material/error:" if failed else ":material/task_alt:"
+            )
         store.mark_seen(user, [event.event_id for event in events])
     finally:
         store.close()

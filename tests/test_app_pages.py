@@ -503,8 +503,9 @@ def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
 
     service.execute_job(started[0])
     at.run()  # the next refresh lists the new run, and the frame announces it once
-    announced = [t.value for t in at.toast if started[0] in t.value]
-    assert len(announced) == 1 and announced[0].startswith(f"Cleaning complete: {started[0]}: ")
+    announced = [t for t in at.toast if started[0] in t.value]
+    assert len(announced) == 1 and announced[0].value.startswith(f"Cleaning complete: {started[0]}: ")
+    assert announced[0].icon == ":material/task_alt:"
     at.selectbox(key="job_detail").set_value(started[0]).run()
     assert not [t for t in at.toast if started[0] in t.value]
     assert at.dataframe[0].value.set_index("job").loc[started[0], "state"] == "succeeded"
@@ -588,6 +589,20 @@ def test_jobs_sync_a_job_to_another_cloud_and_tell_it(on_azure):
     assert at.dataframe[0].value.set_index("job").loc[cleaning, "cloud"] == "this machine"
     assert not [b for b in at.button if b.key == "sync"]
     assert [c for c in texts(at.caption) if c.startswith("Cleaned on the copy on this machine, so it is not")]
+
+
+def test_a_failed_job_is_announced_as_failed_not_ticked_off(started):
+    failed = service.launch_clean("alice", generated()).job.job_id
+    at = signed_in("alice", "pages/jobs.py")
+    store = JobStore.default()
+    try:
+        store.fail(failed, "the worker's disk is full")
+    finally:
+        store.close()
+    at.run()
+    [toast] = [t for t in at.toast if failed in t.value]
+    assert toast.value == f"Cleaning failed: {failed}: the worker's disk is full"
+    assert toast.icon == ":material/error:"
 
 
 def test_jobs_delete_a_finished_job_for_good_and_the_generate_page_forgets_it(started):
