@@ -33,7 +33,7 @@ DEFAULT_SECRETS_FILE = REPOSITORY / ".streamlit" / "secrets.toml"
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700: the data root holds password hashes and sample rows
 # Where the spark engine runs the notebook: a local Spark child process, Databricks, the Data Factory
 # pipeline, or this process's own Spark session (a scheduled drain on a cluster: notebooks/drain_queue.py).
-SPARK_RUNNERS = ("local", "databricks", "datafactory", "session")
+SPARK_RUNNERS = ("local", "databricks", "datafactory", "emr-serverless", "session")
 SECRET_NAMES = (
     "ORCHESTRATOR_MYSQL_PASSWORD",
     "ORCHESTRATOR_AZURE_STORAGE_KEY",

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import hashlib
-import hmac
 import importlib
 import importlib.metadata
 import json
@@ -38,10 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import yaml
 
+from tests.fake_acs import AcsKey, Refusal, SignatureCodes, check_acs3
 from tests.fake_http import RecordedRequest, RecordingServer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -50,7 +49,8 @@ LEFT_OUT = S_YAML.parent / "left-out.txt"
 API_VERSION = "2023-03-30"
 _INVOKE = re.compile(rf"^/{API_VERSION}/functions/([^/]+)/invocations$")
 _ENV_REFERENCE = re.compile(r"^\$\{env\('([A-Z0-9_]+)'\)\}$")
-MAX_CLOCK_SKEW_S = 15 * 60
+# FC 3.0's own codes for a refused key or signature
+FC_CODES = SignatureCodes(unknown_key="InvalidAccessKeyID", bad_signature="SignatureNotMatch")
 
 
 @dataclass
@@ -113,12 +113,6 @@ class Invocation:
     log: str  # what the function wrote (stdout and stderr), as FC's logs keep it
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 class FakeFunctionCompute:
     """One account's FC 3.0 endpoint with the functions given, reached with one access key."""
 
@@ -128,9 +122,10 @@ class FakeFunctionCompute:
         access_key_secret: str,
         functions: tuple[Function, ...],
         region: str = "cn-test",
+        security_token: str | None = None,
     ) -> None:
         self.access_key_id = access_key_id
-        self._secret = access_key_secret
+        self.key = AcsKey(access_key_id, access_key_secret, security_token)
         self.region = region
         self.account_id = "1234567890123456"
         self.functions = {function.name: function for function in functions}
@@ -152,50 +147,8 @@ class FakeFunctionCompute:
     def __exit__(self, *exc: object) -> None:
         self._server.__exit__(*exc)
 
-    # -- signature V3, as Alibaba documents it ---------------------------------------------------------
-
     def _check_signature(self, request: RecordedRequest) -> None:
-        headers = request.headers
-        auth = headers.get("authorization", "")
-        algorithm, _, rest = auth.partition(" ")
-        if algorithm != "ACS3-HMAC-SHA256":
-            raise _Refusal(403, "AccessDenied", "Authorization is missing or not ACS3-HMAC-SHA256.")
-        fields = dict(part.strip().split("=", 1) for part in rest.split(",") if "=" in part)
-        if fields.get("Credential") != self.access_key_id:
-            raise _Refusal(
-                403, "InvalidAccessKeyID", f"invalid access key ID '{fields.get('Credential', '')}'"
-            )
-        signed = fields.get("SignedHeaders", "").split(";")
-        required = {"host", "x-acs-date", "x-acs-content-sha256", "x-acs-signature-nonce"}
-        required |= {name for name in headers if name.startswith("x-acs-") or name == "content-type"}
-        if not required <= set(signed) or signed != sorted(signed):
-            raise _Refusal(403, "SignatureNotMatch", "SignedHeaders must list host, content-type, x-acs-*.")
-        payload = hashlib.sha256(request.raw).hexdigest()
-        if headers.get("x-acs-content-sha256") != payload:
-            raise _Refusal(403, "SignatureNotMatch", "x-acs-content-sha256 is not the body's SHA-256.")
-        stamp = datetime.strptime(headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        if abs((datetime.now(UTC) - stamp).total_seconds()) > MAX_CLOCK_SKEW_S:
-            raise _Refusal(403, "RequestTimeTooSkewed", "x-acs-date is too far from now.")
-        query = sorted((key, value) for key, values in request.query.items() for value in values)
-        canonical = "\n".join(
-            [
-                request.method,
-                request.path or "/",  # as sent: percent-encoded by RFC 3986
-                "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in query),
-                "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed),
-                ";".join(signed),
-                payload,
-            ]
-        )
-        to_sign = f"ACS3-HMAC-SHA256\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        expected = hmac.new(self._secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, fields.get("Signature", "")):
-            raise _Refusal(
-                403,
-                "SignatureNotMatch",
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your access key and signing method",
-            )
+        check_acs3(request, self.key, FC_CODES)
 
     # -- InvokeFunction ---------------------------------------------------------------------------------
 
@@ -205,18 +158,18 @@ class FakeFunctionCompute:
             self._check_signature(request)
             match = _INVOKE.match(request.path)
             if request.method != "POST" or match is None:
-                raise _Refusal(400, "PathNotSupported", f"'{request.method}' against '{request.path}'")
+                raise Refusal(400, "PathNotSupported", f"'{request.method}' against '{request.path}'")
             name = unquote(match.group(1))
             function = self.functions.get(name)
             if function is None:
-                raise _Refusal(404, "FunctionNotFound", f"function '{name}' does not exist")
+                raise Refusal(404, "FunctionNotFound", f"function '{name}' does not exist")
             qualifier = (request.query.get("qualifier") or ["LATEST"])[0]
             if qualifier not in function.qualifiers:
-                raise _Refusal(404, "AliasNotFound", f"alias '{qualifier}' of '{name}' does not exist")
+                raise Refusal(404, "AliasNotFound", f"alias '{qualifier}' of '{name}' does not exist")
             kind = request.headers.get("x-fc-invocation-type", "Sync")
             if kind != "Sync":
-                raise _Refusal(400, "InvalidArgument", "only Sync invocations are served here")
-        except _Refusal as refusal:
+                raise Refusal(400, "InvalidArgument", "only Sync invocations are served here")
+        except Refusal as refusal:
             body = {"Code": refusal.code, "Message": refusal.message, "RequestId": request_id}
             return refusal.status, body, {"x-fc-request-id": request_id}
         invocation = self.run(function, request.raw, request_id)

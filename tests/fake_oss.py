@@ -120,6 +120,11 @@ class FakeOss:
                 and all(k in r.query and v in ("", r.query[k]) for k, v in query.items())
             ]
 
+    def put_object(self, bucket: str, key: str, data: bytes) -> None:
+        """Store an object as another client of the bucket does (a Spark job on EMR), unsigned and unseen."""
+        with self.lock:
+            self.buckets[bucket][key] = _Object(data, _etag(data))
+
     # -- signature V4, as Alibaba documents it ----------------------------------------------------------
 
     def _check_signature(

@@ -78,7 +78,7 @@ def test_no_module_outside_the_table_asks_which_cloud_is_configured():
     assert found == []
 
 
-def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_has_no_large_batch_runner_yet(
+def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_runs_large_batches_on_emr(
     data_dir, tmp_path, monkeypatch
 ):
     monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
@@ -114,12 +114,22 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_has_no_l
         queue.send({"job_id": "c-1"})
         assert [m.json() for m in queue.receive()] == [{"job_id": "c-1"}]
         assert secret not in repr(queue)
-        assert settings.spark_runner == ""
-        with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_SPARK_RUNNER: is not set, and the aliyun"):
+        assert settings.spark_runner == "emr-serverless"
+        with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_CLUSTER_LAKE_ROOT: is not set"):
             spark_target(settings)
         checks = connection_checks(settings)
         assert checks["lake"].ok and "bucket 'lake'" in checks["lake"].message
-        assert not checks["large batches"].ok and checks["large batches"].field == "ORCHESTRATOR_SPARK_RUNNER"
+        field = checks["large batches"].field
+        assert not checks["large batches"].ok and field == "ORCHESTRATOR_CLUSTER_LAKE_ROOT"
+        monkeypatch.setenv("ORCHESTRATOR_CLUSTER_LAKE_ROOT", "/mnt/lake")
+        with pytest.raises(
+            InvalidInput, match=r"^ORCHESTRATOR_CLUSTER_LAKE_ROOT: '/mnt/lake': EMR Serverless"
+        ):
+            spark_target(get_settings())
+        monkeypatch.setenv("ORCHESTRATOR_CLUSTER_LAKE_ROOT", "oss://lake")
+        with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_EMR_ENDPOINT: is not set"):
+            spark_target(get_settings())
+        monkeypatch.delenv("ORCHESTRATOR_CLUSTER_LAKE_ROOT")
         for route in ("small", "large"):
             assert checks[f"{route} queue"].ok and f"'clean-{route}'" in checks[f"{route} queue"].message
         assert {"jobs", "clean-small", "clean-large"} <= set(mns.queues)

@@ -132,7 +132,7 @@ CLOUDS: dict[str, Cloud] = {
             lake="orchestrator.clouds.aliyun:open_lake",
             queues="orchestrator.clouds.aliyun:open_queue",
             small_batches=FUNCTION_COMPUTE,
-            large_batches=None,
+            large_batches="emr-serverless",
             settings="orchestrator.clouds.aliyun:read_settings",
             database_tls=True,
         ),

@@ -39,15 +39,17 @@ class SparkTarget:
 
 def spark_target(settings: Settings) -> SparkTarget:
     """The runner ``ORCHESTRATOR_SPARK_RUNNER`` names: local Spark (the embedded default), Databricks, the
-    Data Factory large-batch pipeline, or this process's Spark session. A cluster's notebook reads the lake at
-    the root that ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a volume or mount of the same storage); in this
-    process's session it defaults to the local lake. Unset, the runner is the profile's cloud's own
-    (orchestrator.clouds); a cloud without one names the setting."""
+    Data Factory large-batch pipeline, EMR Serverless Spark on Alibaba Cloud, or this process's Spark
+    session. A cluster's notebook reads the lake at the root that ``ORCHESTRATOR_CLUSTER_LAKE_ROOT`` gives (a
+    volume or mount of the same storage, or the bucket on OSS); in this process's session it defaults to the
+    local lake. Unset, the runner is the profile's cloud's own (orchestrator.clouds); a cloud without one
+    names the setting."""
     if not settings.spark_runner:
         raise InvalidInput(
             "ORCHESTRATOR_SPARK_RUNNER",
             f"is not set, and the {settings.profile} profile has no large-batch runner of its own yet: set "
-            "it to databricks or session, with ORCHESTRATOR_CLUSTER_LAKE_ROOT where it sees the lake",
+            "it to databricks, emr-serverless or session, with ORCHESTRATOR_CLUSTER_LAKE_ROOT where it sees "
+            "the lake",
         )
     if settings.spark_runner == "local":
         from orchestrator.runners.local_spark import LocalSparkConfig, LocalSparkRunner
@@ -64,6 +66,16 @@ def spark_target(settings: Settings) -> SparkTarget:
             "lake's root as the cluster sees it, such as /Volumes/main/workbench/lake",
         )
     parameters = {"lake_root": settings.cluster_lake_root}
+    if settings.spark_runner == "emr-serverless":
+        from orchestrator.runners.emr_serverless import EmrConfig, EmrServerlessRunner
+
+        if not settings.cluster_lake_root.startswith("oss://"):
+            raise InvalidInput(
+                "ORCHESTRATOR_CLUSTER_LAKE_ROOT",
+                f"{settings.cluster_lake_root!r}: EMR Serverless Spark reads the lake from OSS; set it to "
+                "the bucket as the job sees it, such as oss://my-bucket",
+            )
+        return SparkTarget(EmrServerlessRunner(EmrConfig.from_settings(settings)), parameters)
     if settings.spark_runner == "databricks":
         from orchestrator.runners.databricks import DatabricksConfig, DatabricksRunner
 

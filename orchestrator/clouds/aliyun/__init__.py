@@ -6,7 +6,8 @@ access key signs both, and its secret is held out of repr() and never logged."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from orchestrator.config import _flag, lookup
 from orchestrator.errors import InvalidInput
@@ -39,6 +40,13 @@ class AliyunSettings:
     fc_endpoint: str = ""  # the account endpoint, https://<account-id>.<region>.fc.aliyuncs.com
     fc_function: str = ""  # the function's name
     fc_qualifier: str = ""  # a version or alias; empty: LATEST
+    # E-MapReduce Serverless Spark, where large batches run (orchestrator/runners/emr_serverless.py)
+    emr_endpoint: str = ""  # https://emr-serverless-spark.<region>.aliyuncs.com
+    emr_workspace: str = ""  # the workspace id, w-...
+    emr_queue: str = ""  # the workspace's resource queue; empty: root_queue
+    emr_code: str = ""  # oss://bucket/folder holding clean_large_batch.py and orchestrator.zip
+    emr_release: str = ""  # the engine's release version; empty: the runner's default
+    emr_submit_parameters: str = ""  # more spark-submit parameters (executor sizes, a runtime environment)
 
 
 def read_settings() -> AliyunSettings:
@@ -54,6 +62,12 @@ def read_settings() -> AliyunSettings:
         fc_endpoint=lookup("ORCHESTRATOR_ALIYUN_FC_ENDPOINT"),
         fc_function=lookup("ORCHESTRATOR_ALIYUN_FC_FUNCTION"),
         fc_qualifier=lookup("ORCHESTRATOR_ALIYUN_FC_QUALIFIER"),
+        emr_endpoint=lookup("ORCHESTRATOR_ALIYUN_EMR_ENDPOINT"),
+        emr_workspace=lookup("ORCHESTRATOR_ALIYUN_EMR_WORKSPACE"),
+        emr_queue=lookup("ORCHESTRATOR_ALIYUN_EMR_QUEUE"),
+        emr_code=lookup("ORCHESTRATOR_ALIYUN_EMR_CODE"),
+        emr_release=lookup("ORCHESTRATOR_ALIYUN_EMR_RELEASE"),
+        emr_submit_parameters=lookup("ORCHESTRATOR_ALIYUN_EMR_SUBMIT_PARAMETERS"),
     )
     for name, value in (
         ("ORCHESTRATOR_ALIYUN_OSS_BUCKET", settings.bucket),
@@ -64,6 +78,47 @@ def read_settings() -> AliyunSettings:
         if not value:
             raise InvalidInput(name, "is not set; the aliyun profile keeps its lake in an OSS bucket")
     return settings  # the MNS endpoint is required when a queue is opened: a lake alone needs none
+
+
+def endpoint_parts(value: str, setting: str, example: str) -> tuple[str, str]:
+    """An OpenAPI service endpoint's scheme and host[:port], or an error naming ``setting``."""
+    if not value:
+        raise InvalidInput(setting, f"is not set; give the service's endpoint, such as {example}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise InvalidInput(setting, f"{value!r} must be the service's endpoint, such as {example}")
+    return parts.scheme, parts.netloc
+
+
+def openapi_config(
+    access_key_id: str,
+    access_key_secret: str,
+    endpoint: str,
+    setting: str,
+    example: str,
+    security_token: str = "",
+    **timeouts: int,
+) -> Any:
+    """The alibabacloud-tea-openapi Config of a service at ``endpoint`` (V3 signature), signed with an
+    access key pair (and its STS token, if it is a temporary one); a missing or malformed endpoint or key
+    names its setting."""
+    from alibabacloud_tea_openapi import utils_models as openapi_models
+
+    scheme, host = endpoint_parts(endpoint, setting, example)
+    for name, value in (
+        ("ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID", access_key_id),
+        ("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET", access_key_secret),
+    ):
+        if not value:
+            raise InvalidInput(name, "is not set; Alibaba Cloud's requests are signed with this access key")
+    return openapi_models.Config(
+        access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
+        security_token=security_token or None,
+        endpoint=host,
+        protocol=scheme.upper(),
+        **timeouts,
+    )
 
 
 def _found(settings: Settings, what: str) -> AliyunSettings:

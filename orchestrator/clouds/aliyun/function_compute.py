@@ -17,7 +17,6 @@ import io
 import json
 import sys
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from orchestrator.errors import InvalidInput, ServiceError
 
@@ -29,6 +28,7 @@ ROUTE = "small"
 ENDPOINT_SETTING = "ORCHESTRATOR_ALIYUN_FC_ENDPOINT"
 FUNCTION_SETTING = "ORCHESTRATOR_ALIYUN_FC_FUNCTION"
 QUALIFIER_SETTING = "ORCHESTRATOR_ALIYUN_FC_QUALIFIER"
+ENDPOINT_EXAMPLE = "https://<account-id>.cn-hangzhou.fc.aliyuncs.com"
 CONNECT_TIMEOUT_MS = 5_000
 # A synchronous invocation waits for the whole drain; the function's own timeout (s.yaml: 600 s) ends first.
 READ_TIMEOUT_MS = 660_000
@@ -89,24 +89,6 @@ def _aliyun(settings: Settings) -> AliyunSettings:
     return settings.cloud_settings
 
 
-def _endpoint(value: str) -> tuple[str, str]:
-    """The account endpoint's scheme and host[:port], or an error naming the setting."""
-    if not value:
-        raise InvalidInput(
-            ENDPOINT_SETTING,
-            "is not set; give the account's Function Compute endpoint, "
-            "https://<account-id>.<region>.fc.aliyuncs.com",
-        )
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
-        raise InvalidInput(
-            ENDPOINT_SETTING,
-            f"{value!r} must be the account's Function Compute endpoint, such as "
-            "https://<account-id>.cn-hangzhou.fc.aliyuncs.com",
-        )
-    return parts.scheme, parts.netloc
-
-
 def _refusal(exc: Any, aliyun: AliyunSettings, endpoint: str) -> Exception:
     """An error answer of Function Compute as the setting to change; never the SDK's text."""
     status, code = getattr(exc, "status_code", None), str(getattr(exc, "code", "") or "")
@@ -154,25 +136,21 @@ def invoke(settings: Settings) -> str:
     from alibabacloud_fc20230330 import models as fc_models
     from alibabacloud_fc20230330.client import Client
     from alibabacloud_tea_openapi import exceptions as openapi_errors
-    from alibabacloud_tea_openapi import utils_models as openapi_models
     from darabonba.runtime import RuntimeOptions
 
+    from orchestrator.clouds.aliyun import endpoint_parts, openapi_config
+
     aliyun = _aliyun(settings)
-    scheme, host = _endpoint(aliyun.fc_endpoint)
+    endpoint_parts(aliyun.fc_endpoint, ENDPOINT_SETTING, ENDPOINT_EXAMPLE)
     if not aliyun.fc_function:
         raise InvalidInput(FUNCTION_SETTING, "is not set; name the function that cleans small batches")
-    for name, value in (
-        ("ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID", aliyun.access_key_id),
-        ("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET", aliyun.access_key_secret),
-    ):
-        if not value:
-            raise InvalidInput(name, "is not set; Function Compute requests are signed with this access key")
     client = Client(
-        openapi_models.Config(
-            access_key_id=aliyun.access_key_id,
-            access_key_secret=aliyun.access_key_secret,
-            endpoint=host,
-            protocol=scheme.upper(),
+        openapi_config(
+            aliyun.access_key_id,
+            aliyun.access_key_secret,
+            aliyun.fc_endpoint,
+            ENDPOINT_SETTING,
+            ENDPOINT_EXAMPLE,
             connect_timeout=CONNECT_TIMEOUT_MS,
             read_timeout=READ_TIMEOUT_MS,
         )
