@@ -1,9 +1,10 @@
 """A local Alibaba Cloud OSS speaking the part of its REST API the OSS lake uses, path-style (/bucket/key):
 PutObject (Content-MD5, x-oss-forbid-overwrite), GetObject (Range, If-Match), HeadObject, DeleteObject,
-ListObjectsV2, and InitiateMultipartUpload, UploadPart, CompleteMultipartUpload (x-oss-forbid-overwrite),
-AbortMultipartUpload. Every request must carry a V4 signature (OSS4-HMAC-SHA256) made with the one access
-key it knows, checked here from Alibaba's documented algorithm, not the SDK's code. Answers are what OSS
-sends: XML bodies, ETags, x-oss-hash-crc64ecma, and errors as <Error> documents (in x-oss-err for HEAD)."""
+DeleteMultipleObjects (Content-MD5 required, quiet mode), ListObjectsV2, and InitiateMultipartUpload,
+UploadPart, CompleteMultipartUpload (x-oss-forbid-overwrite), AbortMultipartUpload. Every request must carry
+a V4 signature (OSS4-HMAC-SHA256) made with the one access key it knows, checked here from Alibaba's
+documented algorithm, not the SDK's code. Answers are what OSS sends: XML bodies, ETags,
+x-oss-hash-crc64ecma, and errors as <Error> documents (in x-oss-err for HEAD)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class FakeOss:
         self.page_size = 1000  # keys per ListObjectsV2 page at most (max-keys may ask fewer)
         self.altered = False  # store (and report the CRC64 of) one byte more than was sent: a corrupting hop
         self.requests: list[Seen] = []
+        self.batch_deletes: list[list[str]] = []  # the keys of each DeleteMultipleObjects, in order
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
@@ -200,6 +202,8 @@ class FakeOss:
             if not key:
                 if method == "GET" and query.get("list-type") == "2":
                     return self._list(bucket, objects, query)
+                if method == "POST" and "delete" in query:
+                    return self._delete_many(objects, query, headers, body)
                 raise _Refusal(400, "NotImplemented", "This bucket operation is not served here.")
             forbid = headers.get("x-oss-forbid-overwrite", "").lower() == "true"
             if method == "PUT" and "uploadId" in query:
@@ -233,6 +237,32 @@ class FakeOss:
             if method in ("GET", "HEAD"):
                 return self._get(objects, key, headers, head=method == "HEAD")
         raise _Refusal(400, "NotImplemented", "This operation is not served here.")
+
+    def _delete_many(
+        self, objects: dict[str, _Object], query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple:
+        """DeleteMultipleObjects: a <Delete> of at most 1000 <Object><Key>, its Content-MD5 required (and
+        checked above); a key already gone counts as deleted. Quiet: an empty <DeleteResult>."""
+        if "content-md5" not in headers:
+            raise _Refusal(400, "MissingArgument", "Missing Some Required Arguments: Content-MD5.")
+        try:
+            document = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            raise _Refusal(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+        keys = [element.findtext("Key") or "" for element in document.iter("Object")]
+        if document.tag != "Delete" or not keys or len(keys) > 1000 or "" in keys:
+            raise _Refusal(400, "MalformedXML", "A Delete holds 1 to 1000 objects, each with its key.")
+        for key in keys:
+            objects.pop(key, None)
+        self.batch_deletes.append(keys)
+        if (document.findtext("Quiet") or "").lower() == "true":
+            deleted = ""
+        else:
+            url = query.get("encoding-type") == "url"
+            shown = [escape(quote(key, safe="/") if url else key) for key in keys]
+            deleted = "".join(f"<Deleted><Key>{key}</Key></Deleted>" for key in shown)
+        xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult>{deleted}</DeleteResult>'
+        return 200, {}, xml.encode()
 
     def _upload(self, upload_id: str, key: str) -> _Upload:
         upload = self.uploads.get(upload_id)

@@ -544,3 +544,19 @@ def test_oss_stopped_mid_write_leaves_nothing_half_written(fake_oss: FakeOss) ->
         fake_oss.start()
         assert list(lake.list("raw")) == ["raw/alice/job-1/orders.jsonl"]
         assert _get(lake, "raw/alice/job-1/orders.jsonl") == b"original"
+
+
+def test_oss_delete_prefix_removes_a_large_folder_in_batches_of_a_thousand(fake_oss: FakeOss) -> None:
+    keys = [f"silver/alice/job-1/part-{n:05d}.parquet" for n in range(2345)]
+    for key in [*keys, "silver/alice/job-10/kept.parquet"]:
+        fake_oss.put_object("lake", key, b"x")
+    lake = _oss(fake_oss, retries=0)
+
+    lake.delete_prefix("silver/alice/job-1")
+
+    assert sorted(fake_oss.buckets["lake"]) == ["silver/alice/job-10/kept.parquet"]
+    assert [len(batch) for batch in fake_oss.batch_deletes] == [1000, 1000, 345]  # ceil(2345 / 1000)
+    assert sorted(key for batch in fake_oss.batch_deletes for key in batch) == keys
+    deletes = fake_oss.seen("POST", delete="")
+    assert len(deletes) == 3 and all("content-md5" in seen.headers for seen in deletes)
+    assert fake_oss.seen("DELETE") == []  # no DeleteObject per key
