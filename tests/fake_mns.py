@@ -83,10 +83,15 @@ class FakeMns:
     """One MNS account endpoint; ``start`` and ``stop`` keep the port and the queues."""
 
     def __init__(
-        self, access_key_id: str, access_key_secret: str, clock: Callable[[], float] = time.time
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        clock: Callable[[], float] = time.time,
+        security_token: str | None = None,
     ) -> None:
         self.access_key_id = access_key_id
         self._secret = access_key_secret
+        self._token = security_token  # an STS token every request must carry (the security-token header)
         self.clock = clock
         self.queues: dict[str, StoredQueue] = {}
         self.requests: list[Seen] = []
@@ -154,6 +159,8 @@ class FakeMns:
             raise _Refusal(400, "InvalidDateHeader", "The Date header format is invalid.") from None
         if key_id != self.access_key_id:
             raise _Refusal(403, "InvalidAccessKeyId", "The AccessKey Id you provided is not exist.")
+        if headers.get("security-token") != self._token:
+            raise _Refusal(403, "InvalidSecurityToken", "The security token you provided is invalid.")
         mns_headers = "".join(
             f"{name}:{value}\n" for name, value in sorted(headers.items()) if name.startswith("x-mns-")
         )

@@ -67,10 +67,16 @@ class FakeOss:
     """One OSS region with the buckets given; ``start`` and ``stop`` keep the port and the objects."""
 
     def __init__(
-        self, access_key_id: str, access_key_secret: str, region: str, buckets: tuple[str, ...]
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        region: str,
+        buckets: tuple[str, ...],
+        security_token: str | None = None,
     ) -> None:
         self.access_key_id = access_key_id
         self._secret = access_key_secret
+        self._token = security_token  # an STS token every request must carry (x-oss-security-token)
         self.region = region
         self.buckets: dict[str, dict[str, _Object]] = {name: {} for name in buckets}
         self.uploads: dict[str, _Upload] = {}
@@ -180,6 +186,8 @@ class FakeOss:
             raise _Refusal(
                 403, "SignatureDoesNotMatch", "The request signature we calculated does not match."
             )
+        if headers.get("x-oss-security-token") != self._token:  # signed above, as every x-oss-* header
+            raise _Refusal(403, "InvalidSecurityToken", "The security token you provided is invalid.")
 
     # -- the operations ---------------------------------------------------------------------------------
 

@@ -142,3 +142,77 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_runs_lar
             InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_MNS_ENDPOINT: 'mns.cn-test.example' must"
         ):
             open_queue("jobs", get_settings())
+
+
+def test_an_sts_token_goes_with_every_aliyun_request_and_is_never_shown(
+    data_dir, tmp_path, monkeypatch, caplog
+):
+    """A temporary key pair (STS AssumeRole) comes with a token: OSS, MNS and EMR Serverless Spark each get it
+    in their own header, accept it, and refuse a stale one naming the setting; it is kept out of repr() and
+    logs."""
+    from orchestrator.config import SECRET_NAMES
+    from orchestrator.runners.emr_serverless import EmrServerlessRunner
+    from tests.fake_acs import AcsKey
+    from tests.fake_emr import FakeEmrServerless
+
+    token = "CAIS-sts-token-0042-do-not-log"
+    key_id, secret = "STS.NUTemporaryKey", "sts-secret-0042"
+    assert "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN" in SECRET_NAMES
+    monkeypatch.setenv(SECRETS_FILE_ENV, str(tmp_path / "no-secrets.toml"))
+    caplog.set_level("DEBUG")
+    with (
+        FakeOss(key_id, secret, "cn-test", ("lake",), security_token=token) as oss,
+        FakeMns(key_id, secret, security_token=token) as mns,
+        FakeEmrServerless(AcsKey(key_id, secret, token), {"w-sts": ("root_queue",)}) as emr,
+    ):
+        for name, value in {
+            "ORCHESTRATOR_PROFILE": "aliyun",
+            "ORCHESTRATOR_ALIYUN_OSS_BUCKET": "lake",
+            "ORCHESTRATOR_ALIYUN_OSS_ENDPOINT": oss.endpoint,
+            "ORCHESTRATOR_ALIYUN_OSS_REGION": "cn-test",
+            "ORCHESTRATOR_ALIYUN_OSS_PATH_STYLE": "true",
+            "ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID": key_id,
+            "ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET": secret,
+            "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN": token,
+            "ORCHESTRATOR_ALIYUN_MNS_ENDPOINT": mns.endpoint,
+            "ORCHESTRATOR_ALIYUN_EMR_ENDPOINT": emr.url,
+            "ORCHESTRATOR_ALIYUN_EMR_WORKSPACE": "w-sts",
+            "ORCHESTRATOR_ALIYUN_EMR_CODE": "oss://lake/code",
+            "ORCHESTRATOR_CLUSTER_LAKE_ROOT": "oss://lake",
+        }.items():
+            monkeypatch.setenv(name, value)
+        settings = get_settings()
+        lake, queue = open_lake(settings), open_queue("jobs", settings)
+        runner = spark_target(settings).runner
+        assert isinstance(runner, EmrServerlessRunner)
+
+        with lake.open_write("raw/alice/job-1/orders.jsonl") as writer:
+            writer.write(b"{}")
+        queue.send({"job_id": "c-1"})
+        assert [m.json() for m in queue.receive()] == [{"job_id": "c-1"}]
+        checks = connection_checks(settings)
+
+        assert oss.buckets["lake"]["raw/alice/job-1/orders.jsonl"].data == b"{}"
+        assert {seen.headers.get("x-oss-security-token") for seen in oss.requests} == {token}
+        assert {seen.headers.get("security-token") for seen in mns.requests} == {token}
+        assert {request.headers.get("x-acs-security-token") for request in emr.requests} == {token}
+        assert all(checks[name].ok for name in ("lake", "small queue", "large queue", "large batches")), (
+            checks
+        )
+        for shown in (
+            repr(settings),
+            repr(lake),
+            repr(queue),
+            repr(runner.config),
+            *map(str, checks.values()),
+        ):
+            assert token not in shown and secret not in shown
+        assert not [r for r in caplog.records if token in r.getMessage() or secret in r.getMessage()]
+
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_SECURITY_TOKEN", "CAIS-expired")
+        checks = connection_checks(get_settings())
+        for name in ("lake", "small queue", "large queue"):
+            assert (checks[name].ok, checks[name].field) == (False, "security_token"), name
+        stale = checks["large batches"]
+        assert (stale.ok, stale.field) == (False, "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN"), stale.message
+        assert "CAIS-expired" not in stale.message and token not in stale.message

@@ -236,3 +236,26 @@ def test_the_deployment_names_the_handler_and_writes_no_secret():
         if secret in environment:
             assert environment[secret] == f"${{env('{secret}')}}", secret  # read when deploying only
     assert Path(S_YAML.parent / "package.sh").is_file()
+
+
+def test_an_sts_token_is_sent_to_function_compute_and_a_stale_one_is_named(aliyun, monkeypatch):
+    fc, _ = aliyun
+    token = "CAIS-fc-token-0042"
+    with FakeFunctionCompute(KEY_ID, SECRET, tuple(fc.functions.values()), REGION, token) as with_token:
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_FC_ENDPOINT", with_token.endpoint)
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_SECURITY_TOKEN", token)
+        settings = get_settings()
+
+        report = json.loads(invoke(settings))  # nothing queued: the function runs and finds nothing
+
+        assert report["jobs"] == [] and len(with_token.invocations) == 1
+        (request,) = with_token.requests
+        assert request.headers["x-acs-security-token"] == token
+        assert token not in repr(settings)
+        monkeypatch.setenv("ORCHESTRATOR_ALIYUN_SECURITY_TOKEN", "CAIS-expired")
+        with pytest.raises(InvalidInput) as stale:
+            invoke(get_settings())
+        assert stale.value.field == "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN" and "CAIS-expired" not in str(
+            stale.value
+        )
+        assert len(with_token.invocations) == 1

@@ -111,7 +111,7 @@ class EmrConfig:
             queue=found.emr_queue or DEFAULT_QUEUE,
             release=found.emr_release or DEFAULT_RELEASE,
             submit_parameters=found.emr_submit_parameters,
-            security_token=getattr(found, "security_token", ""),
+            security_token=found.security_token,
         )
 
     @property

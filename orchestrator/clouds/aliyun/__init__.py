@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 MNS_ENDPOINT = "ORCHESTRATOR_ALIYUN_MNS_ENDPOINT"
+SECURITY_TOKEN = "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN"
 _NO_MNS = (
     "is not set; the aliyun profile keeps its queues in Simple Message Queue (formerly MNS): give the "
     "account's endpoint, https://<account-id>.mns.<region>.aliyuncs.com"
@@ -34,6 +35,8 @@ class AliyunSettings:
     region: str = ""  # empty: read from an endpoint such as https://oss-cn-hangzhou.aliyuncs.com
     access_key_id: str = ""
     access_key_secret: str = field(default="", repr=False)
+    # an STS token: the key pair is a temporary one (AssumeRole) and every request carries the token
+    security_token: str = field(default="", repr=False)
     path_style: bool = False  # /bucket/key instead of bucket.endpoint/key (an OSS-compatible server)
     mns_endpoint: str = ""  # https://<account-id>.mns.<region>.aliyuncs.com
     # Function Compute, where small batches are cleaned (function_compute.py); required only to invoke it
@@ -57,6 +60,7 @@ def read_settings() -> AliyunSettings:
         region=lookup("ORCHESTRATOR_ALIYUN_OSS_REGION"),
         access_key_id=lookup("ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID"),
         access_key_secret=lookup("ORCHESTRATOR_ALIYUN_ACCESS_KEY_SECRET"),
+        security_token=lookup(SECURITY_TOKEN),
         path_style=_flag("ORCHESTRATOR_ALIYUN_OSS_PATH_STYLE", False),
         mns_endpoint=lookup(MNS_ENDPOINT),
         fc_endpoint=lookup("ORCHESTRATOR_ALIYUN_FC_ENDPOINT"),
@@ -139,6 +143,7 @@ def open_lake(settings: Settings) -> OssLake:
             region=found.region,
             access_key_id=found.access_key_id,
             access_key_secret=found.access_key_secret,
+            security_token=found.security_token,
             path_style=found.path_style,
         )
     )
@@ -156,6 +161,7 @@ def open_queue(name: str, settings: Settings) -> MnsQueue:
             endpoint=found.mns_endpoint,
             access_key_id=found.access_key_id,
             access_key_secret=found.access_key_secret,
+            security_token=found.security_token,
         )
     except InvalidInput as err:
         if err.field == "endpoint":  # the setting's own name, so the Settings page points at it

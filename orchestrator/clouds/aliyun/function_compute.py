@@ -104,6 +104,12 @@ def _refusal(exc: Any, aliyun: AliyunSettings, endpoint: str) -> Exception:
             f"Function Compute at {endpoint} refused the request's signature ({code}); check the secret "
             "of access key " + repr(aliyun.access_key_id),
         )
+    if status == 403 and "securitytoken" in lowered:
+        return InvalidInput(
+            "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN",
+            f"Function Compute at {endpoint} refused the security token ({code}); renew it with its "
+            "temporary access key",
+        )
     if status == 403:
         return InvalidInput(
             "ORCHESTRATOR_ALIYUN_ACCESS_KEY_ID",
@@ -151,6 +157,7 @@ def invoke(settings: Settings) -> str:
             aliyun.fc_endpoint,
             ENDPOINT_SETTING,
             ENDPOINT_EXAMPLE,
+            aliyun.security_token,
             connect_timeout=CONNECT_TIMEOUT_MS,
             read_timeout=READ_TIMEOUT_MS,
         )

@@ -80,6 +80,7 @@ class MnsConfig:
     endpoint: str
     access_key_id: str
     access_key_secret: str = field(repr=False)
+    security_token: str = field(default="", repr=False)  # STS: sent as the security-token header
     timeout_s: float = 30.0  # connecting and each read of one request
     retries: int = 3  # network failures and MNS's 5xx, with backoff
 
@@ -139,7 +140,9 @@ class MnsQueue:
         self.config = config
         self.endpoint = config.base_url
         self._max_attempts = max_attempts
-        self._client = Account(self.endpoint, config.access_key_id, config.access_key_secret).mns_client
+        self._client = Account(
+            self.endpoint, config.access_key_id, config.access_key_secret, config.security_token
+        ).mns_client
         # The SDK gives a plain-HTTP connection a socket timeout and an HTTPS one none: set both.
         self._client.set_connection_timeout(config.timeout_s)
         self._client.http.conn.timeout = config.timeout_s
@@ -228,6 +231,12 @@ class MnsQueue:
         if code == "SignatureDoesNotMatch":
             return ServiceError(
                 f"{where} refused the signature; check access_key_secret", "access_key_secret"
+            )
+        if "SecurityToken" in code:
+            return ServiceError(
+                f"{where} refused the security token ({code}); renew security_token with its temporary "
+                "access key",
+                "security_token",
             )
         if code == "AccessDenied":
             return ServiceError(

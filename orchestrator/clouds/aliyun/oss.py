@@ -51,6 +51,7 @@ class OssConfig:
     endpoint: str
     access_key_id: str
     access_key_secret: str = field(repr=False)
+    security_token: str = field(default="", repr=False)  # STS: sent as x-oss-security-token
     region: str = ""  # empty: read from the endpoint (oss-<region>.aliyuncs.com)
     path_style: bool = False
     connect_timeout_s: float = 5.0
@@ -309,7 +310,7 @@ class OssLake:
                 endpoint=config.endpoint,
                 signature_version="v4",
                 credentials_provider=oss.credentials.StaticCredentialsProvider(
-                    config.access_key_id, config.access_key_secret
+                    config.access_key_id, config.access_key_secret, config.security_token or None
                 ),
                 retry_max_attempts=config.retries + 1,
                 connect_timeout=config.connect_timeout_s,
@@ -364,6 +365,12 @@ class OssLake:
             return ServiceError(
                 f"OSS at {self.endpoint} refused the signature; check access_key_secret (and region)",
                 "access_key_secret",
+            )
+        if code and "SecurityToken" in code:
+            return ServiceError(
+                f"OSS at {self.endpoint} refused the security token ({code}); renew security_token with "
+                "its temporary access key",
+                "security_token",
             )
         if status == 403:
             return ServiceError(
