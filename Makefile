@@ -12,9 +12,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
-# The workbench and, beside it, the scheduler that cleans queued jobs on their schedules; both stop together.
+# Local Spark's server that stays up (Spark Connect, on 127.0.0.1): large local jobs are its clients and start
+# no JVM of their own. `make run ORCHESTRATOR_SPARK_CONNECT=` runs each local Spark job in a JVM of its own.
+run: export ORCHESTRATOR_SPARK_CONNECT ?= sc://127.0.0.1:15002
+
+# The workbench and, beside it, the scheduler that cleans queued jobs on their schedules and the local Spark
+# Connect server; all stop together.
 run: $(STAMP)
-	$(BIN)/python -m orchestrator worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m orchestrator.cleaning.spark.connect & spark=$$!; \
+		$(BIN)/python -m orchestrator worker & worker=$$!; \
+		trap 'kill $$worker $$spark 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/streamlit run app.py
 
 lint: $(STAMP)

@@ -3,10 +3,12 @@
 For each size (1M and 5M orders by default; ``--quick``: 20k and 60k) one raw job of the orders table
 (``--tables all``: the whole 12-table job) is generated, then cleaned end to end (read raw, clean, publish
 silver, quarantine and gold Parquet) by each engine in its own child process, so each one's peak memory
-is its own. Spark's session start-up is timed apart and left out of its seconds. Prints seconds, raw rows/s
-and peak resident memory per engine, the Spark/pandas time ratio, and where the crossover lies. Run from
-the repository root:
-``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000] [--tables all]``.
+is its own. Spark runs twice: with a JVM of its own (the session's start-up timed apart and left out of its
+seconds), and as a client of one Spark Connect server started once for the whole run (its start-up reported
+apart; the client starts no JVM), as local runs go with ORCHESTRATOR_SPARK_CONNECT set. Prints seconds, raw
+rows/s and peak resident memory per engine, each Spark/pandas time ratio, and where the crossover lies. Run
+from the repository root:
+``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000] [--tables all] [--no-connect]``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import contextlib
 import io
 import itertools
 import json
+import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 
 import pyarrow as pa
@@ -37,6 +42,7 @@ from orchestrator.storage import LocalLake, paths
 
 USER = "bench"
 TARGET_RATIO = 3.0  # Spark seconds / pandas seconds at the largest size, start-up excluded
+SMALL_SIZE, SMALL_TARGET_RATIO = 20_000, 5.0  # up to this many orders, Spark may take 5x pandas' time
 TARGET_DRIVER_MB = 500
 
 
@@ -62,17 +68,19 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
 
 
-def _spark_worker(root: Path, job_id: str) -> dict:
-    """The Spark engine's clean_job in a local Spark session started (and timed) beforehand."""
+def _spark_worker(root: Path, job_id: str, server: str = "") -> dict:
+    """The Spark engine's clean_job in a local Spark session started (and timed) beforehand, or in a session
+    on the Spark Connect server at ``server``."""
+    from orchestrator.cleaning.spark.connect import remote_session
     from orchestrator.cleaning.spark.job import clean_job
     from orchestrator.cleaning.spark.session import local_session
 
     start = time.perf_counter()
-    spark = local_session()
+    spark = remote_session(server, "c-bench-connect") if server else local_session()
     spark.range(1).count()
     startup = time.perf_counter() - start
     start = time.perf_counter()
-    clean_job(spark, root, USER, job_id, "c-bench-spark")
+    clean_job(spark, root, USER, job_id, "c-bench-connect" if server else "c-bench-spark")
     seconds = time.perf_counter() - start
     peak = peak_mb()
     spark.stop()
@@ -83,9 +91,10 @@ def _spark_worker(root: Path, job_id: str) -> dict:
     }
 
 
-def _measure(engine: str, root: Path, job_id: str) -> dict:
+def _measure(engine: str, root: Path, job_id: str, server: str = "") -> dict:
     """Run one engine in a child process and read back its numbers."""
     command = [sys.executable, __file__, "--worker", engine, "--root", str(root), "--job", job_id]
+    command += ["--server", server] if server else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         causes = [
@@ -115,20 +124,48 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--sizes", type=int, nargs="+", help="order counts (default 1M and 5M)")
     parser.add_argument("--tables", default="orders", help="comma-separated tables, or all (default: orders)")
+    parser.add_argument("--no-connect", action="store_true", help="leave out the Spark Connect runs")
     parser.add_argument("--worker", choices=("pandas", "spark"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
+    parser.add_argument("--server", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker = _pandas_worker if args.worker == "pandas" else _spark_worker
-        print(json.dumps(worker(Path(args.root), args.job)))
+        if args.worker == "pandas":
+            print(json.dumps(_pandas_worker(Path(args.root), args.job)))
+        else:
+            print(json.dumps(_spark_worker(Path(args.root), args.job, args.server)))
         return
+    with contextlib.ExitStack() as stack:
+        server = "" if args.no_connect else stack.enter_context(_connect_server())
+        _bench(args, server)
+
+
+@contextlib.contextmanager
+def _connect_server() -> Iterator[str]:
+    """A local Spark Connect server for the whole run, its start-up timed and reported; yields its address."""
+    from orchestrator.cleaning.spark.connect import Endpoint, LocalServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as temp:
+        start = time.perf_counter()
+        with LocalServer(Endpoint("127.0.0.1", port), Path(temp) / "server.log") as server:
+            print(
+                f"Spark Connect server start-up (once, excluded below): {time.perf_counter() - start:.1f} s"
+            )
+            yield server.point.address
+
+
+def _bench(args: argparse.Namespace, server: str) -> None:
+    """Each size generated once and cleaned by each engine; the table, the ratios and the targets."""
     sizes = args.sizes or ([20_000, 60_000] if args.quick else [1_000_000, 5_000_000])
     tables = s.TABLE_NAMES if args.tables == "all" else tuple(args.tables.split(","))
     print(f"tables: {', '.join(tables)}")
     print("| orders | engine | seconds | raw rows/s | peak MB (driver) | spark / pandas |")
     print("|---:|---|---:|---:|---:|---:|")
-    ratios, driver_peaks = [], []
+    ratios, driver_peaks, connect_ratios = [], [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as temp:
             root = Path(temp)
@@ -137,6 +174,7 @@ def main() -> None:
             pandas = _measure("pandas", root, job.job_id)
             spark = _measure("spark", root, job.job_id)
             assert (root / paths.silver_table(USER, job.job_id, "c-bench-spark", tables[0])).is_file()
+            remote = _measure("spark", root, job.job_id, server) if server else None
         ratio = spark["seconds"] / pandas["seconds"]
         ratios.append((size, ratio))
         driver_peaks.append(spark["peak_mb"])
@@ -149,6 +187,13 @@ def main() -> None:
             f"{spark['peak_mb']:,.0f} | {ratio:.2f}x |"
         )
         print(f"  (Spark session start-up, excluded above: {spark['startup']:.1f} s)", flush=True)
+        if remote is not None:
+            connect_ratios.append((size, remote["seconds"] / pandas["seconds"]))
+            print(
+                f"| {size:,} | spark (Connect) | {remote['seconds']:.1f} | {rows / remote['seconds']:,.0f} | "
+                f"{remote['peak_mb']:,.0f} (client) | {connect_ratios[-1][1]:.2f}x |"
+            )
+            print(f"  (session on the server, excluded above: {remote['startup']:.1f} s)", flush=True)
     largest, ratio = ratios[-1]
     ok_ratio = ratio <= TARGET_RATIO
     ok_memory = max(driver_peaks) < TARGET_DRIVER_MB
@@ -161,6 +206,12 @@ def main() -> None:
         f"driver peak {max(driver_peaks):,.0f} MB (target < {TARGET_DRIVER_MB} MB): "
         f"{'ok' if ok_memory else 'BELOW TARGET'}"
     )
+    for size, ratio in connect_ratios:
+        target = SMALL_TARGET_RATIO if size <= SMALL_SIZE else TARGET_RATIO
+        print(
+            f"Spark Connect / pandas at {size:,} orders: {ratio:.2f}x (target <= {target}x): "
+            f"{'ok' if ratio <= target else 'BELOW TARGET'}"
+        )
 
 
 if __name__ == "__main__":

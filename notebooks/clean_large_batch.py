@@ -4,8 +4,9 @@ out, by the Spark engine (orchestrator.cleaning.spark), as the job's contract de
 
 On Databricks the job parameters arrive through widgets (job_id, user, parent_job_id, lake_root) and the
 cluster's session runs it; run as a script (spark-submit or python) they are command-line options, and a
-local Spark session is started. Each stage's end is printed, for a local runner to read from the log, and
-the outputs last, as JSON.
+local Spark session is started, or, with --spark_connect, a session on that Spark Connect server (the local
+one that stays up), its operations tagged with the job id and the session released at the end. Each
+stage's end is printed, for a local runner to read from the log, and the outputs last, as JSON.
 """
 
 # COMMAND ----------
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from orchestrator.cleaning.spark.connect import remote_session
 from orchestrator.cleaning.spark.job import clean_job
 from orchestrator.cleaning.spark.read import read_manifest
 from orchestrator.cleaning.spark.session import DRIVER_MEMORY, local_session
@@ -42,6 +44,7 @@ def _parameters(argv: Iterable[str] | None = None) -> dict[str, str]:
     for name in PARAMETERS:
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--driver_memory", default=DRIVER_MEMORY)
+    parser.add_argument("--spark_connect", default="", help="a Spark Connect server's address: no JVM here")
     return vars(parser.parse_args(list(argv) if argv is not None else None))
 
 
@@ -56,10 +59,21 @@ def main(argv: Iterable[str] | None = None) -> dict:
     root = Path(params["lake_root"])
     read_manifest(root, params["user"], params["parent_job_id"])  # before Spark starts
     on_cluster = "dbutils" in globals()
+    remote = "" if on_cluster else params.get("spark_connect", "")
     started = time.perf_counter()
-    spark = SparkSession.builder.getOrCreate() if on_cluster else local_session(params["driver_memory"])
+    if on_cluster:
+        spark = SparkSession.builder.getOrCreate()
+    elif remote:
+        spark = remote_session(remote, params["job_id"])
+    else:
+        spark = local_session(params["driver_memory"])
     print_stage("spark_start", time.perf_counter() - started)
-    result = clean_job(spark, root, params["user"], params["parent_job_id"], params["job_id"], print_stage)
+    try:
+        job = (params["user"], params["parent_job_id"], params["job_id"])
+        result = clean_job(spark, root, *job, print_stage)
+    finally:
+        if remote:
+            spark.stop()  # releases the run's session on the server, and what it cached there
     print(json.dumps(result, sort_keys=True))
     return result
 

@@ -4,6 +4,7 @@ gold tables: same rows, values and Arrow types (as published to Parquet) after s
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime
 
 import numpy as np
@@ -15,8 +16,8 @@ import pytest
 from orchestrator.cleaning.engine import clean
 from orchestrator.cleaning.gold import build_gold
 from orchestrator.cleaning.pipeline import read_manifest, read_raw
+from orchestrator.cleaning.spark import connect, repairs
 from orchestrator.cleaning.spark import read as spark_read
-from orchestrator.cleaning.spark import repairs
 from orchestrator.cleaning.spark.job import clean_job
 from orchestrator.cleaning.spark.session import configure, local_session
 from orchestrator.config import Settings
@@ -57,8 +58,14 @@ def _case_id(case: tuple) -> str:
 
 
 @pytest.fixture(scope="module")
-def spark():
-    session = local_session()
+def spark(request):
+    """A local session; with PARITY_OVER_SPARK_CONNECT=1, a session on the tests' Spark Connect server (the
+    engine runs the same over Connect: ``PARITY_OVER_SPARK_CONNECT=1 pytest tests/test_spark_parity.py``)."""
+    if os.environ.get("PARITY_OVER_SPARK_CONNECT") == "1":
+        server = request.getfixturevalue("spark_connect")
+        session = connect.remote_session(connect.run_address(server.point, "c-parity-run"), "c-parity")
+    else:
+        session = local_session()
     yield session
     session.stop()
 

@@ -1,8 +1,11 @@
 """Runs the large-batch cleaning notebook on local Spark, in a child process so a crash cannot take the
-worker down."""
+worker down. The child starts a JVM of its own, or, where ORCHESTRATOR_SPARK_CONNECT names a Spark Connect
+server (the local one ``make run`` keeps up), is a client of that server and starts none
+(orchestrator.cleaning.spark.connect); either way the run is its child process, followed by its pid."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import itertools
 import json
@@ -22,6 +25,7 @@ import pyarrow.parquet as pq
 
 from orchestrator import REPOSITORY, child_environment
 from orchestrator.cleaning import stages
+from orchestrator.cleaning.spark import connect
 from orchestrator.clouds import cloud_of
 from orchestrator.config import Settings, lookup
 from orchestrator.errors import InvalidInput
@@ -39,17 +43,20 @@ from orchestrator.runners.base import (
 from orchestrator.storage import paths
 
 NOTEBOOK = REPOSITORY / "notebooks" / "clean_large_batch.py"
+SERVER_STOP_GRACE = 20.0  # seconds a run interrupted on its server has to end on that error by itself
 DRIVER_MEMORY_ENV = "ORCHESTRATOR_SPARK_DRIVER_MEMORY"
 
 
 @dataclass(frozen=True)
 class LocalSparkConfig:
-    """Where the lake is, where run logs go, and how much memory the Spark driver may take."""
+    """Where the lake is, where run logs go, how much memory the Spark driver may take, and the Spark
+    Connect server runs use (None: each run starts its own JVM)."""
 
     lake_root: Path
     runs_dir: Path
     driver_memory: str = ""  # empty: the notebook's default
     python: str = field(default=sys.executable)
+    server: connect.Endpoint | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSparkConfig:
@@ -64,6 +71,7 @@ class LocalSparkConfig:
             lake_root=settings.data_dir,
             runs_dir=runs_dir(settings),
             driver_memory=lookup(DRIVER_MEMORY_ENV),
+            server=connect.endpoint(),
         )
 
 
@@ -130,21 +138,59 @@ class _Orphan:
 
 def end_process(pid: int, started: float | None) -> bool:
     """End a notebook process (and the JVM in its process group) if it still runs: terminate, then kill if it
-    lingers; returns whether it ran."""
+    lingers; returns whether it ran. A run on a Spark Connect server (found by its command line) has its work
+    there interrupted first, and a moment to end on that error by itself (removing its staging); once it is
+    gone, whatever it began meanwhile is interrupted and its session there released."""
     if not alive(pid, started):
         return False
+    on_server = _on_server(pid)
+    if on_server is not None and connect.stop_run(*on_server):
+        deadline = time.monotonic() + SERVER_STOP_GRACE
+        while alive(pid, started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    _signal_until_gone(pid, started)
+    if on_server is not None:
+        connect.stop_run(*on_server, release=True)
+    return True
+
+
+def _signal_until_gone(pid: int, started: float | None) -> None:
+    """Terminate a process (its group, if it leads one), then kill it if it lingers."""
+    if not alive(pid, started):
+        return
     group = os.getpgid(pid) == pid  # started in a session of its own: its group holds its JVM
     for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(pid, sig) if group else os.kill(pid, sig)
         except ProcessLookupError:
-            return True
+            return
         deadline = time.monotonic() + grace
         while alive(pid, started) and time.monotonic() < deadline:
             time.sleep(0.2)
         if not alive(pid, started):
-            return True
-    return True
+            return
+
+
+def _on_server(pid: int) -> tuple[str, str] | None:
+    """A notebook process's Spark Connect address and job id (its operations' tag), from its command line;
+    None for a run with a JVM of its own."""
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    options = dict(itertools.pairwise(command))
+    if str(NOTEBOOK) not in command or not options.get("--spark_connect"):
+        return None
+    return options["--spark_connect"], options.get("--job_id", "")
+
+
+def remove_staging(lake_root: Path, job_id: str) -> None:
+    """Remove a job's Spark staging in the lake (``tmp/spark/<job>``), and the staging folders while no other
+    job uses them."""
+    staging = lake_root / "tmp" / "spark" / paths.check_job_id(job_id)
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.removedirs(staging.parent)
 
 
 def end_runs_of(job_id: str) -> int:
@@ -182,7 +228,8 @@ class _Run:
 
 class LocalSparkRunner:
     """Starts the notebook as ``python notebooks/clean_large_batch.py --job_id …`` (a local[2] Spark session
-    bound to 127.0.0.1); runs are known to the runner that started them."""
+    bound to 127.0.0.1, or with ``--spark_connect`` a session on the server of the config); runs are known to
+    the runner that started them."""
 
     name = "local_spark"
 
@@ -197,6 +244,8 @@ class LocalSparkRunner:
         parameters = {"lake_root": str(cfg.lake_root), **request.run_parameters()}
         if cfg.driver_memory:
             parameters["driver_memory"] = cfg.driver_memory
+        if cfg.server is not None:
+            parameters["spark_connect"] = connect.run_address(cfg.server, run_id)
         command = [cfg.python, str(NOTEBOOK)]
         for key, value in parameters.items():
             command += [f"--{key}", value]
@@ -233,17 +282,15 @@ class LocalSparkRunner:
         return RunStatus(state=FAILED, run_id=run_id, message=failure, stages=told)
 
     def cancel(self, run_id: str) -> None:
-        """Stop the notebook and its JVM (terminate, then kill if they linger)."""
+        """Stop the notebook and its JVM (terminate, then kill if they linger; on a Spark Connect server its
+        work there interrupted first, see end_process), then remove its Spark staging."""
         run = self._run(run_id)
         if run.process.poll() is not None:
             return
         run.cancelled = True
-        os.killpg(run.process.pid, signal.SIGTERM)
-        try:
-            run.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.process.pid, signal.SIGKILL)
-            run.process.wait()
+        end_process(run.process.pid, process_started(run.process.pid))
+        run.process.wait()
+        remove_staging(self.config.lake_root, run_id.rsplit("-", 1)[0])
 
     def process_of(self, run_id: str) -> dict[str, Any]:
         """Where a run started here runs: its notebook process's pid and start time, for the job's holder."""
@@ -260,8 +307,20 @@ class LocalSparkRunner:
             self._runs[run_id] = _Run(_Orphan(pid, started, log, self.config.lake_root), log)
 
     def test_connection(self) -> ConnectionCheck:
-        """Spark can start here: Java where pyspark looks for it, and pyspark in this environment."""
-        return spark_prerequisites(java=True)
+        """Spark can start here: Java where pyspark looks for it, and pyspark in this environment; with a
+        Spark Connect server, that it answers."""
+        check = spark_prerequisites(java=True)
+        if not check.ok or self.config.server is None:
+            return check
+        try:
+            version = connect.server_version(self.config.server)
+        except Exception as error:
+            return ConnectionCheck(False, str(error), connect.CONNECT_ENV)
+        point = self.config.server
+        return ConnectionCheck(
+            True,
+            f"local Spark runs on the Spark Connect server at {point.host}:{point.port} (Spark {version})",
+        )
 
     def _run(self, run_id: str) -> _Run:
         try:

@@ -1,5 +1,5 @@
-"""The Spark session the engine runs in: a local one started here, and the settings the cleaning relies on in
-any session (also a cluster's own)."""
+"""The Spark session the engine runs in: a local one started here (or its settings, for a local Spark Connect
+server), and the settings the cleaning relies on in any session (also a cluster's own or a remote one)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -19,42 +20,51 @@ ARROW_ROWS = 1 << 16  # raw lines per Arrow batch sent to a Python worker
 
 
 def local_session(driver_memory: str = DRIVER_MEMORY, parallelism: int = 2) -> SparkSession:
-    """A local Spark bound to 127.0.0.1 with the UI off, bounded memory and its scratch in a temp folder. In
-    local mode the driver is also the executor: its heap holds the work of every task."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # Python workers import the engine's modules: they see the repository the way this process does.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p
-    )
+    """A local Spark in this process, bound to 127.0.0.1 with the UI off, bounded memory and its scratch in a
+    temp folder. In local mode the driver is also the executor: its heap holds the work of every task."""
+    python_environment(os.environ)
     scratch = Path(tempfile.mkdtemp(prefix="spark-"))
     # Registered before the session exists, so it runs after Spark's own exit handler has stopped it.
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    return (
-        SparkSession.builder.master(f"local[{parallelism}]")
-        .appName("clean_large_batch")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.ui.retainedJobs", "50")
-        .config("spark.ui.retainedStages", "50")
-        .config("spark.sql.ui.retainedExecutions", "10")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.driver.maxResultSize", "64m")
-        .config("spark.sql.shuffle.partitions", str(parallelism * 2))
-        .config("spark.default.parallelism", str(parallelism))
-        .config("spark.local.dir", str(scratch / "local"))
-        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+    builder = SparkSession.builder.master(f"local[{parallelism}]").appName("clean_large_batch")
+    for key, value in local_conf(scratch, driver_memory, parallelism).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def python_environment(env: MutableMapping[str, str]) -> None:
+    """What a local Spark's Python workers need in ``env``: this Python, and the repository on the path, so
+    they import the engine's modules the way this process does; Spark bound to 127.0.0.1."""
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPOSITORY), env.get("PYTHONPATH")) if p)
+
+
+def local_conf(scratch: Path, driver_memory: str = DRIVER_MEMORY, parallelism: int = 2) -> dict[str, str]:
+    """The settings of a local Spark (started in this process, or as a Spark Connect server): UI off, bound
+    to 127.0.0.1, bounded memory, its scratch under ``scratch``."""
+    return {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.retainedJobs": "50",
+        "spark.ui.retainedStages": "50",
+        "spark.sql.ui.retainedExecutions": "10",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.memory": driver_memory,
+        "spark.driver.maxResultSize": "64m",
+        "spark.sql.shuffle.partitions": str(parallelism * 2),
+        "spark.default.parallelism": str(parallelism),
+        "spark.local.dir": str(scratch / "local"),
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
         # Wide rows make long generated methods, which the JIT would otherwise leave interpreted.
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch} -XX:-DontCompileHugeMethods")
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
+        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch} -XX:-DontCompileHugeMethods",
+        "spark.pyspark.python": sys.executable,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    }
 
 
 def configure(spark: SparkSession) -> None:
