@@ -7,6 +7,7 @@ One row per run (with its full JSON, which renders a page at once), per (run, ta
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ import duckdb
 
 from orchestrator.config import Settings
 from orchestrator.domain.rules import ERROR, WARNING
-from orchestrator.errors import NotFound
+from orchestrator.errors import NotFound, ServiceError
 from orchestrator.quality.model import QualityRun
 
 _LOCK_WAIT_SECONDS = 10.0
@@ -43,22 +44,34 @@ def store_path(settings: Settings) -> Path:
 
 
 @contextmanager
-def _connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The metrics file, waiting briefly while another process holds its lock."""
+def _connect(settings: Settings, *, write: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The metrics file, waiting while another process holds its lock; a hold past the wait is a
+    ServiceError naming the store as busy. Readers (``write=False``) open it read-only, so the pages of
+    many sessions read it at once and wait only for a process that writes (a profile being saved)."""
     path = store_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not write and not path.exists():
+        write = True  # the first use makes the file and its tables
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    pause = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), read_only=not write)
             break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
+        except duckdb.IOException as error:
+            if "Could not set lock" not in str(error):
                 raise
-            time.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"the quality store {path.name} is busy: other processes held it for "
+                    f"{_LOCK_WAIT_SECONDS:g} s (profiles being saved); try again in a moment"
+                ) from None
+            time.sleep(pause * random.uniform(0.5, 1.5))  # apart, so no waiting process always loses
+            pause = min(2 * pause, 0.5)
     try:
-        for ddl in _DDL:
-            con.execute(ddl)
+        if write:
+            for ddl in _DDL:
+                con.execute(ddl)
         yield con
     finally:
         con.close()
@@ -133,7 +146,7 @@ def save(run: QualityRun, settings: Settings) -> None:
 
 def load(run_id: str, settings: Settings) -> QualityRun:
     """A stored run by id; NotFound if there is none."""
-    with _connect(settings) as con:
+    with _connect(settings, write=False) as con:
         row = con.execute("SELECT payload FROM runs WHERE run_id = ?", [run_id]).fetchone()
     if row is None:
         raise NotFound(f"no quality run {run_id} is stored")
@@ -142,7 +155,7 @@ def load(run_id: str, settings: Settings) -> QualityRun:
 
 def latest(user: str, job_id: str, layer: str, settings: Settings) -> QualityRun | None:
     """The newest stored run of a job's layer, or None."""
-    with _connect(settings) as con:
+    with _connect(settings, write=False) as con:
         row = con.execute(
             "SELECT payload FROM runs WHERE user_name = ? AND job_id = ? AND layer = ? "
             "ORDER BY created_at DESC, run_id DESC LIMIT 1",
@@ -158,7 +171,7 @@ def history(user: str, job_id: str | None, settings: Settings) -> list[dict]:
         "count(m.rule_id) FILTER (WHERE m.status = 'failed' AND m.severity = ?), "
         "coalesce(sum(m.failed) FILTER (WHERE m.severity = ?), 0)"
     )
-    with _connect(settings) as con:
+    with _connect(settings, write=False) as con:
         rows = con.execute(
             f"SELECT r.run_id, r.job_id, r.layer, r.created_at, r.seconds, {per_severity}, {per_severity} "
             "FROM runs r LEFT JOIN rule_metrics m USING (run_id) WHERE r.user_name = ? "
