@@ -216,3 +216,26 @@ def test_an_sts_token_goes_with_every_aliyun_request_and_is_never_shown(
         stale = checks["large batches"]
         assert (stale.ok, stale.field) == (False, "ORCHESTRATOR_ALIYUN_SECURITY_TOKEN"), stale.message
         assert "CAIS-expired" not in stale.message and token not in stale.message
+
+
+def test_both_small_batch_functions_answer_in_the_shape_the_worker_prints():
+    """Azure Functions and Function Compute report a drain alike (orchestrator.clouds.drain_summary): the
+    service and the seconds, then one line per job as the worker prints a job's end; tests/
+    test_function_compute.py and tests/test_azure_functions.py show each through its own service."""
+    from orchestrator.clouds import drain_summary
+    from orchestrator.clouds.azure.functions.client import summary
+
+    report = {
+        "seconds": 1.54,
+        "jobs": [
+            {"job_id": "c-1", "state": "succeeded", "error": None, "line": "c-1: succeeded"},
+            {"job_id": "c-2", "state": "failed", "error": "boom"},
+        ],
+    }
+    assert summary(report) == (
+        "Azure Functions drained the small queue in 1.5 s: 2 jobs\nc-1: succeeded\nc-2: failed (boom)"
+    )
+    assert drain_summary("Function Compute", report).splitlines()[1:] == summary(report).splitlines()[1:]
+    assert drain_summary("Function Compute", {"jobs": [], "seconds": 0.2}) == (
+        "Function Compute drained the small queue in 0.2 s: no job was waiting"
+    )

@@ -12,7 +12,7 @@ what every adapter is held to.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,26 @@ class SmallRunner:
         if self.invoke is None:
             raise ValueError(f"{self.label} is the worker's own drain: there is no function to ask")
         return _resolve(self.invoke)(settings)
+
+
+def drain_summary(service: str, report: Mapping[str, Any]) -> str:
+    """What a function's drain of the small queue reported, as ``invoke`` returns it, the command line prints
+    it and the job keeps it, the same for every cloud: a first line with the service and the seconds, then
+    one line per job that ran, as the worker prints a job's end (orchestrator.worker.job_line)."""
+    jobs = report.get("jobs") or []
+    seconds = float(report.get("seconds") or 0)
+    head = f"{service} drained the small queue in {seconds:.1f} s"
+    if not jobs:
+        return f"{head}: no job was waiting"
+    lines = [
+        str(job.get("line") or f"{job.get('job_id')}: {job.get('state')}" + _error(job.get("error")))
+        for job in jobs
+    ]
+    return f"{head}: {len(jobs)} job{'s' if len(jobs) > 1 else ''}\n" + "\n".join(lines)
+
+
+def _error(error: object) -> str:
+    return f" ({error})" if error else ""
 
 
 # Where small batches run, by the name a cloud's entry gives: the worker drains the small queue and cleans

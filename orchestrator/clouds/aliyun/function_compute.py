@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import InvalidInput, ServiceError
@@ -52,7 +53,8 @@ def _trigger(event: bytes | str | None) -> dict[str, Any]:
 
 
 def handler(event: bytes, context: Any) -> str:
-    """Drain the small queue; return JSON: the route, what started it, FC's request id and each job's end.
+    """Drain the small queue; return JSON: the route, what started it, FC's request id, each job's end (with
+    the line the worker prints for it) and the seconds the drain took.
 
     A failure to reach the job store, queue or lake raises, so FC reports it (UnhandledInvocationError) and
     the messages stay queued for the next run."""
@@ -62,15 +64,18 @@ def handler(event: bytes, context: Any) -> str:
     settings = get_settings()
     private_data_root(settings)
     started = _trigger(event)
+    began = time.monotonic()
     jobs = []
     for job in drain(ROUTE, settings):
-        print(job_line(job), file=sys.stderr)  # FC keeps a function's output in its logs
-        jobs.append({"job_id": job.job_id, "state": job.state, "error": job.error})
+        line = job_line(job)
+        print(line, file=sys.stderr)  # FC keeps a function's output in its logs
+        jobs.append({"job_id": job.job_id, "state": job.state, "error": job.error, "line": line})
     report = {
         "route": ROUTE,
         **started,
         "request_id": getattr(context, "request_id", None),
         "jobs": jobs,
+        "seconds": round(time.monotonic() - began, 3),
     }
     return json.dumps(report, sort_keys=True)
 
@@ -134,7 +139,9 @@ def _refusal(exc: Any, aliyun: AliyunSettings, endpoint: str) -> Exception:
 
 
 def invoke(settings: Settings) -> str:
-    """Ask the function to drain the small queue now and wait for it; returns the function's report (JSON).
+    """Ask the function to drain the small queue now and wait for it; returns what it reported in the shape
+    every cloud's small-batch function answers in (orchestrator.clouds.drain_summary): a first line with the
+    seconds, then one line per job that ran.
 
     A missing or malformed setting is an InvalidInput naming it; Function Compute's refusals name the
     setting to change (the access key, its secret, the function, its qualifier); a function that failed is a
@@ -192,4 +199,16 @@ def invoke(settings: Settings) -> str:
             f"{headers.get('x-fc-request-id', '?')}): {kind}: {message}",
             field=FUNCTION_SETTING,
         )
-    return text
+    try:
+        report = json.loads(text)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or not isinstance(report.get("jobs"), list):
+        raise ServiceError(
+            f"the function {aliyun.fc_function!r} answered, but not with a drain's report: check that "
+            f"{FUNCTION_SETTING} names the function deploy/aliyun/s.yaml deploys",
+            field=FUNCTION_SETTING,
+        )
+    from orchestrator.clouds import drain_summary
+
+    return drain_summary("Function Compute", report)

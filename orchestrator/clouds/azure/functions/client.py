@@ -78,13 +78,11 @@ def invoke(settings: Settings) -> str:
 
 
 def summary(report: dict[str, Any]) -> str:
-    """What a drain reported, as the command line prints it and a job keeps it."""
-    jobs = report["jobs"]
-    seconds = float(report.get("seconds") or 0)
-    if not jobs:
-        return f"Azure Functions drained the small queue in {seconds:.1f} s: no job was waiting"
-    lines = [str(job.get("line") or f"{job.get('job_id')}: {job.get('state')}") for job in jobs]
-    return f"Azure Functions drained the small queue in {seconds:.1f} s: " + "; ".join(lines)
+    """What a drain reported, as the command line prints it and a job keeps it (the shape every cloud's
+    small-batch function answers in)."""
+    from orchestrator.clouds import drain_summary
+
+    return drain_summary("Azure Functions", report)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
