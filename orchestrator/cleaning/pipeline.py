@@ -346,7 +346,7 @@ def run_cleaning(job: CleaningJob, engine: Engine) -> CleaningOutcome:
     with job.lake.open_write(
         paths.silver_manifest(job.user, job.parent_id, job.job_id), overwrite=True
     ) as writer:
-        writer.write(json.dumps(record, indent=2, sort_keys=True).encode())
+        writer.write(json.dumps(record, indent=2).encode())  # tables in the order they were cleaned
     return outcome
 
 
