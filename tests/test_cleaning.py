@@ -454,7 +454,7 @@ def test_a_large_batch_is_routed_to_spark_and_pandas_only_when_asked(data_dir, m
     generated = generate_job(GenerationSpec(rows=200, seed=1, tables=("orders",)), "alice")
     launched = launch_clean("alice", generated.job_id)  # queued for the daily large run, not run here
     assert launched.job.route == "large" and launched.engine == "spark"
-    assert launched.job.params == {"engine": "spark", "start": "now"}
+    assert launched.job.params == {"engine": "spark", "start": "now", "cloud": "local"}
     store = JobStore.default()
     store.cancel(launched.job.job_id)
     store.close()
