@@ -15,6 +15,7 @@ until stopped (SIGTERM or Ctrl-C); with the setting unset it says so and exits.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import re
@@ -28,14 +29,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING
 
 from orchestrator import child_environment
-from orchestrator.cleaning.spark.session import DRIVER_MEMORY, local_conf, python_environment
 from orchestrator.config import lookup
 from orchestrator.errors import InvalidInput, WorkbenchError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 CONNECT_ENV = "ORCHESTRATOR_SPARK_CONNECT"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -43,6 +44,7 @@ SERVER_WAIT = 120.0  # how long a run waits for a server that does not listen ye
 READY_SECONDS = 300.0  # a first start on a busy machine: the JVM, Spark, then the gRPC service
 LOOPBACK = ("127.0.0.1", "localhost")
 _ADDRESS = re.compile(r"sc://(?P<host>[A-Za-z0-9.\-]+):(?P<port>[0-9]{1,5})/?(?P<params>;.*)?")
+PR_SET_PDEATHSIG = 1  # prctl: the signal a process gets when its parent ends
 _QUICK = {"max_retries": 2, "initial_backoff": 100, "max_backoff": 1000}  # a stop does not wait long
 
 
@@ -96,6 +98,8 @@ def remote_session(address: str, tag: str) -> SparkSession:
     """A session on the server at ``address`` (a run's, see ``run_address``) whose operations carry ``tag``
     (the job id), to be interrupted by it; WorkbenchError, naming the setting, if no server listens there
     within SERVER_WAIT seconds (one starting beside the worker may still be on its way)."""
+    from pyspark.sql import SparkSession
+
     point = endpoint(address)
     if point is not None:
         _listening(point, SERVER_WAIT)
@@ -108,6 +112,7 @@ def stop_run(address: str, tag: str, release: bool = False) -> list[str]:
     """Interrupt the operations tagged ``tag`` in the session at ``address`` (a run's) and, with ``release``
     (once the run's process is gone), release that session and what it cached; returns the ids of the
     operations interrupted. A server that does not listen runs nothing: nothing is interrupted."""
+    from pyspark.errors import PySparkException
     from pyspark.sql.connect.client import SparkConnectClient
 
     point = endpoint(address)
@@ -165,7 +170,7 @@ class LocalServer:
         self,
         point: Endpoint,
         log: Path,
-        driver_memory: str = DRIVER_MEMORY,
+        driver_memory: str = "",  # empty: a local session's default
         conf: dict[str, str] | None = None,
     ) -> None:
         if point.host not in LOOPBACK:
@@ -182,8 +187,10 @@ class LocalServer:
     def command(self, scratch: Path) -> list[str]:
         from pyspark.find_spark_home import _find_spark_home
 
+        from orchestrator.cleaning.spark.session import DRIVER_MEMORY, local_conf
+
         conf = (
-            local_conf(scratch, self.driver_memory)
+            local_conf(scratch, self.driver_memory or DRIVER_MEMORY)
             | {
                 "spark.connect.grpc.binding.address": "127.0.0.1",
                 "spark.connect.grpc.binding.port": str(self.point.port),
@@ -204,6 +211,8 @@ class LocalServer:
             raise WorkbenchError(f"something already listens at 127.0.0.1:{self.point.port} ({CONNECT_ENV})")
         from pyspark.find_spark_home import _find_spark_home
 
+        from orchestrator.cleaning.spark.session import python_environment
+
         self.scratch = Path(tempfile.mkdtemp(prefix="spark-connect-"))
         env = child_environment(SPARK_HOME=_find_spark_home())
         python_environment(env)
@@ -216,6 +225,7 @@ class LocalServer:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop ends its JVM and Python workers
+                preexec_fn=_end_with_parent,
             )
         deadline = time.monotonic() + timeout
         while not self.point.listening():
@@ -250,6 +260,14 @@ class LocalServer:
         self.stop()
 
 
+def _end_with_parent() -> None:
+    """In the server's process, before it runs Spark: Linux ends it (SIGTERM) when the process that started
+    it ends, however that one ends (even killed), so no server outlives its owner."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def main() -> int:
     """Serve the setting's server until stopped (see the module)."""
     from orchestrator.config import get_settings
@@ -264,7 +282,7 @@ def main() -> int:
         return 0
     log = get_settings().state_dir / "spark-connect.log"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # make run's stop: the server stops with it
-    with LocalServer(point, log, lookup(DRIVER_MEMORY_ENV) or DRIVER_MEMORY) as server:
+    with LocalServer(point, log, lookup(DRIVER_MEMORY_ENV)) as server:
         print(f"Spark Connect server at {point.address} (log: {log})", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             server.process.wait()
