@@ -5,11 +5,10 @@ For each size, a raw orders table is generated, then each implementation compute
 other table, with counts and five failing rows each; key uniqueness; exact and near duplicates) in a
 child process of its own, so its peak memory is measured alone. Targets from the issue: at least 3x
 pandas at 1M rows and 5x at 10M, at least 2M rows/s at 10M, samples of every rule within a second at 1M,
-and peak memory under 2.5 GB at 10M. The engine runs three times: without the raw cache, as the first
-profile of the job (which writes it) and as a later one (which reads it). Beside them, two floors as one
-DuckDB query each: every column parsed as text and counted (the floor of the 0.6x target at 10M), and the
-least any profile must do (the same, with the distinct keys and rows), each with its share of the time
-2M rows/s allows. Run from the repository root: `python -m bench.quality [--rows 1000000,10000000]`.
+and peak memory under 2.5 GB at 10M. Beside them, two floors as one DuckDB query each: every column
+parsed as text and counted (the floor of the 0.6x target at 10M), and the least any profile must do (the
+same, with the distinct keys and rows), each with its share of the time 2M rows/s allows. Run from the
+repository root: `python -m bench.quality [--rows 1000000,10000000]`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -44,12 +42,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _engine(root: str, job_id: str, cache: bool, out: mp.Queue) -> None:
-    """A profile as ``profile_job`` runs it, without the scoring against the truth and the store; with
-    ``cache``, with the raw cache (the first profile of a job writes it, a later one reads it)."""
+def _engine(root: str, job_id: str, out: mp.Queue) -> None:
+    """A profile as ``profile_job`` runs it, without the scoring against the truth and the store."""
     os.environ["ORCHESTRATOR_DATA_DIR"] = root
     from orchestrator.config import get_settings
-    from orchestrator.quality import store
     from orchestrator.quality.engine import Session, profile_session
     from orchestrator.quality.layers import RAW, locate
     from orchestrator.storage import open_lake
@@ -57,9 +53,7 @@ def _engine(root: str, job_id: str, cache: bool, out: mp.Queue) -> None:
     settings = get_settings()
     storage = open_lake(settings)
     start, cpu = time.perf_counter(), _cpu_seconds()
-    files = locate(storage, "bench", job_id, RAW)
-    cache_dir = store.cache_dir(job_id, settings) if cache else None
-    with Session(storage, files, MEMORY_LIMIT, cache_dir) as session:
+    with Session(storage, locate(storage, "bench", job_id, RAW), memory_limit=MEMORY_LIMIT) as session:
         session.load()
         loaded = time.perf_counter()
         run = profile_session(session, sample_rows=5)
@@ -186,7 +180,6 @@ def main() -> None:
     from orchestrator.config import Settings
     from orchestrator.generation.generator import generate
     from orchestrator.generation.spec import GenerationSpec
-    from orchestrator.quality import store
     from orchestrator.storage import paths
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,21 +192,12 @@ def main() -> None:
             )
             lines = result.tables["orders"].rows
             path = str(root / paths.raw_table("bench", result.job_id, "orders"))
-            engine = _child(_engine, str(root), result.job_id, False)
-            first = _child(_engine, str(root), result.job_id, True)
-            cached = _child(_engine, str(root), result.job_id, True)
-            runs = (("engine", engine), ("first", first), ("cached", cached))
+            engine = _child(_engine, str(root), result.job_id)
             print(f"orders, {lines:,} raw lines ({rows:,} orders); load average {os.getloadavg()[0]:.1f}")
-            for name, run in runs:
-                print(
-                    f"  {name:<6}  {run['seconds']:7.2f} s  {lines / run['seconds']:>12,.0f} rows/s  "
-                    f"{run['cpu']:6.1f} cpu s  peak {run['peak_gb']:.2f} GB  "
-                    f"(rules with samples, and profile, after the read: {run['after_read']:.2f} s)"
-                )
-            same = first["failed"] == engine["failed"] == cached["failed"]
             print(
-                "  (engine: no raw cache; first: the first profile, writing the cache; cached: a later "
-                f"profile, reading it; rule counts equal: {same})"
+                f"  engine  {engine['seconds']:7.2f} s  {lines / engine['seconds']:>12,.0f} rows/s  "
+                f"{engine['cpu']:6.1f} cpu s  peak {engine['peak_gb']:.2f} GB  "
+                f"(rules with samples, and profile, after the read: {engine['after_read']:.2f} s)"
             )
             plain = _child(_floor, path, False)
             floor = _child(_floor, path, True)
@@ -227,11 +211,10 @@ def main() -> None:
                     f"{run['cpu']:6.1f} cpu s  ({what}: {run['seconds'] / budget:.0%} of the {budget:.2f} s "
                     f"that {TARGET_ROWS_PER_SECOND:,} rows/s allows)"
                 )
-            for name, run in runs:
-                print(
-                    f"  {name} rate / floor rate {plain['seconds'] / run['seconds']:.2f}x, / floor+ rate "
-                    f"{floor['seconds'] / run['seconds']:.2f}x (target >= {TARGET_FLOOR_RATE}x)"
-                )
+            print(
+                f"  engine rate / floor rate {plain['seconds'] / engine['seconds']:.2f}x, / floor+ rate "
+                f"{floor['seconds'] / engine['seconds']:.2f}x (target >= {TARGET_FLOOR_RATE}x)"
+            )
             if rows > args.pandas_max_rows:
                 print(f"  pandas  not run: above --pandas-max-rows ({args.pandas_max_rows:,})")
                 if pandas_rate:
@@ -256,7 +239,6 @@ def main() -> None:
                 )
             for file in (root / paths.raw_dir("bench", result.job_id)).iterdir():
                 file.unlink()
-            shutil.rmtree(store.cache_dir(result.job_id, settings), ignore_errors=True)
         print(
             f"targets: {TARGET_ROWS_PER_SECOND:,} rows/s and peak under {TARGET_PEAK_GB} GB at 10M rows, "
             "samples within 1 s after the read at 1M rows"

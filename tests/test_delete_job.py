@@ -23,7 +23,7 @@ from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobStore
 from orchestrator.loading.operational import sqlite_path
 from orchestrator.loading.warehouse import warehouse_path
-from orchestrator.quality.store import cache_dir, store_path
+from orchestrator.quality.store import store_path
 from orchestrator.runners.local_spark import runs_dir
 from orchestrator.service import delete_job, execute_job, generate_job, launch_clean
 from orchestrator.storage import open_lake
@@ -116,10 +116,8 @@ def _state(settings: Settings) -> dict:
         events = Counter(e.job_id for user in ("alice", "bob") for e in store.list_unseen(user))
     finally:
         store.close()
-    caches = cache_dir("job", settings).parent
     return {
         "lake": [path for folder in LAKE_FOLDERS for path in lake.list(folder)],
-        "raw caches": sorted(p.name for p in caches.iterdir()) if caches.is_dir() else [],
         "warehouse": warehouse,
         "operational": _operational_rows(settings),
         "quality runs": runs,
@@ -137,7 +135,6 @@ def _without(state: dict, ids: set[str]) -> dict:
 
     return {
         "lake": [path for path in state["lake"] if not ids & set(path.split("/"))],
-        "raw caches": [job for job in state["raw caches"] if job not in ids],
         "warehouse": {table: keep(counts) for table, counts in state["warehouse"].items()},
         "operational": {table: keep(counts) for table, counts in state["operational"].items()},
         "quality runs": keep(state["quality runs"]),
@@ -152,7 +149,6 @@ def _reached_every_system(state: dict, made: Made) -> None:
     for job in made.ids:
         assert any(job in path.split("/") for path in state["lake"]), job
         assert state["quality runs"][job] and state["notifications"][job] and job in state["jobs"]
-    assert made.generation in state["raw caches"]  # its raw was profiled
     assert state["warehouse"] and state["operational"]
     for cleaning in made.cleanings:
         assert all(counts[cleaning] for counts in state["warehouse"].values()), cleaning

@@ -13,16 +13,7 @@ from orchestrator.domain import shop as s
 from orchestrator.generation import catalogue
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
-from orchestrator.quality import (
-    compare,
-    latest_run,
-    layers,
-    load_run,
-    profile_job,
-    run_history,
-    score_silver,
-    store,
-)
+from orchestrator.quality import compare, latest_run, load_run, profile_job, run_history, score_silver
 from orchestrator.storage import paths
 
 CLEAN_JOB = "c-20250101t000000-aaaaaa"
@@ -135,28 +126,3 @@ def test_runs_are_stored_and_compared_without_a_rerun(job):
     assert (unique.failed_b, unique.change) == (0, -unique.failed_a)
     orders = next(t for t in diff.tables if t["table"] == "orders")
     assert orders["rows_a"] > orders["rows_b"] == 3000
-
-
-def _findings(run) -> dict:
-    """A run's findings: everything but its id, time and duration."""
-    return {k: v for k, v in run.to_dict().items() if k not in ("run_id", "created_at", "seconds")}
-
-
-def test_a_later_profile_of_raw_reads_its_columnar_cache_and_finds_the_same(job):
-    settings, job_id, raw = job
-    folder = store.cache_dir(job_id, settings)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        layers.cache_file(folder, t.table).name for t in raw.tables
-    )
-    lake = settings.data_dir / paths.raw_dir("alice", job_id)
-    aside = lake.with_name(lake.name + "-aside")
-    lake.rename(aside)  # the JSON Lines are not read again: the cache holds every table
-    try:
-        lake.mkdir()
-        for name in ("manifest.json", "contract.yaml"):
-            shutil.copy(aside / name, lake / name)
-        again = profile_job("alice", job_id, "raw", settings)
-    finally:
-        shutil.rmtree(lake)
-        aside.rename(lake)
-    assert _findings(again) == _findings(raw)

@@ -64,8 +64,7 @@ __all__ = [
 
 def _session(user: str, job_id: str, layer: str, settings: Settings, memory_limit: str | None) -> Session:
     storage = open_lake(placement.settings_for_id(job_id, settings))  # on the job's own cloud
-    files = locate(storage, user, job_id, layer)
-    return Session(storage, files, memory_limit, store.cache_dir(files.job_id, settings))
+    return Session(storage, locate(storage, user, job_id, layer), memory_limit)
 
 
 def _has_truth(session: Session) -> bool:

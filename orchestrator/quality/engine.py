@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
@@ -22,14 +21,11 @@ from orchestrator.quality.layers import (
     LayerFiles,
     LoadedTable,
     LocalFiles,
-    cache_file,
     connect,
     lit,
-    load_cached,
     load_parquet,
     load_raw,
     q,
-    write_cache,
 )
 from orchestrator.quality.model import (
     FAILED,
@@ -63,16 +59,8 @@ class Session:
     """A layer loaded into an in-memory DuckDB: one table per file, read once, checked by the rules of the
     contract its generation followed."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        files: LayerFiles,
-        memory_limit: str | None = None,
-        cache_dir: Path | None = None,
-    ) -> None:
+    def __init__(self, storage: Storage, files: LayerFiles, memory_limit: str | None = None) -> None:
         self.files = files
-        # raw only: where its tables are kept as Parquet after the first read (see layers.write_cache)
-        self.cache_dir = cache_dir if files.layer == RAW else None
         self.storage = storage
         self.rules = r.rules_of(files.contract)
         self.con = connect(memory_limit)
@@ -88,17 +76,10 @@ class Session:
 
     def load(self, progress: Progress | None = None) -> dict[str, LoadedTable]:
         loader = load_raw if self.files.layer == RAW else load_parquet
-        contract = self.files.contract
         for i, (name, path) in enumerate(self.files.tables.items()):
             if progress:
                 progress(i / max(len(self.files.tables), 1) / 2, f"reading {name}")
-            cached = cache_file(self.cache_dir, name) if self.cache_dir else None
-            table = load_cached(self.con, name, cached, path, contract) if cached else None
-            if table is None:
-                table = loader(self.con, name, self._local.path(path), path, contract)
-                if cached:
-                    write_cache(self.con, table, cached)
-            self.tables[name] = table
+            self.tables[name] = loader(self.con, name, self._local.path(path), path, self.files.contract)
         return self.tables
 
     def local_path(self, lake_path: str) -> str:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,9 +33,6 @@ NUMBER, TIME, TEXT = "number", "timestamp", "text"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 NUMERIC_SCHEMA_TYPES = frozenset({m.ID, m.FK, *m.NUMERIC_TYPES})
 MAX_OBJECT_BYTES = 32 * 1024 * 1024  # read_json's buffers are twice this
-# The columns ``load_raw`` builds, as its cache holds them: a change to them must change this number, so a
-# cache written before is not read as the new layout
-CACHE_LAYOUT = 1
 
 
 class UnreadableFile(WorkbenchError):
@@ -339,44 +334,6 @@ def load_raw(
     finally:
         con.execute("SET preserve_insertion_order = false")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {q(relation)} AS SELECT rowid AS __line, * FROM {stored}")
-    return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table, whole=True)
-
-
-def cache_file(folder: Path, name: str) -> Path:
-    """The columnar copy of a raw table in a job's cache folder (named by the layout it holds)."""
-    return folder / f"{name}.v{CACHE_LAYOUT}.parquet"
-
-
-def write_cache(con: duckdb.DuckDBPyConnection, table: LoadedTable, target: Path) -> None:
-    """Keep a loaded raw table as Parquet (its lines, text and parsed columns) so that a later profile of the
-    same raw file reads that instead of parsing the JSON again. Written aside and renamed, so a reader never
-    sees half a file; a cache that cannot be written is simply not kept."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-    try:
-        options = "FORMAT parquet, PARQUET_VERSION V2"
-        con.execute(f"COPY (SELECT * FROM {q(table.relation)}) TO {lit(str(part))} ({options})")
-        os.replace(part, target)
-    except (OSError, duckdb.Error):
-        part.unlink(missing_ok=True)
-
-
-def load_cached(
-    con: duckdb.DuckDBPyConnection, name: str, cached: Path, lake_path: str, contract: m.Contract | None
-) -> LoadedTable | None:
-    """A raw table from its cache (see ``write_cache``), the same table ``load_raw`` builds; None if the cache
-    is not there or cannot be read."""
-    table = _schema_table(name, lake_path, contract)
-    infos = [_raw_column(c)[0] for c in table.columns]
-    relation = f"q_{name}"
-    if not cached.is_file():
-        return None
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {q(relation)} AS SELECT * FROM read_parquet({lit(str(cached))})"
-        )
-    except duckdb.Error:
-        return None
     return LoadedTable(name, relation, lake_path, {i.name: i for i in infos}, table, whole=True)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from orchestrator.config import Settings
 from orchestrator.domain.rules import ERROR, WARNING
 from orchestrator.errors import NotFound, ServiceError
 from orchestrator.quality.model import QualityRun
-from orchestrator.storage.paths import check_job_id
 
 _LOCK_WAIT_SECONDS = 10.0
 _DDL = (
@@ -43,12 +41,6 @@ _DDL = (
 
 def store_path(settings: Settings) -> Path:
     return settings.state_dir / "quality.duckdb"
-
-
-def cache_dir(job_id: str, settings: Settings) -> Path:
-    """Where a generation job's raw tables are kept as Parquet once profiled, so later profiles skip parsing
-    the JSON (a cache: outside the lake, never synced, removed with the job's runs)."""
-    return settings.data_dir / "cache" / "quality" / check_job_id(job_id)
 
 
 @contextmanager
@@ -203,10 +195,7 @@ def history(user: str, job_id: str | None, settings: Settings) -> list[dict]:
 
 def delete_jobs(job_ids: list[str], settings: Settings) -> int:
     """Forget every stored run of these jobs (and of the layers descending from them) with its metrics;
-    returns how many runs went, and drop the jobs' raw caches. A store that does not exist yet is not
-    created."""
-    for job_id in job_ids:
-        shutil.rmtree(cache_dir(job_id, settings), ignore_errors=True)
+    returns how many runs went. A store that does not exist yet is not created."""
     if not job_ids or not store_path(settings).exists():
         return 0
     marks = ", ".join("?" for _ in job_ids)
