@@ -204,8 +204,8 @@ def test_jobs_tell_what_cancel_and_retry_did_until_the_user_moves_on(started):
     at.run()  # a refresh: still told
     assert texts(at.success) == [cancelled]
     assert (
-        f"**clean** job of `alice`, **cancelled**, route small, cleaning `{parent}`, 0 attempt(s)."
-        in texts(at.markdown)
+        f"**clean** job of `alice`, **cancelled**, route small, cleaning `{parent}`, 0 attempt(s). "
+        "Lives on **this machine**." in texts(at.markdown)
     )
 
     at.button(key="retry").click().run()
