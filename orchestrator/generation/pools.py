@@ -138,17 +138,18 @@ def _build_product_pool(seed: int = BUILD_SEED) -> dict[str, list[str]]:
 
 
 def pool_files() -> dict[str, str]:
-    """The file name of each pool (a locale's, and ``products``), tagged with the pool format's version and
-    the versions of the libraries that build it: a new Faker builds new pools, never reuses old ones."""
+    """The file name of each pool (a locale's, and ``commerce``: faker-commerce's), tagged with the pool
+    format's version and the versions of the libraries that build it: a new Faker builds new pools, never
+    reuses old ones."""
     versions = pool_library_versions()
     tag = f"v{POOL_VERSION}-faker{versions['faker']}"
     names = {locale: f"{locale}-{tag}.json" for locale in LOCALES}
-    return {**names, "products": f"products-{tag}-commerce{versions['faker_commerce']}.json"}
+    return {**names, "commerce": f"commerce-{tag}-{versions['faker_commerce']}.json"}
 
 
 def build_pool(name: str) -> dict[str, list[str]]:
-    """A locale's pool, or the products' (``name`` as in pool_files), drawn with Faker."""
-    return _build_product_pool() if name == "products" else _build_locale_pool(name)
+    """A locale's pool, or faker-commerce's (``name`` as in pool_files), drawn with Faker."""
+    return _build_product_pool() if name == "commerce" else _build_locale_pool(name)
 
 
 def _cached(cache_dir: Path, name: str) -> dict[str, list[str]]:
@@ -180,7 +181,7 @@ def load_pools(cache_dir: Path, locales: tuple[str, ...]) -> Pools:
         locale: {k: pa.array(v, pa.string()) for k, v in _cached(cache_dir, locale).items()}
         for locale in locales
     }
-    products = _cached(cache_dir, "products")
+    products = _cached(cache_dir, "commerce")
     return Pools(by_locale, {k: pa.array(v, pa.string()) for k, v in products.items()})
 
 
