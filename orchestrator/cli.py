@@ -34,6 +34,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "chunk_rows": "--chunk-rows",
         "contract": "--contract",
         "cloud": "--cloud",
+        "engine": "--engine",
     },
     "run": {"job_id": "job_id", "user": "--user", "cloud": "--cloud"},
     "delete": {"job_id": "job_id"},
@@ -92,7 +93,7 @@ def _generate(args: argparse.Namespace) -> int:
     check_user(args.user)
     get_settings().on_cloud(args.cloud)  # a cloud not configured is refused before anything starts
     if args.json:
-        result = generate_job(spec, args.user, cloud=args.cloud)
+        result = generate_job(spec, args.user, cloud=args.cloud, engine=args.engine)
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     with tqdm(total=100, unit="%", desc="generating", file=sys.stderr) as bar:
@@ -101,7 +102,7 @@ def _generate(args: argparse.Namespace) -> int:
             bar.n = round(fraction * 100, 1)
             bar.set_postfix_str(message)
 
-        result = generate_job(spec, args.user, progress=progress, cloud=args.cloud)
+        result = generate_job(spec, args.user, progress=progress, cloud=args.cloud, engine=args.engine)
         bar.n = 100
     print(f"job {result.job_id}: {result.errors_injected:,} errors injected in {result.seconds:.1f} s")
     for name, table in result.tables.items():
@@ -423,6 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--table-rate", help="error rate per table, e.g. orders=0.1")
     gen.add_argument("--locales", default=",".join(LOCALES), help="comma-separated Faker locales")
     gen.add_argument("--chunk-rows", type=int, default=100_000, help="orders per chunk (memory bound)")
+    gen.add_argument(
+        "--engine",
+        choices=("local", "spark", "auto"),
+        default="auto",
+        help="where the chunks are built: this process, Spark tasks (the same files), or auto: Spark from "
+        "ORCHESTRATOR_SPARK_GENERATION_MIN_ROWS rows on (default 5,000,000)",
+    )
     gen.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
     gen.set_defaults(run=_generate)
 

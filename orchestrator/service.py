@@ -32,6 +32,7 @@ from orchestrator.cleaning.pipeline import (
 from orchestrator.clouds import CLOUDS
 from orchestrator.config import Settings, get_settings
 from orchestrator.errors import InvalidInput, NotFound, ServiceError, WorkbenchError
+from orchestrator.generation.generator import ENGINES as GENERATION_ENGINES
 from orchestrator.generation.generator import GenerationResult, Progress, generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs import holders, placement, routing
@@ -68,6 +69,7 @@ GENERATION_STOPPED = (
 )
 # A generation is never run twice at once, nor taken over: it writes raw once, and a lost one is not retried.
 GENERATION_HOLD_SECONDS = 24 * 3600
+GENERATION_ENGINE = "engine"  # the job parameter naming the engine a generation runs on
 # A running generation tells its job record how far it is after every chunk, seconds apart; one silent this
 # long has lost its worker process.
 GENERATION_SILENT_SECONDS = 10 * 60
@@ -114,18 +116,28 @@ def waits_for_schedule(job: Job) -> bool:
 
 
 def queue_generation(
-    spec: GenerationSpec, user: str, settings: Settings | None = None, *, cloud: str | None = None
+    spec: GenerationSpec,
+    user: str,
+    settings: Settings | None = None,
+    *,
+    cloud: str | None = None,
+    engine: str = "auto",
 ) -> Job:
     """Record a generation of ``spec`` for ``user`` on ``cloud`` (one of the configured clouds; the default
-    one if None), queued until run_generation (or a worker) runs it; refused with Busy while the user has as
-    many queued or running as the settings allow."""
+    one if None), queued until run_generation (or a worker) runs it on ``engine`` (local, spark, or auto:
+    Spark from ORCHESTRATOR_SPARK_GENERATION_MIN_ROWS rows on); refused with Busy while the user has as many
+    queued or running as the settings allow."""
     paths.check_user(user)
+    if engine not in GENERATION_ENGINES:
+        raise InvalidInput(
+            "engine", f"{engine!r} is not a generation engine; choose from {', '.join(GENERATION_ENGINES)}"
+        )
     settings = settings or get_settings()
     cloud = settings.on_cloud(cloud).profile
     store = JobStore.default()
     try:
         job_id = new_job_id(KIND_GENERATE)
-        params = {**spec.to_dict(), placement.CLOUD: cloud}
+        params = {**spec.to_dict(), placement.CLOUD: cloud, GENERATION_ENGINE: engine}
         return store.create_job(
             job_id, user, KIND_GENERATE, params=params, active_limit=settings.max_active_generations
         )[0]
@@ -144,8 +156,13 @@ def run_generation(
         # a second runner gets JobHeld; a worker that finds this one's process dead ends it at once
         job = store.start(job_id, lease_seconds=GENERATION_HOLD_SECONDS, holder=holders.this_worker())
         spec = GenerationSpec.from_dict(
-            {key: value for key, value in job.params.items() if key != placement.CLOUD}
+            {
+                key: value
+                for key, value in job.params.items()
+                if key not in (placement.CLOUD, GENERATION_ENGINE)
+            }
         )
+        engine = job.params.get(GENERATION_ENGINE, "auto")  # jobs queued before engines were chosen: auto
         settings = placement.settings_for(job, settings)
 
         def report(done: float, message: str) -> None:
@@ -154,7 +171,9 @@ def run_generation(
                 progress(done, message)
 
         try:
-            result = generate(spec, job.user, settings=settings, job_id=job_id, progress=report)
+            result = generate(
+                spec, job.user, settings=settings, job_id=job_id, progress=report, engine=engine
+            )
         except JobCancelled:
             raise  # cancelled by its owner or an administrator: it stays so
         except Exception as exc:
@@ -287,10 +306,11 @@ def generate_job(
     progress: Progress | None = None,
     settings: Settings | None = None,
     cloud: str | None = None,
+    engine: str = "auto",
 ) -> GenerationResult:
     """Generate a data set now, in this process, as a recorded job on ``cloud`` (visible in the job list,
-    with its row count and timing)."""
-    job_id = queue_generation(spec, user, settings, cloud=cloud).job_id
+    with its row count and timing), on ``engine``."""
+    job_id = queue_generation(spec, user, settings, cloud=cloud, engine=engine).job_id
     return run_generation(job_id, progress=progress, settings=settings)
 
 

@@ -41,6 +41,27 @@ from orchestrator.storage import Storage, open_lake, paths
 
 Progress = Callable[[float, str], None]
 Steps = Iterator[tuple[list[tables.Chunk], float, str]]  # chunks, the share of the work done, what was done
+ENGINES = ("local", "spark", "auto")
+SPARK_MIN_ROWS_ENV = "ORCHESTRATOR_SPARK_GENERATION_MIN_ROWS"
+SPARK_MIN_ROWS = 5_000_000  # auto generates on Spark from this many rows of the driving table
+
+
+@dataclass
+class Piece:
+    """What one chunk adds to the job's files, in the order they are written: its raw lines (an array, or
+    their bytes) and how many, its truth, answer-key entries and duplicates (lines counted from the start of
+    the table's raw file), and its clean rows."""
+
+    table: str
+    lines: pa.Array | bytes | memoryview
+    line_count: int
+    truth: pa.Table
+    key_entries: pa.Table
+    duplicates: pa.Table
+    clean_rows: int
+
+
+Pieces = Iterator[tuple[Iterator[Piece], float, str]]  # pieces, the share of the work done, what was done
 
 ANSWER_KEY_SCHEMA = pa.schema(
     [
@@ -414,6 +435,20 @@ def _error_rates(counts: Counter, truth_rows: dict[str, int]) -> dict:
     return report
 
 
+def choose_engine(engine: str, spec: GenerationSpec, settings: Settings | None = None) -> str:
+    """The engine a generation runs on: the one asked for, or for ``auto`` Spark from
+    ORCHESTRATOR_SPARK_GENERATION_MIN_ROWS rows of the driving table on, this process below."""
+    if engine not in ENGINES:
+        raise InvalidInput(
+            "engine", f"{engine!r} is not a generation engine; choose from {', '.join(ENGINES)}"
+        )
+    if engine != "auto":
+        return engine
+    from orchestrator.config import int_setting
+
+    return "spark" if spec.rows >= int_setting(SPARK_MIN_ROWS_ENV, SPARK_MIN_ROWS, 1, 10**12) else "local"
+
+
 def generate(
     spec: GenerationSpec,
     user: str,
@@ -422,8 +457,12 @@ def generate(
     settings: Settings | None = None,
     job_id: str | None = None,
     progress: Progress | None = None,
+    engine: str = "local",
+    spark=None,
 ) -> GenerationResult:
-    """Generate a job's raw files, truth and answer key; on any failure nothing of the job is left."""
+    """Generate a job's raw files, truth and answer key; on any failure nothing of the job is left. On the
+    ``spark`` engine the chunks are built by Spark tasks (in ``spark``, a session, or one of the product's
+    own), and the files are the same: raw byte for byte, truth and answer key row for row."""
     started = time.perf_counter()
     settings = settings or get_settings()
     storage = storage or open_lake(settings)
@@ -436,7 +475,16 @@ def generate(
     pools = load_pools(settings.pool_cache_dir, spec.locales)
     world = tables.World(spec, pools)
     wanted = [name for name in source.contract.table_names if name in spec.tables]
+    engine = choose_engine(engine, spec, settings)
     try:
+        if engine == "spark":
+            from orchestrator.generation import on_spark
+
+            plan = on_spark.Plan(spec, user, job_id, source.contract, wanted, settings, storage)
+            with on_spark.pieces(plan, storage, world, spark) as pieces:
+                return _write_job(
+                    spec, user, job_id, storage, world, source, wanted, progress, started, pieces
+                )
         return _write_job(spec, user, job_id, storage, world, source, wanted, progress, started)
     except BaseException:
         storage.delete_prefix(raw_dir)
@@ -473,6 +521,24 @@ def _generic_steps(builder: GenericBuilder, wanted: list[str]) -> Steps:
             yield [chunk], done / work, f"{name}: {chunk.index[-1] + 1:,} of {builder.rows[name]:,} rows"
 
 
+def steps(spec: GenerationSpec, world: tables.World, contract: Contract, wanted: list[str]):
+    """The job's chunks in the order they are written, and the notes on what is generated otherwise than the
+    contract asks."""
+    if contract.generator == "shop":
+        return _shop_steps(spec, world, wanted), []
+    builder = GenericBuilder(contract, world)
+    return _generic_steps(builder, wanted), builder.notes
+
+
+def piece(dirtier: _Dirtier, chunk: tables.Chunk) -> tuple[Piece, Counter]:
+    """A chunk dirtied: what it adds to the files, and the errors it carries by (table, column, kind)."""
+    dirty = dirtier.run(chunk)
+    name = chunk.table.name
+    return Piece(
+        name, dirty.lines, len(dirty.lines), dirty.truth, dirty.key_entries, dirty.duplicates, len(chunk)
+    ), dirty.counts
+
+
 def _write_job(
     spec: GenerationSpec,
     user: str,
@@ -483,17 +549,34 @@ def _write_job(
     wanted: list[str],
     progress: Progress | None,
     started: float,
+    built=None,
 ) -> GenerationResult:
+    """Write the job's files from its pieces: built here chunk by chunk, or ``built`` elsewhere (a
+    context's (pieces, error counts, notes), the counts complete once the pieces are)."""
     contract = source.contract
-    dirtier = _Dirtier(spec, world, contract)
     room = _Room(storage)
     counts: Counter = Counter()
     truth_rows: Counter = Counter()
-    if contract.generator == "shop":
-        steps, notes = _shop_steps(spec, world, wanted), []
+    lines: Counter = Counter()
+    if built is None:
+        dirtier = _Dirtier(spec, world, contract)
+        chunk_steps, notes = steps(spec, world, contract, wanted)
+
+        def local_pieces() -> Iterator[Piece]:
+            for chunks, share, message in chunk_steps:
+
+                def each(chunks=chunks) -> Iterator[Piece]:
+                    for chunk in chunks:
+                        made, chunk_counts = piece(dirtier, chunk)
+                        counts.update(chunk_counts)
+                        yield made
+
+                yield each(), share, message
+
+        produced: Pieces = local_pieces()
     else:
-        builder = GenericBuilder(contract, world)
-        steps, notes = _generic_steps(builder, wanted), builder.notes
+        produced, built_counts, notes = built
+        counts = built_counts
     notes = [*source.warnings, *notes]  # fields of a contract from elsewhere that were ignored, first
     with ExitStack() as stack:
         raw = {t: stack.enter_context(storage.open_write(paths.raw_table(user, job_id, t))) for t in wanted}
@@ -506,28 +589,28 @@ def _write_job(
         key_out = _ParquetOut(stack, storage, paths.answer_key(user, job_id), ANSWER_KEY_SCHEMA)
         dup_out = _ParquetOut(stack, storage, paths.duplicate_map(user, job_id), DUPLICATE_SCHEMA)
 
-        def write(name: str, dirty: _Dirty) -> None:
-            raw[name].write(jsonfmt.to_bytes(dirty.lines))
-            truth[name].write(dirty.truth)
-            key_out.write(dirty.key_entries)
-            dup_out.write(dirty.duplicates)
+        def write(name: str, made: Piece) -> None:
+            data = made.lines if isinstance(made.lines, bytes | memoryview) else jsonfmt.to_bytes(made.lines)
+            raw[name].write(data)
+            truth[name].write(made.truth)
+            key_out.write(made.key_entries)
+            dup_out.write(made.duplicates)
 
         # One writer thread overlaps file output (which releases the GIL) with building the next chunk;
         # at most two chunks wait, so memory stays bounded. The single worker keeps writes in order.
         writer = stack.enter_context(ThreadPoolExecutor(max_workers=1))
         pending: deque[Future] = deque()
 
-        def emit(chunk: tables.Chunk) -> None:
-            dirty = dirtier.run(chunk)
-            counts.update(dirty.counts)
-            truth_rows[chunk.table.name] += len(chunk)
-            pending.append(writer.submit(write, chunk.table.name, dirty))
+        def emit(made: Piece) -> None:
+            truth_rows[made.table] += made.clean_rows
+            lines[made.table] += made.line_count
+            pending.append(writer.submit(write, made.table, made))
             while len(pending) > 2:
                 pending.popleft().result()
 
-        for chunks, share, message in steps:
-            for chunk in chunks:
-                emit(chunk)
+        for made_pieces, share, message in produced:
+            for made in made_pieces:
+                emit(made)
             room.check(share)
             if progress:
                 progress(share, message)
@@ -536,7 +619,7 @@ def _write_job(
     written = {t: raw[t].result for t in wanted}
     results = {
         t: TableResult(
-            rows=dirtier.next_line[t],
+            rows=lines[t],
             truth_rows=truth_rows[t],
             raw_path=written[t].path,
             truth_path=paths.truth_table(user, job_id, t),

@@ -321,21 +321,25 @@ class GenericBuilder:
     # Values ------------------------------------------------------------------------------------------
     def chunks(self, name: str) -> Iterator[Chunk]:
         """The table's rows, chunk by chunk."""
-        table = self.contract.tables[name]
         for first in range(0, self.rows[name], self.spec.chunk_rows):
-            idx = np.arange(first, min(first + self.spec.chunk_rows, self.rows[name]), dtype=np.int64)
-            self._memo.clear()
-            values, nulls, aux = {}, {}, {}
-            for column in table.columns:
-                value = self.value(name, column.name, idx)
-                null = self._nulls(table, column, idx)
-                if null is not None and isinstance(value, pa.Array):
-                    value = pc.if_else(pa.array(null), pa.scalar(None, pa.string()), value)
-                elif null is not None:
-                    nulls[column.name] = null
-                values[column.name] = value
-                aux.update(self._aux(name, column.name, idx))
-            yield Chunk(table, idx, values, nulls, aux)
+            yield self.chunk(name, first, min(first + self.spec.chunk_rows, self.rows[name]))
+
+    def chunk(self, name: str, first: int, stop: int) -> Chunk:
+        """The table's rows [first, stop): a function of the rows alone, so any chunk is built on its own."""
+        table = self.contract.tables[name]
+        idx = np.arange(first, stop, dtype=np.int64)
+        self._memo.clear()
+        values, nulls, aux = {}, {}, {}
+        for column in table.columns:
+            value = self.value(name, column.name, idx)
+            null = self._nulls(table, column, idx)
+            if null is not None and isinstance(value, pa.Array):
+                value = pc.if_else(pa.array(null), pa.scalar(None, pa.string()), value)
+            elif null is not None:
+                nulls[column.name] = null
+            values[column.name] = value
+            aux.update(self._aux(name, column.name, idx))
+        return Chunk(table, idx, values, nulls, aux)
 
     def _nulls(self, table: m.Table, column: m.Column, idx: np.ndarray) -> np.ndarray | None:
         share = float(column.generate.get("nulls", 0))

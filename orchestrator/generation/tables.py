@@ -326,8 +326,25 @@ DIMENSION_BUILDERS = {
 }
 
 
+@dataclass
+class _Timeline:
+    """What befalls a chunk of orders, which decides how many child rows each has."""
+
+    customer: np.ndarray
+    signup: np.ndarray
+    ts: np.ndarray
+    n_items: np.ndarray
+    shipped: np.ndarray
+    delivered: np.ndarray
+    cancelled: np.ndarray
+    status: np.ndarray
+    is_delivered: np.ndarray
+
+
 class OrderFamily:
-    """Orders and their children, one chunk of order indices at a time (chunks must come in order)."""
+    """Orders and their children, one chunk of order indices at a time (chunks must come in order). A chunk
+    can also be built on its own: ``advance`` counts the child rows of earlier orders without building them,
+    and ``offsets`` set to what it left make ``chunk`` build exactly the rows an in-order run would."""
 
     def __init__(self, world: World, wanted: set[str]) -> None:
         self.w = world
@@ -339,18 +356,76 @@ class OrderFamily:
         self.offsets[table] = start + count
         return np.arange(start, start + count, dtype=np.int64)
 
+    def _timeline(self, oi: np.ndarray) -> _Timeline:
+        w, st = self.w, self.w.stream
+        customer = w.pick_parent("customers", oi, oi, skew=1.3)
+        signup = w.customer_signup(customer)
+        ts = w.seasonal_time(st("orders", "order_ts"), oi, signup)
+        shipped = ts + 7200 + st("orders", "shipped").integers(oi, 70 * 3600)
+        delivered = shipped + DAY + st("orders", "delivered").integers(oi, 6 * DAY)
+        cancelled = st("orders", "cancelled").uniform(oi) < 0.03
+        status = np.select(
+            [cancelled, shipped >= w.as_of, delivered >= w.as_of],
+            [s.ORDER_STATUSES.index(x) for x in ("cancelled", "paid", "shipped")],
+            default=s.ORDER_STATUSES.index("delivered"),
+        )
+        return _Timeline(
+            customer=customer,
+            signup=signup,
+            ts=ts,
+            n_items=1 + st("orders", "n_items").choice(oi, ITEMS_PER_ORDER),  # 1..5 lines per order
+            shipped=shipped,
+            delivered=delivered,
+            cancelled=cancelled,
+            status=status,
+            is_delivered=status == s.ORDER_STATUSES.index("delivered"),
+        )
+
+    def _shipment_rows(self, t: _Timeline) -> np.ndarray:
+        return np.flatnonzero(~t.cancelled & (t.shipped < self.w.as_of))
+
+    def _return_rows(self, t: _Timeline, item_parent: np.ndarray, ii: np.ndarray):
+        st = self.w.stream
+        returned = t.delivered[item_parent] + DAY + st("returns", "returned_at").integers(ii, 29 * DAY)
+        take = (
+            t.is_delivered[item_parent]
+            & (st("returns", "chance").uniform(ii) < 0.04)
+            & (returned < self.w.as_of)
+        )
+        return returned, np.flatnonzero(take)
+
+    def _review_rows(self, t: _Timeline, oi: np.ndarray):
+        st = self.w.stream
+        created = t.delivered + DAY + st("reviews", "created_at").integers(oi, 20 * DAY)
+        rows = np.flatnonzero(
+            t.is_delivered & (st("reviews", "chance").uniform(oi) < 0.3) & (created < self.w.as_of)
+        )
+        return created, rows
+
+    def _abandoned(self, oi: np.ndarray) -> np.ndarray:
+        return self.w.stream("events", "abandoned").choice(oi, ABANDONED_EVENTS)
+
+    def advance(self, first: int, stop: int) -> None:
+        """Move the child ids past orders [first, stop) as ``chunk`` would, without building any row."""
+        oi = np.arange(first, stop, dtype=np.int64)
+        t = self._timeline(oi)
+        item_parent, _ = expand(t.n_items)
+        ii = self._next_ids("order_items", len(item_parent))
+        self._next_ids("shipments", len(self._shipment_rows(t)))
+        self._next_ids("returns", len(self._return_rows(t, item_parent, ii)[1]))
+        self._next_ids("reviews", len(self._review_rows(t, oi)[1]))
+        self._next_ids("events", int((self._abandoned(oi) + 4).sum()))
+
     def chunk(self, first: int, stop: int) -> dict[str, Chunk]:
         w, st = self.w, self.w.stream
         oi = np.arange(first, stop, dtype=np.int64)
         out: dict[str, Chunk] = {}
 
-        customer = w.pick_parent("customers", oi, oi, skew=1.3)
-        signup = w.customer_signup(customer)
+        t = self._timeline(oi)
+        customer, signup, ts, n_items = t.customer, t.signup, t.ts, t.n_items
         loc = w.customer_locale(customer)
-        ts = w.seasonal_time(st("orders", "order_ts"), oi, signup)
 
-        # Items: 1..5 lines per order, products skewed towards the early (popular) catalogue.
-        n_items = 1 + st("orders", "n_items").choice(oi, ITEMS_PER_ORDER)
+        # Items: products skewed towards the early (popular) catalogue.
         item_parent, line = expand(n_items)
         ii = self._next_ids("order_items", len(item_parent))
         product = w.pick_parent("products", ii, oi[item_parent], skew=3.0)
@@ -365,15 +440,8 @@ class OrderFamily:
         coupon = w.pick_parent("coupons", oi, oi, skew=1.0)
         discount = np.where(has_coupon, total * w.coupon_discount(coupon) // 100, 0)
 
-        shipped = ts + 7200 + st("orders", "shipped").integers(oi, 70 * 3600)
-        delivered = shipped + DAY + st("orders", "delivered").integers(oi, 6 * DAY)
-        cancelled = st("orders", "cancelled").uniform(oi) < 0.03
-        status = np.select(
-            [cancelled, shipped >= w.as_of, delivered >= w.as_of],
-            [s.ORDER_STATUSES.index(x) for x in ("cancelled", "paid", "shipped")],
-            default=s.ORDER_STATUSES.index("delivered"),
-        )
-        is_delivered = status == s.ORDER_STATUSES.index("delivered")
+        shipped, delivered, cancelled = t.shipped, t.delivered, t.cancelled
+        status, is_delivered = t.status, t.is_delivered
 
         if "orders" in self.wanted:
             out["orders"] = Chunk(
@@ -420,10 +488,10 @@ class OrderFamily:
                     "paid_at": ts + 10 + st("payments", "paid_at").integers(oi, 1800),
                 },
             )
+        # Every child's ids advance whether it is built or not, as ``advance`` moves them.
+        rows = self._shipment_rows(t)
+        si = self._next_ids("shipments", len(rows))
         if "shipments" in self.wanted:
-            has = ~cancelled & (shipped < w.as_of)
-            rows = np.flatnonzero(has)
-            si = self._next_ids("shipments", len(rows))
             letters = pa.array([chr(c) for c in range(ord("A"), ord("Z") + 1)])
             out["shipments"] = Chunk(
                 s.TABLES["shipments"],
@@ -446,15 +514,9 @@ class OrderFamily:
                 },
                 nulls={"delivered_at": ~is_delivered[rows]},
             )
+        returned, rows = self._return_rows(t, item_parent, ii)
+        ri = self._next_ids("returns", len(rows))
         if "returns" in self.wanted:
-            returned = delivered[item_parent] + DAY + st("returns", "returned_at").integers(ii, 29 * DAY)
-            take = (
-                is_delivered[item_parent]
-                & (st("returns", "chance").uniform(ii) < 0.04)
-                & (returned < w.as_of)
-            )
-            rows = np.flatnonzero(take)
-            ri = self._next_ids("returns", len(rows))
             out["returns"] = Chunk(
                 s.TABLES["returns"],
                 ri,
@@ -469,12 +531,9 @@ class OrderFamily:
                     "returned_at": returned[rows],
                 },
             )
+        created, rows = self._review_rows(t, oi)
+        vi = self._next_ids("reviews", len(rows))
         if "reviews" in self.wanted:
-            created = delivered + DAY + st("reviews", "created_at").integers(oi, 20 * DAY)
-            rows = np.flatnonzero(
-                is_delivered & (st("reviews", "chance").uniform(oi) < 0.3) & (created < w.as_of)
-            )
-            vi = self._next_ids("reviews", len(rows))
             rloc = loc[rows]
             out["reviews"] = Chunk(
                 s.TABLES["reviews"],
@@ -492,6 +551,8 @@ class OrderFamily:
             )
         if "events" in self.wanted:
             out["events"] = self._events(oi, customer, ts, first_product)
+        else:
+            self._next_ids("events", int((self._abandoned(oi) + 4).sum()))
         return out
 
     def _events(
@@ -500,7 +561,7 @@ class OrderFamily:
         """Each order: some abandoned browsing first, then the session that converted (view, cart,
         checkout, purchase), which gives the funnel its shape."""
         w, st = self.w, self.w.stream
-        n_abandoned = st("events", "abandoned").choice(oi, ABANDONED_EVENTS)
+        n_abandoned = self._abandoned(oi)
         parent, step = expand(n_abandoned + 4)
         ei = self._next_ids("events", len(parent))
         funnel_step = step - n_abandoned[parent]  # 0..3 in the converting session, negative before
