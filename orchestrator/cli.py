@@ -34,7 +34,6 @@ OPTIONS: dict[str, dict[str, str]] = {
         "chunk_rows": "--chunk-rows",
         "contract": "--contract",
         "cloud": "--cloud",
-        "engine": "--engine",
     },
     "run": {"job_id": "job_id", "user": "--user", "cloud": "--cloud"},
     "delete": {"job_id": "job_id"},
