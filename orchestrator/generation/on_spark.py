@@ -241,12 +241,15 @@ def _session(plan: Plan):
     point = connect.endpoint()
     if point is not None:
         address = connect.run_address(point, plan.job_id)
+        marked = connect.REMOTE_MODE in os.environ
         spark = connect.remote_session(address, _tag(plan.job_id))
 
         def release() -> None:
             connect.stop_run(address, _tag(plan.job_id), release=True)
             with contextlib.suppress(Exception):  # the client too: the next job's session is a new one
                 spark.stop()
+            if not marked:  # pyspark marks the process as a Connect client for good; a local session is not
+                os.environ.pop(connect.REMOTE_MODE, None)
 
         return spark, release
     from orchestrator.cleaning.spark.session import local_session

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 CONNECT_ENV = "ORCHESTRATOR_SPARK_CONNECT"
+# What pyspark sets in os.environ once a process opens a Spark Connect session, and never clears: from then on
+# every session that process (or a child it starts) builds is a Connect client.
+REMOTE_MODE = "SPARK_CONNECT_MODE_ENABLED"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SERVER_WAIT = 120.0  # how long a run waits for a server that does not listen yet
 READY_SECONDS = 300.0  # a first start on a busy machine: the JVM, Spark, then the gRPC service
