@@ -28,6 +28,7 @@ from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceEr
 from orchestrator.health import ConnectionCheck
 from orchestrator.storage.base import WrittenFile
 from orchestrator.storage.paths import check_lake_path
+from orchestrator.storage.ranged import RangedReader
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _REGION_IN_HOST = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
@@ -216,38 +217,18 @@ class _OssWriter:
             self._lake._client.abort_multipart_upload(request)
 
 
-class _OssReader(io.RawIOBase):
-    """A seekable stream over one version of an object, read in ranges; a replaced object stops the read."""
+class _OssReader(RangedReader):
+    """An object read in ranged GetObject calls pinned with If-Match to the ETag seen when it was opened."""
 
     def __init__(self, lake: OssLake, path: str, size: int, etag: str) -> None:
+        super().__init__(path, size, etag)
         self._lake = lake
-        self._path = path
-        self._size = size
-        self._etag = etag
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def _fetch(self, length: int) -> bytes:
-        length = min(length, self._size - self._pos)
-        if length <= 0:
-            return b""
+    def _range(self, offset: int, length: int) -> bytes:
         request = oss.GetObjectRequest(
             bucket=self._lake.config.bucket,
             key=self._path,
-            range_header=f"bytes={self._pos}-{self._pos + length - 1}",
+            range_header=f"bytes={offset}-{offset + length - 1}",
             range_behavior="standard",
             if_match=self._etag,
         )
@@ -260,25 +241,13 @@ class _OssReader(io.RawIOBase):
                     answer.body.close()
         except _Refused as refused:
             if refused.code == "PreconditionFailed":
-                raise ServiceError(
-                    f"{self._path} was replaced while it was being read; read it again"
-                ) from None
+                raise self.replaced() from None
             raise refused.error from None
         if len(data) != length:
             raise ServiceError(
                 f"the lake at {self._lake.endpoint} sent {len(data)} of {length} bytes of {self._path}"
             )
-        self._pos += len(data)
         return data
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._fetch(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        """The rest of the object in one ranged GetObject."""
-        return self._fetch(self._size - self._pos)
 
 
 class _Altered(ServiceError):

@@ -32,6 +32,7 @@ from orchestrator.errors import AlreadyExists, InvalidInput, NotFound, ServiceEr
 from orchestrator.health import ConnectionCheck
 from orchestrator.storage.base import WrittenFile
 from orchestrator.storage.paths import check_lake_path
+from orchestrator.storage.ranged import RangedReader
 
 _FILE_SYSTEM = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 # On an account with a hierarchical namespace the Blob API lists directories as empty blobs with this flag.
@@ -122,58 +123,25 @@ class _AdlsWriter:
         self.result = WrittenFile(self._path, self._size, self._digest.hexdigest())
 
 
-class _BlobReader(io.RawIOBase):
-    """A seekable stream over one version of a blob, read in ranges; a replaced blob stops the read."""
+class _BlobReader(RangedReader):
+    """A blob read in ranged downloads pinned (If-Match) to the ETag seen when it was opened."""
 
     def __init__(self, lake: AdlsLake, path: str, size: int, etag: str) -> None:
+        super().__init__(path, size, etag)
         self._lake = lake
-        self._path = path
         self._blob = lake._blob(path)
-        self._size = size
-        self._etag = etag
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def _fetch(self, length: int) -> bytes:
-        length = min(length, self._size - self._pos)
-        if length <= 0:
-            return b""
+    def _range(self, offset: int, length: int) -> bytes:
         with self._lake._service(f"read {self._path}"):
             try:
-                data = self._blob.download_blob(
-                    offset=self._pos,
+                return self._blob.download_blob(
+                    offset=offset,
                     length=length,
                     etag=self._etag,
                     match_condition=MatchConditions.IfNotModified,
                 ).readall()
             except ResourceModifiedError:
-                raise ServiceError(
-                    f"{self._path} was replaced while it was being read; read it again"
-                ) from None
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._fetch(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        """The rest of the blob in one ranged download (the SDK streams it in chunks)."""
-        return self._fetch(self._size - self._pos)
+                raise self.replaced() from None
 
 
 class AdlsLake:
