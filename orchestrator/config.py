@@ -140,6 +140,16 @@ class Settings:
             spark_runner=CLOUDS[name].large_batches or "",
         )
 
+    def for_lake(self) -> Settings:
+        """Only what opening this profile's lake and reading value pools need: no database, no other cloud, no
+        function key. What leaves this process with work for other machines (generation's Spark tasks)."""
+        lake = self.cloud_settings
+        if isinstance(lake, AzureStorageSettings):
+            lake = replace(lake, functions_url="", functions_key="")
+        return Settings(
+            data_dir=self.data_dir, profile=self.profile, cloud_settings=lake, clouds={self.profile: lake}
+        )
+
     @property
     def state_dir(self) -> Path:
         """SQLite state of the embedded profile: queues, jobs, users."""

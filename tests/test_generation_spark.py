@@ -6,6 +6,7 @@ server, as the product reaches it through ORCHESTRATOR_SPARK_CONNECT."""
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 import threading
@@ -17,8 +18,11 @@ import pytest
 import requests
 
 from orchestrator.cleaning.spark import connect
-from orchestrator.domain.contract import built_in_names
+from orchestrator.clouds.aliyun import AliyunSettings
+from orchestrator.config import AzureStorageSettings, MySQLSettings, Settings
+from orchestrator.domain.contract import built_in, built_in_names
 from orchestrator.errors import InvalidInput
+from orchestrator.generation import on_spark
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.jobs.store import JobCancelled, JobStore
@@ -45,6 +49,28 @@ def _tagged_jobs(ui: str, job_id: str) -> list[dict]:
 
 def _files(root: Path) -> dict[str, Path]:
     return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_spark_tasks_carry_the_lake_settings_and_no_other_secret(tmp_path):
+    # Every task is pickled with its plan and may run on another machine: it takes what opening the lake
+    # needs (the storage account key), never the database's password, a function key or another cloud.
+    lake = AzureStorageSettings(
+        "lake", account_url="https://a.blob.core.windows.net", account_key="lake-key", functions_key="fnkey"
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        profile="azure",
+        mysql=MySQLSettings("db", "workbench", "loader", password="db-password"),
+        cloud_settings=lake,
+        clouds={"azure": lake, "aliyun": AliyunSettings("b", "https://oss", access_key_secret="oss-secret")},
+    )
+    shop = built_in("shop").contract
+    plan = on_spark.Plan(GenerationSpec(rows=10), "alice", "job-1", shop, ["orders"], settings)
+    shipped = pickle.dumps(plan)
+    assert b"lake-key" in shipped
+    for secret in (b"db-password", b"fnkey", b"oss-secret"):
+        assert secret not in shipped
+    assert plan.settings.for_lake() == plan.settings  # what opens the lake there is what the tasks got
 
 
 @pytest.mark.parametrize("contract", built_in_names())

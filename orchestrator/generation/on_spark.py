@@ -67,7 +67,8 @@ class Plan:
         storage: Storage | None = None,
     ) -> None:
         self.spec, self.user, self.job_id = spec, user, job_id
-        self.contract, self.wanted, self.settings = contract, wanted, settings
+        self.contract, self.wanted = contract, wanted
+        self.settings = settings.for_lake()  # the tasks' copy: it travels with every task
         # Tasks open the lake themselves: a local lake travels as it is, any other as its settings.
         self.lake = storage if isinstance(storage, LocalLake) else None
         self.staging = f"{paths.truth_dir(user, job_id)}/parts"
