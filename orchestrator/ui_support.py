@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -605,19 +606,24 @@ def connection_checks(settings: Settings) -> dict[str, ConnectionCheck]:
         )
     cloud = cloud_of(settings)
     several = len(settings.clouds) > 1  # then each lake is named by its cloud, the default's first
-    checks[f"lake on {cloud.label}" if several else "lake"] = lake_check(settings)
+    checks[f"lake on {cloud.label}" if several else "lake"] = _check(lambda: lake_check(settings))
     for name in settings.clouds:  # every other cloud's lake too: a job may live there
         if name != settings.profile:
-            checks[f"lake on {CLOUDS[name].label}"] = lake_check(settings.on_cloud(name))
+            other = settings.on_cloud(name)
+            checks[f"lake on {CLOUDS[name].label}"] = _check(lambda other=other: lake_check(other))
     if not cloud.queues_on_host:
         for route, name in routing.QUEUE_NAMES.items():
-            checks[f"{route} queue"] = open_queue(name, settings).test_connection()
+            checks[f"{route} queue"] = _check(lambda name=name: open_queue(name, settings).test_connection())
     checks["warehouse"] = warehouse.test_connection(settings)
     checks["operational database"] = operational.test_connection(settings)
-    try:
-        runner = spark_target(settings).runner
-    except WorkbenchError as error:
-        checks["large batches"] = ConnectionCheck(False, str(error), getattr(error, "field", None))
-    else:
-        checks["large batches"] = runner.test_connection()
+    checks["large batches"] = _check(lambda: spark_target(settings).runner.test_connection())
     return checks
+
+
+def _check(reach: Callable[[], ConnectionCheck]) -> ConnectionCheck:
+    """A system's check; settings that cannot even open it (one missing or malformed) fail it, naming the
+    setting, and the other checks still run."""
+    try:
+        return reach()
+    except WorkbenchError as error:
+        return ConnectionCheck(False, str(error), getattr(error, "field", None))

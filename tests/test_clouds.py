@@ -101,6 +101,11 @@ def test_the_aliyun_profile_keeps_its_lake_in_oss_its_queues_in_mns_and_runs_lar
             monkeypatch.setenv(name, value)
         with pytest.raises(InvalidInput, match=r"^ORCHESTRATOR_ALIYUN_MNS_ENDPOINT: is not set; the aliyun"):
             open_queue("jobs", get_settings())  # the lake alone needs no queue endpoint
+        checks = connection_checks(get_settings())  # the Settings page shows it as failed checks
+        assert checks["lake"].ok
+        for route in ("small", "large"):
+            queue_check = checks[f"{route} queue"]
+            assert (queue_check.ok, queue_check.field) == (False, "ORCHESTRATOR_ALIYUN_MNS_ENDPOINT")
         monkeypatch.setenv("ORCHESTRATOR_ALIYUN_MNS_ENDPOINT", mns.endpoint)
         settings = get_settings()
         assert secret not in repr(settings) and settings.azure_storage is None
