@@ -1,7 +1,9 @@
-"""A small threaded HTTP(S) server on 127.0.0.1 that records every request and answers through a callback."""
+"""Small threaded HTTP(S) servers on 127.0.0.1 for the tests' fake services: one that records every request
+and answers through a callback, and the start-stop life of a fake that keeps its state across a stop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -9,8 +11,57 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+
+class RestartableServer:
+    """A fake service's server on 127.0.0.1: ``start`` and ``stop`` keep its port and whatever the subclass
+    stores, so a test can take the service down and bring it back. A subclass gives ``_handler()``, whose
+    handlers call ``track(self.connection)`` in ``setup``; ``lock`` guards the subclass's state too."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def track(self, connection: socket.socket) -> None:
+        """A connection the service has open, closed by ``stop`` even while kept alive."""
+        with self.lock:
+            self._connections.add(connection)
+
+    def start(self) -> Self:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering, kept-alive connections included, as a stopped service does."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self.lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ receipt handle is valid until its message's NextVisibleTime, as MNS documents.""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import re
@@ -22,11 +21,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
+
+from tests.fake_http import RestartableServer
 
 NAMESPACE = "http://mns.aliyuncs.com/doc/v1/"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,119}")
@@ -79,7 +80,7 @@ def _no_message() -> _Refusal:
     return _Refusal(404, "MessageNotExist", "Message not exist.")
 
 
-class FakeMns:
+class FakeMns(RestartableServer):
     """One MNS account endpoint; ``start`` and ``stop`` keep the port and the queues."""
 
     def __init__(
@@ -89,6 +90,7 @@ class FakeMns:
         clock: Callable[[], float] = time.time,
         security_token: str | None = None,
     ) -> None:
+        super().__init__()
         self.access_key_id = access_key_id
         self._secret = access_key_secret
         self._token = security_token  # an STS token every request must carry (the security-token header)
@@ -97,42 +99,12 @@ class FakeMns:
         self.requests: list[Seen] = []
         self.hold: threading.Event | None = None  # set: answers wait until it is set (a hung service)
         self.denied: set[str] = set()  # operations the key may not call (403 AccessDenied)
-        self.lock = threading.Lock()
         self._issued: set[str] = set()  # every receipt handle ever handed out
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeMns:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering, kept-alive connections included, as a stopped service does."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self.lock:
-            connections, self._connections = self._connections, set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> FakeMns:
-        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         if self.hold is not None:
             self.hold.set()
-        self.stop()
+        super().__exit__(*exc)
 
     def seen(self, operation: str) -> list[Seen]:
         with self.lock:
@@ -395,8 +367,7 @@ class FakeMns:
                 super().setup()
                 # Headers and body are two writes: without this, each answer waits for a delayed ACK.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with fake.lock:
-                    fake._connections.add(self.connection)
+                fake.track(self.connection)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

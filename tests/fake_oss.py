@@ -9,21 +9,20 @@ x-oss-hash-crc64ecma, and errors as <Error> documents (in x-oss-err for HEAD).""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import socket
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import crcmod
+
+from tests.fake_http import RestartableServer
 
 MIN_PART = 100 * 1024  # OSS refuses a smaller part unless it is the last
 _crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
@@ -63,7 +62,7 @@ class _Refusal(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FakeOss:
+class FakeOss(RestartableServer):
     """One OSS region with the buckets given; ``start`` and ``stop`` keep the port and the objects."""
 
     def __init__(
@@ -74,6 +73,7 @@ class FakeOss:
         buckets: tuple[str, ...],
         security_token: str | None = None,
     ) -> None:
+        super().__init__()
         self.access_key_id = access_key_id
         self._secret = access_key_secret
         self._token = security_token  # an STS token every request must carry (x-oss-security-token)
@@ -84,39 +84,6 @@ class FakeOss:
         self.altered = False  # store (and report the CRC64 of) one byte more than was sent: a corrupting hop
         self.requests: list[Seen] = []
         self.batch_deletes: list[list[str]] = []  # the keys of each DeleteMultipleObjects, in order
-        self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeOss:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering, kept-alive connections included, as a stopped service does."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self.lock:
-            connections, self._connections = self._connections, set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> FakeOss:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def seen(self, method: str, **query: str) -> list[Seen]:
         """The requests of ``method`` whose query holds every given parameter (value "" for any value)."""
@@ -362,8 +329,7 @@ class FakeOss:
 
             def setup(self) -> None:
                 super().setup()
-                with fake.lock:
-                    fake._connections.add(self.connection)
+                fake.track(self.connection)
 
             def _serve(self) -> None:
                 url = urlsplit(self.path)
