@@ -6,6 +6,7 @@ the request, the states, cancelling, the connection test and the refusals."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -16,6 +17,7 @@ import pytest
 
 from orchestrator.clouds import CLOUDS
 from orchestrator.config import SECRETS_FILE_ENV, SPARK_RUNNERS, get_settings
+from orchestrator.domain.contract import built_in, built_in_names
 from orchestrator.errors import InvalidInput
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.runners import (
@@ -206,6 +208,25 @@ def test_the_code_package_holds_the_notebook_and_the_orchestrator_package(tmp_pa
     assert "orchestrator/runners/emr_serverless.py" in names and "orchestrator/__init__.py" in names
     assert any(name.startswith("contracts/") for name in names)
     assert not any("__pycache__" in name for name in names)
+    # As the run gets it on --py-files: the package, imported from the zip, reads the shipped contracts there.
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import orchestrator;"
+        "from orchestrator.cleaning.spark.job import clean_job;"
+        "from orchestrator.domain.contract import built_in, built_in_names;"
+        "tables = {n: len(built_in(n).contract.tables) for n in built_in_names()};"
+        "print(json.dumps([orchestrator.__file__, tables]))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", script, str(out / "orchestrator.zip")],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    where, tables = json.loads(imported.stdout)
+    assert where.startswith(str(out / "orchestrator.zip"))
+    assert tables == {name: len(built_in(name).contract.tables) for name in built_in_names()}
 
 
 @pytest.fixture

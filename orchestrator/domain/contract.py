@@ -30,7 +30,9 @@ from orchestrator.domain import model as m
 from orchestrator.errors import InvalidInput
 
 API_VERSION = "v3.1.0"
-BUILT_IN = Path(__file__).resolve().parents[2] / "contracts"  # the contracts the workbench ships
+# The contracts the workbench ships, beside the package: files here, or entries of the zip the package is
+# imported from (a Spark job's --py-files), so they are read as resources, not paths.
+BUILT_IN = resources.files("orchestrator").parent / "contracts"
 MAX_CONTRACT_BYTES = 5_000_000
 
 # customProperties of the vocabulary (docs/contracts.md): where each may appear.
@@ -571,7 +573,8 @@ def read_contract(path: Path) -> ContractSource:
 
 def built_in_names() -> tuple[str, ...]:
     """The contracts the workbench ships, by name (their file names without .yaml)."""
-    return tuple(sorted(path.stem for path in BUILT_IN.glob("*.yaml")))
+    names = (entry.name for entry in BUILT_IN.iterdir())
+    return tuple(sorted(name.removesuffix(".yaml") for name in names if name.endswith(".yaml")))
 
 
 @cache
