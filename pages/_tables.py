@@ -1,5 +1,7 @@
 """How the pages show a table of jobs: local times (the zone named in the header's help), counts with
-thousands separators, and state, job and source columns wide enough to read. Not a page."""
+thousands separators, state, job and source columns wide enough to read, and a value a job does not have (a
+generation reads no rows in; a running job has no seconds yet) as an empty cell, as the text columns leave
+theirs, not Streamlit's "None". Not a page."""
 
 from __future__ import annotations
 
@@ -31,4 +33,6 @@ def show_jobs(jobs: list[Job], columns: Sequence[str] | None = None) -> None:
         "rows out": _COUNT,
         "quarantined": _COUNT,
     }
-    st.dataframe(frame[list(columns)] if columns else frame, hide_index=True, column_config=config)
+    st.dataframe(
+        frame[list(columns)] if columns else frame, hide_index=True, column_config=config, placeholder=""
+    )

@@ -473,6 +473,25 @@ def test_pages_refuse_another_users_job_and_unknown_ids(bobs_job):
             assert job not in shown
 
 
+def drawn(table, job: str, column: str) -> str:
+    """A job's cell as the browser draws it: a missing value as the table's placeholder, which Streamlit
+    draws as "None" when the page sets none."""
+    value = table.value.set_index("job").loc[job, column]
+    if pd.isna(value):
+        return table.proto.placeholder if table.proto.HasField("placeholder") else "None"
+    return str(value)
+
+
+def test_the_jobs_table_leaves_empty_what_a_generation_does_not_have(bobs_job):
+    table = signed_in("bob", "pages/jobs.py").dataframe[0]
+    job = stored_job(bobs_job)
+    assert [drawn(table, bobs_job, column) for column in ("rows in", "rows out", "quarantined")] == [
+        "",
+        str(job.rows_out),
+        "0",
+    ]
+
+
 def test_jobs_table_details_cancel_retry_and_the_toast(bobs_job, started):
     parent = generated()
     queued = service.launch_clean("alice", parent).job.job_id
