@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_authenticator.models import cookie_model as library_cookie_model
 
@@ -171,7 +172,13 @@ def _end_session(authenticator: stauth.Authenticate, notice: str | None = None) 
 
 def _start_server() -> None:
     """At server start: keep the data root private, and say in the server's log which data root and address
-    are in use and, while no user exists, the setup token the first-administrator form asks for."""
+    are in use and, while no user exists, the setup token the first-administrator form asks for.
+
+    Streamlit also learns here that the frame's st.navigation is the only page table. It takes a pages/ folder
+    beside the entry point for an app of page files until the process first calls st.navigation, so the first
+    request after a start ran the page files' table: a link to a page's URL (/job-list) found no such page
+    and said "Page not found" over the login."""
+    PagesManager.uses_pages_directory = False  # no setting says so (Streamlit 1.67): the attribute it reads
     data_dir = private_data_root(get_settings())
     address = st.get_option("server.address") or "every interface"
     print(f"Data directory: {data_dir}", file=sys.stderr)

@@ -9,9 +9,10 @@ SESSION_ID = "_session_id"  # session_state key: the server-side session this br
 
 
 class PageEntry(NamedTuple):
-    """A page after login. Its URL path differs from its file name on purpose: Streamlit runs a file under
-    pages/ by its own name, without the frame (app.py), on a server's first run (the pages guard against
-    that); these never match one."""
+    """A page after login. Its URL path differs from its file name on purpose: a run that starts before the
+    frame (app.py) has called st.navigation runs a file under pages/ by its own name, without the frame (every
+    AppTest run starts so; the server is told otherwise at start, see app.py), and the pages guard against
+    that; these never match one."""
 
     path: str
     title: str

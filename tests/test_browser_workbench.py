@@ -118,17 +118,22 @@ def timed(action, until) -> float:
 
 
 def test_generate_clean_follow_profile_and_download_in_a_real_browser(browser: Browser, workbench):  # noqa: F811
-    """The browser is launched before the server starts, so "app ready" times the app, not Chromium."""
+    """The browser is launched before the server starts, so "app ready" times the app, not Chromium. The
+    server's very first request is a link to a page, which is the page shown after login."""
     url = workbench["url"]
     page = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True).new_page()
-    page.goto(url)
+    page.goto(f"{url}/job-list")
     settle(page, "Log in")
     ready = time.perf_counter() - workbench["started"]
     print(f"\napp ready (server start to login form rendered): {ready:.2f} s")
+    assert page.get_by_text("Page not found").count() == 0
     fill(page, "User name", "alice")
     fill(page, "Password", PASSWORD)
     page.get_by_role("button", name="Log in").click()
     settle(page, "Signed in as alice")
+    settle(page, "Details of")
+    assert page.url.startswith(f"{url}/job-list?job=") and page.get_by_text("Page not found").count() == 0
+    shot(page, "0-jobs-linked-on-first-request")
 
     go_to(page, "Generate")
     settle(page, "Cleaning will run on")
