@@ -5,7 +5,8 @@ published as Parquet. Then, each best of ``--repeat`` runs:
 - pandas before: the in-process gold of ``--reference`` (orchestrator/cleaning/gold.py there) over the silver
   frames, as the pandas pipeline built it;
 - DuckDB over frames: build_gold over the same frames, as the pandas pipeline builds it now;
-- DuckDB over Parquet: build_gold over the silver Parquet read with pyarrow, as the Spark job builds it now;
+- DuckDB over Parquet: build_gold over the silver Parquet streamed (the contract's columns, a row group at a
+  time), as the Spark job builds it now;
 - Spark before (``--spark-reference``, a commit holding orchestrator/cleaning/spark/gold.py): its aggregates
   over the silver Parquet read by Spark, each written to Parquet, as the Spark job's gold stage did.
 Prints seconds and ratios to the DuckDB runs. Run from the repository root:
@@ -31,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestrator.cleaning.engine import clean
-from orchestrator.cleaning.gold import build_gold
+from orchestrator.cleaning.gold import build_gold, streamed
 from orchestrator.cleaning.pipeline import read_manifest, read_raw
 from orchestrator.config import Settings
 from orchestrator.contracts import job_contract
@@ -96,7 +97,10 @@ def main() -> None:
         "DuckDB over frames": _best(args.repeat, lambda: build_gold(contract, silver)),
         "DuckDB over Parquet": _best(
             args.repeat,
-            lambda: build_gold(contract, {n: pq.read_table(folder / f"{n}.parquet") for n in reads}),
+            lambda: build_gold(
+                contract,
+                {n: streamed(folder / f"{n}.parquet", contract.tables[n].column_names) for n in reads},
+            ),
         ),
     }
     if args.spark_reference:

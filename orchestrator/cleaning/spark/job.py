@@ -14,11 +14,10 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
-from orchestrator.cleaning.gold import build_gold
+from orchestrator.cleaning.gold import Silver, build_gold, streamed
 from orchestrator.cleaning.spark import read, repairs, settle
 from orchestrator.cleaning.spark.frames import swapped_in
 from orchestrator.cleaning.spark.publish import publish_table
@@ -86,10 +85,10 @@ def clean_job(
     return result
 
 
-def _published_silver(root: Path, contract: m.Contract, result: dict) -> dict[str, pa.Table]:
-    """The silver tables the contract's gold reads, from the files just published: the contract's columns."""
+def _published_silver(root: Path, contract: m.Contract, result: dict) -> Silver:
+    """The silver tables the contract's gold reads, streamed from the files just published: the contract's
+    columns."""
     wanted = {name for gold in contract.gold for name in gold.reads} & set(result["silver"])
     return {
-        name: pq.read_table(root / result["silver"][name], columns=list(contract.tables[name].column_names))
-        for name in wanted
+        name: streamed(root / result["silver"][name], contract.tables[name].column_names) for name in wanted
     }
