@@ -7,7 +7,10 @@ is its own. Spark runs twice: with a JVM of its own (the session's start-up time
 seconds), and as a client of one Spark Connect server started once for the whole run (its start-up and its
 first job, a 20,000-order warm-up, reported apart; the client starts no JVM), as local runs go with
 ORCHESTRATOR_SPARK_CONNECT set. Prints seconds, raw rows/s and peak resident memory per engine, each
-Spark/pandas time ratio, and where the crossover lies. Run from the repository root:
+Spark/pandas time ratio, and where the crossover lies. On Connect, also the engine against its floor on the
+same server (one Spark job per table, its raw lines as text to one Parquet file: the least any Spark cleaning
+does), and the engine's stages with the Spark jobs and SQL queries each ran, read from the server's UI. Run
+from the repository root:
 ``.venv/bin/python bench/large_batch.py [--quick] [--sizes 1000000 5000000] [--tables all] [--no-connect]``.
 """
 
@@ -27,24 +30,31 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.memory import peak_mb
+from orchestrator.cleaning.stages import label
 from orchestrator.config import Settings
 from orchestrator.domain import shop as s
 from orchestrator.generation.generator import generate
 from orchestrator.generation.spec import GenerationSpec
 from orchestrator.storage import LocalLake, paths
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 USER = "bench"
 TARGET_RATIO = 3.0  # Spark seconds / pandas seconds at the largest size, start-up excluded
 CONNECT_TARGETS = {20_000: 5.0, 5_000_000: 3.0}  # orders: Spark Connect seconds / pandas seconds, at most
 WARM_UP_ROWS = 20_000  # orders of the Spark Connect server's first job, measured apart
 TARGET_DRIVER_MB = 500
+RETAINED = 100_000  # Spark jobs and SQL queries the bench's server keeps for its UI: all of a run's
 
 
 def _pandas_worker(root: Path, job_id: str) -> dict:
@@ -72,9 +82,10 @@ def _pandas_worker(root: Path, job_id: str) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
 
 
-def _spark_worker(root: Path, job_id: str, server: str = "") -> dict:
-    """The Spark engine's clean_job in a local Spark session started (and timed) beforehand, or in a session
-    on the Spark Connect server at ``server``."""
+def _spark_worker(root: Path, job_id: str, server: str = "", ui: str = "", floor: bool = False) -> dict:
+    """The Spark engine's clean_job (``floor``: the floor's work, see _floor) in a local Spark session started
+    (and timed) beforehand, or in a session on the Spark Connect server at ``server``; with the server's UI at
+    ``ui``, the Spark jobs and SQL queries of each stage (_stage_jobs)."""
     from orchestrator.cleaning.spark.connect import remote_session
     from orchestrator.cleaning.spark.job import clean_job
     from orchestrator.cleaning.spark.session import local_session
@@ -83,8 +94,15 @@ def _spark_worker(root: Path, job_id: str, server: str = "") -> dict:
     spark = remote_session(server, "c-bench-connect") if server else local_session()
     spark.range(1).count()
     startup = time.perf_counter() - start
+    marks: list[tuple[str, float, float]] = []  # each stage's name, seconds and wall-clock end
+    started = time.time()
     start = time.perf_counter()
-    clean_job(spark, root, USER, job_id, "c-bench-connect" if server else "c-bench-spark")
+    if floor:
+        _floor(spark, root, job_id)
+        marks.append(("floor", time.perf_counter() - start, time.time()))
+    else:
+        run_id = "c-bench-connect" if server else "c-bench-spark"
+        clean_job(spark, root, USER, job_id, run_id, lambda *stage: marks.append((*stage, time.time())))
     seconds = time.perf_counter() - start
     peak = peak_mb()
     spark.stop()
@@ -92,13 +110,77 @@ def _spark_worker(root: Path, job_id: str, server: str = "") -> dict:
         "seconds": seconds,
         "startup": startup,
         "peak_mb": peak,
+        "stages": _stage_jobs(ui, started, marks) if ui else [],
     }
 
 
-def _measure(engine: str, root: Path, job_id: str, server: str = "") -> dict:
-    """Run one engine in a child process and read back its numbers."""
+def _floor(spark: SparkSession, root: Path, job_id: str) -> None:
+    """The least any Spark cleaning of the job does: one Spark job per table reading its raw JSON Lines as
+    text and writing them as one Parquet file, nothing parsed or cleaned."""
+    from orchestrator.cleaning.spark.frames import write_parquet
+    from orchestrator.cleaning.spark.read import read_manifest
+
+    for name, info in read_manifest(root, USER, job_id)["tables"].items():
+        lines = spark.read.text(str(root / info["raw_path"]))
+        write_parquet(lines.coalesce(1).write, root / "floor" / name)
+
+
+def _stage_jobs(ui: str, started: float, marks: list[tuple[str, float, float]]) -> list[dict]:
+    """Per stage: its name and seconds, the Spark jobs submitted during it and the seconds at least one ran,
+    the SQL queries (each a plan executed: its planning, jobs and commit), the seconds at least one query or
+    job ran, and its longest query; from the server's UI (its REST API). They are one run's: nothing else
+    runs on the server."""
+
+    def get(path: str) -> list[dict]:
+        with urllib.request.urlopen(f"{ui}/api/v1/applications{path}", timeout=30) as answer:
+            return json.load(answer)
+
+    def epoch(stamp: str) -> float:  # such as 2026-12-07T16:01:02.345GMT
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%Z").replace(tzinfo=UTC).timestamp()
+
+    app = get("")[0]["id"]
+    jobs = [
+        (epoch(j["submissionTime"]), epoch(j["completionTime"]))
+        for j in get(f"/{app}/jobs")
+        if "submissionTime" in j and "completionTime" in j
+    ]
+    queries = {}  # each query's span, and how many Spark jobs it ran
+    for q in get(f"/{app}/sql?details=false&length={RETAINED}"):
+        start = epoch(q["submissionTime"])
+        queries[start, start + q["duration"] / 1000] = len(q["successJobIds"]) + len(q["failedJobIds"])
+    stages, begin = [], started
+    for name, seconds, end in marks:
+        ran = [(a, b) for a, b in queries if begin <= a < end]
+        longest = max(ran, key=lambda span: span[1] - span[0], default=(begin, begin))
+        stages.append(
+            {
+                "stage": name,
+                "seconds": seconds,
+                "jobs": _spans(jobs, begin, end),
+                "queries": _spans(ran, begin, end),
+                "in_either": _spans(jobs + ran, begin, end)[1],
+                "longest": (longest[1] - longest[0], queries.get(longest, 0)),
+            }
+        )
+        begin = end
+    return stages
+
+
+def _spans(spans: list[tuple[float, float]], begin: float, end: float) -> tuple[int, float]:
+    """How many of ``spans`` start in [begin, end), and the seconds of that interval at least one covers."""
+    within = sorted((a, min(b, end)) for a, b in spans if begin <= a < end)
+    covered, reach = 0.0, begin
+    for a, b in within:
+        covered += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    return len(within), covered
+
+
+def _measure(engine: str, root: Path, job_id: str, server: str = "", ui: str = "") -> dict:
+    """Run one engine (or the floor) in a child process and read back its numbers."""
     command = [sys.executable, __file__, "--worker", engine, "--root", str(root), "--job", job_id]
     command += ["--server", server] if server else []
+    command += ["--ui", ui] if ui else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         causes = [
@@ -129,37 +211,46 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="order counts (default 1M and 5M)")
     parser.add_argument("--tables", default="orders", help="comma-separated tables, or all (default: orders)")
     parser.add_argument("--no-connect", action="store_true", help="leave out the Spark Connect runs")
-    parser.add_argument("--worker", choices=("pandas", "spark"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("pandas", "spark", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--server", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--ui", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         if args.worker == "pandas":
             print(json.dumps(_pandas_worker(Path(args.root), args.job)))
         else:
-            print(json.dumps(_spark_worker(Path(args.root), args.job, args.server)))
+            floor = args.worker == "floor"
+            print(json.dumps(_spark_worker(Path(args.root), args.job, args.server, args.ui, floor)))
         return
     with contextlib.ExitStack() as stack:
-        server = "" if args.no_connect else stack.enter_context(_connect_server())
-        _bench(args, server)
+        server, ui = ("", "") if args.no_connect else stack.enter_context(_connect_server())
+        _bench(args, server, ui)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
-def _connect_server() -> Iterator[str]:
-    """A local Spark Connect server for the whole run, its start-up timed and reported; yields its address."""
+def _connect_server() -> Iterator[tuple[str, str]]:
+    """A local Spark Connect server for the whole run, its start-up timed and reported, its UI on (to count
+    each run's Spark jobs); yields its address and its UI's."""
     from orchestrator.cleaning.spark.connect import Endpoint, LocalServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    ui_port = _free_port()
+    conf = {"spark.ui.enabled": "true", "spark.ui.port": str(ui_port)}
+    conf |= {key: str(RETAINED) for key in ("spark.ui.retainedJobs", "spark.sql.ui.retainedExecutions")}
     with tempfile.TemporaryDirectory() as temp:
         start = time.perf_counter()
-        with LocalServer(Endpoint("127.0.0.1", port), Path(temp) / "server.log") as server:
+        with LocalServer(Endpoint("127.0.0.1", _free_port()), Path(temp) / "server.log", conf=conf) as server:
             print(
                 f"Spark Connect server start-up (once, excluded below): {time.perf_counter() - start:.1f} s"
             )
-            yield server.point.address
+            yield server.point.address, f"http://127.0.0.1:{ui_port}"
 
 
 def _warm_up(server: str, tables: tuple[str, ...]) -> None:
@@ -177,8 +268,9 @@ def _warm_up(server: str, tables: tuple[str, ...]) -> None:
     )
 
 
-def _bench(args: argparse.Namespace, server: str) -> None:
-    """Each size generated once and cleaned by each engine; the table, the ratios and the targets."""
+def _bench(args: argparse.Namespace, server: str, ui: str) -> None:
+    """Each size generated once and cleaned by each engine (on Connect, the floor too); the table, the ratios
+    and the targets, then on Connect the engine against its floor and its stages."""
     sizes = args.sizes or ([20_000, 60_000] if args.quick else [1_000_000, 5_000_000])
     tables = s.TABLE_NAMES if args.tables == "all" else tuple(args.tables.split(","))
     if server:
@@ -186,7 +278,7 @@ def _bench(args: argparse.Namespace, server: str) -> None:
     print(f"tables: {', '.join(tables)}")
     print("| orders | engine | seconds | raw rows/s | peak MB (driver) | spark / pandas |")
     print("|---:|---|---:|---:|---:|---:|")
-    ratios, driver_peaks, connect_ratios = [], [], []
+    ratios, driver_peaks, connect_ratios, connect = [], [], [], []
     for size in sizes:
         with tempfile.TemporaryDirectory() as temp:
             root = Path(temp)
@@ -195,7 +287,8 @@ def _bench(args: argparse.Namespace, server: str) -> None:
             pandas = _measure("pandas", root, job.job_id)
             spark = _measure("spark", root, job.job_id)
             assert (root / paths.silver_table(USER, job.job_id, "c-bench-spark", tables[0])).is_file()
-            remote = _measure("spark", root, job.job_id, server) if server else None
+            remote = _measure("spark", root, job.job_id, server, ui) if server else None
+            floor = _measure("floor", root, job.job_id, server, ui) if server else None
         ratio = spark["seconds"] / pandas["seconds"]
         ratios.append((size, ratio))
         driver_peaks.append(spark["peak_mb"])
@@ -215,6 +308,9 @@ def _bench(args: argparse.Namespace, server: str) -> None:
                 f"{remote['peak_mb']:,.0f} (client) | {connect_ratios[-1][1]:.2f}x |"
             )
             print(f"  (session on the server, excluded above: {remote['startup']:.1f} s)", flush=True)
+            connect.append((size, pandas, remote, floor))
+    if connect:
+        _against_floor(connect)
     largest, ratio = ratios[-1]
     ok_ratio = ratio <= TARGET_RATIO
     ok_memory = max(driver_peaks) < TARGET_DRIVER_MB
@@ -231,6 +327,30 @@ def _bench(args: argparse.Namespace, server: str) -> None:
         target = CONNECT_TARGETS.get(size)
         verdict = f" (target <= {target}x): {'ok' if ratio <= target else 'BELOW TARGET'}" if target else ""
         print(f"Spark Connect / pandas at {size:,} orders: {ratio:.2f}x{verdict}")
+
+
+def _against_floor(runs: list[tuple[int, dict, dict, dict]]) -> None:
+    """The engine on Connect against its floor (same server, same raw files), then its stages: the Spark jobs
+    and SQL queries each ran, the seconds spent in them, and outside them (in the client, gRPC and the
+    driver's own work)."""
+    print("Spark Connect against its floor (one Spark job per table: raw JSON Lines as text to one Parquet):")
+    print("| orders | floor s | floor jobs | engine s | engine jobs | engine / floor | floor / pandas |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for size, pandas, engine, floor in runs:
+        print(
+            f"| {size:,} | {floor['seconds']:.1f} | {sum(st['jobs'][0] for st in floor['stages'])} | "
+            f"{engine['seconds']:.1f} | {sum(st['jobs'][0] for st in engine['stages'])} | "
+            f"{engine['seconds'] / floor['seconds']:.2f}x | {floor['seconds'] / pandas['seconds']:.2f}x |"
+        )
+    print("engine stages on Spark Connect (outside: in the client, gRPC and the driver's own work):")
+    print("| orders | stage | s | jobs | s in jobs | queries | s in queries | s outside | longest query |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for size, _, engine, _ in runs:
+        for st in engine["stages"]:
+            (jobs, in_jobs), (queries, _), (longest, its_jobs) = st["jobs"], st["queries"], st["longest"]
+            cells = [f"{size:,}", label(st["stage"]), f"{st['seconds']:.1f}", str(jobs), f"{in_jobs:.1f}"]
+            cells += [str(queries), f"{st['in_either']:.1f}", f"{st['seconds'] - st['in_either']:.1f}"]
+            print("| " + " | ".join([*cells, f"{longest:.1f} s, {its_jobs} jobs"]) + " |")
 
 
 if __name__ == "__main__":
