@@ -5,8 +5,8 @@ published as Parquet. Then, each best of ``--repeat`` runs:
 - pandas before: the in-process gold of ``--reference`` (orchestrator/cleaning/gold.py there) over the silver
   frames, as the pandas pipeline built it;
 - DuckDB over frames: build_gold over the same frames, as the pandas pipeline builds it now;
-- DuckDB over Parquet: build_gold over the silver Parquet streamed (the contract's columns, a row group at a
-  time), as the Spark job builds it now;
+- DuckDB over Parquet: build_gold over the silver Parquet streamed (the contract's columns, in batches of
+  16,384 rows), as the Spark job builds it now;
 - Spark before (``--spark-reference``, a commit holding orchestrator/cleaning/spark/gold.py): its aggregates
   over the silver Parquet read by Spark, each written to Parquet, as the Spark job's gold stage did.
 Prints seconds and ratios to the DuckDB runs. Run from the repository root:

@@ -127,8 +127,8 @@ def test_a_job_of_some_tables_gets_the_gold_whose_tables_it_has(shop):
 
 
 def test_gold_over_silver_streamed_from_its_parquet_files_is_the_gold_over_its_frames(shop, tmp_path):
-    """As the Spark job builds it: each table scanned anew, row group by row group, by every query reading it
-    (orders by three)."""
+    """As the Spark job builds it: each table scanned anew, batch by batch across its row groups, by every
+    query reading it (orders by three)."""
     contract, silver, gold = shop
     files = {}
     for name, frame in silver.items():
